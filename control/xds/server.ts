@@ -1,0 +1,62 @@
+// The gRPC server: envoy.service.discovery.v3.AggregatedDiscoveryService, both flavours.
+// It only routes streams; the protocols live in sotw.ts and delta.ts, the data in the cache.
+import * as grpc from "@grpc/grpc-js";
+import type { SnapshotCache } from "./cache.ts";
+import type { XdsCallbacks } from "./callbacks.ts";
+import { adsServiceDefinition } from "./protos.ts";
+import { handleSotwStream } from "./sotw.ts";
+
+export interface XdsServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  cache: SnapshotCache;
+  callbacks?: XdsCallbacks;
+}
+
+export interface XdsServer {
+  host: string;
+  port: number;
+  /** Open streams, for debug and leak checks. */
+  openStreams(): number;
+  stop(): Promise<void>;
+}
+
+export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
+  const callbacks = opts.callbacks ?? {};
+  const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
+  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
+  let nextStreamId = 0;
+  let open = 0;
+  const track = (call: grpc.ServerDuplexStream<any, any>) => {
+    open++;
+    let counted = true;
+    const done = () => { if (counted) { counted = false; open--; } };
+    call.on("close", done);
+    call.on("cancelled", done);
+    call.on("error", done);
+  };
+  server.addService(service, {
+    StreamAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
+      track(call);
+      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks);
+    },
+    DeltaAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
+      call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "delta xDS is not served yet" });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const addr = opts.host.includes(":") ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
+    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`xDS server cannot listen on ${addr}: ${err.message}`)) : resolve(p)));
+  });
+  return {
+    host: opts.host,
+    port,
+    openStreams: () => open,
+    stop: () => new Promise<void>((resolve) => {
+      server.tryShutdown(() => resolve());
+      setTimeout(() => { server.forceShutdown(); resolve(); }, 2000).unref();
+    }),
+  };
+}

@@ -1,0 +1,99 @@
+// State-of-the-world ADS: one stream carries every type; each type has its own version and nonce.
+// A response is sent when the node's snapshot version for a type differs from what this stream
+// last sent (or the subscribed names changed); an ACK or NACK is matched to its response by nonce.
+import type * as grpc from "@grpc/grpc-js";
+import type { SnapshotCache } from "./cache.ts";
+import type { XdsCallbacks, StreamInfo } from "./callbacks.ts";
+import { nodeFromRequest } from "./node.ts";
+import { TYPE_URL } from "./protos.ts";
+import type { Snapshot } from "./snapshot.ts";
+
+interface TypeState {
+  /** Resource names Envoy asked for; empty = wildcard (all). */
+  names: Set<string>;
+  sentVersion?: string;
+  sentNonce?: string;
+  sentAt?: number;
+  sentCount?: number;
+  sentNames?: string;
+}
+
+/** EDS and other non-wildcard types: Envoy names the resources it wants. */
+const NAMED_TYPES = new Set<string>([TYPE_URL.endpoint]);
+
+export function handleSotwStream(
+  call: grpc.ServerDuplexStream<any, any>,
+  streamId: number,
+  cache: SnapshotCache,
+  callbacks: XdsCallbacks,
+): void {
+  const types = new Map<string, TypeState>();
+  let info: StreamInfo | undefined;
+  let unwatch: (() => void) | undefined;
+  let nonceCounter = 0;
+  let closed = false;
+
+  const send = (typeUrl: string, state: TypeState, snapshot: Snapshot, force: boolean) => {
+    const typeSnap = snapshot.get(typeUrl);
+    if (!typeSnap || !info) return;
+    const wanted = state.names.size === 0 || !NAMED_TYPES.has(typeUrl)
+      ? [...typeSnap.resources.values()]
+      : [...state.names].flatMap((n) => typeSnap.resources.get(n) ?? []);
+    const sentNames = wanted.map((r) => r.name).sort().join(",");
+    if (!force && state.sentVersion === typeSnap.version && state.sentNames === sentNames) return;
+    const nonce = String(++nonceCounter);
+    state.sentVersion = typeSnap.version;
+    state.sentNonce = nonce;
+    state.sentAt = performance.now();
+    state.sentCount = wanted.length;
+    state.sentNames = sentNames;
+    call.write({ version_info: typeSnap.version, type_url: typeUrl, nonce, resources: wanted.map((r) => r.any) });
+    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: wanted.length });
+  };
+
+  const pushAll = (snapshot: Snapshot) => {
+    for (const [typeUrl, state] of types) send(typeUrl, state, snapshot, false);
+  };
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    unwatch?.();
+    if (info) callbacks.onStreamClosed?.(info);
+  };
+
+  call.on("data", (req: any) => {
+    if (closed) return;
+    if (!info) {
+      info = { streamId, node: nodeFromRequest(req.node), protocol: "sotw" };
+      if (info.node.id === "") {
+        call.emit("error", new Error("first request carries no node.id"));
+        call.end();
+        return close();
+      }
+      unwatch = cache.watch(info.node.id, pushAll);
+      callbacks.onStreamOpen?.(info);
+    }
+    const typeUrl: string = req.type_url ?? "";
+    let state = types.get(typeUrl);
+    if (!state) types.set(typeUrl, (state = { names: new Set() }));
+    const nonce: string = req.response_nonce ?? "";
+    if (nonce !== "") {
+      if (nonce !== state.sentNonce) return; // answers an older response: superseded, ignore
+      const ack = {
+        ...info, typeUrl, version: req.version_info ?? "", nonce,
+        resourceCount: state.sentCount ?? 0, latencyMs: performance.now() - (state.sentAt ?? performance.now()),
+      };
+      if (req.error_detail) callbacks.onNack?.({ ...ack, version: state.sentVersion ?? "", errorDetail: String(req.error_detail.message ?? "") });
+      else callbacks.onAck?.(ack);
+    }
+    state.names = new Set<string>(req.resource_names ?? []);
+    const snapshot = cache.get(info.node.id);
+    // A fresh request (no nonce: first, or Envoy reconnected) always gets an answer once a snapshot exists.
+    if (snapshot) send(typeUrl, state, snapshot, nonce === "");
+  });
+  call.on("end", () => { close(); call.end(); });
+  call.on("error", close);
+  call.on("close", close);
+  call.on("cancelled", close);
+}

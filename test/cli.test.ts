@@ -1,0 +1,50 @@
+// The `multiplane` bin as users run it (dist/multiplane.js, built by npm install).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { PROJECT_ROOT } from "../envoy/paths.ts";
+
+const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), ...args], { encoding: "utf8", env });
+
+test("envoy-path prints the resolved, runnable Envoy", () => {
+  const r = cli(["envoy-path"]);
+  assert.is(r.status, 0, r.stderr);
+  const version = spawnSync(r.stdout.trim(), ["--version"], { encoding: "utf8" });
+  assert.match(version.stdout, /version: \S+\/1\.\d+\.\d+\//);
+});
+
+test("without Envoy: a one-line error naming ENVOY_BIN and npm install, no stack trace", () => {
+  const r = cli(["envoy-path"], { ...process.env, ENVOY_BIN: "/nonexistent/envoy" });
+  assert.is(r.status, 1);
+  assert.match(r.stderr, "ENVOY_BIN=/nonexistent/envoy");
+  assert.match(r.stderr, "npm install");
+  assert.not.match(r.stderr, /\n\s+at /);
+});
+
+test("bootstrap: node id, INSTANCE_IPS, ADS to the given control plane, admin on 127.0.0.1", () => {
+  const r = cli(["bootstrap", "--xds", "127.0.0.1:15010", "--node-id", "sidecar~192.168.10.63~a-1.default~default.svc.cluster.local", "--instance-ips", "192.168.10.63,10.75.8.101"]);
+  assert.is(r.status, 0, r.stderr);
+  const b = JSON.parse(r.stdout);
+  assert.is(b.node.id, "sidecar~192.168.10.63~a-1.default~default.svc.cluster.local");
+  assert.is(b.node.metadata.INSTANCE_IPS, "192.168.10.63,10.75.8.101");
+  assert.is(b.admin.address.socket_address.address, "127.0.0.1");
+  assert.is(b.dynamic_resources.ads_config.api_type, "GRPC");
+  const xds = b.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+  assert.equal(xds, { address: "127.0.0.1", port_value: 15010 });
+});
+
+test("bootstrap --instance-ips none omits INSTANCE_IPS (an old single-IP proxy)", () => {
+  const r = cli(["bootstrap", "--xds", "127.0.0.1:15010", "--node-id", "n", "--instance-ips", "none"]);
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).node.metadata, {});
+});
+
+test("bootstrap with a bad --xds is a usage error", () => {
+  const r = cli(["bootstrap", "--xds", "nowhere", "--node-id", "n"]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, "--xds: expected HOST:PORT");
+});
+
+test.run();
