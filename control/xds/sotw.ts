@@ -1,7 +1,7 @@
 // State-of-the-world ADS: one stream carries every type; each type has its own version and nonce.
 // A response is sent when the node's snapshot version for a type differs from what this stream
 // last sent (or the subscribed names changed); an ACK or NACK is matched to its response by nonce.
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks, StreamInfo } from "./callbacks.ts";
 import { nodeFromRequest } from "./node.ts";
@@ -67,8 +67,7 @@ export function handleSotwStream(
     if (!info) {
       info = { streamId, node: nodeFromRequest(req.node), protocol: "sotw" };
       if (info.node.id === "") {
-        call.emit("error", new Error("first request carries no node.id"));
-        call.end();
+        call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: "the first DiscoveryRequest must carry node.id" });
         return close();
       }
       unwatch = cache.watch(info.node.id, pushAll);
