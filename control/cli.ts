@@ -1,16 +1,18 @@
 // The `multiplane` command. Each subcommand is a thin shell over a module that does the work.
 import { parseArgs } from "node:util";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { resolveEnvoy } from "../envoy/resolve.ts";
 import { generateBootstrap, parseHostPort, DEFAULT_ADMIN } from "../envoy/bootstrap.ts";
 import { interfaceIps } from "../envoy/node-ips.ts";
+import { serve, type ServeOptions } from "./serve.ts";
 
 const USAGE = `usage: multiplane <command> [options]
 
 commands:
   serve --registry PATH [--xds-port 15010] [--http-port 15014] [--host 127.0.0.1]
-        [--token-file F] [--legacy-single-ip]
-      run the xDS control plane on a ServiceEntry registry (file or directory)
+        [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
+        [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
+      run the xDS control plane on a ServiceEntry registry (file or directory, watched)
   start
       the main job: control plane on examples/registry plus a local Envoy sidecar with the loop guard
   bootstrap --xds HOST:PORT --node-id ID [--instance-ips auto|none|IP,IP...]
@@ -51,6 +53,76 @@ function bootstrapCommand(args: string[]): void {
   else process.stdout.write(text);
 }
 
+function portFlag(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new UsageError(`${flag}: expected a port number 0-65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Reads --token-file: one line, surrounding whitespace ignored; an empty file is an error, not "no auth". */
+function readToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--token-file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.trim();
+  if (token === "") throw new UsageError(`--token-file: ${path} is empty`);
+  return token;
+}
+
+export function parseServeArgs(args: string[]): ServeOptions {
+  const { values } = parseArgs({
+    args, strict: true,
+    options: {
+      registry: { type: "string" }, host: { type: "string" }, "xds-port": { type: "string" }, "http-port": { type: "string" },
+      "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
+      "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
+    },
+  });
+  if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory)");
+  const mode = values["guard-mode"] ?? "enforce";
+  if (mode !== "enforce" && mode !== "observe") throw new UsageError(`--guard-mode: expected enforce or observe, got ${JSON.stringify(mode)}`);
+  if (values["no-loop-guard"] && values["guard-mode"]) throw new UsageError("--guard-mode and --no-loop-guard contradict each other");
+  const handoff = values["virtual-handoff"] ?? "original_dst";
+  if (handoff !== "original_dst" && handoff !== "proxy_protocol") throw new UsageError(`--virtual-handoff: expected original_dst or proxy_protocol, got ${JSON.stringify(handoff)}`);
+  const virtual = values["virtual-listener"] ? parseHostPort(values["virtual-listener"], "--virtual-listener") : undefined;
+  const host = values.host ?? "127.0.0.1";
+  return {
+    registry: values.registry,
+    xdsHost: host,
+    xdsPort: portFlag(values["xds-port"], "--xds-port", 15010),
+    httpHost: host,
+    httpPort: portFlag(values["http-port"], "--http-port", 15014),
+    ...(values["token-file"] ? { token: readToken(values["token-file"]) } : {}),
+    legacySingleIp: values["legacy-single-ip"] ?? false,
+    loopGuard: values["no-loop-guard"] ? false : { mode },
+    virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },
+  };
+}
+
+/** Runs until SIGTERM or SIGINT, then stops cleanly (streams closed, watchers removed). */
+async function serveCommand(args: string[]): Promise<void> {
+  const cp = await serve(parseServeArgs(args));
+  await untilSignal();
+  await cp.stop();
+}
+
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      console.log(`multiplane: ${signal}, shutting down`);
+      resolve(signal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -60,6 +132,9 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "bootstrap":
         bootstrapCommand(rest);
+        return 0;
+      case "serve":
+        await serveCommand(rest);
         return 0;
       case undefined:
       case "help":

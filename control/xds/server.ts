@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks } from "./callbacks.ts";
 import { adsServiceDefinition } from "./protos.ts";
+import { handleDeltaStream } from "./delta.ts";
 import { handleSotwStream } from "./sotw.ts";
 
 export interface XdsServerOptions {
@@ -43,7 +44,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
       handleSotwStream(call, ++nextStreamId, opts.cache, callbacks);
     },
     DeltaAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
-      call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "delta xDS is not served yet" });
+      track(call);
+      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks);
     },
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,0 +1,35 @@
+// Small builders for Envoy API objects in protobufjs object form (snake_case, enums as strings,
+// wrappers as {value}, nested Any as {"@type": ...}).
+
+export const socketAddress = (address: string, port: number) => ({ socket_address: { address, port_value: port } });
+
+export const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 });
+
+export function tcpProxy(cluster: string): object {
+  return {
+    name: "envoy.filters.network.tcp_proxy",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+      stat_prefix: cluster,
+      cluster,
+    },
+  };
+}
+
+// Both listener filters take an empty config, which encodes to zero bytes: the Any is written as
+// type_url + empty value, so it packs without those filters' protos being loaded.
+const LISTENER_FILTER_TYPES = {
+  original_dst: "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
+  proxy_protocol: "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
+} as const;
+
+export function listenerFilter(kind: keyof typeof LISTENER_FILTER_TYPES): object {
+  return { name: `envoy.filters.listener.${kind}`, typed_config: { type_url: LISTENER_FILTER_TYPES[kind], value: "" } };
+}
+
+/** One address or CIDR as a filter_chain_match prefix range. */
+export function prefixRange(addressOrCidr: string): object {
+  const slash = addressOrCidr.indexOf("/");
+  if (slash < 0) return { address_prefix: addressOrCidr, prefix_len: { value: addressOrCidr.includes(":") ? 128 : 32 } };
+  return { address_prefix: addressOrCidr.slice(0, slash), prefix_len: { value: Number(addressOrCidr.slice(slash + 1)) } };
+}

@@ -1,0 +1,91 @@
+// proxy + registry + options -> the proxy's listeners, clusters and endpoints, in Istio 1.0's sidecar
+// layout. Pure: same input, same output, no I/O.
+import type { ProxyIdentity } from "../identity/proxy.ts";
+import type { Registry } from "../registry/model.ts";
+import { duration, listenerFilter, socketAddress, tcpProxy } from "./envoy-objects.ts";
+import { inboundInstances } from "./inbound.ts";
+import { loopGuardFilter } from "./loop-guard.ts";
+import { BLACKHOLE_CLUSTER, outboundListenerName, PASSTHROUGH_CLUSTER, VIRTUAL_LISTENER } from "./names.ts";
+import { nodeIpsOf } from "./node-ips.ts";
+import type { GenerationOptions } from "./options.ts";
+import { outboundPlan } from "./outbound.ts";
+
+/**
+ * Same shape as control/xds/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
+ * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order.
+ */
+export interface GeneratedResources {
+  listeners: object[];
+  clusters: object[];
+  endpoints: object[];
+}
+
+export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): GeneratedResources {
+  const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
+  const timeout = duration(options.connectTimeoutMs);
+  const guard = options.loopGuard ? loopGuardFilter(nodeIps, options.loopGuard) : undefined;
+  const guarded = (tcp: object) => (guard ? [guard, tcp] : [tcp]);
+  const passthrough = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
+  const vl = options.virtualListener;
+
+  const listeners: object[] = [{
+    name: VIRTUAL_LISTENER,
+    address: socketAddress(vl.address, vl.port),
+    use_original_dst: { value: true },
+    listener_filters: [listenerFilter(vl.handoff)],
+    filter_chains: [passthrough],
+  }];
+  const clusters: object[] = [
+    { name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout },
+    { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout },
+  ];
+
+  // Outbound: one listener per service port; services sharing a port are told apart by destination IP.
+  const plan = outboundPlan(registry, options.connectTimeoutMs);
+  for (const port of plan.ports) {
+    if (port.port === vl.port) continue; // the virtual listener's own port: see decisions
+    const chains = [];
+    for (const c of port.chains) {
+      if (c.destinations.length > 0) chains.push({ name: c.cluster, filter_chain_match: c.match, filters: guarded(c.tcpProxy) });
+    }
+    listeners.push({
+      name: outboundListenerName(port.port),
+      address: socketAddress("0.0.0.0", port.port),
+      ...(port.ipv6 ? { additional_addresses: [{ address: socketAddress("::", port.port) }] } : {}),
+      bind_to_port: { value: false },
+      traffic_direction: "OUTBOUND",
+      filter_chains: chains,
+      // Other destinations on this port were handed here by the virtual listener: pass them through too.
+      default_filter_chain: passthrough,
+    });
+  }
+  for (const c of plan.clusters) clusters.push(c);
+
+  // Inbound: service instances on this node's IPs, delivered to the local process.
+  const inboundClusters = new Set<string>();
+  for (const inst of inboundInstances(registry, new Set(nodeIps), vl.port)) {
+    if (inst.conflict || inst.repeat) continue;
+    listeners.push({
+      name: inst.listener,
+      address: socketAddress(inst.address, inst.listenerPort),
+      bind_to_port: { value: false },
+      traffic_direction: "INBOUND",
+      filter_chains: [{ filters: [tcpProxy(inst.cluster)] }],
+    });
+    if (inboundClusters.has(inst.cluster)) continue;
+    inboundClusters.add(inst.cluster);
+    clusters.push({
+      name: inst.cluster,
+      type: "STATIC",
+      connect_timeout: timeout,
+      load_assignment: {
+        cluster_name: inst.cluster,
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress("127.0.0.1", inst.localPort) } }] }],
+      },
+    });
+  }
+
+  const name = (o: object) => (o as { name: string }).name;
+  listeners.sort((a, b) => (name(a) < name(b) ? -1 : 1));
+  return { listeners, clusters, endpoints: plan.endpoints.slice() };
+}

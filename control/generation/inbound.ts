@@ -1,0 +1,46 @@
+// Service instances that live on this node: an endpoint whose address is one of the proxy's node IPs.
+// Each gets an inbound listener on <ip>:<port> delivering to the local process on 127.0.0.1.
+import type { Registry, Service, ServicePort } from "../registry/model.ts";
+import { inboundClusterName, inboundListenerName } from "./names.ts";
+
+export interface InboundInstance {
+  service: Service;
+  port: ServicePort;
+  address: string;
+  /** The port traffic for this instance arrives on: endpoint.ports[name], else the service port. */
+  listenerPort: number;
+  /** The local process's port: targetPort, else listenerPort. */
+  localPort: number;
+  listener: string;
+  cluster: string;
+  /** Set when another instance already owns <address>:<listenerPort> or the port is the virtual listener's. */
+  conflict?: string;
+  /** The same listener and cluster again (the endpoint is listed twice): generated once. */
+  repeat?: boolean;
+}
+
+export function inboundInstances(registry: Registry, nodeIps: ReadonlySet<string>, virtualPort: number): InboundInstance[] {
+  const out: InboundInstance[] = [];
+  if (nodeIps.size === 0) return out;
+  const owner = new Map<string, InboundInstance>();
+  for (const service of registry.services) {
+    for (const endpoint of service.endpoints) {
+      if (!nodeIps.has(endpoint.address)) continue;
+      for (const port of service.ports) {
+        const listenerPort = endpoint.ports[port.name] ?? port.number;
+        const inst: InboundInstance = {
+          service, port, address: endpoint.address, listenerPort, localPort: port.targetPort ?? listenerPort,
+          listener: inboundListenerName(endpoint.address, listenerPort),
+          cluster: inboundClusterName(listenerPort, port.name, service.host),
+        };
+        const prev = owner.get(inst.listener);
+        if (listenerPort === virtualPort) inst.conflict = `port ${listenerPort} is the virtual listener's; no inbound listener`;
+        else if (prev && prev.cluster !== inst.cluster) inst.conflict = `${inst.listener} already delivers to ${prev.cluster} (${prev.service.entry}); no inbound listener for this instance`;
+        else if (prev) inst.repeat = true;
+        else owner.set(inst.listener, inst);
+        out.push(inst);
+      }
+    }
+  }
+  return out;
+}

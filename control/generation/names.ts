@@ -1,0 +1,10 @@
+// Istio 1.0's resource names, which operators and the seed's captured traffic model know.
+
+export const VIRTUAL_LISTENER = "virtual";
+export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
+export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
+
+export const inboundListenerName = (ip: string, port: number) => `${ip}_${port}`;
+export const outboundListenerName = (port: number) => `0.0.0.0_${port}`;
+export const inboundClusterName = (port: number, portName: string, host: string) => `inbound|${port}|${portName}|${host}`;
+export const outboundClusterName = (port: number, host: string) => `outbound|${port}||${host}`;

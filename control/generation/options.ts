@@ -1,0 +1,35 @@
+// Everything generation depends on besides the proxy and the registry. Plain data: generation reads
+// no files, so the loop guard's wasm path is given here, not looked up.
+
+export interface VirtualListenerOptions {
+  address: string;
+  port: number;
+  /**
+   * How the virtual listener learns a connection's original destination before handing it off:
+   * "original_dst" reads it from iptables' REDIRECT (SO_ORIGINAL_DST), as in production;
+   * "proxy_protocol" takes it from a PROXY protocol header, so tests and demos can exercise the
+   * hand-off on loopback without iptables.
+   */
+  handoff: "original_dst" | "proxy_protocol";
+}
+
+export interface LoopGuardOptions {
+  /** dist/loop-guard.wasm (envoy/paths.ts LOOP_GUARD_WASM) as Envoy will read it. */
+  wasmPath: string;
+  mode: "enforce" | "observe";
+}
+
+export interface GenerationOptions {
+  /** Istio 1.0's behaviour: only the IP inside node.id is a node IP (reproduces the seed's loop). */
+  legacySingleIp: boolean;
+  virtualListener: VirtualListenerOptions;
+  /** The loop guard goes first in every outbound chain; undefined leaves it out. */
+  loopGuard?: LoopGuardOptions;
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_VIRTUAL_LISTENER: VirtualListenerOptions = { address: "0.0.0.0", port: 15001, handoff: "original_dst" };
+
+export function generationOptions(over: Partial<GenerationOptions> = {}): GenerationOptions {
+  return { legacySingleIp: false, virtualListener: DEFAULT_VIRTUAL_LISTENER, connectTimeoutMs: 1000, ...over };
+}

@@ -1,0 +1,126 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHandler } from "../control/http/handler.ts";
+import { MAX_BODY_BYTES } from "../control/http/node-adapter.ts";
+import { serve, type ControlPlane } from "../control/serve.ts";
+import { waitFor } from "./support/net.ts";
+
+const TOKEN = "s3cret-token";
+const entry = (name: string, ip: string, ns = "default") => JSON.stringify({
+  apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name, namespace: ns },
+  spec: { hosts: [`${name}.example`], ports: [{ number: 9080, name: "http" }], resolution: "STATIC", endpoints: [{ address: ip }] },
+});
+
+let dir: string;
+let cp: ControlPlane;
+const logs: string[] = [];
+const call = (path: string, init: RequestInit = {}) => fetch(`${cp.httpUrl}${path}`, init);
+const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` });
+
+test.before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "mp-http-"));
+  writeFileSync(join(dir, "reg.yaml"), "kind: ServiceEntry\napiVersion: networking.istio.io/v1\nmetadata: {name: broken}\nspec: {hosts: [b.example], ports: [{number: 0, name: x}]}\n");
+  cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, token: TOKEN, log: (l) => logs.push(l) });
+});
+
+test.after(async () => {
+  await cp?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("binds 127.0.0.1 by default; /healthz is ok while /readyz waits for a good registry, with the reason", async () => {
+  assert.match(cp.httpUrl!, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.is(cp.xds.host, "127.0.0.1");
+  assert.is((await call("/healthz")).status, 200);
+  const notReady = await call("/readyz");
+  assert.is(notReady.status, 503);
+  assert.match(await notReady.text(), /registry not loaded: .*reg\.yaml:4:\d+: spec\.ports\[0\]\.number must be a port number/);
+  writeFileSync(join(dir, "reg.yaml"), entry("a", "10.0.0.1"));
+  assert.ok(await waitFor(async () => (await call("/readyz")).status === 200, 2000));
+});
+
+test("writes need the bearer token: 401 without or with a wrong one, nothing applied", async () => {
+  for (const headers of [{}, auth("wrong"), { authorization: "Basic abc" }]) {
+    const r = await call("/registry/serviceentries/default/api", { method: "PUT", body: entry("api", "10.0.0.5"), headers });
+    assert.is(r.status, 401);
+    assert.ok(r.headers.get("www-authenticate"));
+  }
+  assert.is((await call("/registry/serviceentries/default/api", { method: "DELETE" })).status, 401);
+  const list = await (await call("/registry/serviceentries")).json();
+  assert.equal(list.serviceEntries.map((e: any) => e.name), ["a"]);
+});
+
+test("PUT applies a valid ServiceEntry (JSON or YAML); DELETE removes it; malformed bodies get 400 with file:line reason", async () => {
+  const put = await call("/registry/serviceentries/default/api", { method: "PUT", body: entry("api", "10.0.0.5"), headers: auth() });
+  assert.is(put.status, 200, await put.clone().text());
+  assert.equal(await put.json(), { applied: "PUT default/api", changed: true, services: 2 });
+  const again = await call("/registry/serviceentries/default/api", { method: "PUT", body: entry("api", "10.0.0.5"), headers: auth() });
+  assert.is((await again.json()).changed, false);
+
+  const bad = await call("/registry/serviceentries/default/bad", { method: "PUT", body: "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: bad}\nspec:\n  hosts: [bad.example]\n  ports: [{number: 99999, name: p}]\n", headers: auth() });
+  assert.is(bad.status, 400);
+  assert.equal(await bad.json(), { error: "PUT default/bad refused; nothing was changed", details: ["request body:6:12: spec.ports[0].number must be a port number 1..65535, got 99999"] });
+  for (const body of ["", "{", "[1,2]", "kind: ServiceEntry"]) {
+    const r = await call("/registry/serviceentries/default/bad", { method: "PUT", body, headers: auth() });
+    assert.is(r.status, 400, body);
+    assert.ok((await r.json()).details.length > 0, body);
+  }
+  const conflict = await call("/registry/serviceentries/default/a", { method: "PUT", body: entry("a", "10.0.0.9"), headers: auth() });
+  assert.is(conflict.status, 409);
+  assert.is((await call("/registry/serviceentries/default/a", { method: "DELETE", headers: auth() })).status, 409);
+  assert.is((await call("/registry/serviceentries/default/nope", { method: "DELETE", headers: auth() })).status, 404);
+
+  const list = await (await call("/registry/serviceentries")).json();
+  assert.equal(list.serviceEntries.map((e: any) => [e.name, e.origin.file]), [["a", join(dir, "reg.yaml")], ["api", "http-api"]]);
+  assert.is((await call("/registry/serviceentries/default/api", { method: "DELETE", headers: auth() })).status, 200);
+  assert.equal((await (await call("/registry/serviceentries")).json()).serviceEntries.length, 1);
+});
+
+test("oversized bodies get 413; unknown routes 404; wrong methods 405", async () => {
+  const big = await call("/registry/serviceentries/default/big", { method: "PUT", body: "x".repeat(MAX_BODY_BYTES + 10), headers: auth() }).catch((e) => e);
+  assert.ok(big instanceof Response, String(big));
+  assert.is(big.status, 413);
+  assert.is((await call("/nope")).status, 404);
+  assert.is((await call("/debug/proxies", { method: "POST" })).status, 405);
+  assert.is((await call("/registry/serviceentries/default/x")).status, 405);
+});
+
+test("debug routes: proxies list, config_dump and decisions need a connected proxy id", async () => {
+  assert.equal(await (await call("/debug/proxies")).json(), { proxies: [] });
+  const missing = await call("/debug/config_dump");
+  assert.is(missing.status, 400);
+  assert.equal(await missing.json(), { error: "query parameter proxy=<node id> is required", details: ["no proxy is connected"] });
+  assert.is((await call("/debug/decisions?proxy=nobody")).status, 404);
+  const reg = await (await call("/debug/registry")).json();
+  assert.is(reg.status.loaded, true);
+  assert.ok(reg.status.rejections >= 1);
+});
+
+test("/metrics is Prometheus text with the control plane's series", async () => {
+  const r = await call("/metrics");
+  assert.match(r.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+  const body = await r.text();
+  for (const series of ["multiplane_connected_proxies 0", "multiplane_xds_pushes_total", "multiplane_xds_push_latency_seconds", "multiplane_xds_nacks_total",
+    "multiplane_registry_reloads_total 1", 'multiplane_registry_rejections_total{source="files"} 1', 'multiplane_registry_rejections_total{source="http-api"}', "multiplane_registry_services 1"]) {
+    assert.ok(body.includes(series), `${series} in\n${body}`);
+  }
+  for (const line of body.split("\n").filter((l) => l && !l.startsWith("#"))) assert.match(line, /^[a-z_]+(\{[^}]*\})? ([0-9.e+-]+|\+Inf)$/);
+});
+
+test("a failing view is a 500 for that request, not a crash", async () => {
+  const handler = createHandler({ proxies: () => { throw new Error("boom"); } } as any);
+  const r = await handler(new Request("http://x/debug/proxies"));
+  assert.is(r.status, 500);
+  assert.match((await r.json()).error, /boom/);
+});
+
+test("without a token, writes are disabled (403)", async () => {
+  const handler = createHandler({} as any);
+  const r = await handler(new Request("http://x/registry/serviceentries/default/a", { method: "PUT", body: "{}", headers: auth() }));
+  assert.is(r.status, 403);
+});
+
+test.run();

@@ -1,0 +1,47 @@
+// Registries for tests, from YAML text, and a proxy identity in Istio's form.
+import { buildRegistry } from "../../control/registry/build.ts";
+import type { Registry } from "../../control/registry/model.ts";
+import { formatError } from "../../control/registry/model.ts";
+import { parseRegistryText } from "../../control/registry/parse.ts";
+import { proxyIdentity, type ProxyIdentity } from "../../control/identity/proxy.ts";
+
+export function registryOf(yaml: string): Registry {
+  const parsed = parseRegistryText(yaml, "test.yaml");
+  if (parsed.errors.length > 0) throw new Error(parsed.errors.map(formatError).join("\n"));
+  const built = buildRegistry(parsed.resources);
+  if (!built.ok) throw new Error(built.errors.map(formatError).join("\n"));
+  return built.registry;
+}
+
+export interface ServiceSpec {
+  name: string;
+  namespace?: string;
+  host?: string;
+  ports: { number: number; name: string; protocol?: string; targetPort?: number }[];
+  endpoints: { address: string; ports?: Record<string, number> }[];
+  addresses?: string[];
+}
+
+/** A ServiceEntry document in YAML (JSON is YAML). */
+export function serviceEntryYaml(s: ServiceSpec): string {
+  return JSON.stringify({
+    apiVersion: "networking.istio.io/v1", kind: "ServiceEntry",
+    metadata: { name: s.name, namespace: s.namespace ?? "default" },
+    spec: {
+      hosts: [s.host ?? `${s.name}.${s.namespace ?? "default"}.svc.cluster.local`], ports: s.ports,
+      ...(s.addresses ? { addresses: s.addresses } : {}),
+      resolution: "STATIC", location: "MESH_INTERNAL", endpoints: s.endpoints,
+    },
+  }) + "\n---\n";
+}
+
+export function registryFrom(services: ServiceSpec[]): Registry {
+  return registryOf(services.map(serviceEntryYaml).join(""));
+}
+
+export function sidecar(nodeIdIp: string, instanceIps?: string): ProxyIdentity {
+  return proxyIdentity({
+    id: `sidecar~${nodeIdIp}~a-1.default~default.svc.cluster.local`,
+    metadata: instanceIps === undefined ? {} : { INSTANCE_IPS: instanceIps },
+  });
+}
