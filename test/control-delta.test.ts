@@ -23,7 +23,7 @@ test("Envoy on delta xDS gets the seed's inbound listener; edits add and remove 
   const envoy = await startEnvoy(sidecarBootstrap(cp.xds.port, { delta: true }));
   const types = () => cp.view.proxies()[0]?.types ?? {};
   try {
-    const ready = await waitFor(() => ["lds", "cds", "eds"].every((t) => types()[t]?.state === "ACK"), 10000);
+    const ready = await waitFor(() => ["lds", "cds", "eds", "ecds"].every((t) => types()[t]?.state === "ACK"), 10000);
     assert.ok(ready, envoy.log().includes("UNIMPLEMENTED") || envoy.log().includes("not%20served")
       ? "control/xds/server.ts must route DeltaAggregatedResources to handleDeltaStream (control/xds/delta.ts)"
       : `${logs.join("\n")}\n${envoy.log().slice(-2000)}`);

@@ -93,7 +93,7 @@ test("Envoy holds listener 10.75.8.101_9080, INBOUND, not bound, delivering to s
   assert.ok((await envoyClusterNames(envoy)).includes("inbound|9080|http|service-a.default.svc.cluster.local"));
   const out = listeners.get("0.0.0.0_9080")!.listener;
   assert.is(out.traffic_direction, "OUTBOUND");
-  assert.is(out.filter_chains[0].filters[0].name, "envoy.filters.network.wasm");
+  assert.is(out.filter_chains[0].filters[0].name, "loop_guard");
 });
 
 test("hand-off: a connection for 10.75.8.101:9080 reaches service-a's process once (inbound); same port on the other IP reaches mgmt", async () => {
@@ -114,7 +114,7 @@ test("debug API and metrics: the proxy, its node IPs, ACK state per type, and wh
   const [p] = cp.view.proxies();
   assert.is(p!.id, SEED_NODE_ID);
   assert.equal(p!.nodeIps, ["192.168.10.63", "10.75.8.101"]);
-  assert.equal(Object.keys(p!.types).sort(), ["cds", "eds", "lds"]);
+  assert.equal(Object.keys(p!.types).sort(), ["cds", "ecds", "eds", "lds"]);
   const res = await fetch(`${cp.httpUrl}/debug/decisions?proxy=${encodeURIComponent(SEED_NODE_ID)}`);
   const { decisions } = await res.json();
   const a = decisions.find((d: any) => d.entry === "default/service-a");

@@ -17,7 +17,8 @@ const OPTS = generationOptions({ loopGuard: GUARD });
 const named = (list: object[], name: string) => list.find((x: any) => x.name === name || x.cluster_name === name) as any;
 const names = (list: object[]) => list.map((x: any) => x.name ?? x.cluster_name).sort();
 const filterNames = (chain: any) => chain.filters.map((f: any) => f.name);
-const guardConfig = (chain: any) => JSON.parse(chain.filters[0].typed_config.config.configuration.value);
+/** The loop guard's plugin configuration, delivered by ECDS. */
+const guardConfig = (r: GeneratedResources) => JSON.parse((r.extensionConfigs[0] as any).typed_config.config.configuration.value);
 
 test("the seed: service-a on the node's second IP gets an INBOUND listener to 127.0.0.1", () => {
   const r = generate(SEED_PROXY, SEED, OPTS);
@@ -51,7 +52,7 @@ test("the virtual listener: 0.0.0.0:15001, use_original_dst, original_dst filter
   assert.equal(v.use_original_dst, { value: true });
   assert.is(v.bind_to_port, undefined);
   assert.equal(v.listener_filters.map((f: any) => f.name), ["envoy.filters.listener.original_dst"]);
-  assert.equal(filterNames(v.filter_chains[0]), ["envoy.filters.network.wasm", "envoy.filters.network.tcp_proxy"]);
+  assert.equal(filterNames(v.filter_chains[0]), ["loop_guard", "envoy.filters.network.tcp_proxy"]);
   assert.is(v.filter_chains[0].filters[1].typed_config.cluster, "PassthroughCluster");
   assert.equal(named(r.clusters, "PassthroughCluster"), { name: "PassthroughCluster", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: { seconds: 1, nanos: 0 } });
   assert.is(named(r.clusters, "BlackHoleCluster").type, "STATIC");
@@ -83,21 +84,34 @@ test("outbound: one 0.0.0.0_<port> listener, services on that port told apart by
   assert.is(d.reason, "10.75.8.102 is not one of the 2 node IPs (192.168.10.63, 10.75.8.101)");
 });
 
-test("the loop guard goes first in every outbound chain and the passthrough chains, never inbound, with the node IPs", () => {
+test("the loop guard goes first in every outbound chain and the passthrough chains, never inbound; ECDS carries the node IPs", () => {
   const r = generate(SEED_PROXY, SEED, OPTS);
   const out = named(r.listeners, "0.0.0.0_9080");
   for (const chain of [...out.filter_chains, out.default_filter_chain, named(r.listeners, "virtual").filter_chains[0]]) {
-    assert.is(chain.filters[0].name, "envoy.filters.network.wasm");
-    const cfg = chain.filters[0].typed_config.config;
-    assert.equal(cfg.vm_config, { vm_id: "loop_guard", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: GUARD.wasmPath } } });
-    assert.is(cfg.root_id, "loop_guard");
-    assert.equal(guardConfig(chain), { node_ips: ["192.168.10.63", "10.75.8.101"], mode: "enforce" });
+    assert.equal(chain.filters[0], {
+      name: "loop_guard",
+      config_discovery: { config_source: { ads: {}, resource_api_version: "V3" }, type_urls: ["type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm"] },
+    });
   }
+  assert.equal(names(r.extensionConfigs), ["loop_guard"]);
+  const cfg = (r.extensionConfigs[0] as any).typed_config.config;
+  assert.equal(cfg.vm_config, { vm_id: "loop_guard", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: GUARD.wasmPath } } });
+  assert.is(cfg.root_id, "loop_guard");
+  assert.equal(guardConfig(r), { node_ips: ["192.168.10.63", "10.75.8.101"], mode: "enforce" });
   for (const name of ["10.75.8.101_9080", "192.168.10.63_9080"]) {
     assert.equal(filterNames(named(r.listeners, name).filter_chains[0]), ["envoy.filters.network.tcp_proxy"]);
   }
   const bare = generate(SEED_PROXY, SEED, generationOptions());
   assert.equal(filterNames(named(bare.listeners, "virtual").filter_chains[0]), ["envoy.filters.network.tcp_proxy"]);
+  assert.equal(bare.extensionConfigs, []);
+});
+
+test("proxies with different node IPs share the very same outbound listener and cluster objects", () => {
+  const a = generate(SEED_PROXY, SEED, OPTS);
+  const b = generate(sidecar("10.0.0.9", "10.0.0.9"), SEED, OPTS);
+  assert.is(named(a.listeners, "0.0.0.0_9080"), named(b.listeners, "0.0.0.0_9080"));
+  assert.is(named(a.clusters, "outbound|9080||service-b.default.svc.cluster.local"), named(b.clusters, "outbound|9080||service-b.default.svc.cluster.local"));
+  assert.not.equal(guardConfig(a), guardConfig(b));
 });
 
 test("--legacy-single-ip reproduces Istio 1.0: service-a on the second IP is outbound; the guard knows one IP", () => {
@@ -105,7 +119,7 @@ test("--legacy-single-ip reproduces Istio 1.0: service-a on the second IP is out
   const r = generate(SEED_PROXY, SEED, opts);
   assert.equal(names(r.listeners), ["0.0.0.0_9080", "192.168.10.63_9080", "virtual"]);
   assert.is(named(r.clusters, "inbound|9080|http|service-a.default.svc.cluster.local"), undefined);
-  assert.equal(guardConfig(named(r.listeners, "virtual").filter_chains[0]), { node_ips: ["192.168.10.63"], mode: "enforce" });
+  assert.equal(guardConfig(r), { node_ips: ["192.168.10.63"], mode: "enforce" });
   const d = decide(SEED_PROXY, SEED, opts).find((x) => x.host.startsWith("service-a"))!;
   assert.is(d.direction, "outbound");
   assert.is(d.listener, "0.0.0.0_9080");

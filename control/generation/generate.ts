@@ -4,11 +4,11 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Registry } from "../registry/model.ts";
 import { duration, listenerFilter, socketAddress, tcpProxy } from "./envoy-objects.ts";
 import { inboundInstances } from "./inbound.ts";
-import { loopGuardFilter } from "./loop-guard.ts";
+import { LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
 import { BLACKHOLE_CLUSTER, outboundListenerName, PASSTHROUGH_CLUSTER, VIRTUAL_LISTENER } from "./names.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
-import { outboundPlan } from "./outbound.ts";
+import { outboundPlan, type OutboundPlan } from "./outbound.ts";
 
 /**
  * Same shape as control/xds/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
@@ -18,13 +18,33 @@ export interface GeneratedResources {
   listeners: object[];
   clusters: object[];
   endpoints: object[];
+  /** ECDS: the loop guard's configuration with this proxy's node IPs (empty without the guard). */
+  extensionConfigs: object[];
 }
 
-export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): GeneratedResources {
-  const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
+/** The part every proxy shares: virtual and outbound listeners, fixed and outbound clusters. */
+interface SharedPart {
+  listeners: object[];
+  clusters: object[];
+}
+
+// Memoised per outbound plan (itself per registry) and options, so proxies share the very objects
+// and the snapshot packs them once.
+const sharedParts = new WeakMap<OutboundPlan, Map<string, SharedPart>>();
+
+function sharedPart(plan: OutboundPlan, options: GenerationOptions): SharedPart {
+  const vl = options.virtualListener;
+  const key = `${vl.address}|${vl.port}|${vl.handoff}|${options.loopGuard ? "guard" : "none"}|${options.connectTimeoutMs}`;
+  let byKey = sharedParts.get(plan);
+  if (!byKey) sharedParts.set(plan, (byKey = new Map()));
+  let part = byKey.get(key);
+  if (!part) byKey.set(key, (part = buildSharedPart(plan, options)));
+  return part;
+}
+
+function buildSharedPart(plan: OutboundPlan, options: GenerationOptions): SharedPart {
   const timeout = duration(options.connectTimeoutMs);
-  const guard = options.loopGuard ? loopGuardFilter(nodeIps, options.loopGuard) : undefined;
-  const guarded = (tcp: object) => (guard ? [guard, tcp] : [tcp]);
+  const guarded = (tcp: object) => (options.loopGuard ? [LOOP_GUARD_FILTER, tcp] : [tcp]);
   const passthrough = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
   const vl = options.virtualListener;
 
@@ -35,13 +55,7 @@ export function generate(proxy: ProxyIdentity, registry: Registry, options: Gene
     listener_filters: [listenerFilter(vl.handoff)],
     filter_chains: [passthrough],
   }];
-  const clusters: object[] = [
-    { name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout },
-    { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout },
-  ];
-
   // Outbound: one listener per service port; services sharing a port are told apart by destination IP.
-  const plan = outboundPlan(registry, options.connectTimeoutMs);
   for (const port of plan.ports) {
     if (port.port === vl.port) continue; // the virtual listener's own port: see decisions
     const chains = [];
@@ -59,7 +73,22 @@ export function generate(proxy: ProxyIdentity, registry: Registry, options: Gene
       default_filter_chain: passthrough,
     });
   }
-  for (const c of plan.clusters) clusters.push(c);
+  const clusters: object[] = [
+    { name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout },
+    { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout },
+    ...plan.clusters,
+  ];
+  return { listeners, clusters };
+}
+
+export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): GeneratedResources {
+  const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
+  const timeout = duration(options.connectTimeoutMs);
+  const vl = options.virtualListener;
+  const plan = outboundPlan(registry, options.connectTimeoutMs);
+  const shared = sharedPart(plan, options);
+  const listeners = shared.listeners.slice();
+  const clusters = shared.clusters.slice();
 
   // Inbound: service instances on this node's IPs, delivered to the local process.
   const inboundClusters = new Set<string>();
@@ -87,5 +116,6 @@ export function generate(proxy: ProxyIdentity, registry: Registry, options: Gene
 
   const name = (o: object) => (o as { name: string }).name;
   listeners.sort((a, b) => (name(a) < name(b) ? -1 : 1));
-  return { listeners, clusters, endpoints: plan.endpoints.slice() };
+  const extensionConfigs = options.loopGuard ? [loopGuardExtensionConfig(nodeIps, options.loopGuard)] : [];
+  return { listeners, clusters, endpoints: plan.endpoints.slice(), extensionConfigs };
 }

@@ -25,7 +25,7 @@ export interface ProxyStatus {
   problems: string[];
   streams: { streamId: number; protocol: "sotw" | "delta" }[];
   connectedAt: string;
-  /** By short type name: lds, cds, eds. */
+  /** By short type name: lds, cds, eds, ecds. */
   types: Record<string, TypeState>;
 }
 

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import protobuf from "protobufjs";
 import * as protoLoader from "@grpc/proto-loader";
+import { encode } from "./encode.ts";
 
 const require = createRequire(import.meta.url);
 const DEPS = join(dirname(require.resolve("@grpc/grpc-js-xds/package.json")), "deps");
@@ -15,6 +16,7 @@ const RESOURCE_PROTOS = [
   "envoy/config/listener/v3/listener.proto",
   "envoy/config/cluster/v3/cluster.proto",
   "envoy/config/endpoint/v3/endpoint.proto",
+  "envoy/config/core/v3/extension.proto",
   "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
   "envoy/extensions/filters/network/wasm/v3/wasm.proto",
   "envoy/extensions/filters/network/rbac/v3/rbac.proto",
@@ -29,6 +31,8 @@ export const TYPE_URL = {
   listener: "type.googleapis.com/envoy.config.listener.v3.Listener",
   cluster: "type.googleapis.com/envoy.config.cluster.v3.Cluster",
   endpoint: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+  /** ECDS: filter configurations that listeners reference by name (the loop guard's, per proxy). */
+  extensionConfig: "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
 } as const;
 
 let root: protobuf.Root | undefined;
@@ -55,9 +59,8 @@ export function protoRoot(): protobuf.Root {
 
 /** Encodes a resource given in protobufjs object form (snake_case, nested Any as {"@type": ...}) into an Any. */
 export function packAny(typeUrl: string, resource: object): { type_url: string; value: Buffer } {
-  const type = protoRoot().lookupType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
-  const message = type.fromObject(resource);
-  return { type_url: typeUrl, value: Buffer.from(type.encode(message).finish()) };
+  const bytes = encode(protoRoot(), typeUrl, resource);
+  return { type_url: typeUrl, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
 }
 
 /** The ADS gRPC service definition, for @grpc/grpc-js. */

@@ -8,6 +8,8 @@ export interface Resources {
   listeners: object[];
   clusters: object[];
   endpoints: object[];
+  /** TypedExtensionConfig resources served by ECDS. */
+  extensionConfigs: object[];
 }
 
 export interface Any {
@@ -29,14 +31,26 @@ export interface TypeSnapshot {
 
 const hash = (data: Buffer | string) => createHash("sha256").update(data).digest("hex").slice(0, 16);
 
+// Generation shares the objects that are the same for every proxy (outbound listeners, clusters,
+// endpoints) and never mutates them, so each is packed once, however many proxies hold it.
+const packed = new WeakMap<object, PackedResource & { typeUrl: string }>();
+
+function pack(typeUrl: string, name: string, item: object): PackedResource {
+  const cached = packed.get(item);
+  if (cached && cached.typeUrl === typeUrl && cached.name === name) return cached;
+  const any = packAny(typeUrl, item);
+  const entry = { typeUrl, name, any, hash: hash(any.value) };
+  packed.set(item, entry);
+  return entry;
+}
+
 function packType(typeUrl: string, items: object[], nameOf: (r: any) => unknown): TypeSnapshot {
   const resources = new Map<string, PackedResource>();
   for (const item of items) {
     const name = nameOf(item);
     if (typeof name !== "string" || name === "") throw new Error(`${typeUrl}: resource without a name: ${JSON.stringify(item).slice(0, 200)}`);
     if (resources.has(name)) throw new Error(`${typeUrl}: two resources named ${name}`);
-    const any = packAny(typeUrl, item);
-    resources.set(name, { name, any, hash: hash(any.value) });
+    resources.set(name, pack(typeUrl, name, item));
   }
   const names = [...resources.keys()].sort();
   const version = hash(names.map((n) => `${n}=${resources.get(n)!.hash}`).join("\n"));
@@ -51,6 +65,7 @@ export class Snapshot {
       [TYPE_URL.listener, packType(TYPE_URL.listener, r.listeners, (x) => x.name)],
       [TYPE_URL.cluster, packType(TYPE_URL.cluster, r.clusters, (x) => x.name)],
       [TYPE_URL.endpoint, packType(TYPE_URL.endpoint, r.endpoints, (x) => x.cluster_name)],
+      [TYPE_URL.extensionConfig, packType(TYPE_URL.extensionConfig, r.extensionConfigs, (x) => x.name)],
     ]));
   }
 

@@ -18,8 +18,8 @@ interface TypeState {
   sentNames?: string;
 }
 
-/** EDS and other non-wildcard types: Envoy names the resources it wants. */
-const NAMED_TYPES = new Set<string>([TYPE_URL.endpoint]);
+/** EDS and ECDS are never wildcard: Envoy names the resources it wants. */
+const NAMED_TYPES = new Set<string>([TYPE_URL.endpoint, TYPE_URL.extensionConfig]);
 
 export function handleSotwStream(
   call: grpc.ServerDuplexStream<any, any>,
