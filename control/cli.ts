@@ -5,6 +5,9 @@ import { resolveEnvoy } from "../envoy/resolve.ts";
 import { generateBootstrap, parseHostPort, DEFAULT_ADMIN } from "../envoy/bootstrap.ts";
 import { interfaceIps } from "../envoy/node-ips.ts";
 import { serve, type ServeOptions } from "./serve.ts";
+import { start } from "./start.ts";
+import { captureCommand } from "../envoy/capture.ts";
+import { demoCommand } from "./demo/index.ts";
 
 const USAGE = `usage: multiplane <command> [options]
 
@@ -14,10 +17,17 @@ commands:
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched)
   start
-      the main job: control plane on examples/registry plus a local Envoy sidecar with the loop guard
+      the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
+      sidecar with the loop guard, on loopback, until Ctrl-C
   bootstrap --xds HOST:PORT --node-id ID [--instance-ips auto|none|IP,IP...]
             [--admin 127.0.0.1:15000] [--out FILE]
       print (or write) an Envoy bootstrap that reports the node's IPs to the control plane
+  capture install|uninstall [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid GID]
+          [--exclude-inbound-ports 15000,15010] [--exclude-outbound-ports 15000,15010]
+          [--no-local-loopback-redirect] [--netns NS] [--dry-run]
+      Istio 1.0 style iptables capture to Envoy's 15001 (root); idempotent, prints what it changed
+  demo [--json] [--environment netns|loopback] [--only NAME,...]
+      the seed's matrix: the loop reproduced, and stopped by the fix and by the loop guard
   envoy-path
       print the Envoy binary multiplane runs (ENVOY_BIN, else .envoy/, else envoy on PATH)
 `;
@@ -136,6 +146,17 @@ export async function main(argv: string[]): Promise<number> {
       case "serve":
         await serveCommand(rest);
         return 0;
+      case "start": {
+        if (rest.length > 0) throw new UsageError(`start takes no arguments, got ${rest.join(" ")}`);
+        const running = await start();
+        await untilSignal();
+        await running.stop();
+        return 0;
+      }
+      case "capture":
+        return await captureCommand(rest);
+      case "demo":
+        return await demoCommand(rest);
       case undefined:
       case "help":
       case "--help":
