@@ -1,26 +1,12 @@
-// Entry point of dist/loop-guard.wasm: the SDK's exports plus the network-filter
-// entry points the SDK lacks.
-export * from "@solo-io/proxy-runtime/proxy";
-export * from "./network";
-import { RootContext, Context, registerRootContext, FilterStatusValues } from "@solo-io/proxy-runtime";
-import { defineCounter, incrementMetric, pluginConfiguration } from "./host";
+// Entry point of dist/loop-guard.wasm: two root contexts in one module,
+//   loop_guard       network filter (envoy.filters.network.wasm)
+//   loop_guard_http  HTTP filter (envoy.filters.http.wasm)
+// and the ABI entry points that dispatch to them (exports.ts).
+export * from "./exports";
+import { registerRoot } from "./exports";
+import { NetworkGuardRoot } from "./guard_network";
+import { HttpGuardRoot } from "./guard_http";
+import { GuardRoot } from "./guard";
 
-class LoopGuardRoot extends RootContext {
-  connectionsChecked: u32 = defineCounter("loop_guard.connections_checked");
-  onConfigure(configuration_size: u32): bool {
-    pluginConfiguration(configuration_size);
-    return true;
-  }
-  createContext(context_id: u32): Context {
-    return new LoopGuardConnection(context_id, this);
-  }
-}
-
-class LoopGuardConnection extends Context {
-  onNewConnection(): FilterStatusValues {
-    incrementMetric((this.root_context as LoopGuardRoot).connectionsChecked, 1);
-    return FilterStatusValues.Continue;
-  }
-}
-
-registerRootContext((context_id: u32) => new LoopGuardRoot(context_id) as RootContext, "loop_guard");
+registerRoot("loop_guard", (id: u32): GuardRoot => new NetworkGuardRoot(id));
+registerRoot("loop_guard_http", (id: u32): GuardRoot => new HttpGuardRoot(id));

@@ -1,0 +1,109 @@
+// The plugin configuration:
+//   {"node_ips": ["10.75.8.101"], "cidrs": ["fd00::/64"], "mode": "enforce" | "observe",
+//    "allow_ports": [15021], "all_listeners": false}
+// Every key is optional; an empty configuration is valid (enforce, no configured IPs).
+// Anything else (invalid JSON, unknown key, wrong type, unknown mode, bad IP) is rejected
+// with one message naming the problem; the caller then keeps the last good configuration.
+import { parseJson, jsonError, JsonKind, JsonValue } from "./json";
+import { parseIpString, parseCidrString, ipHi, ipLo, cidrBits, formatIp } from "./ip";
+
+/** A network: an exact address is a /128 (IPv4: /32, stored mapped). */
+export class Net {
+  constructor(public hi: u64, public lo: u64, public bits: i32, public text: string) {}
+}
+
+export class GuardConfig {
+  nodeIps: Array<Net> = [];
+  cidrs: Array<Net> = [];
+  enforce: bool = true;
+  allowPorts: Array<i32> = [];
+  allListeners: bool = false;
+
+  describe(): string {
+    const ips: Array<string> = [];
+    for (let i = 0; i < this.nodeIps.length; i++) ips.push(this.nodeIps[i].text);
+    const nets: Array<string> = [];
+    for (let i = 0; i < this.cidrs.length; i++) nets.push(this.cidrs[i].text);
+    const ports: Array<string> = [];
+    for (let i = 0; i < this.allowPorts.length; i++) ports.push(this.allowPorts[i].toString());
+    return "mode=" + (this.enforce ? "enforce" : "observe") + " node_ips=[" + ips.join(",") +
+      "] cidrs=[" + nets.join(",") + "] allow_ports=[" + ports.join(",") + "] all_listeners=" +
+      (this.allListeners ? "true" : "false");
+  }
+}
+
+/** Why the last parseConfig failed; "" when it succeeded. */
+export let configError = "";
+
+function fail(message: string): GuardConfig {
+  configError = message;
+  return new GuardConfig();
+}
+
+function stringList(key: string, v: JsonValue, cidr: bool, out: Array<Net>): string {
+  if (v.kind != JsonKind.Array) return key + " must be an array of strings, got " + v.kindName();
+  for (let i = 0; i < v.items.length; i++) {
+    const item = v.items[i];
+    const where = key + "[" + i.toString() + "]";
+    if (item.kind != JsonKind.String) return where + " must be a string, got " + item.kindName();
+    if (cidr) {
+      if (!parseCidrString(item.str)) return where + ": \"" + item.str + "\" is not a CIDR (e.g. 10.0.0.0/8, fd00::/64)";
+      out.push(new Net(ipHi, ipLo, cidrBits, item.str));
+    } else {
+      if (!parseIpString(item.str)) return where + ": \"" + item.str + "\" is not an IP address";
+      out.push(new Net(ipHi, ipLo, 128, formatIp(ipHi, ipLo)));
+    }
+  }
+  return "";
+}
+
+/** The configuration in `text`; when configError is set afterwards, a default one to ignore. */
+export function parseConfig(text: string): GuardConfig {
+  configError = "";
+  const cfg = new GuardConfig();
+  let blank = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c != 32 && c != 9 && c != 10 && c != 13) { blank = false; break; }
+  }
+  if (blank) return cfg;
+  const root = parseJson(text);
+  if (root === null) return fail("invalid JSON: " + jsonError);
+  const obj = changetype<JsonValue>(root);
+  if (obj.kind != JsonKind.Object) return fail("the configuration must be a JSON object, got " + obj.kindName());
+  for (let i = 0; i < obj.keys.length; i++) {
+    const key = obj.keys[i];
+    const v = obj.items[i];
+    let err = "";
+    if (key == "node_ips") {
+      cfg.nodeIps = [];
+      err = stringList(key, v, false, cfg.nodeIps);
+    } else if (key == "cidrs") {
+      cfg.cidrs = [];
+      err = stringList(key, v, true, cfg.cidrs);
+    } else if (key == "mode") {
+      if (v.kind != JsonKind.String) err = "mode must be a string, got " + v.kindName();
+      else if (v.str == "enforce") cfg.enforce = true;
+      else if (v.str == "observe") cfg.enforce = false;
+      else err = "mode must be \"enforce\" or \"observe\", got \"" + v.str + "\"";
+    } else if (key == "allow_ports") {
+      if (v.kind != JsonKind.Array) err = "allow_ports must be an array of port numbers, got " + v.kindName();
+      cfg.allowPorts = [];
+      for (let j = 0; err.length == 0 && j < v.items.length; j++) {
+        const p = v.items[j];
+        if (p.kind != JsonKind.Number || p.num != Math.floor(p.num) || p.num < 1 || p.num > 65535) {
+          err = "allow_ports[" + j.toString() + "] must be a port number 1..65535";
+        } else {
+          cfg.allowPorts.push(<i32>p.num);
+        }
+      }
+    } else if (key == "all_listeners") {
+      if (v.kind != JsonKind.Bool) err = "all_listeners must be true or false, got " + v.kindName();
+      else cfg.allListeners = v.bool;
+    } else {
+      err = "unknown key \"" + key + "\" (known: node_ips, cidrs, mode, allow_ports, all_listeners)";
+    }
+    if (err.length > 0) return fail(err);
+  }
+  return cfg;
+}

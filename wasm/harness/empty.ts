@@ -1,0 +1,9 @@
+// Benchmark reference (not shipped): the smallest network filter Envoy will run, doing nothing.
+// bench/guard.ts runs it as scenario (d) to separate Envoy's own cost of calling any wasm filter
+// from the loop guard's logic.
+export { malloc } from "@solo-io/proxy-runtime/malloc";
+export function proxy_abi_version_0_2_0(): void {}
+export function proxy_on_context_create(context_id: u32, root_context_id: u32): void {}
+export function proxy_on_vm_start(root_context_id: u32, size: u32): u32 { return 1; }
+export function proxy_on_configure(root_context_id: u32, size: u32): u32 { return 1; }
+export function proxy_on_new_connection(context_id: u32): u32 { return 0; }
