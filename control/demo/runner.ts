@@ -24,6 +24,7 @@ import { AGENT_SOURCE, NsAgent, type HttpResult } from "./agent.ts";
 import { startLoopbackCapture } from "./loopback-capture.ts";
 import { createSeedTopology, netnsUnavailableReason, onExitCleanup, openFds, SEED, spawnProcess, type SpawnedProcess } from "./netns.ts";
 import { countersFrom, parseAdminStats, type ScenarioResult, type ScenarioSpec } from "./scenario.ts";
+import { freePort, sleep, waitFor } from "./wait.ts";
 
 export type Environment = "netns" | "loopback";
 
@@ -95,28 +96,6 @@ interface Site {
   captureCounters(): Promise<CaptureCounters | undefined>;
   namespaces: string[];
   close(): Promise<void>;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(check: () => Promise<T> | T, ms: number, every = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v || Date.now() > deadline) return v;
-    await sleep(every);
-  }
-}
-
-function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function exitText(p: SpawnedProcess): string | undefined {
@@ -236,7 +215,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
       ...(spec.controlPlane === "legacy" ? ["--legacy-single-ip"] : []), ...(spec.guard ? [] : [SERVE_NO_GUARD_FLAG]), ...site.serveExtraFlags()];
     const serveLine = `multiplane ${serveArgs.slice(1).join(" ")}`;
     const cp = site.spawnNode(process.execPath, serveArgs, "control plane");
-    const cpReady = await until(async () => cp.exited() || (await nodeAgent.request(`http://127.0.0.1:${ports.http}/readyz`, { timeoutMs: 500 })).status === 200, 10000);
+    const cpReady = await waitFor(async () => cp.exited() || (await nodeAgent.request(`http://127.0.0.1:${ports.http}/readyz`, { timeoutMs: 500 })).status === 200, 10000);
     if (!cpReady || cp.exited()) throw new Error(`control plane did not start (${exitText(cp) ?? "no /readyz"}): ${serveLine}\n${cp.output().slice(-3000)}`);
     log(`${tag} control plane: ${serveLine}`);
 
@@ -263,7 +242,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
     let listeners: string[] = [];
     let warming: string[] = [];
     let guardInConfig = false;
-    const configured = await until(async () => {
+    const configured = await waitFor(async () => {
       if (envoy.exited()) return true;
       const r = await nodeAgent.request(`${admin}/config_dump?resource=dynamic_listeners`, { timeoutMs: 2000 });
       if (r.status !== 200 || !r.body) return false;

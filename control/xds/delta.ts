@@ -2,10 +2,10 @@
 // has, and a response carries only resources whose content hash changed plus the names removed.
 // Subscriptions follow the xDS spec: a type's first request with no names (or "*") is a wildcard;
 // EDS names its clusters. Kept apart from sotw.ts on purpose (as go-control-plane does).
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { StreamInfo, XdsCallbacks } from "./callbacks.ts";
-import { nodeFromRequest } from "./node.ts";
+import { openStream } from "./open-stream.ts";
 import type { Snapshot } from "./snapshot.ts";
 
 interface TypeState {
@@ -85,13 +85,9 @@ export function handleDeltaStream(
   call.on("data", (req: any) => {
     if (closed) return;
     if (!info) {
-      info = { streamId, node: nodeFromRequest(req.node), protocol: "delta" };
-      if (info.node.id === "") {
-        call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: "the first DeltaDiscoveryRequest must carry node.id" });
-        return close();
-      }
-      unwatch = cache.watch(info.node.id, pushAll);
-      callbacks.onStreamOpen?.(info);
+      const opened = openStream(call, req, streamId, "delta", cache, callbacks, pushAll);
+      if (!opened) return close();
+      ({ info, unwatch } = opened);
     }
     const typeUrl: string = req.type_url ?? "";
     const nonce: string = req.response_nonce ?? "";

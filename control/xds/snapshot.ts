@@ -20,16 +20,16 @@ export interface Any {
 export interface PackedResource {
   name: string;
   any: Any;
-  /** Content hash of the encoded resource: the delta protocol's per-resource version. */
+  /** Hash of the name and the encoded resource: the delta protocol's per-resource version. */
   hash: string;
+  /** The same hash as a 52-bit number, summed into the type's version. */
+  mix: number;
 }
 
 export interface TypeSnapshot {
   version: string;
   resources: ReadonlyMap<string, PackedResource>;
 }
-
-const hash = (data: Buffer | string) => createHash("sha256").update(data).digest("hex").slice(0, 16);
 
 // Generation shares the objects that are the same for every proxy (outbound listeners, clusters,
 // endpoints) and never mutates them, so each is packed once, however many proxies hold it.
@@ -39,7 +39,8 @@ function pack(typeUrl: string, name: string, item: object): PackedResource {
   const cached = packed.get(item);
   if (cached && cached.typeUrl === typeUrl && cached.name === name) return cached;
   const any = packAny(typeUrl, item);
-  const entry = { typeUrl, name, any, hash: hash(any.value) };
+  const h = createHash("sha256").update(name).update("\0").update(any.value).digest("hex").slice(0, 16);
+  const entry = { typeUrl, name, any, hash: h, mix: parseInt(h.slice(0, 13), 16) };
   packed.set(item, entry);
   return entry;
 }
@@ -52,8 +53,15 @@ function packType(typeUrl: string, items: object[], nameOf: (r: any) => unknown)
     if (resources.has(name)) throw new Error(`${typeUrl}: two resources named ${name}`);
     resources.set(name, pack(typeUrl, name, item));
   }
-  const names = [...resources.keys()].sort();
-  const version = hash(names.map((n) => `${n}=${resources.get(n)!.hash}`).join("\n"));
+  // The version is a hash of the set, independent of order: the sum of the resources' hashes mod 2^52
+  // (each covers name and content), then the count mod 4096; 16 hex digits. O(n) additions, so a proxy
+  // whose resources were all packed before (the shared part) costs no hashing at all.
+  let sum = 0;
+  for (const r of resources.values()) {
+    sum += r.mix;
+    if (sum >= 2 ** 52) sum -= 2 ** 52;
+  }
+  const version = sum.toString(16).padStart(13, "0") + (resources.size % 4096).toString(16).padStart(3, "0");
   return { version, resources };
 }
 

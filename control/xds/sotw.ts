@@ -1,10 +1,10 @@
 // State-of-the-world ADS: one stream carries every type; each type has its own version and nonce.
 // A response is sent when the node's snapshot version for a type differs from what this stream
 // last sent (or the subscribed names changed); an ACK or NACK is matched to its response by nonce.
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks, StreamInfo } from "./callbacks.ts";
-import { nodeFromRequest } from "./node.ts";
+import { openStream } from "./open-stream.ts";
 import { TYPE_URL } from "./protos.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -65,13 +65,9 @@ export function handleSotwStream(
   call.on("data", (req: any) => {
     if (closed) return;
     if (!info) {
-      info = { streamId, node: nodeFromRequest(req.node), protocol: "sotw" };
-      if (info.node.id === "") {
-        call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: "the first DiscoveryRequest must carry node.id" });
-        return close();
-      }
-      unwatch = cache.watch(info.node.id, pushAll);
-      callbacks.onStreamOpen?.(info);
+      const opened = openStream(call, req, streamId, "sotw", cache, callbacks, pushAll);
+      if (!opened) return close();
+      ({ info, unwatch } = opened);
     }
     const typeUrl: string = req.type_url ?? "";
     let state = types.get(typeUrl);

@@ -3,6 +3,9 @@
 import net from "node:net";
 import http from "node:http";
 import { LOOP_GUARD_WASM } from "../../envoy/paths.ts";
+import { tcpProxy } from "../../control/generation/envoy-objects.ts";
+
+export { tcpProxy };
 
 export type Direction = "OUTBOUND" | "INBOUND" | undefined;
 
@@ -58,17 +61,6 @@ export function rbacDenyFilter(ips: string[]) {
           },
         },
       },
-    },
-  };
-}
-
-export function tcpProxy(cluster: string) {
-  return {
-    name: "envoy.filters.network.tcp_proxy",
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-      stat_prefix: cluster,
-      cluster,
     },
   };
 }

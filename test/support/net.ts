@@ -1,17 +1,7 @@
 // Loopback-only network helpers for tests and benchmarks.
 import net from "node:net";
 
-/** A port the kernel just handed out on `host` (then released: fine on a test machine). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort, waitFor } from "../../control/demo/wait.ts";
 
 export interface EchoServer {
   host: string;
@@ -72,14 +62,4 @@ export function exchange(host: string, port: number, payload: string, opts: { ti
     sock.on("close", () => finish("closed"));
     sock.on("error", (e: NodeJS.ErrnoException) => finish(e.code === "ECONNREFUSED" ? "refused" : "reset"));
   });
-}
-
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes; returns the last value. */
-export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 5000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
