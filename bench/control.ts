@@ -18,6 +18,7 @@ import { buildRegistry } from "../control/registry/build.ts";
 import type { Registry, Resource } from "../control/registry/model.ts";
 import { parseRegistryText } from "../control/registry/parse.ts";
 import { serve } from "../control/serve.ts";
+import { encode } from "../control/xds/encode.ts";
 import { protoRoot, TYPE_URL } from "../control/xds/protos.ts";
 import { Snapshot } from "../control/xds/snapshot.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
@@ -88,7 +89,20 @@ async function generationBench() {
     for (const t of [TYPE_URL.listener, TYPE_URL.cluster, TYPE_URL.endpoint]) for (const x of snapshot.get(t)!.resources.values()) bytes += x.any.value.length;
     sizes = { listeners: resources.listeners.length, clusters: resources.clusters.length, endpoints: resources.endpoints.length, bytes };
   }
-  return { tParse, gen, pack, total, other, sizes };
+  // The same resources through protobufjs's own fromObject+encode, in the same run, for the ratio.
+  const root = protoRoot();
+  const resources = generate(proxy, registry, options);
+  const typed: [string, object[]][] = [[TYPE_URL.listener, resources.listeners], [TYPE_URL.cluster, resources.clusters], [TYPE_URL.endpoint, resources.endpoints]];
+  const viaProtobufjs: number[] = [], viaEncoder: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    let t = performance.now();
+    for (const [url, list] of typed) { const T = root.lookupType(url.slice(url.lastIndexOf("/") + 1)); for (const o of list) T.encode(T.fromObject(o)).finish(); }
+    viaProtobufjs.push(performance.now() - t);
+    t = performance.now();
+    for (const [url, list] of typed) for (const o of list) encode(root, url, o);
+    viaEncoder.push(performance.now() - t);
+  }
+  return { tParse, gen, pack, total, other, sizes, viaProtobufjs, viaEncoder };
 }
 
 async function fanoutBench(protocol: "sotw" | "delta") {
@@ -152,6 +166,7 @@ console.log(row(`  serialization: protobuf + hashes, ${(g.sizes.bytes / 2 ** 20)
 console.log(row(`  full LDS+CDS+EDS for one proxy (${g.sizes.listeners} L, ${g.sizes.clusters} C, ${g.sizes.endpoints} E)`, `${ms(median(g.total))} (min ${ms(Math.min(...g.total))})`, "<= 50 ms"));
 console.log(row(`  another proxy, same registry (shared part already generated)`, `${ms(median(g.other))} (min ${ms(Math.min(...g.other))})`, ""));
 console.log(row(`  (registry parse + validate of the YAML, once)`, ms(g.tParse), ""));
+console.log(row(`  encoding only: control/xds/encode.ts vs protobufjs fromObject+encode`, `${ms(median(g.viaEncoder))} vs ${ms(median(g.viaProtobufjs))} (${(median(g.viaProtobufjs) / median(g.viaEncoder)).toFixed(1)}x)`, ""));
 for (const f of fanouts) {
   console.log(row(`${STREAMS} ${f.protocol === "sotw" ? "SotW" : "delta"} ADS streams, ${FANOUT_SERVICES} services: all connected + ACKed`, ms(f.connectMs), ""));
   console.log(row(`  one endpoint moves: push (${f.expect.join("+")}) received + ACKed, p50`, ms(pct(f.latenciesMs, 50)), ""));
