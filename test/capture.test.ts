@@ -68,12 +68,12 @@ test("CLI: --dry-run prints the commands, a bad action is an error", async () =>
 });
 
 const skip = netnsUnavailableReason();
+// CI runs as root and installs iptables: there a skip would hide the test, so it fails instead.
+const mustRun = process.env.CI === "true" && process.getuid?.() === 0;
+if (skip) console.log(`  ${mustRun ? "CANNOT RUN" : "SKIPPED"} (iptables in a network namespace): ${skip}`);
 
-test("install/uninstall in a scratch namespace: applied, idempotent, repaired, removed", async () => {
-  if (skip) {
-    console.log(`  SKIPPED (iptables in a network namespace): ${skip}`);
-    return;
-  }
+(skip && !mustRun ? test.skip : test)("install/uninstall in a scratch namespace: applied, idempotent, repaired, removed", async () => {
+  if (skip) assert.unreachable(`cannot run: ${skip}`);
   const ns = `mpcap${process.pid}-${randomBytes(2).toString("hex")}`;
   execFileSync("ip", ["netns", "add", ns]);
   try {

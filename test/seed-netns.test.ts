@@ -27,10 +27,12 @@ const ctx = (r: ScenarioResult) => {
 
 const fdsBounded = (r: ScenarioResult) => r.fdsBefore !== undefined && r.fdsMax !== undefined && r.fdsMax - r.fdsBefore <= 16;
 
-if (skip) {
-  test("seed in network namespaces", () => {
-    console.log(`  SKIPPED (seed in network namespaces): ${skip}`);
-  });
+if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
+  // CI runs as root and installs what this needs: a skip there would hide the seed's test.
+  test("seed in network namespaces (CI, root)", () => assert.unreachable(`cannot run: ${skip}`));
+} else if (skip) {
+  console.log(`  SKIPPED (seed in network namespaces): ${skip}`);
+  test.skip("seed in network namespaces", () => {});
 } else {
   test("legacy control plane, no guard: the seed's loop; Envoy's connections explode or it dies", async () => {
     const r = await row("seed-loop");
