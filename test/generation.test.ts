@@ -239,4 +239,27 @@ test("every generated field survives protobuf encoding (nothing silently dropped
   ]), generationOptions({ loopGuard: GUARD, virtualListener: { address: "127.0.0.1", port: 25001, handoff: "proxy_protocol" }, connectTimeoutMs: 2500 })));
 });
 
+test("after a registry change, unchanged services keep their very objects and changed ones are rebuilt", () => {
+  const spec = (ip: string) => [
+    { name: "x", ports: [{ number: 7000, name: "tcp" }], endpoints: [{ address: ip }] },
+    { name: "y", ports: [{ number: 7000, name: "tcp" }], endpoints: [{ address: "10.9.9.9" }] },
+    { name: "z", ports: [{ number: 7001, name: "tcp" }], endpoints: [{ address: "10.9.9.8" }] },
+  ];
+  const before = generate(SEED_PROXY, registryFrom(spec("10.1.1.1")), OPTS);
+  const after = generate(SEED_PROXY, registryFrom(spec("10.1.1.2")), OPTS);
+  const x = "outbound|7000||x.default.svc.cluster.local";
+  // x moved: its endpoints and the shared 7000 listener (destination match) are new, with the new IP.
+  assert.is.not(named(after.endpoints, x), named(before.endpoints, x));
+  assert.is(named(after.endpoints, x).endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address, "10.1.1.2");
+  assert.is.not(named(after.listeners, "0.0.0.0_7000"), named(before.listeners, "0.0.0.0_7000"));
+  assert.equal(named(after.listeners, "0.0.0.0_7000").filter_chains[0].filter_chain_match.prefix_ranges[0].address_prefix, "10.1.1.2");
+  // y and z did not change: same objects, so the snapshot does not encode them again.
+  assert.is(named(after.endpoints, "outbound|7000||y.default.svc.cluster.local"), named(before.endpoints, "outbound|7000||y.default.svc.cluster.local"));
+  assert.is(named(after.clusters, x), named(before.clusters, x));
+  assert.is(named(after.listeners, "0.0.0.0_7001"), named(before.listeners, "0.0.0.0_7001"));
+  // A service without endpoints: its (empty) endpoint set is not confused with its cluster.
+  const empty = generate(SEED_PROXY, registryFrom([{ name: "w", ports: [{ number: 7002, name: "tcp" }], endpoints: [] }]), OPTS);
+  assert.equal(named(empty.endpoints, "outbound|7002||w.default.svc.cluster.local"), { cluster_name: "outbound|7002||w.default.svc.cluster.local", endpoints: [] });
+});
+
 test.run();

@@ -2,8 +2,9 @@
 // layout. Pure: same input, same output, no I/O.
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Registry } from "../registry/model.ts";
-import { duration, listenerFilter, socketAddress, tcpProxy } from "./envoy-objects.ts";
+import { duration, listenerFilter, prefixRange, socketAddress, tcpProxy } from "./envoy-objects.ts";
 import { inboundInstances } from "./inbound.ts";
+import { Interner } from "./intern.ts";
 import { LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
 import { BLACKHOLE_CLUSTER, outboundListenerName, PASSTHROUGH_CLUSTER, VIRTUAL_LISTENER } from "./names.ts";
 import { nodeIpsOf } from "./node-ips.ts";
@@ -31,6 +32,7 @@ interface SharedPart {
 // Memoised per outbound plan (itself per registry) and options, so proxies share the very objects
 // and the snapshot packs them once.
 const sharedParts = new WeakMap<OutboundPlan, Map<string, SharedPart>>();
+const interned = new Interner();
 
 function sharedPart(plan: OutboundPlan, options: GenerationOptions): SharedPart {
   const vl = options.virtualListener;
@@ -38,11 +40,15 @@ function sharedPart(plan: OutboundPlan, options: GenerationOptions): SharedPart 
   let byKey = sharedParts.get(plan);
   if (!byKey) sharedParts.set(plan, (byKey = new Map()));
   let part = byKey.get(key);
-  if (!part) byKey.set(key, (part = buildSharedPart(plan, options)));
+  if (!part) {
+    byKey.set(key, (part = buildSharedPart(plan, options, key)));
+    interned.nextRound();
+  }
   return part;
 }
 
-function buildSharedPart(plan: OutboundPlan, options: GenerationOptions): SharedPart {
+/** `optionsKey` names everything besides the plan that the listeners depend on. */
+function buildSharedPart(plan: OutboundPlan, options: GenerationOptions, optionsKey: string): SharedPart {
   const timeout = duration(options.connectTimeoutMs);
   const guarded = (tcp: object) => (options.loopGuard ? [LOOP_GUARD_FILTER, tcp] : [tcp]);
   const passthrough = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
@@ -58,20 +64,20 @@ function buildSharedPart(plan: OutboundPlan, options: GenerationOptions): Shared
   // Outbound: one listener per service port; services sharing a port are told apart by destination IP.
   for (const port of plan.ports) {
     if (port.port === vl.port) continue; // the virtual listener's own port: see decisions
-    const chains = [];
-    for (const c of port.chains) {
-      if (c.destinations.length > 0) chains.push({ name: c.cluster, filter_chain_match: c.match, filters: guarded(c.tcpProxy) });
-    }
-    listeners.push({
+    // The chains' keys determine every chain (destinations depend on the chains before them too).
+    let key = `${optionsKey}|${port.port}`;
+    for (const c of port.chains) key += `|${c.key}`;
+    const live = port.chains.filter((c) => c.destinations.length > 0);
+    listeners.push(interned.get(key, () => ({
       name: outboundListenerName(port.port),
       address: socketAddress("0.0.0.0", port.port),
       ...(port.ipv6 ? { additional_addresses: [{ address: socketAddress("::", port.port) }] } : {}),
       bind_to_port: { value: false },
       traffic_direction: "OUTBOUND",
-      filter_chains: chains,
+      filter_chains: live.map((c) => ({ name: c.cluster, filter_chain_match: { prefix_ranges: c.destinations.map(prefixRange) }, filters: guarded(tcpProxy(c.cluster)) })),
       // Other destinations on this port were handed here by the virtual listener: pass them through too.
       default_filter_chain: passthrough,
-    });
+    })));
   }
   const clusters: object[] = [
     { name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout },

@@ -2,7 +2,8 @@
 // (EDS), and which service each destination IP on each port belongs to. Computed once per registry
 // and shared by all proxies (memoised on the registry object, which is immutable).
 import type { Registry, Service } from "../registry/model.ts";
-import { duration, prefixRange, socketAddress, tcpProxy } from "./envoy-objects.ts";
+import { duration, socketAddress } from "./envoy-objects.ts";
+import { Interner } from "./intern.ts";
 import { outboundClusterName } from "./names.ts";
 
 export interface OutboundChain {
@@ -10,9 +11,8 @@ export interface OutboundChain {
   service: Service;
   /** Destination IPs or CIDRs this chain matches: spec.addresses, then the endpoint IPs. */
   destinations: string[];
-  /** The chain's filter_chain_match and tcp_proxy filter, built once and shared by every proxy. */
-  match: object;
-  tcpProxy: object;
+  /** Cluster, endpoints and addresses: with the keys of the chains before it, determines the chain. */
+  key: string;
 }
 
 export interface OutboundPort {
@@ -31,16 +31,27 @@ export interface OutboundPlan {
 }
 
 const plans = new WeakMap<Registry, Map<number, OutboundPlan>>();
+// One table per connect timeout: a cluster's key is then its name and endpoints.
+const interners = new Map<number, Interner>();
+const MAX_INTERNERS = 8;
 
 export function outboundPlan(registry: Registry, connectTimeoutMs: number): OutboundPlan {
   let byTimeout = plans.get(registry);
   if (!byTimeout) plans.set(registry, (byTimeout = new Map()));
   let plan = byTimeout.get(connectTimeoutMs);
-  if (!plan) byTimeout.set(connectTimeoutMs, (plan = buildPlan(registry, connectTimeoutMs)));
+  if (!plan) {
+    let interned = interners.get(connectTimeoutMs);
+    if (!interned) {
+      if (interners.size >= MAX_INTERNERS) interners.delete(interners.keys().next().value!);
+      interners.set(connectTimeoutMs, (interned = new Interner()));
+    }
+    byTimeout.set(connectTimeoutMs, (plan = buildPlan(registry, connectTimeoutMs, interned)));
+    interned.nextRound();
+  }
   return plan;
 }
 
-function buildPlan(registry: Registry, connectTimeoutMs: number): OutboundPlan {
+function buildPlan(registry: Registry, connectTimeoutMs: number, interned: Interner): OutboundPlan {
   // Shared sub-objects: less garbage, and a serializer that caches by object identity encodes them once.
   const timeout = duration(connectTimeoutMs);
   const edsConfig = { eds_config: { ads: {}, resource_api_version: "V3" } };
@@ -50,13 +61,15 @@ function buildPlan(registry: Registry, connectTimeoutMs: number): OutboundPlan {
   for (const service of registry.services) {
     for (const p of service.ports) {
       const cluster = outboundClusterName(p.number, service.host);
-      clusters.push({ name: cluster, type: "EDS", connect_timeout: timeout, eds_cluster_config: edsConfig });
-      endpoints.push({
+      const portOf = (e: Service["endpoints"][number]) => e.ports[p.name] ?? p.number;
+      let key = `E ${cluster}`;
+      for (const e of service.endpoints) key += ` ${e.address}:${portOf(e)}`;
+      // The cluster depends on its name alone (the timeout is the interner's), its endpoints on the key.
+      clusters.push(interned.get(`C ${cluster}`, () => ({ name: cluster, type: "EDS", connect_timeout: timeout, eds_cluster_config: edsConfig })));
+      endpoints.push(interned.get(key, () => ({
         cluster_name: cluster,
-        endpoints: service.endpoints.length === 0 ? [] : [{
-          lb_endpoints: service.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.address, e.ports[p.name] ?? p.number) } })),
-        }],
-      });
+        endpoints: service.endpoints.length === 0 ? [] : [{ lb_endpoints: service.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.address, portOf(e)) } })) }],
+      })));
       let port = byPort.get(p.number);
       if (!port) byPort.set(p.number, (port = { port: p.number, chains: [], ipv6: false, owner: new Map() }));
       const destinations: string[] = [];
@@ -67,7 +80,7 @@ function buildPlan(registry: Registry, connectTimeoutMs: number): OutboundPlan {
         destinations.push(d);
         if (d.includes(":")) port.ipv6 = true;
       }
-      port.chains.push({ cluster, service, destinations, match: { prefix_ranges: destinations.map(prefixRange) }, tcpProxy: tcpProxy(cluster) });
+      port.chains.push({ cluster, service, destinations, key: service.addresses.length ? `${key} @${service.addresses.join(",")}` : key });
     }
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
