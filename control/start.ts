@@ -95,7 +95,7 @@ export async function start(log: (line: string) => void = console.log): Promise<
     log(`
 multiplane is running: a control plane and an Envoy sidecar with the loop guard, on loopback.
   Envoy admin            ${adminUrl}   (ready: ${adminUrl}/ready)
-  loop guard counters    ${adminUrl}/stats?filter=loop_guard
+  loop guard counters    ${adminUrl}/stats?filter=wasmcustom.loop_guard
   xDS (ADS)              ${START.xds.host}:${START.xds.port}
   control plane API      ${cp.httpUrl}/debug/proxies
                          ${cp.httpUrl}/debug/decisions?proxy=${proxy}
@@ -104,7 +104,7 @@ multiplane is running: a control plane and an Envoy sidecar with the loop guard,
 Try:
   curl http://127.0.0.3:9080/    service-a, registered on the node's second IP: inbound, delivered locally
   curl http://127.0.0.40:9081/   service-b on another node: outbound, through the loop guard
-  curl '${adminUrl}/stats?filter=loop_guard'
+  curl '${adminUrl}/stats?filter=wasmcustom.loop_guard'
 Ctrl-C stops everything.`);
     return { stop };
   } catch (err) {

@@ -15,7 +15,7 @@ test("npm start: inbound and outbound example requests, guard counter in /stats,
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   try {
     assert.ok(await waitFor(() => out.includes("multiplane is running"), 30_000), out);
-    assert.match(out, "http://127.0.0.1:15000/stats?filter=loop_guard");
+    assert.match(out, "http://127.0.0.1:15000/stats?filter=wasmcustom.loop_guard");
     assert.match(out, "http://127.0.0.1:15014/debug/decisions?proxy=");
     assert.is((await (await fetch("http://127.0.0.1:15000/ready")).text()).trim(), "LIVE");
 
@@ -26,7 +26,7 @@ test("npm start: inbound and outbound example requests, guard counter in /stats,
     assert.is(b.status, 200);
     assert.match(await b.text(), "service-b");
 
-    const stats = await (await fetch("http://127.0.0.1:15000/stats?filter=loop_guard")).text();
+    const stats = await (await fetch("http://127.0.0.1:15000/stats?filter=wasmcustom.loop_guard")).text();
     // Only service-b's connection crossed an outbound listener; service-a's was inbound.
     assert.match(stats, /^wasmcustom\.loop_guard\.connections_checked: 1$/m);
     assert.match(stats, /^wasmcustom\.loop_guard\.short_circuited: 0$/m);
