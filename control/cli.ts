@@ -12,7 +12,7 @@ import { demoCommand } from "./demo/index.ts";
 const USAGE = `usage: multiplane <command> [options]
 
 commands:
-  serve --registry PATH [--xds-port 15010] [--http-port 15014] [--host 127.0.0.1]
+  serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
         [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched)
@@ -87,7 +87,8 @@ export function parseServeArgs(args: string[]): ServeOptions {
   const { values } = parseArgs({
     args, strict: true,
     options: {
-      registry: { type: "string" }, host: { type: "string" }, "xds-port": { type: "string" }, "http-port": { type: "string" },
+      registry: { type: "string" }, "xds-host": { type: "string" }, "xds-port": { type: "string" },
+      "http-host": { type: "string" }, "http-port": { type: "string" },
       "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
     },
@@ -99,12 +100,13 @@ export function parseServeArgs(args: string[]): ServeOptions {
   const handoff = values["virtual-handoff"] ?? "original_dst";
   if (handoff !== "original_dst" && handoff !== "proxy_protocol") throw new UsageError(`--virtual-handoff: expected original_dst or proxy_protocol, got ${JSON.stringify(handoff)}`);
   const virtual = values["virtual-listener"] ? parseHostPort(values["virtual-listener"], "--virtual-listener") : undefined;
-  const host = values.host ?? "127.0.0.1";
   return {
     registry: values.registry,
-    xdsHost: host,
+    // Separate on purpose: Envoys on other hosts need xDS on a routable address, while the debug API
+    // (config dumps, decisions) should stay on loopback unless asked for.
+    xdsHost: values["xds-host"] ?? "127.0.0.1",
     xdsPort: portFlag(values["xds-port"], "--xds-port", 15010),
-    httpHost: host,
+    httpHost: values["http-host"] ?? "127.0.0.1",
     httpPort: portFlag(values["http-port"], "--http-port", 15014),
     ...(values["token-file"] ? { token: readToken(values["token-file"]) } : {}),
     legacySingleIp: values["legacy-single-ip"] ?? false,

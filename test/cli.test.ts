@@ -4,6 +4,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
+import { parseServeArgs } from "../control/cli.ts";
 
 const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
   spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), ...args], { encoding: "utf8", env });
@@ -45,6 +46,30 @@ test("bootstrap with a bad --xds is a usage error", () => {
   const r = cli(["bootstrap", "--xds", "nowhere", "--node-id", "n"]);
   assert.is(r.status, 1);
   assert.match(r.stderr, "--xds: expected HOST:PORT");
+});
+
+test("serve flags: defaults on loopback, xDS and HTTP hosts apart, guard and virtual listener options", () => {
+  assert.equal(parseServeArgs(["--registry", "r"]), {
+    registry: "r", xdsHost: "127.0.0.1", xdsPort: 15010, httpHost: "127.0.0.1", httpPort: 15014,
+    legacySingleIp: false, loopGuard: { mode: "enforce" }, virtualListener: { handoff: "original_dst" },
+  });
+  const o = parseServeArgs(["--registry", "r", "--xds-host", "0.0.0.0", "--http-port", "0", "--legacy-single-ip", "--no-loop-guard",
+    "--virtual-listener", "127.0.0.1:25001", "--virtual-handoff", "proxy_protocol"]);
+  assert.equal([o.xdsHost, o.httpHost, o.httpPort, o.legacySingleIp, o.loopGuard], ["0.0.0.0", "127.0.0.1", 0, true, false]);
+  assert.equal(o.virtualListener, { address: "127.0.0.1", port: 25001, handoff: "proxy_protocol" });
+  assert.equal(parseServeArgs(["--registry", "r", "--guard-mode", "observe"]).loopGuard, { mode: "observe" });
+});
+
+test("serve flags: each mistake is a precise usage error", () => {
+  const err = (args: string[]) => { try { parseServeArgs(args); return "accepted"; } catch (e) { return (e as Error).message; } };
+  assert.match(err([]), "--registry PATH is required");
+  assert.match(err(["--registry", "r", "--xds-port", "70000"]), "--xds-port: expected a port number");
+  assert.match(err(["--registry", "r", "--http-port", "web"]), "--http-port: expected a port number");
+  assert.match(err(["--registry", "r", "--guard-mode", "block"]), "--guard-mode: expected enforce or observe");
+  assert.match(err(["--registry", "r", "--no-loop-guard", "--guard-mode", "observe"]), "contradict");
+  assert.match(err(["--registry", "r", "--virtual-handoff", "magic"]), "--virtual-handoff");
+  assert.match(err(["--registry", "r", "--token-file", "/nonexistent/token"]), "--token-file: cannot read /nonexistent/token: ENOENT");
+  assert.match(err(["--registry", "r", "--bogus"]), "bogus");
 });
 
 test.run();
