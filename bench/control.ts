@@ -12,15 +12,16 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { generate } from "../control/generation/generate.ts";
+import { ConfigPipeline } from "../control/pipeline/config-pipeline.ts";
 import { generationOptions } from "../control/generation/options.ts";
 import { proxyIdentity } from "../control/identity/proxy.ts";
 import { buildRegistry } from "../control/registry/build.ts";
 import type { Registry, Resource } from "../control/registry/model.ts";
 import { parseRegistryText } from "../control/registry/parse.ts";
 import { serve } from "../control/serve.ts";
-import { encode } from "../control/xds/encode.ts";
-import { protoRoot, TYPE_URL } from "../control/xds/protos.ts";
-import { Snapshot } from "../control/xds/snapshot.ts";
+import { Encoder } from "../control/xds/encode.ts";
+import { TYPE_URL } from "../control/xds/protos.ts";
+import { Packer, Snapshot } from "../control/xds/snapshot.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -66,29 +67,40 @@ async function generationBench() {
   const tParse = performance.now() - t0;
   if (parsed.errors.length) throw new Error(parsed.errors[0]!.reason);
   const registry = buildFrom(parsed.resources);
-  protoRoot(); // loading the .proto files is start-up cost, not generation
+  const encoder = new Encoder(); // loading the .proto files is start-up cost, not generation
+  const packer = new Packer(encoder);
   // Two of the node's IPs host instances: a proxy like the seed's.
   const proxy = proxyIdentity({ id: "sidecar~10.0.0.1~bench.bench~bench.svc.cluster.local", metadata: { INSTANCE_IPS: "10.0.0.1,10.0.1.2" } });
   const options = generationOptions({ loopGuard: { wasmPath: LOOP_GUARD_WASM, mode: "enforce" } });
   const gen: number[] = [], pack: number[] = [], total: number[] = [], other: number[] = [], incremental: number[] = [];
   const otherProxy = proxyIdentity({ id: "sidecar~10.0.0.2~bench2.bench~bench.svc.cluster.local", metadata: { INSTANCE_IPS: "10.0.0.2,10.0.2.3" } });
   let sizes = { listeners: 0, clusters: 0, endpoints: 0, bytes: 0 };
-  // Generation reuses what it built for the same content in the previous registry version (interning),
-  // so a cold round needs content never seen: every round renames all hosts.
+  // The control plane's own pipeline; generate() and a Packer separately for the split into
+  // generation and serialization. The pipeline reuses what it built for the same content in the
+  // previous registry version (interning), so a cold round needs content never seen: every round
+  // renames all hosts.
+  const pipeline = new ConfigPipeline(options, encoder);
   const renamed = (tag: string): Registry => ({ ...registry, services: registry.services.map((svc) => ({ ...svc, host: `${tag}.${svc.host}` })) });
-  Snapshot.fromResources(generate(proxy, renamed("warmup"), options)); // JIT warm-up, on other names
+  Snapshot.fromResources(generate(proxy, renamed("warmup"), options), packer); // JIT warm-up, on other names
+  pipeline.setRegistry(renamed("warmup2"));
+  pipeline.configFor(proxy);
   let last = registry;
   for (let r = 0; r < ROUNDS; r++) {
-    const fresh = renamed(`r${r}`);
+    const split = renamed(`s${r}`);
     const a = performance.now();
-    const resources = generate(proxy, fresh, options);
+    const resources = generate(proxy, split, options);
     const b = performance.now();
-    const snapshot = Snapshot.fromResources(resources);
+    const snapshot = Snapshot.fromResources(resources, packer);
     const c = performance.now();
-    gen.push(b - a); pack.push(c - b); total.push(c - a);
-    // A second proxy on the same registry: the proxy-independent part is already generated.
+    gen.push(b - a); pack.push(c - b);
+    const fresh = renamed(`r${r}`);
+    const t = performance.now();
+    pipeline.setRegistry(fresh);
+    pipeline.configFor(proxy);
+    total.push(performance.now() - t);
+    // A second proxy on the same registry: the shared part is already generated and packed.
     const d = performance.now();
-    Snapshot.fromResources(generate(otherProxy, fresh, options));
+    pipeline.configFor(otherProxy);
     other.push(performance.now() - d);
     let bytes = 0;
     for (const t of [TYPE_URL.listener, TYPE_URL.cluster, TYPE_URL.endpoint]) for (const x of snapshot.get(t)!.resources.values()) bytes += x.any.value.length;
@@ -103,21 +115,22 @@ async function generationBench() {
       ...svc, endpoints: svc.endpoints.map((e, j) => (j === 0 ? { ...e, address: `10.250.${r}.${(k % 250) + 1}` } : e)),
     })) };
     const a = performance.now();
-    Snapshot.fromResources(generate(proxy, next, options));
+    pipeline.setRegistry(next);
+    pipeline.configFor(proxy);
     incremental.push(performance.now() - a);
     last = next;
   }
   // The same resources through protobufjs's own fromObject+encode, in the same run, for the ratio.
-  const root = protoRoot();
+  const root = encoder.root;
   const resources = generate(proxy, registry, options);
-  const typed: [string, object[]][] = [[TYPE_URL.listener, resources.listeners], [TYPE_URL.cluster, resources.clusters], [TYPE_URL.endpoint, resources.endpoints]];
+  const typed: [string, readonly object[]][] = [[TYPE_URL.listener, resources.listeners], [TYPE_URL.cluster, resources.clusters], [TYPE_URL.endpoint, resources.endpoints]];
   const viaProtobufjs: number[] = [], viaEncoder: number[] = [];
   for (let r = 0; r < 3; r++) {
     let t = performance.now();
     for (const [url, list] of typed) { const T = root.lookupType(url.slice(url.lastIndexOf("/") + 1)); for (const o of list) T.encode(T.fromObject(o)).finish(); }
     viaProtobufjs.push(performance.now() - t);
     t = performance.now();
-    for (const [url, list] of typed) for (const o of list) encode(root, url, o);
+    for (const [url, list] of typed) for (const o of list) encoder.encode(url, o);
     viaEncoder.push(performance.now() - t);
   }
   return { tParse, gen, pack, total, other, incremental, sizes, viaProtobufjs, viaEncoder };
@@ -146,8 +159,9 @@ async function fanoutBench(protocol: "sotw" | "delta") {
     // Which types one endpoint move changes for a proxy: EDS (the endpoint) and LDS (destination match).
     const sample = proxyIdentity({ id: "bench-0", metadata: { INSTANCE_IPS: "10.200.0.0" } });
     const opts = generationOptions({ loopGuard: { wasmPath: LOOP_GUARD_WASM, mode: "enforce" } });
-    const before = Snapshot.fromResources(generate(sample, buildFrom(parseRegistryText(registryText(FANOUT_SERVICES), "x").resources), opts));
-    const after = Snapshot.fromResources(generate(sample, buildFrom(parseRegistryText(registryText(FANOUT_SERVICES, 7), "x").resources), opts));
+    const packer = new Packer(new Encoder());
+    const before = Snapshot.fromResources(generate(sample, buildFrom(parseRegistryText(registryText(FANOUT_SERVICES), "x").resources), opts), packer);
+    const after = Snapshot.fromResources(generate(sample, buildFrom(parseRegistryText(registryText(FANOUT_SERVICES, 7), "x").resources), opts), packer);
     const expect = [["lds", TYPE_URL.listener], ["cds", TYPE_URL.cluster], ["eds", TYPE_URL.endpoint]]
       .filter(([, url]) => before.get(url!)!.version !== after.get(url!)!.version).map(([t]) => t);
     const result = next();

@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serve } from "../control/serve.ts";
-import { Snapshot } from "../control/xds/snapshot.ts";
+import { snapshotOf } from "./support/snapshot.ts";
 import { startEnvoy } from "./support/envoy.ts";
 import { freePort, startEcho, waitFor } from "./support/net.ts";
 import { envoyListeners, SEED_NODE_ID, sidecarBootstrap, tempRegistryDir, throughVirtual } from "./support/control.ts";
@@ -27,7 +27,7 @@ test("an invalid listener is NACKed with Envoy's reason; the last good config ke
 
     const resources = cp.view.configDump(SEED_NODE_ID)!;
     const bad = { name: "bad", address: { socket_address: { address: "not-an-ip", port_value: 1 } }, filter_chains: [] };
-    cp.cache.set(SEED_NODE_ID, Snapshot.fromResources({ ...resources, listeners: [...resources.listeners, bad] }));
+    cp.cache.set(SEED_NODE_ID, snapshotOf({ ...resources, listeners: [...resources.listeners, bad] }));
 
     assert.ok(await waitFor(() => lds()?.state === "NACK", 5000));
     const state = lds()!;

@@ -7,7 +7,7 @@ import { generate } from "../control/generation/generate.ts";
 import { generationOptions } from "../control/generation/options.ts";
 import { proxyIdentity } from "../control/identity/proxy.ts";
 import { SnapshotCache } from "../control/xds/cache.ts";
-import { Snapshot } from "../control/xds/snapshot.ts";
+import { snapshotOf } from "./support/snapshot.ts";
 import { startXdsServer } from "../control/xds/server.ts";
 import { TYPE_URL } from "../control/xds/protos.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
@@ -64,7 +64,7 @@ test(`generated configs for ${RUNS} random registries and node IP sets are all a
         ...(s.guard ? { loopGuard: { wasmPath: LOOP_GUARD_WASM, mode: "enforce" as const } } : {}),
       });
       const resources = generate(proxy, registryFrom(s.services), options);
-      const snapshot = Snapshot.fromResources(resources);
+      const snapshot = snapshotOf(resources);
       nacks.length = 0;
       cache.set(NODE_ID, snapshot);
       const wanted = [TYPE_URL.listener, TYPE_URL.cluster, ...(resources.endpoints.length > 0 ? [TYPE_URL.endpoint] : [])];

@@ -1,16 +1,19 @@
 // control/xds/encode.ts against protobufjs's own encoder: for generated resources the bytes decode
 // to the same message, unknown fields are errors (protobufjs would drop them silently), and
-// frozen shared objects encode to the same bytes they always did.
+// shared constants encode to the same bytes they always did.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { encode } from "../control/xds/encode.ts";
-import { protoRoot, TYPE_URL } from "../control/xds/protos.ts";
+import { Encoder } from "../control/xds/encode.ts";
+import { TYPE_URL } from "../control/xds/protos.ts";
+import { encodeOnce } from "../control/generation/envoy-objects.ts";
 import { generate } from "../control/generation/generate.ts";
 import { generationOptions } from "../control/generation/options.ts";
 import { registryFrom, sidecar } from "./support/registry.ts";
 
-const root = protoRoot();
+const encoder = new Encoder();
+const root = encoder.root;
+const encode = (typeUrl: string, obj: object) => encoder.encode(typeUrl, obj);
 const decoded = (typeUrl: string, bytes: Uint8Array) => {
   const type = root.lookupType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
   // json: Any payloads are expanded, so field order inside them does not matter; empty and absent
@@ -48,24 +51,24 @@ test("generated resources encode to the same messages as protobufjs's encoder", 
       ...(s.guard ? { loopGuard: { wasmPath: "/x/loop-guard.wasm", mode: "observe" as const } } : {}),
     });
     const r = generate(sidecar(s.nodeIps[0]!, s.nodeIps.join(",")), registry, options);
-    const typed: [string, object[]][] = [[TYPE_URL.listener, r.listeners], [TYPE_URL.cluster, r.clusters], [TYPE_URL.endpoint, r.endpoints], [TYPE_URL.extensionConfig, r.extensionConfigs]];
+    const typed: [string, readonly object[]][] = [[TYPE_URL.listener, r.listeners], [TYPE_URL.cluster, r.clusters], [TYPE_URL.endpoint, r.endpoints], [TYPE_URL.extensionConfig, r.extensionConfigs]];
     for (const [typeUrl, list] of typed) {
-      for (const obj of list) assert.is(decoded(typeUrl, encode(root, typeUrl, obj)), decoded(typeUrl, reference(typeUrl, obj)));
+      for (const obj of list) assert.is(decoded(typeUrl, encode(typeUrl, obj)), decoded(typeUrl, reference(typeUrl, obj)));
     }
   }), { numRuns: 200 });
 });
 
 test("an unknown field is an error naming the path, not silently dropped", () => {
-  assert.throws(() => encode(root, TYPE_URL.cluster, { name: "c", connect_timeout: { seconds: 1, nanoz: 5 } }), /Cluster\.connect_timeout: google\.protobuf\.Duration has no field "nanoz"/);
-  assert.throws(() => encode(root, TYPE_URL.cluster, { name: "c", type: "NOT_A_TYPE" }), /"NOT_A_TYPE" is not a DiscoveryType value/);
-  assert.throws(() => encode(root, TYPE_URL.listener, { name: 5 }), /expected a string/);
+  assert.throws(() => encode(TYPE_URL.cluster, { name: "c", connect_timeout: { seconds: 1, nanoz: 5 } }), /Cluster\.connect_timeout: google\.protobuf\.Duration has no field "nanoz"/);
+  assert.throws(() => encode(TYPE_URL.cluster, { name: "c", type: "NOT_A_TYPE" }), /"NOT_A_TYPE" is not a DiscoveryType value/);
+  assert.throws(() => encode(TYPE_URL.listener, { name: 5 }), /expected a string/);
 });
 
-test("a frozen shared object encodes once and identically wherever it appears", () => {
-  const shared = Object.freeze({ "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "s", cluster: "c" });
+test("a shared constant (encodeOnce) encodes identically wherever it appears", () => {
+  const shared = encodeOnce({ "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "s", cluster: "c" });
   const listener = (name: string) => ({ name, filter_chains: [{ filters: [{ name: "tcp", typed_config: shared }] }] });
-  const a = encode(root, TYPE_URL.listener, listener("a"));
-  const b = encode(root, TYPE_URL.listener, listener("a"));
+  const a = encode(TYPE_URL.listener, listener("a"));
+  const b = encode(TYPE_URL.listener, listener("a"));
   assert.equal(Buffer.from(a), Buffer.from(b));
   assert.is(decoded(TYPE_URL.listener, a), decoded(TYPE_URL.listener, reference(TYPE_URL.listener, listener("a"))));
 });

@@ -3,7 +3,10 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RegistryStore } from "../control/registry/store.ts";
+import { ApiSource } from "../control/registry/api-source.ts";
+import { FileSource } from "../control/registry/file-source.ts";
+import type { RegistryWrite } from "../control/registry/source.ts";
+import { RegistryStore, type StoreEvents } from "../control/registry/store.ts";
 import { waitFor } from "./support/net.ts";
 
 const entry = (name: string, ip: string, port = 9080) => `apiVersion: networking.istio.io/v1
@@ -16,6 +19,15 @@ spec:
   endpoints: [{address: ${ip}}]
 `;
 
+/** The store as `serve` builds it: a file source for `path` and the HTTP API's source. */
+function storeOn(path: string, events: StoreEvents = {}) {
+  const files = new FileSource(path);
+  return { files, store: new RegistryStore([files, new ApiSource()], events) };
+}
+
+const put = (namespace: string, name: string, body: string): RegistryWrite => ({ op: "put", kind: "ServiceEntry", namespace, name, body });
+const del = (namespace: string, name: string): RegistryWrite => ({ op: "delete", kind: "ServiceEntry", namespace, name });
+
 function tempDir() {
   return mkdtempSync(join(tmpdir(), "mp-store-"));
 }
@@ -23,29 +35,31 @@ function tempDir() {
 test("a bad edit is rejected with file:line and the last good registry keeps serving; the fix applies", async () => {
   const dir = tempDir();
   const rejected: string[][] = [];
-  const store = new RegistryStore(dir, { rejected: (_s, e) => rejected.push(e) });
+  const { files, store } = storeOn(dir, { rejected: (_s, e) => rejected.push(e) });
   try {
     writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.1"));
     writeFileSync(join(dir, "b.yaml"), entry("b", "10.0.0.2"));
-    assert.ok((await store.start()).ok);
+    await store.start();
     assert.is(store.version, 1);
-    assert.is(store.snapshotStatus().loaded, true);
+    assert.is(store.status().loaded, true);
     const good = store.registry;
+    assert.ok(Object.isFrozen(good) && Object.isFrozen(good.services[0]!.endpoints[0]), "a serving registry version is frozen");
 
     writeFileSync(join(dir, "b.yaml"), entry("b", "10.0.0.999"));
-    const bad = await store.reload();
-    assert.not.ok(bad.ok);
-    assert.equal(!bad.ok && bad.errors, [`${join(dir, "b.yaml")}:8:16: spec.endpoints[0].address: "10.0.0.999" is not an IPv4 or IPv6 address (resolution STATIC needs IP addresses)`]);
+    await files.reload();
+    const expected = [`${join(dir, "b.yaml")}:8:16: spec.endpoints[0].address: "10.0.0.999" is not an IPv4 or IPv6 address (resolution STATIC needs IP addresses)`];
+    assert.equal(rejected.at(-1), expected);
     assert.is(store.registry, good, "nothing dropped");
     assert.is(store.version, 1);
-    assert.is(store.snapshotStatus().rejections, 1);
-    assert.is(store.snapshotStatus().lastErrors.length, 1);
+    assert.is(store.status().rejections, 1);
+    assert.equal(store.status().lastErrors, expected);
+    assert.equal(store.status().sources.find((s) => s.name === "files")!.refused, expected);
 
     writeFileSync(join(dir, "b.yaml"), entry("b", "10.0.0.3"));
-    assert.ok((await store.reload()).ok);
+    await files.reload();
     assert.is(store.version, 2);
     assert.equal(store.registry.services.map((s) => s.endpoints[0]!.address), ["10.0.0.1", "10.0.0.3"]);
-    assert.equal(store.snapshotStatus().lastErrors, []);
+    assert.equal(store.status().lastErrors, []);
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -55,7 +69,7 @@ test("a bad edit is rejected with file:line and the last good registry keeps ser
 test("file edits, atomic renames and new files are picked up by the watcher within a second", async () => {
   const dir = tempDir();
   let versions = 0;
-  const store = new RegistryStore(dir, { changed: () => versions++ });
+  const { store } = storeOn(dir, { changed: () => versions++ });
   try {
     writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.1"));
     await store.start();
@@ -80,14 +94,14 @@ test("file edits, atomic renames and new files are picked up by the watcher with
 test("a single registry file is watched through its directory; a missing registry starts empty and not loaded", async () => {
   const dir = tempDir();
   const file = join(dir, "registry.yaml");
-  const store = new RegistryStore(file);
+  const { store } = storeOn(file);
   try {
-    const first = await store.start();
-    assert.not.ok(first.ok);
-    assert.is(store.snapshotStatus().loaded, false);
+    await store.start();
+    assert.is(store.status().loaded, false);
+    assert.match(store.status().sources[0]!.refused.join(), /registry\.yaml:0: no such file or directory/);
     assert.equal(store.registry.services, []);
     writeFileSync(file, entry("a", "10.0.0.1"));
-    assert.ok(await waitFor(() => store.snapshotStatus().loaded, 1000));
+    assert.ok(await waitFor(() => store.status().loaded, 1000));
     assert.is(store.registry.services.length, 1);
   } finally {
     store.stop();
@@ -98,32 +112,57 @@ test("a single registry file is watched through its directory; a missing registr
 test("HTTP-API entries: validated, all-or-nothing, never shadow a file's entries", async () => {
   const dir = tempDir();
   writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.1"));
-  const store = new RegistryStore(dir);
+  const { store } = storeOn(dir);
   try {
     await store.start();
-    const put = store.putServiceEntry("default", "api", entry("api", "10.0.0.5", 7000));
-    assert.ok(put.ok);
+    const first = await store.write(put("default", "api", entry("api", "10.0.0.5", 7000)));
+    assert.ok(first.ok);
     assert.equal(store.registry.services.map((s) => s.host), ["a.example", "api.example"]);
     const before = store.registry;
-    const cases: [string, string, string, number, RegExp][] = [
-      ["default", "bad", entry("bad", "nope"), 400, /request body:8:16: .*not an IPv4/],
-      ["default", "other", entry("api", "10.0.0.6"), 400, /does not match the path default\/other/],
-      ["default", "a", entry("a", "10.0.0.6"), 409, /defined in .*a\.yaml:1; edit that file/],
-      ["default", "clash", entry("clash", "10.0.0.6").replace("clash.example", "a.example"), 409, /host a\.example port 9080 is already defined/],
-      ["default", "two", entry("two", "10.0.0.6") + "---\n" + entry("three", "10.0.0.7"), 400, /exactly one ServiceEntry/],
-      ["default", "x", "{not json", 400, /request body:1/],
+    const cases: [string, string, string, string, RegExp][] = [
+      ["default", "bad", entry("bad", "nope"), "invalid", /request body:8:16: .*not an IPv4/],
+      ["default", "other", entry("api", "10.0.0.6"), "invalid", /does not match the path default\/other/],
+      ["default", "a", entry("a", "10.0.0.6"), "conflict", /defined in .*a\.yaml:1; edit that file/],
+      ["default", "clash", entry("clash", "10.0.0.6").replace("clash.example", "a.example"), "conflict", /host a\.example port 9080 is already defined/],
+      ["default", "two", entry("two", "10.0.0.6") + "---\n" + entry("three", "10.0.0.7"), "invalid", /exactly one ServiceEntry/],
+      ["default", "x", "{not json", "invalid", /request body:1/],
     ];
-    for (const [ns, name, body, status, reason] of cases) {
-      const r = store.putServiceEntry(ns, name, body);
-      assert.is(!r.ok && r.status, status, name);
-      assert.match(!r.ok ? r.errors.join("\n") : "", reason);
+    for (const [ns, name, body, kind, reason] of cases) {
+      const r = await store.write(put(ns, name, body));
+      assert.is(!r.ok && r.problem.kind, kind, name);
+      assert.match(!r.ok ? r.problem.errors.join("\n") : "", reason);
       assert.is(store.registry, before, `${name}: nothing half-applied`);
     }
-    assert.is(store.deleteServiceEntry("default", "a").ok, false);
-    const gone = store.deleteServiceEntry("default", "missing");
-    assert.is(!gone.ok && gone.status, 404);
-    assert.ok(store.deleteServiceEntry("default", "api").ok);
+    const fromFile = await store.write(del("default", "a"));
+    assert.is(!fromFile.ok && fromFile.problem.kind, "conflict");
+    const gone = await store.write(del("default", "missing"));
+    assert.is(!gone.ok && gone.problem.kind, "not-found");
+    assert.ok((await store.write(del("default", "api"))).ok);
     assert.equal(store.registry.services.map((s) => s.host), ["a.example"]);
+  } finally {
+    store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a file edit refused because it collides with an API entry is reported, and applies once the API entry is gone", async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.1"));
+  const { files, store } = storeOn(dir);
+  try {
+    await store.start();
+    assert.ok((await store.write(put("default", "api", entry("api", "10.0.0.5", 7000)))).ok);
+    // The file now defines the host and port the API entry has.
+    writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.1") + "---\n" + entry("api", "10.0.0.9", 7000).replace("name: api", "name: api-file"));
+    await files.reload();
+    const refused = store.status().sources.find((s) => s.name === "files")!.refused;
+    assert.match(refused.join(), /host api\.example port 7000 is already defined/);
+    assert.equal(store.registry.services.map((s) => s.host), ["a.example", "api.example"]);
+    assert.is(store.registry.services[1]!.endpoints[0]!.address, "10.0.0.5", "the API entry keeps serving");
+
+    assert.ok((await store.write(del("default", "api"))).ok);
+    assert.equal(store.status().sources.find((s) => s.name === "files")!.refused, [], "retried when the blocker went away");
+    assert.is(store.registry.services[1]!.endpoints[0]!.address, "10.0.0.9", "the file's version now serves");
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });

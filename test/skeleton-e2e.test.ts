@@ -3,7 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { SnapshotCache } from "../control/xds/cache.ts";
-import { Snapshot } from "../control/xds/snapshot.ts";
+import { snapshotOf } from "./support/snapshot.ts";
 import { startXdsServer } from "../control/xds/server.ts";
 import type { AckInfo } from "../control/xds/callbacks.ts";
 import { TYPE_URL } from "../control/xds/protos.ts";
@@ -20,7 +20,7 @@ test("control plane pushes LDS+CDS over ADS; Envoy ACKs, runs the wasm filter an
   const echo = await startEcho("127.0.0.1");
   // 127.0.0.2: a client's source is then 127.0.0.1, so it is not a connection to itself.
   const listenPort = await freePort("127.0.0.2");
-  const snapshot = Snapshot.fromResources({
+  const snapshot = snapshotOf({
     listeners: [{
       name: "skeleton", traffic_direction: "OUTBOUND",
       address: { socket_address: { address: "127.0.0.2", port_value: listenPort } },

@@ -1,12 +1,11 @@
 // For each service instance (service port x endpoint): inbound or outbound, and why, in words an
 // operator can check against the node's interfaces. Served by GET /debug/decisions.
 import type { ProxyIdentity } from "../identity/proxy.ts";
-import type { Registry } from "../registry/model.ts";
+import type { SharedConfig } from "./generate.ts";
 import { inboundInstances } from "./inbound.ts";
 import { outboundClusterName, outboundListenerName } from "./names.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
-import { outboundPlan } from "./outbound.ts";
 
 export interface Decision {
   /** "namespace/name" of the ServiceEntry. */
@@ -25,20 +24,22 @@ export interface Decision {
   note?: string;
 }
 
-export function decide(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): Decision[] {
+/** `shared` is the shared config generation built (or would build) for the registry: the same plan, so the same answers. */
+export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: GenerationOptions): Decision[] {
+  const registry = shared.registry;
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp);
   const vport = options.virtualListener.port;
   const inbound = new Map<string, ReturnType<typeof inboundInstances>[number]>();
   for (const inst of inboundInstances(registry, new Set(nodeIps.ips), vport)) {
-    inbound.set(`${inst.service.entry}|${inst.service.host}|${inst.port.name}|${inst.address}`, inst);
+    inbound.set(`${inst.service.entry}|${inst.service.host}|${inst.port.name}|${inst.address}|${inst.listenerPort}`, inst);
   }
-  const owners = new Map(outboundPlan(registry, options.connectTimeoutMs).ports.map((p) => [p.port, p.owner]));
+  const owners = new Map(shared.plan.ports.map((p) => [p.port, p.owner]));
   const out: Decision[] = [];
   for (const s of registry.services) {
     for (const p of s.ports) {
       for (const e of s.endpoints) {
         const base = { entry: s.entry, host: s.host, port: p.number, portName: p.name, address: e.address, endpointPort: e.ports[p.name] ?? p.number };
-        const inst = inbound.get(`${s.entry}|${s.host}|${p.name}|${e.address}`);
+        const inst = inbound.get(`${s.entry}|${s.host}|${p.name}|${e.address}|${base.endpointPort}`);
         if (inst) {
           out.push({
             ...base, direction: "inbound", reason: `${e.address} is ${nodeIps.describe(e.address)}`,

@@ -1,5 +1,15 @@
 // Small builders for Envoy API objects in protobufjs object form (snake_case, enums as strings,
 // wrappers as {value}, nested Any as {"@type": ...}).
+import { deepFreeze } from "../deep-freeze.ts";
+
+/**
+ * A constant that appears in many resources: frozen, and marked so the encoder (control/xds/encode.ts,
+ * which reads the same registered symbol) encodes it once instead of in every resource.
+ */
+export function encodeOnce<T extends object>(o: T): T {
+  Object.defineProperty(o, Symbol.for("multiplane.encode-once"), { value: true });
+  return deepFreeze(o);
+}
 
 export const socketAddress = (address: string, port: number) => ({ socket_address: { address, port_value: port } });
 

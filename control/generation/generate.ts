@@ -1,5 +1,7 @@
 // proxy + registry + options -> the proxy's listeners, clusters and endpoints, in Istio 1.0's sidecar
-// layout. Pure: same input, same output, no I/O.
+// layout. Pure: same input, same output, no I/O. Split in two so the config pipeline can build the
+// part every proxy shares once per registry version (sharedConfig) and only the rest per proxy
+// (proxyConfig); generate() is the two in one.
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Registry } from "../registry/model.ts";
 import { duration, listenerFilter, prefixRange, socketAddress, tcpProxy } from "./envoy-objects.ts";
@@ -16,39 +18,28 @@ import { outboundPlan, type OutboundPlan } from "./outbound.ts";
  * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order.
  */
 export interface GeneratedResources {
-  listeners: object[];
-  clusters: object[];
-  endpoints: object[];
+  readonly listeners: readonly object[];
+  readonly clusters: readonly object[];
+  readonly endpoints: readonly object[];
   /** ECDS: the loop guard's configuration with this proxy's node IPs (empty without the guard). */
-  extensionConfigs: object[];
+  readonly extensionConfigs: readonly object[];
 }
 
-/** The part every proxy shares: virtual and outbound listeners, fixed and outbound clusters. */
-interface SharedPart {
-  listeners: object[];
-  clusters: object[];
+/** The part every proxy shares for one registry version: virtual and outbound listeners, fixed and outbound clusters, endpoints. */
+export interface SharedConfig {
+  readonly registry: Registry;
+  readonly plan: OutboundPlan;
+  readonly listeners: readonly object[];
+  readonly clusters: readonly object[];
+  readonly endpoints: readonly object[];
 }
 
-// Memoised per outbound plan (itself per registry) and options, so proxies share the very objects
-// and the snapshot packs them once.
-const sharedParts = new WeakMap<OutboundPlan, Map<string, SharedPart>>();
-const interned = new Interner();
-
-function sharedPart(plan: OutboundPlan, options: GenerationOptions): SharedPart {
-  const vl = options.virtualListener;
-  const key = `${vl.address}|${vl.port}|${vl.handoff}|${options.loopGuard ? "guard" : "none"}|${options.connectTimeoutMs}`;
-  let byKey = sharedParts.get(plan);
-  if (!byKey) sharedParts.set(plan, (byKey = new Map()));
-  let part = byKey.get(key);
-  if (!part) {
-    byKey.set(key, (part = buildSharedPart(plan, options, key)));
-    interned.nextRound();
-  }
-  return part;
-}
-
-/** `optionsKey` names everything besides the plan that the listeners depend on. */
-function buildSharedPart(plan: OutboundPlan, options: GenerationOptions, optionsKey: string): SharedPart {
+/**
+ * Builds the shared part. `interned` (owned by the caller, one per set of options) hands back the
+ * previous version's object wherever content is unchanged, so only what changed is encoded again.
+ */
+export function sharedConfig(registry: Registry, options: GenerationOptions, interned: Interner = new Interner()): SharedConfig {
+  const plan = outboundPlan(registry, options.connectTimeoutMs, interned);
   const timeout = duration(options.connectTimeoutMs);
   const guarded = (tcp: object) => (options.loopGuard ? [LOOP_GUARD_FILTER, tcp] : [tcp]);
   const passthrough = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
@@ -65,7 +56,7 @@ function buildSharedPart(plan: OutboundPlan, options: GenerationOptions, options
   for (const port of plan.ports) {
     if (port.port === vl.port) continue; // the virtual listener's own port: see decisions
     // The chains' keys determine every chain (destinations depend on the chains before them too).
-    let key = `${optionsKey}|${port.port}`;
+    let key = `L ${port.port}`;
     for (const c of port.chains) key += `|${c.key}`;
     const live = port.chains.filter((c) => c.destinations.length > 0);
     listeners.push(interned.get(key, () => ({
@@ -84,21 +75,20 @@ function buildSharedPart(plan: OutboundPlan, options: GenerationOptions, options
     { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout },
     ...plan.clusters,
   ];
-  return { listeners, clusters };
+  interned.nextRound();
+  return { registry, plan, listeners, clusters, endpoints: plan.endpoints };
 }
 
-export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): GeneratedResources {
+/** The proxy's resources: the shared part plus its inbound listeners and clusters and its loop guard configuration. */
+export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions): GeneratedResources {
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
   const timeout = duration(options.connectTimeoutMs);
-  const vl = options.virtualListener;
-  const plan = outboundPlan(registry, options.connectTimeoutMs);
-  const shared = sharedPart(plan, options);
   const listeners = shared.listeners.slice();
   const clusters = shared.clusters.slice();
 
   // Inbound: service instances on this node's IPs, delivered to the local process.
   const inboundClusters = new Set<string>();
-  for (const inst of inboundInstances(registry, new Set(nodeIps), vl.port)) {
+  for (const inst of inboundInstances(shared.registry, new Set(nodeIps), options.virtualListener.port)) {
     if (inst.conflict || inst.repeat) continue;
     listeners.push({
       name: inst.listener,
@@ -123,5 +113,9 @@ export function generate(proxy: ProxyIdentity, registry: Registry, options: Gene
   const name = (o: object) => (o as { name: string }).name;
   listeners.sort((a, b) => (name(a) < name(b) ? -1 : 1));
   const extensionConfigs = options.loopGuard ? [loopGuardExtensionConfig(nodeIps, options.loopGuard)] : [];
-  return { listeners, clusters, endpoints: plan.endpoints.slice(), extensionConfigs };
+  return { listeners, clusters, endpoints: shared.endpoints, extensionConfigs };
+}
+
+export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): GeneratedResources {
+  return proxyConfig(sharedConfig(registry, options), proxy, options);
 }

@@ -1,6 +1,7 @@
-// Service instances that live on this node: an endpoint whose address is one of the proxy's node IPs.
-// Each gets an inbound listener on <ip>:<port> delivering to the local process on 127.0.0.1.
+// Inbound listeners and clusters for the service instances that live on this node (asked of the
+// registry): each gets a listener on <ip>:<port> delivering to the local process on 127.0.0.1.
 import type { Registry, Service, ServicePort } from "../registry/model.ts";
+import { instancesOn } from "../registry/query.ts";
 import { inboundClusterName, inboundListenerName } from "./names.ts";
 
 export interface InboundInstance {
@@ -21,26 +22,19 @@ export interface InboundInstance {
 
 export function inboundInstances(registry: Registry, nodeIps: ReadonlySet<string>, virtualPort: number): InboundInstance[] {
   const out: InboundInstance[] = [];
-  if (nodeIps.size === 0) return out;
   const owner = new Map<string, InboundInstance>();
-  for (const service of registry.services) {
-    for (const endpoint of service.endpoints) {
-      if (!nodeIps.has(endpoint.address)) continue;
-      for (const port of service.ports) {
-        const listenerPort = endpoint.ports[port.name] ?? port.number;
-        const inst: InboundInstance = {
-          service, port, address: endpoint.address, listenerPort, localPort: port.targetPort ?? listenerPort,
-          listener: inboundListenerName(endpoint.address, listenerPort),
-          cluster: inboundClusterName(listenerPort, port.name, service.host),
-        };
-        const prev = owner.get(inst.listener);
-        if (listenerPort === virtualPort) inst.conflict = `port ${listenerPort} is the virtual listener's; no inbound listener`;
-        else if (prev && prev.cluster !== inst.cluster) inst.conflict = `${inst.listener} already delivers to ${prev.cluster} (${prev.service.entry}); no inbound listener for this instance`;
-        else if (prev) inst.repeat = true;
-        else owner.set(inst.listener, inst);
-        out.push(inst);
-      }
-    }
+  for (const { service, port, endpoint, endpointPort } of instancesOn(registry, nodeIps)) {
+    const inst: InboundInstance = {
+      service, port, address: endpoint.address, listenerPort: endpointPort, localPort: port.targetPort ?? endpointPort,
+      listener: inboundListenerName(endpoint.address, endpointPort),
+      cluster: inboundClusterName(endpointPort, port.name, service.host),
+    };
+    const prev = owner.get(inst.listener);
+    if (endpointPort === virtualPort) inst.conflict = `port ${endpointPort} is the virtual listener's; no inbound listener`;
+    else if (prev && prev.cluster !== inst.cluster) inst.conflict = `${inst.listener} already delivers to ${prev.cluster} (${prev.service.entry}); no inbound listener for this instance`;
+    else if (prev) inst.repeat = true;
+    else owner.set(inst.listener, inst);
+    out.push(inst);
   }
   return out;
 }

@@ -2,18 +2,15 @@
 // guarded chain carries the same small reference, and the proxy's node IPs travel once, in the
 // TypedExtensionConfig named LOOP_GUARD. A node-IP change then pushes one resource, not every
 // listener, and listeners stay identical across proxies (packed once, shared).
+import { encodeOnce } from "./envoy-objects.ts";
 import type { LoopGuardOptions } from "./options.ts";
 
 export const LOOP_GUARD = "loop_guard";
 const WASM_NETWORK_FILTER = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm";
 
-const deepFreeze = <T extends object>(o: T): T => {
-  for (const v of Object.values(o)) if (typeof v === "object" && v !== null) deepFreeze(v);
-  return Object.freeze(o);
-};
 
 /** The filter as chains list it: one frozen object in every guarded chain, so it is encoded once. */
-export const LOOP_GUARD_FILTER: object = deepFreeze({
+export const LOOP_GUARD_FILTER: object = encodeOnce({
   name: LOOP_GUARD,
   // No default config: until ECDS delivers the guard, Envoy keeps the listener warming rather than
   // serving it unguarded.

@@ -1,6 +1,6 @@
 // The part of the configuration that is the same for every proxy: outbound clusters, their endpoints
-// (EDS), and which service each destination IP on each port belongs to. Computed once per registry
-// and shared by all proxies (memoised on the registry object, which is immutable).
+// (EDS), and which service each destination IP on each port belongs to. The config pipeline computes
+// it once per registry version and shares it with every proxy.
 import type { Registry, Service } from "../registry/model.ts";
 import { duration, socketAddress } from "./envoy-objects.ts";
 import { Interner } from "./intern.ts";
@@ -30,28 +30,8 @@ export interface OutboundPlan {
   endpoints: object[];
 }
 
-const plans = new WeakMap<Registry, Map<number, OutboundPlan>>();
-// One table per connect timeout: a cluster's key is then its name and endpoints.
-const interners = new Map<number, Interner>();
-const MAX_INTERNERS = 8;
-
-export function outboundPlan(registry: Registry, connectTimeoutMs: number): OutboundPlan {
-  let byTimeout = plans.get(registry);
-  if (!byTimeout) plans.set(registry, (byTimeout = new Map()));
-  let plan = byTimeout.get(connectTimeoutMs);
-  if (!plan) {
-    let interned = interners.get(connectTimeoutMs);
-    if (!interned) {
-      if (interners.size >= MAX_INTERNERS) interners.delete(interners.keys().next().value!);
-      interners.set(connectTimeoutMs, (interned = new Interner()));
-    }
-    byTimeout.set(connectTimeoutMs, (plan = buildPlan(registry, connectTimeoutMs, interned)));
-    interned.nextRound();
-  }
-  return plan;
-}
-
-function buildPlan(registry: Registry, connectTimeoutMs: number, interned: Interner): OutboundPlan {
+/** `interned` hands back the previous version's object for unchanged content (see intern.ts). */
+export function outboundPlan(registry: Registry, connectTimeoutMs: number, interned: Interner): OutboundPlan {
   // Shared sub-objects: less garbage, and a serializer that caches by object identity encodes them once.
   const timeout = duration(connectTimeoutMs);
   const edsConfig = { eds_config: { ads: {}, resource_api_version: "V3" } };
@@ -64,7 +44,7 @@ function buildPlan(registry: Registry, connectTimeoutMs: number, interned: Inter
       const portOf = (e: Service["endpoints"][number]) => e.ports[p.name] ?? p.number;
       let key = `E ${cluster}`;
       for (const e of service.endpoints) key += ` ${e.address}:${portOf(e)}`;
-      // The cluster depends on its name alone (the timeout is the interner's), its endpoints on the key.
+      // The cluster depends on its name alone (one interner serves one set of options), its endpoints on the key.
       clusters.push(interned.get(`C ${cluster}`, () => ({ name: cluster, type: "EDS", connect_timeout: timeout, eds_cluster_config: edsConfig })));
       endpoints.push(interned.get(key, () => ({
         cluster_name: cluster,

@@ -2,6 +2,7 @@
 // it runs unchanged under Deno.serve or behind node-adapter.ts.
 import { requireToken } from "./auth.ts";
 import { json, problem, text } from "./responses.ts";
+import type { RegistryProblem } from "../registry/source.ts";
 import type { ControlPlaneView } from "./view.ts";
 
 export interface ApiOptions {
@@ -10,6 +11,9 @@ export interface ApiOptions {
 }
 
 export type Handler = (req: Request) => Promise<Response>;
+
+/** Registry outcomes are domain terms; HTTP statuses are this module's business. */
+const PROBLEM_STATUS: Record<RegistryProblem["kind"], number> = { invalid: 400, conflict: 409, "not-found": 404, disabled: 403 };
 
 const ENTRY_PATH = /^\/registry\/serviceentries\/([^/]+)\/([^/]+)$/;
 
@@ -38,10 +42,10 @@ export function createHandler(view: ControlPlaneView, opts: ApiOptions = {}): Ha
         const denied = requireToken(req, opts.token);
         if (denied) return denied;
         const [namespace, name] = [decodeURIComponent(entry[1]!), decodeURIComponent(entry[2]!)];
-        const outcome = req.method === "PUT"
-          ? view.putServiceEntry(namespace, name, await req.text())
-          : view.deleteServiceEntry(namespace, name);
-        if (!outcome.ok) return problem(outcome.status, `${req.method} ${namespace}/${name} refused; nothing was changed`, outcome.errors);
+        const outcome = await view.write(req.method === "PUT"
+          ? { op: "put", kind: "ServiceEntry", namespace, name, body: await req.text() }
+          : { op: "delete", kind: "ServiceEntry", namespace, name });
+        if (!outcome.ok) return problem(PROBLEM_STATUS[outcome.problem.kind], `${req.method} ${namespace}/${name} refused; nothing was changed`, outcome.problem.errors);
         return json({ applied: `${req.method} ${namespace}/${name}`, changed: outcome.changed, services: outcome.registry.services.length });
       }
       if (entry || KNOWN_PATHS.has(path)) return problem(405, `${req.method} is not allowed on ${path}`);

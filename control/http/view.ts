@@ -3,7 +3,8 @@
 import type { Decision } from "../generation/decisions.ts";
 import type { GeneratedResources } from "../generation/generate.ts";
 import type { ServiceEntry } from "../registry/model.ts";
-import type { Outcome, StoreStatus } from "../registry/store.ts";
+import type { RegistryWrite, WriteOutcome } from "../registry/source.ts";
+import type { StoreStatus } from "../registry/store.ts";
 
 export interface TypeState {
   /** "ACK": Envoy applied `version`; "NACK": it refused the last push and keeps `ackedVersion`; "PENDING": sent, no answer yet. */
@@ -37,6 +38,6 @@ export interface ControlPlaneView {
   decisions(proxyId: string): Decision[] | undefined;
   metricsText(): string;
   serviceEntries(): ServiceEntry[];
-  putServiceEntry(namespace: string, name: string, body: string): Outcome;
-  deleteServiceEntry(namespace: string, name: string): Outcome;
+  /** PUT/DELETE of a registry entry: applied only if the whole registry still builds with it. */
+  write(w: RegistryWrite): Promise<WriteOutcome>;
 }

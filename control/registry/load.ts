@@ -21,19 +21,18 @@ export async function registryFiles(path: string): Promise<string[]> {
   return names.map((n) => join(path, n));
 }
 
-// A reload re-reads every file but re-parses only those whose text changed: editing one file of a
-// large registry directory costs that file. Parse results are immutable, so sharing them is safe.
-const parsed = new Map<string, { text: string; result: ReturnType<typeof parseRegistryText> }>();
+/** Parse results by file, kept by the caller across reloads: a file whose text did not change is not parsed again. Parse results are immutable, so sharing them is safe. */
+export type ParseCache = Map<string, { text: string; result: ReturnType<typeof parseRegistryText> }>;
 
-function parseCached(file: string, text: string): ReturnType<typeof parseRegistryText> {
-  const hit = parsed.get(file);
+function parseCached(cache: ParseCache, file: string, text: string): ReturnType<typeof parseRegistryText> {
+  const hit = cache.get(file);
   if (hit && hit.text === text) return hit.result;
   const result = parseRegistryText(text, file);
-  parsed.set(file, { text, result });
+  cache.set(file, { text, result });
   return result;
 }
 
-export async function loadRegistry(path: string): Promise<LoadResult> {
+export async function loadRegistry(path: string, cache: ParseCache = new Map()): Promise<LoadResult> {
   const out: LoadResult = { files: [], resources: [], errors: [], warnings: [] };
   let files: string[];
   try {
@@ -53,12 +52,13 @@ export async function loadRegistry(path: string): Promise<LoadResult> {
       continue;
     }
     out.files.push(file);
-    const r = parseCached(file, text);
-    out.resources.push(...r.resources);
-    out.errors.push(...r.errors);
-    out.warnings.push(...r.warnings);
+    const r = parseCached(cache, file, text);
+    // Loops, not push(...list): spreading a list of 100,000+ items overflows the stack.
+    for (const x of r.resources) out.resources.push(x);
+    for (const x of r.errors) out.errors.push(x);
+    for (const x of r.warnings) out.warnings.push(x);
   }
   const present = new Set(out.files);
-  for (const file of parsed.keys()) if (!present.has(file) && file.startsWith(path)) parsed.delete(file);
+  for (const file of cache.keys()) if (!present.has(file)) cache.delete(file);
   return out;
 }

@@ -1,164 +1,177 @@
-// The registry that is serving: files on disk plus ServiceEntries PUT over HTTP. Every change is
-// all-or-nothing: a reload or request that does not parse, validate or fit with the rest is rejected
-// with file:line:reason and the last good registry keeps serving.
+// The registry that is serving, joined from every source (files, the HTTP API, ...). Every change is
+// all-or-nothing: an update or write that does not parse, validate or fit with the rest is refused
+// with file:line:reason and the last good registry keeps serving. A refused update is kept and tried
+// again whenever another source changes, so it applies as soon as what blocked it is gone.
 import { buildRegistry } from "./build.ts";
-import { loadRegistry } from "./load.ts";
-import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type RegistryError, type Resource, type ServiceEntry } from "./model.ts";
-import { parseRegistryText } from "./parse.ts";
-import { watchRegistry, type Watcher } from "./watch.ts";
-
-export const API_ORIGIN = "http-api";
-
-export type Outcome = { ok: true; registry: Registry; changed: boolean } | { ok: false; status: number; errors: string[] };
+import { deepFreeze } from "../deep-freeze.ts";
+import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type Resource } from "./model.ts";
+import { isProblem, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
 
 export interface StoreEvents {
-  /** A new registry is serving. */
+  /** A new registry version is serving. */
   changed?(registry: Registry, version: number): void;
-  /** A reload or request was refused; the previous registry still serves. */
-  rejected?(source: "files" | "http-api", errors: string[]): void;
+  /** An update or write was refused; the previous registry still serves. */
+  rejected?(source: string, errors: string[]): void;
   /** Non-fatal remarks, e.g. skipped kinds. */
-  warned?(warnings: string[]): void;
+  warned?(source: string, warnings: string[]): void;
+}
+
+export interface SourceStatus {
+  name: string;
+  /** The source's resources have been part of the serving registry at least once. */
+  loaded: boolean;
+  /** Errors of its last refused update; empty when what it reported last is serving. */
+  refused: string[];
 }
 
 export interface StoreStatus {
-  /** A registry loaded from disk at least once (readiness). */
+  /** Every source is loaded (readiness). */
   loaded: boolean;
   version: number;
   services: number;
   resources: number;
+  /** Updates applied from sources (file reloads), and refused. */
   reloads: number;
   rejections: number;
-  /** Errors of the last refused file reload; cleared by the next good one. */
+  /** Errors of the last refused update of any source; cleared when its next update applies. */
   lastErrors: string[];
+  sources: SourceStatus[];
+}
+
+interface SourceState {
+  source: RegistrySource;
+  /** What the source reported last without errors (undefined: nothing yet). */
+  latest?: readonly Resource[];
+  /** Its part of the serving registry. */
+  accepted?: readonly Resource[];
+  /** Its last update had errors: refused until a good one comes. */
+  failing: boolean;
+  refused: string[];
 }
 
 export class RegistryStore {
-  private fileResources: Resource[] = [];
-  private apiEntries = new Map<string, ServiceEntry>();
+  private readonly states: SourceState[];
   private current: Registry = EMPTY_REGISTRY;
-  private status: StoreStatus = { loaded: false, version: 0, services: 0, resources: 0, reloads: 0, rejections: 0, lastErrors: [] };
-  private watcher?: Watcher;
-  private reloading?: Promise<Outcome>;
-  private reloadAgain = false;
+  private counts = { version: 0, reloads: 0, rejections: 0 };
+  private lastErrors: string[] = [];
 
-  constructor(private readonly path: string | undefined, private readonly events: StoreEvents = {}) {}
+  constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}) {
+    const names = new Set(sources.map((s) => s.name));
+    if (names.size !== sources.length) throw new Error(`registry sources need distinct names, got ${sources.map((s) => s.name).join(", ")}`);
+    this.states = sources.map((source) => ({ source, failing: false, refused: [] }));
+  }
 
   get registry(): Registry {
     return this.current;
   }
 
   get version(): number {
-    return this.status.version;
+    return this.counts.version;
   }
 
-  snapshotStatus(): StoreStatus {
-    return { ...this.status, lastErrors: [...this.status.lastErrors] };
+  status(): StoreStatus {
+    return {
+      loaded: this.states.every((s) => s.accepted !== undefined),
+      version: this.counts.version,
+      services: this.current.services.length,
+      resources: this.current.resources.length,
+      reloads: this.counts.reloads,
+      rejections: this.counts.rejections,
+      lastErrors: [...this.lastErrors],
+      sources: this.states.map((s) => ({ name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused] })),
+    };
   }
 
-  /** Loads the files once and reloads them on every change. */
-  async start(): Promise<Outcome> {
-    const first = await this.reload();
-    if (this.path !== undefined) this.watcher = watchRegistry(this.path, () => void this.reload());
-    return first;
+  /** Starts every source in order; each delivers its first update before the next starts. */
+  async start(): Promise<void> {
+    for (const state of this.states) await state.source.start((u) => this.onUpdate(state, u));
   }
 
   stop(): void {
-    this.watcher?.close();
+    for (const s of this.states) s.source.stop();
   }
 
-  /** Re-reads the files. Concurrent calls coalesce: one more reload runs after the current one. */
-  reload(): Promise<Outcome> {
-    if (this.reloading) {
-      this.reloadAgain = true;
-      return this.reloading;
+  /** Applies a write to the source that takes it, if the whole registry still builds with it. */
+  async write(w: RegistryWrite): Promise<WriteOutcome> {
+    const target = this.states.find((s) => s.source.writes);
+    if (!target) return this.refuseWrite("", { kind: "disabled", errors: ["no registry source here takes writes"] });
+    const key = resourceKey(w);
+    for (const other of this.states) {
+      if (other === target) continue;
+      const owned = other.latest?.find((r) => resourceKey(r) === key);
+      if (owned) return this.refuseWrite(target.source.name, { kind: "conflict", errors: [`${w.kind} ${w.namespace}/${w.name} is defined in ${owned.origin.file}:${owned.origin.line}; edit that file instead`] });
     }
-    this.reloading = (async () => {
-      let outcome: Outcome;
-      do {
-        this.reloadAgain = false;
-        outcome = await this.reloadOnce();
-      } while (this.reloadAgain);
-      this.reloading = undefined;
-      return outcome;
-    })();
-    return this.reloading;
+    const staged = target.source.writes!.stage(w);
+    if (isProblem(staged)) return this.refuseWrite(target.source.name, staged);
+    // Judged against what serves: another source's refused update is not this write's business.
+    const built = this.build(this.states.map((s) => (s === target ? staged.resources : s.accepted ?? [])));
+    if (!built.ok) return this.refuseWrite(target.source.name, { kind: "conflict", errors: built.errors.map(formatError) });
+    staged.commit();
+    const before = this.current;
+    target.latest = staged.resources;
+    this.tryApply(target, false);
+    return { ok: true, registry: this.current, changed: this.current !== before };
   }
 
-  private async reloadOnce(): Promise<Outcome> {
-    if (this.path === undefined) {
-      this.status.loaded = true;
-      return this.apply(this.fileResources, this.apiEntries, "files");
-    }
-    const loaded = await loadRegistry(this.path);
-    if (loaded.warnings.length > 0) this.events.warned?.(loaded.warnings.map(formatError));
-    if (loaded.errors.length > 0) return this.reject("files", 422, loaded.errors);
-    const outcome = this.apply(loaded.resources, this.apiEntries, "files");
-    if (outcome.ok) this.status.loaded = true;
-    return outcome;
+  private onUpdate(state: SourceState, u: SourceUpdate): void {
+    if (u.warnings.length > 0) this.events.warned?.(state.source.name, u.warnings.map(formatError));
+    state.failing = u.errors.length > 0;
+    if (state.failing) return this.refuse(state, u.errors.map(formatError));
+    state.latest = u.resources;
+    // Sources that take writes report only at start; the rest (files) count as reloads.
+    this.tryApply(state, !state.source.writes);
   }
 
-  /** Creates or replaces the ServiceEntry `namespace/name` from a YAML or JSON body. */
-  putServiceEntry(namespace: string, name: string, body: string): Outcome {
-    const parsed = parseRegistryText(body, "request body");
-    if (parsed.errors.length > 0) return this.reject("http-api", 400, parsed.errors);
-    const entries = parsed.resources.filter((r): r is ServiceEntry => r.kind === "ServiceEntry");
-    if (entries.length !== 1 || parsed.resources.length !== 1) {
-      return this.reject("http-api", 400, [{ file: "request body", line: 1, reason: `expected exactly one ServiceEntry, got ${parsed.resources.length} ServiceEntry/WorkloadEntry documents${parsed.warnings.length ? ` (${parsed.warnings.map((w) => w.reason).join("; ")})` : ""}` }]);
+  /**
+   * Every source's latest update together; failing that, the trigger's latest with what the others
+   * have serving (their refused updates wait for a later try).
+   */
+  private tryApply(trigger: SourceState, counted: boolean): void {
+    let built = this.build(this.states.map((s) => s.latest ?? s.accepted ?? []));
+    let applied = this.states;
+    if (!built.ok && this.states.some((s) => s !== trigger && s.latest !== s.accepted)) {
+      const own = this.build(this.states.map((s) => (s === trigger ? trigger.latest ?? [] : s.accepted ?? [])));
+      if (own.ok) {
+        built = own;
+        applied = [trigger];
+      }
     }
-    const entry = entries[0]!;
-    if (entry.namespace !== namespace || entry.name !== name) {
-      return this.reject("http-api", 400, [{ file: "request body", line: entry.origin.line, reason: `metadata ${entry.namespace}/${entry.name} does not match the path ${namespace}/${name}` }]);
+    if (!built.ok) return this.refuse(trigger, built.errors.map(formatError));
+    for (const s of applied) {
+      if (s.failing || s.latest === undefined) continue;
+      s.accepted = s.latest;
+      s.refused = [];
     }
-    const key = resourceKey(entry);
-    const fromFile = this.fileResources.find((r) => resourceKey(r) === key);
-    if (fromFile) {
-      return this.reject("http-api", 409, [{ file: "request body", line: 1, reason: `ServiceEntry ${namespace}/${name} is defined in ${fromFile.origin.file}:${fromFile.origin.line}; edit that file instead` }]);
-    }
-    const api = new Map(this.apiEntries);
-    api.set(key, { ...entry, origin: { file: API_ORIGIN, line: 1 } });
-    return this.apply(this.fileResources, api, "http-api");
+    if (counted) this.counts.reloads++;
+    if (trigger.refused.length === 0 && this.states.every((s) => s.refused.length === 0)) this.lastErrors = [];
+    if (this.counts.version > 0 && sameResources(built.registry.resources, this.current.resources)) return;
+    this.current = deepFreeze(built.registry);
+    this.counts.version++;
+    this.events.changed?.(this.current, this.counts.version);
   }
 
-  deleteServiceEntry(namespace: string, name: string): Outcome {
-    const key = resourceKey({ kind: "ServiceEntry", namespace, name });
-    if (!this.apiEntries.has(key)) {
-      const fromFile = this.fileResources.find((r) => resourceKey(r) === key);
-      return fromFile
-        ? { ok: false, status: 409, errors: [`ServiceEntry ${namespace}/${name} is defined in ${fromFile.origin.file}:${fromFile.origin.line}; edit that file instead`] }
-        : { ok: false, status: 404, errors: [`no ServiceEntry ${namespace}/${name} was added over HTTP`] };
-    }
-    const api = new Map(this.apiEntries);
-    api.delete(key);
-    return this.apply(this.fileResources, api, "http-api");
+  private build(parts: (readonly Resource[])[]) {
+    const all: Resource[] = [];
+    for (const part of parts) for (const r of part) all.push(r);
+    return buildRegistry(all);
   }
 
-  private apply(files: Resource[], api: Map<string, ServiceEntry>, source: "files" | "http-api"): Outcome {
-    const built = buildRegistry([...files, ...api.values()]);
-    if (!built.ok) return this.reject(source, 409, built.errors);
-    const changed = JSON.stringify(built.registry.resources) !== JSON.stringify(this.current.resources);
-    this.fileResources = files;
-    this.apiEntries = api;
-    if (source === "files") {
-      this.status.reloads++;
-      this.status.lastErrors = [];
-    }
-    if (changed || this.status.version === 0) {
-      this.current = built.registry;
-      this.status.version++;
-      this.status.services = built.registry.services.length;
-      this.status.resources = built.registry.resources.length;
-      this.events.changed?.(built.registry, this.status.version);
-    }
-    return { ok: true, registry: this.current, changed };
+  private refuse(state: SourceState, errors: string[]): void {
+    state.refused = errors;
+    this.lastErrors = errors;
+    this.counts.rejections++;
+    this.events.rejected?.(state.source.name, errors);
   }
 
-  private reject(source: "files" | "http-api", status: number, errors: RegistryError[]): Outcome {
-    const messages = errors.map(formatError);
-    if (source === "files") {
-      this.status.rejections++;
-      this.status.lastErrors = messages;
-    }
-    this.events.rejected?.(source, messages);
-    return { ok: false, status, errors: messages };
+  private refuseWrite(source: string, problem: RegistryProblem): WriteOutcome {
+    this.events.rejected?.(source, problem.errors);
+    return { ok: false, problem };
   }
+}
+
+/** Same resources in the same order: objects a source re-reported unchanged are the same objects, others compare by content. */
+function sameResources(a: readonly Resource[], b: readonly Resource[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && JSON.stringify(a[i]) !== JSON.stringify(b[i])) return false;
+  return true;
 }

@@ -4,7 +4,6 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import protobuf from "protobufjs";
 import * as protoLoader from "@grpc/proto-loader";
-import { encode } from "./encode.ts";
 
 const require = createRequire(import.meta.url);
 const DEPS = join(dirname(require.resolve("@grpc/grpc-js-xds/package.json")), "deps");
@@ -35,11 +34,11 @@ export const TYPE_URL = {
   extensionConfig: "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
 } as const;
 
-let root: protobuf.Root | undefined;
-
-/** The protobufjs root holding every type above (loaded once, lazily: it takes a few hundred ms). */
-export function protoRoot(): protobuf.Root {
-  if (root) return root;
+/**
+ * A protobufjs root holding every type above. Loading takes a few hundred ms, so the owner (a
+ * control plane's encoder) loads it once and keeps it; nothing here caches it for the process.
+ */
+export function loadEnvoyProtos(): protobuf.Root {
   const r = new protobuf.Root();
   r.resolvePath = (_origin, target) => {
     for (const dir of INCLUDE_DIRS) {
@@ -53,14 +52,7 @@ export function protoRoot(): protobuf.Root {
   };
   r.loadSync(RESOURCE_PROTOS, { keepCase: true });
   r.resolveAll();
-  root = r;
   return r;
-}
-
-/** Encodes a resource given in protobufjs object form (snake_case, nested Any as {"@type": ...}) into an Any. */
-export function packAny(typeUrl: string, resource: object): { type_url: string; value: Buffer } {
-  const bytes = encode(protoRoot(), typeUrl, resource);
-  return { type_url: typeUrl, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
 }
 
 /** The ADS gRPC service definition, for @grpc/grpc-js. */

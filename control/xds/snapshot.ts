@@ -1,15 +1,16 @@
 // An immutable set of xDS resources for one proxy, packed once, with a version per type that
 // changes only when that type's content changes: the SotW and delta streams push by comparing them.
 import { createHash } from "node:crypto";
-import { packAny, TYPE_URL } from "./protos.ts";
+import type { Encoder } from "./encode.ts";
+import { TYPE_URL } from "./protos.ts";
 
 /** Generated resources in protobufjs object form (snake_case, nested Any as {"@type": ...}). */
 export interface Resources {
-  listeners: object[];
-  clusters: object[];
-  endpoints: object[];
+  readonly listeners: readonly object[];
+  readonly clusters: readonly object[];
+  readonly endpoints: readonly object[];
   /** TypedExtensionConfig resources served by ECDS. */
-  extensionConfigs: object[];
+  readonly extensionConfigs: readonly object[];
 }
 
 export interface Any {
@@ -31,27 +32,34 @@ export interface TypeSnapshot {
   resources: ReadonlyMap<string, PackedResource>;
 }
 
-// Generation shares the objects that are the same for every proxy (outbound listeners, clusters,
-// endpoints) and never mutates them, so each is packed once, however many proxies hold it.
-const packed = new WeakMap<object, PackedResource & { typeUrl: string }>();
+/**
+ * Packs generated objects into Anys with their hashes, once per object: generation hands every proxy
+ * the same objects for what they share and never mutates them, so an object seen before costs a
+ * lookup. One per control plane; the cache is weak, so objects no snapshot holds are forgotten.
+ */
+export class Packer {
+  private readonly packed = new WeakMap<object, PackedResource & { typeUrl: string }>();
 
-function pack(typeUrl: string, name: string, item: object): PackedResource {
-  const cached = packed.get(item);
-  if (cached && cached.typeUrl === typeUrl && cached.name === name) return cached;
-  const any = packAny(typeUrl, item);
-  const h = createHash("sha256").update(name).update("\0").update(any.value).digest("hex").slice(0, 16);
-  const entry = { typeUrl, name, any, hash: h, mix: parseInt(h.slice(0, 13), 16) };
-  packed.set(item, entry);
-  return entry;
+  constructor(readonly encoder: Encoder) {}
+
+  pack(typeUrl: string, name: string, item: object): PackedResource {
+    const cached = this.packed.get(item);
+    if (cached && cached.typeUrl === typeUrl && cached.name === name) return cached;
+    const any = this.encoder.packAny(typeUrl, item);
+    const h = createHash("sha256").update(name).update("\0").update(any.value).digest("hex").slice(0, 16);
+    const entry = { typeUrl, name, any, hash: h, mix: parseInt(h.slice(0, 13), 16) };
+    this.packed.set(item, entry);
+    return entry;
+  }
 }
 
-function packType(typeUrl: string, items: object[], nameOf: (r: any) => unknown): TypeSnapshot {
+function packType(packer: Packer, typeUrl: string, items: readonly object[], nameOf: (r: any) => unknown): TypeSnapshot {
   const resources = new Map<string, PackedResource>();
   for (const item of items) {
     const name = nameOf(item);
     if (typeof name !== "string" || name === "") throw new Error(`${typeUrl}: resource without a name: ${JSON.stringify(item).slice(0, 200)}`);
     if (resources.has(name)) throw new Error(`${typeUrl}: two resources named ${name}`);
-    resources.set(name, pack(typeUrl, name, item));
+    resources.set(name, packer.pack(typeUrl, name, item));
   }
   // The version is a hash of the set, independent of order: the sum of the resources' hashes mod 2^52
   // (each covers name and content), then the count mod 4096; 16 hex digits. O(n) additions, so a proxy
@@ -68,12 +76,12 @@ function packType(typeUrl: string, items: object[], nameOf: (r: any) => unknown)
 export class Snapshot {
   private constructor(private readonly types: ReadonlyMap<string, TypeSnapshot>) {}
 
-  static fromResources(r: Resources): Snapshot {
+  static fromResources(r: Resources, packer: Packer): Snapshot {
     return new Snapshot(new Map([
-      [TYPE_URL.listener, packType(TYPE_URL.listener, r.listeners, (x) => x.name)],
-      [TYPE_URL.cluster, packType(TYPE_URL.cluster, r.clusters, (x) => x.name)],
-      [TYPE_URL.endpoint, packType(TYPE_URL.endpoint, r.endpoints, (x) => x.cluster_name)],
-      [TYPE_URL.extensionConfig, packType(TYPE_URL.extensionConfig, r.extensionConfigs, (x) => x.name)],
+      [TYPE_URL.listener, packType(packer, TYPE_URL.listener, r.listeners, (x) => x.name)],
+      [TYPE_URL.cluster, packType(packer, TYPE_URL.cluster, r.clusters, (x) => x.name)],
+      [TYPE_URL.endpoint, packType(packer, TYPE_URL.endpoint, r.endpoints, (x) => x.cluster_name)],
+      [TYPE_URL.extensionConfig, packType(packer, TYPE_URL.extensionConfig, r.extensionConfigs, (x) => x.name)],
     ]));
   }
 

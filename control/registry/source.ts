@@ -1,0 +1,51 @@
+// Where registry documents come from. Each source (files, the HTTP API, later etcd) reports its whole
+// current set of resources; the store joins them into one registry version. Domain outcomes are typed
+// here and mapped to HTTP statuses only in control/http/.
+import type { Registry, RegistryError, Resource } from "./model.ts";
+
+/** What a source reports: its resources as they are now, or why it could not read them. */
+export interface SourceUpdate {
+  resources: readonly Resource[];
+  /** Parse and validation errors: the update is refused and the source's last good resources keep serving. */
+  errors: readonly RegistryError[];
+  /** Non-fatal remarks (e.g. skipped kinds). */
+  warnings: readonly RegistryError[];
+}
+
+export interface RegistrySource {
+  /** Names the source in logs, metrics and errors: "files", "http-api". */
+  readonly name: string;
+  /** Delivers the first update before resolving, then one per change until stop(). */
+  start(onUpdate: (update: SourceUpdate) => void): Promise<void>;
+  stop(): void;
+  /** Present on sources that take writes. */
+  readonly writes?: WritableSource;
+}
+
+/** A change asked of a writable source. */
+export type RegistryWrite =
+  | { op: "put"; kind: "ServiceEntry"; namespace: string; name: string; body: string }
+  | { op: "delete"; kind: "ServiceEntry"; namespace: string; name: string };
+
+/** Why a write or reload was refused. */
+export type RegistryProblem = {
+  /** invalid: the input does not parse or validate; conflict: it clashes with what is there; not-found: nothing to delete; disabled: the store takes no writes. */
+  kind: "invalid" | "conflict" | "not-found" | "disabled";
+  errors: string[];
+};
+
+/** A write checked against the source's own state, applied only if the whole registry still builds. */
+export interface StagedWrite {
+  /** The source's resources as they would be after the write. */
+  resources: readonly Resource[];
+  /** Makes the write the source's state (and durable, where the source is). The store has applied the resources; the source does not report them again. */
+  commit(): void;
+}
+
+export interface WritableSource {
+  stage(write: RegistryWrite): StagedWrite | RegistryProblem;
+}
+
+export type WriteOutcome = { ok: true; registry: Registry; changed: boolean } | { ok: false; problem: RegistryProblem };
+
+export const isProblem = (x: StagedWrite | RegistryProblem): x is RegistryProblem => "kind" in x;
