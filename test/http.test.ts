@@ -84,8 +84,37 @@ test("oversized bodies get 413; unknown routes 404; wrong methods 405", async ()
   assert.ok(big instanceof Response, String(big));
   assert.is(big.status, 413);
   assert.is((await call("/nope")).status, 404);
-  assert.is((await call("/debug/proxies", { method: "POST" })).status, 405);
-  assert.is((await call("/registry/serviceentries/default/x")).status, 405);
+  const post = await call("/debug/proxies", { method: "POST" });
+  assert.is(post.status, 405);
+  assert.is(post.headers.get("allow"), "GET, HEAD");
+  assert.equal(await post.json(), { error: "POST is not allowed on /debug/proxies; allowed: GET, HEAD" });
+  const get = await call("/registry/serviceentries/default/x");
+  assert.is(get.status, 405);
+  assert.is(get.headers.get("allow"), "PUT, DELETE");
+  const head = await call("/healthz", { method: "HEAD" });
+  assert.is(head.status, 200);
+  assert.is(await head.text(), "");
+});
+
+test("the 404 answer lists the route table, and every route it lists is served", async () => {
+  const r = await call("/nope");
+  const body = await r.json();
+  assert.is(body.error, "no route /nope");
+  assert.equal(body.details, [
+    "GET, HEAD /healthz", "GET, HEAD /readyz", "GET, HEAD /metrics", "GET, HEAD /debug/proxies",
+    "GET, HEAD /debug/config_dump?proxy=ID", "GET, HEAD /debug/decisions?proxy=ID", "GET, HEAD /debug/registry",
+    "GET, HEAD /registry/serviceentries", "PUT, DELETE /registry/serviceentries/{namespace}/{name}",
+  ]);
+  for (const line of body.details as string[]) {
+    const [methods, route] = line.split(/ (?=\/)/) as [string, string];
+    const path = route.replace("{namespace}", "default").replace("{name}", "listed").replace("?proxy=ID", "?proxy=nobody");
+    for (const method of methods.split(", ")) {
+      const res = await call(path, { method, headers: auth() });
+      // A 404 here may only be the view's own "no such proxy/entry", never "no route".
+      if (res.status === 404 && method !== "HEAD") assert.not.match((await res.json()).error, /^no route/, `${method} ${path}`);
+      else assert.ok(res.status !== 405, `${method} ${path}: ${res.status}`);
+    }
+  }
 });
 
 test("debug routes: proxies list, config_dump and decisions need a connected proxy id", async () => {

@@ -11,41 +11,93 @@ export interface ApiOptions {
 
 export type Handler = (req: Request) => Promise<Response>;
 
-const ENTRY_PATH = /^\/registry\/serviceentries\/([^/]+)\/([^/]+)$/;
+interface Context {
+  req: Request;
+  url: URL;
+  /** The route's `{...}` segments, percent-decoded, in order. */
+  params: string[];
+  view: ControlPlaneView;
+}
+
+type Method = "GET" | "PUT" | "DELETE";
+
+interface Route {
+  /** Literal segments and `{name}` segments; a `{name}` matches one non-empty segment. */
+  path: string;
+  /** Shown after the path in the 404 route list. */
+  query?: string;
+  /** HEAD is served wherever GET is. Every other method writes, so it needs the bearer token. */
+  methods: Partial<Record<Method, (ctx: Context) => Response | Promise<Response>>>;
+}
+
+// The one route table: dispatch, 405 with Allow, and the 404 list all come from it.
+const ROUTES: Route[] = [
+  { path: "/healthz", methods: { GET: () => text("ok\n") } },
+  {
+    path: "/readyz",
+    methods: {
+      GET: ({ view }) => {
+        const r = view.readiness();
+        return r.ready ? text("ready\n") : text(`not ready: ${r.reasons.join("; ")}\n`, 503);
+      },
+    },
+  },
+  { path: "/metrics", methods: { GET: ({ view }) => text(view.metricsText(), 200, "text/plain; version=0.0.4; charset=utf-8") } },
+  { path: "/debug/proxies", methods: { GET: ({ view }) => json({ proxies: view.proxies() }) } },
+  { path: "/debug/config_dump", query: "?proxy=ID", methods: { GET: ({ url, view }) => perProxy(url, view, (id) => view.configDump(id)) } },
+  {
+    path: "/debug/decisions",
+    query: "?proxy=ID",
+    methods: {
+      GET: ({ url, view }) => perProxy(url, view, (id) => {
+        const decisions = view.decisions(id);
+        return decisions && { proxy: id, decisions };
+      }),
+    },
+  },
+  { path: "/debug/registry", methods: { GET: ({ view }) => json({ status: view.registryStatus(), serviceEntries: view.serviceEntries() }) } },
+  { path: "/registry/serviceentries", methods: { GET: ({ view }) => json({ serviceEntries: view.serviceEntries() }) } },
+  {
+    path: "/registry/serviceentries/{namespace}/{name}",
+    methods: {
+      PUT: async ({ req, params: [ns, name], view }) => applied("PUT", ns!, name!, view.putServiceEntry(ns!, name!, await req.text())),
+      DELETE: ({ params: [ns, name], view }) => applied("DELETE", ns!, name!, view.deleteServiceEntry(ns!, name!)),
+    },
+  },
+];
+
+const TABLE = ROUTES.map((route) => {
+  const methods = Object.keys(route.methods);
+  return {
+    route,
+    segments: route.path.split("/"),
+    allow: (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", "),
+  };
+});
+
+const ROUTE_LIST = TABLE.map((t) => `${t.allow} ${t.route.path}${t.route.query ?? ""}`);
 
 export function createHandler(view: ControlPlaneView, opts: ApiOptions = {}): Handler {
   return async (req) => {
     const url = new URL(req.url);
     const path = url.pathname;
     try {
-      if (req.method === "GET" || req.method === "HEAD") {
-        switch (path) {
-          case "/healthz": return text("ok\n");
-          case "/readyz": {
-            const r = view.readiness();
-            return r.ready ? text("ready\n") : text(`not ready: ${r.reasons.join("; ")}\n`, 503);
-          }
-          case "/metrics": return text(view.metricsText(), 200, "text/plain; version=0.0.4; charset=utf-8");
-          case "/debug/registry": return json({ status: view.registryStatus(), serviceEntries: view.serviceEntries() });
-          case "/debug/proxies": return json({ proxies: view.proxies() });
-          case "/debug/config_dump": return perProxy(url, view, (id) => view.configDump(id));
-          case "/debug/decisions": return perProxy(url, view, (id) => view.decisions(id) && { proxy: id, decisions: view.decisions(id) });
-          case "/registry/serviceentries": return json({ serviceEntries: view.serviceEntries() });
-        }
+      const found = match(path);
+      if (!found) return problem(404, `no route ${path}`, ROUTE_LIST);
+      const { entry, raw } = found;
+      const method = req.method === "HEAD" ? "GET" : req.method;
+      const run = Object.hasOwn(entry.route.methods, method) ? entry.route.methods[method as Method] : undefined;
+      if (!run) {
+        const res = problem(405, `${req.method} is not allowed on ${path}; allowed: ${entry.allow}`);
+        res.headers.set("allow", entry.allow);
+        return res;
       }
-      const entry = ENTRY_PATH.exec(path);
-      if (entry && (req.method === "PUT" || req.method === "DELETE")) {
+      if (method !== "GET") {
         const denied = requireToken(req, opts.token);
         if (denied) return denied;
-        const [namespace, name] = [decodeURIComponent(entry[1]!), decodeURIComponent(entry[2]!)];
-        const outcome = req.method === "PUT"
-          ? view.putServiceEntry(namespace, name, await req.text())
-          : view.deleteServiceEntry(namespace, name);
-        if (!outcome.ok) return problem(outcome.status, `${req.method} ${namespace}/${name} refused; nothing was changed`, outcome.errors);
-        return json({ applied: `${req.method} ${namespace}/${name}`, changed: outcome.changed, services: outcome.registry.services.length });
       }
-      if (entry || KNOWN_PATHS.has(path)) return problem(405, `${req.method} is not allowed on ${path}`);
-      return problem(404, `no route ${path}; see /healthz /readyz /metrics /debug/proxies /debug/config_dump?proxy=ID /debug/decisions?proxy=ID /debug/registry /registry/serviceentries`);
+      const res = await run({ req, url, params: raw.map((p) => decodeURIComponent(p)), view });
+      return req.method === "HEAD" ? new Response(null, { status: res.status, headers: res.headers }) : res;
     } catch (err) {
       // A bug in a view must not take the process down: report it to the client instead.
       return problem(500, `internal error: ${(err as Error).message}`);
@@ -53,7 +105,26 @@ export function createHandler(view: ControlPlaneView, opts: ApiOptions = {}): Ha
   };
 }
 
-const KNOWN_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/debug/registry", "/debug/proxies", "/debug/config_dump", "/debug/decisions", "/registry/serviceentries"]);
+/** The route whose segments fit `path`, with its `{...}` segments still percent-encoded. */
+function match(path: string): { entry: (typeof TABLE)[number]; raw: string[] } | undefined {
+  const parts = path.split("/");
+  for (const entry of TABLE) {
+    if (entry.segments.length !== parts.length) continue;
+    const raw: string[] = [];
+    const fits = entry.segments.every((seg, i) => {
+      if (!seg.startsWith("{")) return seg === parts[i];
+      raw.push(parts[i]!);
+      return parts[i] !== "";
+    });
+    if (fits) return { entry, raw };
+  }
+  return undefined;
+}
+
+function applied(method: Method, namespace: string, name: string, outcome: ReturnType<ControlPlaneView["putServiceEntry"]>): Response {
+  if (!outcome.ok) return problem(outcome.status, `${method} ${namespace}/${name} refused; nothing was changed`, outcome.errors);
+  return json({ applied: `${method} ${namespace}/${name}`, changed: outcome.changed, services: outcome.registry.services.length });
+}
 
 function perProxy(url: URL, view: ControlPlaneView, get: (id: string) => unknown): Response {
   const id = url.searchParams.get("proxy");
