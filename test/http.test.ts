@@ -117,6 +117,19 @@ test("the 404 answer lists the route table, and every route it lists is served",
   }
 });
 
+test("malformed percent-encoding in a path is a 400 naming the segment, before and after the token check", async () => {
+  for (const [method, headers] of [["PUT", auth()], ["DELETE", auth()]] as const) {
+    const r = await call("/registry/serviceentries/%E0%A4%A/x", { method, body: method === "PUT" ? entry("x", "10.0.0.7") : undefined, headers });
+    assert.is(r.status, 400, method);
+    assert.equal(await r.json(), { error: 'path segment "%E0%A4%A" is not valid percent-encoding (UTF-8)' });
+  }
+  assert.is((await call("/registry/serviceentries/default/%zz", { method: "DELETE", headers: auth() })).status, 400);
+  // Without the token the answer is still 401: the path is not looked at for anyone who may not write.
+  assert.is((await call("/registry/serviceentries/%E0%A4%A/x", { method: "DELETE" })).status, 401);
+  // Valid escapes are decoded: %2D is "-".
+  assert.is((await call("/registry/serviceentries/default/no%2Dsuch", { method: "DELETE", headers: auth() })).status, 404);
+});
+
 test("debug routes: proxies list, config_dump and decisions need a connected proxy id", async () => {
   assert.equal(await (await call("/debug/proxies")).json(), { proxies: [] });
   const missing = await call("/debug/config_dump");

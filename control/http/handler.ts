@@ -77,6 +77,13 @@ const TABLE = ROUTES.map((route) => {
 
 const ROUTE_LIST = TABLE.map((t) => `${t.allow} ${t.route.path}${t.route.query ?? ""}`);
 
+/** A request the handler refuses with `status` before it reaches the view. */
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
 export function createHandler(view: ControlPlaneView, opts: ApiOptions = {}): Handler {
   return async (req) => {
     const url = new URL(req.url);
@@ -93,12 +100,14 @@ export function createHandler(view: ControlPlaneView, opts: ApiOptions = {}): Ha
         return res;
       }
       if (method !== "GET") {
+        // Before the path is decoded: nothing about a write is looked at for a client that may not write.
         const denied = requireToken(req, opts.token);
         if (denied) return denied;
       }
-      const res = await run({ req, url, params: raw.map((p) => decodeURIComponent(p)), view });
+      const res = await run({ req, url, params: raw.map(decodeSegment), view });
       return req.method === "HEAD" ? new Response(null, { status: res.status, headers: res.headers }) : res;
     } catch (err) {
+      if (err instanceof HttpError) return problem(err.status, err.message);
       // A bug in a view must not take the process down: report it to the client instead.
       return problem(500, `internal error: ${(err as Error).message}`);
     }
@@ -119,6 +128,14 @@ function match(path: string): { entry: (typeof TABLE)[number]; raw: string[] } |
     if (fits) return { entry, raw };
   }
   return undefined;
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `path segment "${segment}" is not valid percent-encoding (UTF-8)`);
+  }
 }
 
 function applied(method: Method, namespace: string, name: string, outcome: ReturnType<ControlPlaneView["putServiceEntry"]>): Response {
