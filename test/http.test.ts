@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHandler } from "../control/http/handler.ts";
+import { clip, MAX_DETAILS, MAX_MESSAGE_CHARS } from "../control/http/responses.ts";
 import { MAX_BODY_BYTES } from "../control/http/node-adapter.ts";
 import { serve, type ControlPlane } from "../control/serve.ts";
 import { waitFor } from "./support/net.ts";
@@ -128,6 +129,37 @@ test("malformed percent-encoding in a path is a 400 naming the segment, before a
   assert.is((await call("/registry/serviceentries/%E0%A4%A/x", { method: "DELETE" })).status, 401);
   // Valid escapes are decoded: %2D is "-".
   assert.is((await call("/registry/serviceentries/default/no%2Dsuch", { method: "DELETE", headers: auth() })).status, 404);
+});
+
+test("error lists are capped: a 1 MB body with 20,001 errors gets 20 details of at most ~500 characters and a count", async () => {
+  const ports = Array.from({ length: 20000 }, (_, i) => ({ number: 70000 + i, name: `p${i}` }));
+  const body = JSON.stringify({
+    apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "many", namespace: "default" },
+    spec: { hosts: [`${"h".repeat(360000)}.example`], ports },
+  });
+  assert.ok(body.length > 1_000_000 && body.length < MAX_BODY_BYTES, String(body.length));
+  const r = await call("/registry/serviceentries/default/many", { method: "PUT", body, headers: auth() });
+  assert.is(r.status, 400);
+  const raw = await r.text();
+  assert.ok(raw.length < 16_000, `answer is ${raw.length} bytes`);
+  const { details } = JSON.parse(raw);
+  assert.is(details.length, 21);
+  assert.is(details[20], "and 19981 more");
+  for (const d of details) assert.ok(d.length <= 560, `${d.length}: ${d.slice(0, 80)}`);
+  // The 360,000-character host is cut with a marker that says how much is missing.
+  assert.match(details[0], /^request body:1:\d+: host "hhhh.*… \[\d+ more characters\]$/);
+  assert.match(details[1], /spec\.ports\[0\]\.number must be a port number 1\.\.65535, got 70000$/);
+});
+
+test("/readyz caps its reasons the same way; clipping never splits a character", async () => {
+  const reasons = Array.from({ length: 1000 }, (_, i) => `reason ${i} ${"x".repeat(2000)}`);
+  const r = await createHandler({ readiness: () => ({ ready: false, reasons }) } as any)(new Request("http://x/readyz"));
+  assert.is(r.status, 503);
+  const body = await r.text();
+  assert.ok(body.length < MAX_DETAILS * (MAX_MESSAGE_CHARS + 40), String(body.length));
+  assert.ok(body.endsWith("; and 980 more\n"), body.slice(-40));
+  assert.is(clip("a".repeat(MAX_MESSAGE_CHARS - 1) + "\u{1F600}b"), `${"a".repeat(MAX_MESSAGE_CHARS - 1)}… [3 more characters]`);
+  assert.is(clip("short"), "short");
 });
 
 test("debug routes: proxies list, config_dump and decisions need a connected proxy id", async () => {

@@ -1,7 +1,7 @@
 // The HTTP API as one web-standard handler, `(Request) => Promise<Response>`, as in Deno and Hono:
 // it runs unchanged under Deno.serve or behind node-adapter.ts.
 import { requireToken } from "./auth.ts";
-import { json, problem, text } from "./responses.ts";
+import { capList, json, problem, text } from "./responses.ts";
 import type { ControlPlaneView } from "./view.ts";
 
 export interface ApiOptions {
@@ -38,7 +38,7 @@ const ROUTES: Route[] = [
     methods: {
       GET: ({ view }) => {
         const r = view.readiness();
-        return r.ready ? text("ready\n") : text(`not ready: ${r.reasons.join("; ")}\n`, 503);
+        return r.ready ? text("ready\n") : text(`not ready: ${capList(r.reasons).join("; ")}\n`, 503);
       },
     },
   },
@@ -146,7 +146,9 @@ function applied(method: Method, namespace: string, name: string, outcome: Retur
 function perProxy(url: URL, view: ControlPlaneView, get: (id: string) => unknown): Response {
   const id = url.searchParams.get("proxy");
   const known = view.proxies().map((p) => p.id);
-  if (!id) return problem(400, "query parameter proxy=<node id> is required", known.length ? [`connected: ${known.join(", ")}`] : ["no proxy is connected"]);
+  // One detail per proxy, so a large fleet is capped like any other list.
+  const connected = known.map((p) => `connected: ${p}`);
+  if (!id) return problem(400, "query parameter proxy=<node id> is required", known.length ? connected : ["no proxy is connected"]);
   const body = get(id);
-  return body === undefined ? problem(404, `no connected proxy ${id}`, known.length ? [`connected: ${known.join(", ")}`] : undefined) : json(body);
+  return body === undefined ? problem(404, `no connected proxy ${id}`, connected) : json(body);
 }
