@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHandler } from "../control/http/handler.ts";
 import { clip, MAX_DETAILS, MAX_MESSAGE_CHARS } from "../control/http/responses.ts";
-import { MAX_BODY_BYTES } from "../control/http/node-adapter.ts";
+import { MAX_BODY_BYTES } from "../control/http/handler.ts";
 import { serve, type ControlPlane } from "../control/serve.ts";
 import { waitFor } from "./support/net.ts";
 
@@ -116,6 +116,20 @@ test("the 404 answer lists the route table, and every route it lists is served",
       else assert.ok(res.status !== 405, `${method} ${path}: ${res.status}`);
     }
   }
+});
+
+test("the handler itself refuses a body over MAX_BODY_BYTES with 413, also without content-length", async () => {
+  const handler = createHandler({ putServiceEntry: () => { throw new Error("must not be reached"); } } as any, { token: TOKEN });
+  let sent = 0;
+  const chunk = new Uint8Array(64 * 1024);
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) { if (sent > MAX_BODY_BYTES * 4) c.close(); else { sent += chunk.length; c.enqueue(chunk); } },
+  });
+  const r = await handler(new Request("http://x/registry/serviceentries/default/a", { method: "PUT", body, headers: auth(), duplex: "half" } as RequestInit));
+  assert.is(r.status, 413);
+  assert.ok(sent <= MAX_BODY_BYTES + 2 * chunk.length, `read ${sent} bytes`);
+  const declared = await handler(new Request("http://x/registry/serviceentries/default/a", { method: "PUT", body: "{}", headers: { ...auth(), "content-length": String(MAX_BODY_BYTES + 1) } }));
+  assert.is(declared.status, 413);
 });
 
 test("malformed percent-encoding in a path is a 400 naming the segment, before and after the token check", async () => {

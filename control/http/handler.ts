@@ -11,6 +11,9 @@ export interface ApiOptions {
 
 export type Handler = (req: Request) => Promise<Response>;
 
+/** Larger request bodies get 413. Enforced here, so it holds under any server, and by node-adapter.ts while reading. */
+export const MAX_BODY_BYTES = 1 << 20;
+
 interface Context {
   req: Request;
   url: URL;
@@ -60,7 +63,7 @@ const ROUTES: Route[] = [
   {
     path: "/registry/serviceentries/{namespace}/{name}",
     methods: {
-      PUT: async ({ req, params: [ns, name], view }) => applied("PUT", ns!, name!, view.putServiceEntry(ns!, name!, await req.text())),
+      PUT: async ({ req, params: [ns, name], view }) => applied("PUT", ns!, name!, view.putServiceEntry(ns!, name!, await readBody(req))),
       DELETE: ({ params: [ns, name], view }) => applied("DELETE", ns!, name!, view.deleteServiceEntry(ns!, name!)),
     },
   },
@@ -100,7 +103,7 @@ export function createHandler(view: ControlPlaneView, opts: ApiOptions = {}): Ha
         return res;
       }
       if (method !== "GET") {
-        // Before the path is decoded: nothing about a write is looked at for a client that may not write.
+        // Before the path is decoded or the body read: nothing about a write is looked at for a client that may not write.
         const denied = requireToken(req, opts.token);
         if (denied) return denied;
       }
@@ -136,6 +139,33 @@ function decodeSegment(segment: string): string {
   } catch {
     throw new HttpError(400, `path segment "${segment}" is not valid percent-encoding (UTF-8)`);
   }
+}
+
+/** The body as text, refusing more than MAX_BODY_BYTES without buffering past it. */
+async function readBody(req: Request): Promise<string> {
+  const tooLarge = () => new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`);
+  if (Number(req.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      void reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
 }
 
 function applied(method: Method, namespace: string, name: string, outcome: ReturnType<ControlPlaneView["putServiceEntry"]>): Response {
