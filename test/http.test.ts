@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHandler } from "../control/http/handler.ts";
-import { MAX_BODY_BYTES } from "../control/http/node-adapter.ts";
+import { clip, MAX_DETAILS, MAX_MESSAGE_CHARS } from "../control/http/responses.ts";
+import { MAX_BODY_BYTES } from "../control/http/handler.ts";
 import { serve, type ControlPlane } from "../control/serve.ts";
 import { waitFor } from "./support/net.ts";
 
@@ -84,8 +85,95 @@ test("oversized bodies get 413; unknown routes 404; wrong methods 405", async ()
   assert.ok(big instanceof Response, String(big));
   assert.is(big.status, 413);
   assert.is((await call("/nope")).status, 404);
-  assert.is((await call("/debug/proxies", { method: "POST" })).status, 405);
-  assert.is((await call("/registry/serviceentries/default/x")).status, 405);
+  const post = await call("/debug/proxies", { method: "POST" });
+  assert.is(post.status, 405);
+  assert.is(post.headers.get("allow"), "GET, HEAD");
+  assert.equal(await post.json(), { error: "POST is not allowed on /debug/proxies; allowed: GET, HEAD" });
+  const get = await call("/registry/serviceentries/default/x");
+  assert.is(get.status, 405);
+  assert.is(get.headers.get("allow"), "PUT, DELETE");
+  const head = await call("/healthz", { method: "HEAD" });
+  assert.is(head.status, 200);
+  assert.is(await head.text(), "");
+});
+
+test("the 404 answer lists the route table, and every route it lists is served", async () => {
+  const r = await call("/nope");
+  const body = await r.json();
+  assert.is(body.error, "no route /nope");
+  assert.equal(body.details, [
+    "GET, HEAD /healthz", "GET, HEAD /readyz", "GET, HEAD /metrics", "GET, HEAD /debug/proxies",
+    "GET, HEAD /debug/config_dump?proxy=ID", "GET, HEAD /debug/decisions?proxy=ID", "GET, HEAD /debug/registry",
+    "GET, HEAD /registry/serviceentries", "PUT, DELETE /registry/serviceentries/{namespace}/{name}",
+  ]);
+  for (const line of body.details as string[]) {
+    const [methods, route] = line.split(/ (?=\/)/) as [string, string];
+    const path = route.replace("{namespace}", "default").replace("{name}", "listed").replace("?proxy=ID", "?proxy=nobody");
+    for (const method of methods.split(", ")) {
+      const res = await call(path, { method, headers: auth() });
+      // A 404 here may only be the view's own "no such proxy/entry", never "no route".
+      if (res.status === 404 && method !== "HEAD") assert.not.match((await res.json()).error, /^no route/, `${method} ${path}`);
+      else assert.ok(res.status !== 405, `${method} ${path}: ${res.status}`);
+    }
+  }
+});
+
+test("the handler itself refuses a body over MAX_BODY_BYTES with 413, also without content-length", async () => {
+  const handler = createHandler({ putServiceEntry: () => { throw new Error("must not be reached"); } } as any, { token: TOKEN });
+  let sent = 0;
+  const chunk = new Uint8Array(64 * 1024);
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) { if (sent > MAX_BODY_BYTES * 4) c.close(); else { sent += chunk.length; c.enqueue(chunk); } },
+  });
+  const r = await handler(new Request("http://x/registry/serviceentries/default/a", { method: "PUT", body, headers: auth(), duplex: "half" } as RequestInit));
+  assert.is(r.status, 413);
+  assert.ok(sent <= MAX_BODY_BYTES + 2 * chunk.length, `read ${sent} bytes`);
+  const declared = await handler(new Request("http://x/registry/serviceentries/default/a", { method: "PUT", body: "{}", headers: { ...auth(), "content-length": String(MAX_BODY_BYTES + 1) } }));
+  assert.is(declared.status, 413);
+});
+
+test("malformed percent-encoding in a path is a 400 naming the segment, before and after the token check", async () => {
+  for (const [method, headers] of [["PUT", auth()], ["DELETE", auth()]] as const) {
+    const r = await call("/registry/serviceentries/%E0%A4%A/x", { method, body: method === "PUT" ? entry("x", "10.0.0.7") : undefined, headers });
+    assert.is(r.status, 400, method);
+    assert.equal(await r.json(), { error: 'path segment "%E0%A4%A" is not valid percent-encoding (UTF-8)' });
+  }
+  assert.is((await call("/registry/serviceentries/default/%zz", { method: "DELETE", headers: auth() })).status, 400);
+  // Without the token the answer is still 401: the path is not looked at for anyone who may not write.
+  assert.is((await call("/registry/serviceentries/%E0%A4%A/x", { method: "DELETE" })).status, 401);
+  // Valid escapes are decoded: %2D is "-".
+  assert.is((await call("/registry/serviceentries/default/no%2Dsuch", { method: "DELETE", headers: auth() })).status, 404);
+});
+
+test("error lists are capped: a 1 MB body with 20,001 errors gets 20 details of at most ~500 characters and a count", async () => {
+  const ports = Array.from({ length: 20000 }, (_, i) => ({ number: 70000 + i, name: `p${i}` }));
+  const body = JSON.stringify({
+    apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "many", namespace: "default" },
+    spec: { hosts: [`${"h".repeat(360000)}.example`], ports },
+  });
+  assert.ok(body.length > 1_000_000 && body.length < MAX_BODY_BYTES, String(body.length));
+  const r = await call("/registry/serviceentries/default/many", { method: "PUT", body, headers: auth() });
+  assert.is(r.status, 400);
+  const raw = await r.text();
+  assert.ok(raw.length < 16_000, `answer is ${raw.length} bytes`);
+  const { details } = JSON.parse(raw);
+  assert.is(details.length, 21);
+  assert.is(details[20], "and 19981 more");
+  for (const d of details) assert.ok(d.length <= 560, `${d.length}: ${d.slice(0, 80)}`);
+  // The 360,000-character host is cut with a marker that says how much is missing.
+  assert.match(details[0], /^request body:1:\d+: host "hhhh.*… \[\d+ more characters\]$/);
+  assert.match(details[1], /spec\.ports\[0\]\.number must be a port number 1\.\.65535, got 70000$/);
+});
+
+test("/readyz caps its reasons the same way; clipping never splits a character", async () => {
+  const reasons = Array.from({ length: 1000 }, (_, i) => `reason ${i} ${"x".repeat(2000)}`);
+  const r = await createHandler({ readiness: () => ({ ready: false, reasons }) } as any)(new Request("http://x/readyz"));
+  assert.is(r.status, 503);
+  const body = await r.text();
+  assert.ok(body.length < MAX_DETAILS * (MAX_MESSAGE_CHARS + 40), String(body.length));
+  assert.ok(body.endsWith("; and 980 more\n"), body.slice(-40));
+  assert.is(clip("a".repeat(MAX_MESSAGE_CHARS - 1) + "\u{1F600}b"), `${"a".repeat(MAX_MESSAGE_CHARS - 1)}… [3 more characters]`);
+  assert.is(clip("short"), "short");
 });
 
 test("debug routes: proxies list, config_dump and decisions need a connected proxy id", async () => {

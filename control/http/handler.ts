@@ -1,8 +1,9 @@
-// The HTTP API as one web-standard handler, `(Request) => Promise<Response>`, as in Deno and Hono:
-// it runs unchanged under Deno.serve or behind node-adapter.ts.
+// The HTTP API as one web-standard handler, `(Request) => Promise<Response>`: it uses only Request,
+// Response, URL, streams and node:crypto (through auth.ts), so the same module runs under Deno.serve
+// (test/http-deno.test.ts runs it there) and behind node-adapter.ts.
 import { requireToken } from "./auth.ts";
-import { json, problem, text } from "./responses.ts";
-import type { RegistryProblem } from "../registry/source.ts";
+import type { RegistryProblem, WriteOutcome } from "../registry/source.ts";
+import { capList, json, problem, text } from "./responses.ts";
 import type { ControlPlaneView } from "./view.ts";
 
 export interface ApiOptions {
@@ -15,54 +16,176 @@ export type Handler = (req: Request) => Promise<Response>;
 /** Registry outcomes are domain terms; HTTP statuses are this module's business. */
 const PROBLEM_STATUS: Record<RegistryProblem["kind"], number> = { invalid: 400, conflict: 409, "not-found": 404, disabled: 403 };
 
-const ENTRY_PATH = /^\/registry\/serviceentries\/([^/]+)\/([^/]+)$/;
+/** Larger request bodies get 413. Enforced here, so it holds under any server, and by node-adapter.ts while reading. */
+export const MAX_BODY_BYTES = 1 << 20;
+
+interface Context {
+  req: Request;
+  url: URL;
+  /** The route's `{...}` segments, percent-decoded, in order. */
+  params: string[];
+  view: ControlPlaneView;
+}
+
+type Method = "GET" | "PUT" | "DELETE";
+
+interface Route {
+  /** Literal segments and `{name}` segments; a `{name}` matches one non-empty segment. */
+  path: string;
+  /** Shown after the path in the 404 route list. */
+  query?: string;
+  /** HEAD is served wherever GET is. Every other method writes, so it needs the bearer token. */
+  methods: Partial<Record<Method, (ctx: Context) => Response | Promise<Response>>>;
+}
+
+// The one route table: dispatch, 405 with Allow, and the 404 list all come from it.
+const ROUTES: Route[] = [
+  { path: "/healthz", methods: { GET: () => text("ok\n") } },
+  {
+    path: "/readyz",
+    methods: {
+      GET: ({ view }) => {
+        const r = view.readiness();
+        return r.ready ? text("ready\n") : text(`not ready: ${capList(r.reasons).join("; ")}\n`, 503);
+      },
+    },
+  },
+  { path: "/metrics", methods: { GET: ({ view }) => text(view.metricsText(), 200, "text/plain; version=0.0.4; charset=utf-8") } },
+  { path: "/debug/proxies", methods: { GET: ({ view }) => json({ proxies: view.proxies() }) } },
+  { path: "/debug/config_dump", query: "?proxy=ID", methods: { GET: ({ url, view }) => perProxy(url, view, (id) => view.configDump(id)) } },
+  {
+    path: "/debug/decisions",
+    query: "?proxy=ID",
+    methods: {
+      GET: ({ url, view }) => perProxy(url, view, (id) => {
+        const decisions = view.decisions(id);
+        return decisions && { proxy: id, decisions };
+      }),
+    },
+  },
+  { path: "/debug/registry", methods: { GET: ({ view }) => json({ status: view.registryStatus(), serviceEntries: view.serviceEntries() }) } },
+  { path: "/registry/serviceentries", methods: { GET: ({ view }) => json({ serviceEntries: view.serviceEntries() }) } },
+  {
+    path: "/registry/serviceentries/{namespace}/{name}",
+    methods: {
+      PUT: async ({ req, params: [namespace, name], view }) =>
+        applied("PUT", namespace!, name!, await view.write({ op: "put", kind: "ServiceEntry", namespace: namespace!, name: name!, body: await readBody(req) })),
+      DELETE: async ({ params: [namespace, name], view }) =>
+        applied("DELETE", namespace!, name!, await view.write({ op: "delete", kind: "ServiceEntry", namespace: namespace!, name: name! })),
+    },
+  },
+];
+
+const TABLE = ROUTES.map((route) => {
+  const methods = Object.keys(route.methods);
+  return {
+    route,
+    segments: route.path.split("/"),
+    allow: (methods.includes("GET") ? [...methods, "HEAD"] : methods).join(", "),
+  };
+});
+
+const ROUTE_LIST = TABLE.map((t) => `${t.allow} ${t.route.path}${t.route.query ?? ""}`);
+
+/** A request the handler refuses with `status` before it reaches the view. */
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
 
 export function createHandler(view: ControlPlaneView, opts: ApiOptions = {}): Handler {
   return async (req) => {
     const url = new URL(req.url);
     const path = url.pathname;
     try {
-      if (req.method === "GET" || req.method === "HEAD") {
-        switch (path) {
-          case "/healthz": return text("ok\n");
-          case "/readyz": {
-            const r = view.readiness();
-            return r.ready ? text("ready\n") : text(`not ready: ${r.reasons.join("; ")}\n`, 503);
-          }
-          case "/metrics": return text(view.metricsText(), 200, "text/plain; version=0.0.4; charset=utf-8");
-          case "/debug/registry": return json({ status: view.registryStatus(), serviceEntries: view.serviceEntries() });
-          case "/debug/proxies": return json({ proxies: view.proxies() });
-          case "/debug/config_dump": return perProxy(url, view, (id) => view.configDump(id));
-          case "/debug/decisions": return perProxy(url, view, (id) => view.decisions(id) && { proxy: id, decisions: view.decisions(id) });
-          case "/registry/serviceentries": return json({ serviceEntries: view.serviceEntries() });
-        }
+      const found = match(path);
+      if (!found) return problem(404, `no route ${path}`, ROUTE_LIST);
+      const { entry, raw } = found;
+      const method = req.method === "HEAD" ? "GET" : req.method;
+      const run = Object.hasOwn(entry.route.methods, method) ? entry.route.methods[method as Method] : undefined;
+      if (!run) {
+        const res = problem(405, `${req.method} is not allowed on ${path}; allowed: ${entry.allow}`);
+        res.headers.set("allow", entry.allow);
+        return res;
       }
-      const entry = ENTRY_PATH.exec(path);
-      if (entry && (req.method === "PUT" || req.method === "DELETE")) {
+      if (method !== "GET") {
+        // Before the path is decoded or the body read: nothing about a write is looked at for a client that may not write.
         const denied = requireToken(req, opts.token);
         if (denied) return denied;
-        const [namespace, name] = [decodeURIComponent(entry[1]!), decodeURIComponent(entry[2]!)];
-        const outcome = await view.write(req.method === "PUT"
-          ? { op: "put", kind: "ServiceEntry", namespace, name, body: await req.text() }
-          : { op: "delete", kind: "ServiceEntry", namespace, name });
-        if (!outcome.ok) return problem(PROBLEM_STATUS[outcome.problem.kind], `${req.method} ${namespace}/${name} refused; nothing was changed`, outcome.problem.errors);
-        return json({ applied: `${req.method} ${namespace}/${name}`, changed: outcome.changed, services: outcome.registry.services.length });
       }
-      if (entry || KNOWN_PATHS.has(path)) return problem(405, `${req.method} is not allowed on ${path}`);
-      return problem(404, `no route ${path}; see /healthz /readyz /metrics /debug/proxies /debug/config_dump?proxy=ID /debug/decisions?proxy=ID /debug/registry /registry/serviceentries`);
+      const res = await run({ req, url, params: raw.map(decodeSegment), view });
+      return req.method === "HEAD" ? new Response(null, { status: res.status, headers: res.headers }) : res;
     } catch (err) {
+      if (err instanceof HttpError) return problem(err.status, err.message);
       // A bug in a view must not take the process down: report it to the client instead.
       return problem(500, `internal error: ${(err as Error).message}`);
     }
   };
 }
 
-const KNOWN_PATHS = new Set(["/healthz", "/readyz", "/metrics", "/debug/registry", "/debug/proxies", "/debug/config_dump", "/debug/decisions", "/registry/serviceentries"]);
+/** The route whose segments fit `path`, with its `{...}` segments still percent-encoded. */
+function match(path: string): { entry: (typeof TABLE)[number]; raw: string[] } | undefined {
+  const parts = path.split("/");
+  for (const entry of TABLE) {
+    if (entry.segments.length !== parts.length) continue;
+    const raw: string[] = [];
+    const fits = entry.segments.every((seg, i) => {
+      if (!seg.startsWith("{")) return seg === parts[i];
+      raw.push(parts[i]!);
+      return parts[i] !== "";
+    });
+    if (fits) return { entry, raw };
+  }
+  return undefined;
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `path segment "${segment}" is not valid percent-encoding (UTF-8)`);
+  }
+}
+
+/** The body as text, refusing more than MAX_BODY_BYTES without buffering past it. */
+async function readBody(req: Request): Promise<string> {
+  const tooLarge = () => new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`);
+  if (Number(req.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw tooLarge();
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      void reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function applied(method: Method, namespace: string, name: string, outcome: WriteOutcome): Response {
+  if (!outcome.ok) return problem(PROBLEM_STATUS[outcome.problem.kind], `${method} ${namespace}/${name} refused; nothing was changed`, outcome.problem.errors);
+  return json({ applied: `${method} ${namespace}/${name}`, changed: outcome.changed, services: outcome.registry.services.length });
+}
 
 function perProxy(url: URL, view: ControlPlaneView, get: (id: string) => unknown): Response {
   const id = url.searchParams.get("proxy");
   const known = view.proxies().map((p) => p.id);
-  if (!id) return problem(400, "query parameter proxy=<node id> is required", known.length ? [`connected: ${known.join(", ")}`] : ["no proxy is connected"]);
+  // One detail per proxy, so a large fleet is capped like any other list.
+  const connected = known.map((p) => `connected: ${p}`);
+  if (!id) return problem(400, "query parameter proxy=<node id> is required", known.length ? connected : ["no proxy is connected"]);
   const body = get(id);
-  return body === undefined ? problem(404, `no connected proxy ${id}`, known.length ? [`connected: ${known.join(", ")}`] : undefined) : json(body);
+  return body === undefined ? problem(404, `no connected proxy ${id}`, connected) : json(body);
 }

@@ -1,10 +1,8 @@
 // Serves a web-standard handler with node:http: IncomingMessage -> Request, Response -> ServerResponse.
-// Bodies are capped so a client cannot make the control plane buffer without limit.
+// It stops reading a body at the handler's MAX_BODY_BYTES, so a client cannot make it buffer without limit.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Handler } from "./handler.ts";
-
-export const MAX_BODY_BYTES = 1 << 20;
+import { MAX_BODY_BYTES, type Handler } from "./handler.ts";
 
 export interface HttpServer {
   url: string;

@@ -6,6 +6,25 @@ export const json = (body: unknown, status = 200): Response =>
 export const text = (body: string, status = 200, contentType = "text/plain; charset=utf-8"): Response =>
   new Response(body, { status, headers: { "content-type": contentType } });
 
-/** Every error body has the same shape: {error, details?}. */
-export const problem = (status: number, error: string, details?: string[]): Response =>
-  json(details && details.length > 0 ? { error, details } : { error }, status);
+// A request can provoke any number of errors of any length (a 1 MiB body of bad ports, a huge host
+// name); the answer must stay small whatever the input, so error lists and messages are capped here.
+export const MAX_DETAILS = 20;
+export const MAX_MESSAGE_CHARS = 500;
+
+/** `s` cut to MAX_MESSAGE_CHARS, with a marker saying how much was cut. */
+export function clip(s: string): string {
+  if (s.length <= MAX_MESSAGE_CHARS) return s;
+  // Never split a surrogate pair: half a character would be an unpaired surrogate in the JSON.
+  const keep = /[\uD800-\uDBFF]/.test(s[MAX_MESSAGE_CHARS - 1]!) ? MAX_MESSAGE_CHARS - 1 : MAX_MESSAGE_CHARS;
+  return `${s.slice(0, keep)}… [${s.length - keep} more characters]`;
+}
+
+/** At most MAX_DETAILS entries, each clipped, then one "and N more" line. */
+export function capList(items: readonly string[]): string[] {
+  const shown = items.slice(0, MAX_DETAILS).map(clip);
+  return items.length > MAX_DETAILS ? [...shown, `and ${items.length - MAX_DETAILS} more`] : shown;
+}
+
+/** Every error body has the same shape: {error, details?}, both capped. */
+export const problem = (status: number, error: string, details?: readonly string[]): Response =>
+  json(details && details.length > 0 ? { error: clip(error), details: capList(details) } : { error: clip(error) }, status);
