@@ -1,11 +1,15 @@
 // The plugin configuration:
 //   {"node_ips": ["10.75.8.101"], "cidrs": ["fd00::/64"], "mode": "enforce" | "observe",
-//    "allow_ports": [15021], "all_listeners": false}
+//    "allow_ports": [15021], "all_listeners": false, "learned_ttl_seconds": 600}
 // Every key is optional; an empty configuration is valid (enforce, no configured IPs).
 // Anything else (invalid JSON, unknown key, wrong type, unknown mode, bad IP) is rejected
 // with one message naming the problem; the caller then keeps the last good configuration.
 import { parseJson, jsonError, JsonKind, JsonValue } from "./json";
 import { parseIpString, parseCidrString, ipHi, ipLo, cidrBits, formatIp } from "./ip";
+
+export const DEFAULT_LEARNED_TTL_SECONDS: i32 = 600;
+// Seconds as nanoseconds plus the current time stays far below 2^64.
+const MAX_LEARNED_TTL_SECONDS: f64 = 2147483647;
 
 /** A network: an exact address is a /128 (IPv4: /32, stored mapped). */
 export class Net {
@@ -18,6 +22,12 @@ export class GuardConfig {
   enforce: bool = true;
   allowPorts: Array<i32> = [];
   allListeners: bool = false;
+  learnedTtlSeconds: i32 = DEFAULT_LEARNED_TTL_SECONDS;
+
+  /** How long a learned self address lasts after its last hit. */
+  learnedTtlNanos(): u64 {
+    return <u64>this.learnedTtlSeconds * 1_000_000_000;
+  }
 
   describe(): string {
     const ips: Array<string> = [];
@@ -28,7 +38,7 @@ export class GuardConfig {
     for (let i = 0; i < this.allowPorts.length; i++) ports.push(this.allowPorts[i].toString());
     return "mode=" + (this.enforce ? "enforce" : "observe") + " node_ips=[" + ips.join(",") +
       "] cidrs=[" + nets.join(",") + "] allow_ports=[" + ports.join(",") + "] all_listeners=" +
-      (this.allListeners ? "true" : "false");
+      (this.allListeners ? "true" : "false") + " learned_ttl_seconds=" + this.learnedTtlSeconds.toString();
   }
 }
 
@@ -100,8 +110,15 @@ export function parseConfig(text: string): GuardConfig {
     } else if (key == "all_listeners") {
       if (v.kind != JsonKind.Bool) err = "all_listeners must be true or false, got " + v.kindName();
       else cfg.allListeners = v.bool;
+    } else if (key == "learned_ttl_seconds") {
+      if (v.kind != JsonKind.Number || v.num != Math.floor(v.num) || v.num < 1 || v.num > MAX_LEARNED_TTL_SECONDS) {
+        err = "learned_ttl_seconds must be a whole number of seconds from 1 to 2147483647, got " +
+          (v.kind == JsonKind.Number ? v.str : v.kindName());
+      } else {
+        cfg.learnedTtlSeconds = <i32>v.num;
+      }
     } else {
-      err = "unknown key \"" + key + "\" (known: node_ips, cidrs, mode, allow_ports, all_listeners)";
+      err = "unknown key \"" + key + "\" (known: node_ips, cidrs, mode, allow_ports, all_listeners, learned_ttl_seconds)";
     }
     if (err.length > 0) return fail(err);
   }

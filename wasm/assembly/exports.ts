@@ -41,6 +41,11 @@ export function proxy_on_configure(root_context_id: u32, configuration_size: u32
   return roots.get(root_context_id).onConfigure(configuration_size) ? 1 : 0;
 }
 
+/** Each root context's timer (set in onConfigure): sweeps expired learned addresses. */
+export function proxy_on_tick(root_context_id: u32): void {
+  if (roots.has(root_context_id)) roots.get(root_context_id).onTick();
+}
+
 export function proxy_on_new_connection(context_id: u32): u32 {
   if (!streams.has(context_id)) return FilterStatusValues.Continue;
   return streams.get(context_id).onNewConnection();
