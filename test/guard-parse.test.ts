@@ -1,5 +1,5 @@
 // The loop guard's parsers and learned-address table, tested as the real AssemblyScript code:
-// wasm/harness/parsers.ts (which imports wasm/assembly/{ip,config,hops,learned_table}.ts)
+// wasm/harness/parsers.ts (which imports wasm/assembly/{ip,config,hops,clip,learned_table}.ts)
 // is compiled with asserts on into a temp dir and called from Node through WebAssembly. Node's URL parser and net.BlockList are the
 // oracles for random addresses and networks (fast-check).
 import { test } from "uvu";
@@ -20,6 +20,7 @@ interface Harness {
   contains(cidrLen: number, addrLen: number): number;
   config(len: number): number;
   hasHop(listLen: number, idLen: number): number;
+  clip(len: number, max: number): number;
   tableIn(): number; tableOut(): number;
   tableIndexOf(len: number, hi: bigint, lo: bigint): number;
   tableCountLive(len: number, now: bigint): number;
@@ -231,6 +232,54 @@ test("configuration: bad input gives one clear message naming the problem", () =
     assert.is(r.ok, false, `accepted ${text}`);
     assert.match(r.text, expected, `${text} -> ${r.text}`);
   }
+});
+
+test("clip: at most N UTF-8 bytes, whole characters only, then how many bytes were left out", () => {
+  const clip = (text: string, max: number) => out(h.clip(put(text)[0]!, max));
+  assert.is(clip("short", 200), "short");
+  assert.is(clip("x".repeat(200), 200), "x".repeat(200));
+  assert.is(clip("x".repeat(201), 200), `${"x".repeat(200)}…(1 more bytes)`);
+  assert.is(clip("x".repeat(5000), 200), `${"x".repeat(200)}…(4800 more bytes)`);
+  // 2-, 3- and 4-byte characters are never cut in half: "é" is 2 bytes, "€" 3, "😀" 4 (a surrogate pair).
+  assert.is(clip("aé".repeat(10), 3), "aé…(27 more bytes)");
+  assert.is(clip("aé".repeat(10), 5), "aéa…(26 more bytes)");
+  assert.is(clip("€€€", 5), "€…(6 more bytes)");
+  assert.is(clip("😀😀", 7), "😀…(4 more bytes)");
+  assert.is(clip("😀😀", 3), "…(8 more bytes)");
+  fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 300 }), fc.integer({ min: 0, max: 300 }), (text, max) => {
+    const total = enc.encode(text).length;
+    const r = clip(text, max);
+    if (total <= max) return assert.is(r, text);
+    const m = /…\((\d+) more bytes\)$/.exec(r);
+    assert.ok(m, r);
+    const kept = r.slice(0, m!.index);
+    assert.ok(text.startsWith(kept));
+    assert.ok(enc.encode(kept).length <= max);
+    assert.is(enc.encode(kept).length + Number(m![1]), total);
+  }), { numRuns: 300 });
+});
+
+test("configuration: a huge value is clipped in the error message and in describe()", () => {
+  const huge = "x".repeat(5000);
+  const cases: [string, RegExp][] = [
+    [`{"mode":"${huge}"}`, /^mode must be "enforce" or "observe", got "x{200}…\(4800 more bytes\)"$/],
+    [`{"node_ips":["${huge}"]}`, /^node_ips\[0\]: "x{200}…\(4800 more bytes\)" is not an IP address$/],
+    [`{"cidrs":["10.0.0.0/8","${huge}"]}`, /^cidrs\[1\]: "x{200}…\(4800 more bytes\)" is not a CIDR/],
+    [`{"${huge}":1}`, /^unknown key "x{200}…\(4800 more bytes\)" \(known: /],
+    [`{"learned_ttl_seconds":1${"0".repeat(5000)}}`, /^learned_ttl_seconds must be .*, got 10{199}…\(4801 more bytes\)$/],
+  ];
+  for (const [text, expected] of cases) {
+    const r = config(text);
+    assert.is(r.ok, false);
+    assert.match(r.text, expected);
+    assert.ok(r.text.length < 400, `${r.text.length} characters`);
+  }
+  // An IPv6 zone is ignored, so a valid CIDR can be long; describe() (logged) clips every list.
+  const zoned = `fe80::%${"z".repeat(5000)}/64`;
+  const ok = config(JSON.stringify({ cidrs: [zoned], node_ips: Array.from({ length: 300 }, (_, i) => `10.0.${i >> 8}.${i & 255}`) }));
+  assert.is(ok.ok, true);
+  assert.match(ok.text, /^mode=enforce node_ips=\[10\.0\.0\.0,10\.0\.0\.1,[0-9.,]*…\(\d+ more bytes\)\] cidrs=\[fe80::%z{193}…\(4810 more bytes\)\] allow_ports=\[\] /);
+  assert.ok(ok.text.length < 600, `${ok.text.length} characters`);
 });
 
 test("configuration parser survives random input (no abort)", () => {

@@ -9,6 +9,7 @@ import {
 import { parseAddress, parseIpString, ipHi, ipLo, ipPort, inCidr, formatIp } from "./ip";
 import { GuardConfig, Net, parseConfig, configError } from "./config";
 import { learnSelf, matchLearned, sweep } from "./learned";
+import { clip } from "./clip";
 import { shouldLog } from "./lograte";
 import { defineMetrics, count, configErrors, selfDestined, selfLearned, shortCircuited, observed } from "./metrics";
 
@@ -96,7 +97,7 @@ export class GuardRoot extends RootContext {
       const ip = ips[i].trim();
       if (ip.length == 0) continue;
       if (parseIpString(ip)) this.metadataIps.push(new Net(ipHi, ipLo, 128, ip));
-      else logWarn(who + ": ignoring \"" + ip + "\" in node metadata INSTANCE_IPS: not an IP address");
+      else logWarn(who + ": ignoring \"" + clip(ip) + "\" in node metadata INSTANCE_IPS: not an IP address");
     }
     this.nodeId = getPropertyString(NODE_ID);
     if (!found) this.nodeId = getPropertyString(NODE_ID_LEGACY);
@@ -170,7 +171,7 @@ export class GuardRoot extends RootContext {
     const destination = getPropertyString(DESTINATION);
     if (shouldLog(destination)) {
       let why = "its destination is this node (matched: " + layerName(layer) + ")";
-      if (layer == Layer.Hops) why = "x-multiplane-hops already carries this node's id \"" + this.nodeId + "\"";
+      if (layer == Layer.Hops) why = "x-multiplane-hops already carries this node's id \"" + clip(this.nodeId) + "\"";
       logWarn("loop_guard: " + what + " to " + destination + " from " + getPropertyString(SOURCE) +
         ": " + why + "; " + (enforce ? "short-circuited" : "forwarded anyway (mode=observe)") +
         " [at most one line per destination per minute]");

@@ -5,6 +5,7 @@
 import { parseAddress as parseAddr, parseCidr as parseNet, ipHi, ipLo, ipPort, cidrBits, inCidr, formatIp } from "../assembly/ip";
 import { parseConfig, configError } from "../assembly/config";
 import { hasHop as hopListed } from "../assembly/hops";
+import { clip as clipText } from "../assembly/clip";
 import {
   RECORD, MAX_ENTRIES, indexOf, countLive, worthRefreshing, rewrite as rewriteTable,
 } from "../assembly/learned_table";
@@ -52,6 +53,11 @@ export function config(len: i32): i32 {
 export function hasHop(listLen: i32, idLen: i32): i32 {
   const p = changetype<usize>(IN);
   return hopListed(String.UTF8.decodeUnsafe(p, listLen), String.UTF8.decodeUnsafe(p + listLen, idLen)) ? 1 : 0;
+}
+
+/** input[0..len) clipped to `max` UTF-8 bytes, written to output(); returns its length. */
+export function clip(len: i32, max: i32): i32 {
+  return write(clipText(String.UTF8.decodeUnsafe(changetype<usize>(IN), len), max));
 }
 
 const TABLE_IN = new ArrayBuffer((MAX_ENTRIES + 1) * RECORD);
