@@ -125,6 +125,49 @@ test("bad configurations: clear errors, config_errors counted, Envoy up, unrelat
   }
 });
 
+test("a huge bad value (1 MiB) is clipped in the log line and still counted; Envoy and traffic unaffected", async () => {
+  const echo = await startEcho("127.0.0.1");
+  const MiB = 1 << 20;
+  const huge = "x".repeat(MiB);
+  const more = `…(${MiB - 200} more bytes)`;
+  const bad: [string, string][] = [
+    [JSON.stringify({ mode: huge }), `mode must be "enforce" or "observe", got "${"x".repeat(200)}${more}"`],
+    [JSON.stringify({ node_ips: ["127.0.0.2", huge] }), `node_ips[1]: "${"x".repeat(200)}${more}" is not an IP address`],
+    [JSON.stringify({ [huge]: true }), `unknown key "${"x".repeat(200)}${more}" (known: `],
+    [`{"learned_ttl_seconds": 1${"0".repeat(MiB - 1)}}`, `learned_ttl_seconds must be a whole number of seconds from 1 to 2147483647, got 1${"0".repeat(199)}${more}`],
+  ];
+  const ports = await Promise.all(bad.map(() => freePort("127.0.0.3")));
+  const env = await startEnvoy(f.bootstrap({
+    // Node metadata is configuration too: its garbage entry is clipped in the warning.
+    instanceIps: `127.0.0.5,${"y".repeat(MiB)}`,
+    listeners: bad.map(([cfg], i) => f.listener(`huge${i}`, "127.0.0.3", ports[i]!, [f.guardNetworkFilter(cfg, `huge${i}`), f.tcpProxy("echo")], "OUTBOUND")),
+    clusters: [f.cluster("echo", echo.host, echo.port)],
+  }), { concurrency: 2 });
+  try {
+    for (const port of ports) assert.equal(await exchange("127.0.0.3", port, "still works"), { received: "still works", ended: "echoed" });
+    assert.ok(await waitFor(async () => (await f.guardStat(env, "config_errors")) === bad.length, 5000),
+      `config_errors ${await f.guardStat(env, "config_errors")}, want ${bad.length}`);
+    const log = await f.waitForLog(env, bad.at(-1)![1]);
+    const errors = log.split("\n").filter((l) => l.includes("invalid configuration: "));
+    assert.is(errors.length, bad.length, "one error line per bad configuration");
+    for (const [, message] of bad) {
+      const line = errors.find((l) => l.includes(message));
+      assert.ok(line, `logged: ${message.slice(0, 60)}`);
+      assert.ok(Buffer.byteLength(line!) < 700, `${Buffer.byteLength(line!)} bytes: ${line!.slice(0, 300)}`);
+    }
+    const metadataLine = log.split("\n").find((l) => l.includes("in node metadata INSTANCE_IPS: not an IP address"));
+    assert.ok(metadataLine?.includes(`ignoring "${"y".repeat(200)}…(${MiB - 200} more bytes)"`), metadataLine?.slice(0, 300));
+    // Nothing anywhere echoed the megabytes.
+    const longest = Math.max(...log.split("\n").map((l) => Buffer.byteLength(l)));
+    assert.ok(longest < 1000, `longest log line ${longest} bytes`);
+    assert.ok(log.length < 64 * 1024, `log is ${log.length} bytes`);
+    assert.ok(env.alive());
+  } finally {
+    await env.stop();
+    await echo.close();
+  }
+});
+
 test("a bad configuration update keeps the last good configuration (listener updated over LDS from a file)", async () => {
   const echo = await startEcho("127.0.0.1");
   const port = await freePort("127.0.0.2");

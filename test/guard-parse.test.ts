@@ -1,6 +1,6 @@
-// The loop guard's parsers, tested as the real AssemblyScript code: wasm/harness/parsers.ts
-// (which imports wasm/assembly/{ip,config,hops}.ts) is compiled with asserts on into a temp
-// dir and called from Node through WebAssembly. Node's URL parser and net.BlockList are the
+// The loop guard's parsers and learned-address table, tested as the real AssemblyScript code:
+// wasm/harness/parsers.ts (which imports wasm/assembly/{ip,config,hops,clip,learned_table}.ts)
+// is compiled with asserts on into a temp dir and called from Node through WebAssembly. Node's URL parser and net.BlockList are the
 // oracles for random addresses and networks (fast-check).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -20,6 +20,12 @@ interface Harness {
   contains(cidrLen: number, addrLen: number): number;
   config(len: number): number;
   hasHop(listLen: number, idLen: number): number;
+  clip(len: number, max: number): number;
+  tableIn(): number; tableOut(): number;
+  tableIndexOf(len: number, hi: bigint, lo: bigint): number;
+  tableCountLive(len: number, now: bigint): number;
+  tableWorthRefreshing(i: number, now: bigint, ttl: bigint): number;
+  tableRewrite(len: number, now: bigint, touch: number, hi: bigint, lo: bigint, ttl: bigint): number;
 }
 
 let h: Harness;
@@ -178,11 +184,14 @@ test("CIDR matching agrees with net.BlockList (IPv4, IPv6, IPv4-mapped, /0 and f
 });
 
 test("configuration: the control plane's keys, defaults, and every key", () => {
-  assert.equal(config(""), { ok: true, text: "mode=enforce node_ips=[] cidrs=[] allow_ports=[] all_listeners=false" });
+  assert.equal(config(""), { ok: true, text: "mode=enforce node_ips=[] cidrs=[] allow_ports=[] all_listeners=false learned_ttl_seconds=600" });
   assert.equal(config('{"node_ips": ["192.168.10.63", "10.75.8.101"], "mode": "enforce"}').text,
-    "mode=enforce node_ips=[192.168.10.63,10.75.8.101] cidrs=[] allow_ports=[] all_listeners=false");
-  assert.equal(config('{"node_ips":["::FFFF:10.0.0.1","FD00::1"],"cidrs":["10.0.0.0/8","fd00::/64"],"mode":"observe","allow_ports":[15021,80],"all_listeners":true}'),
-    { ok: true, text: "mode=observe node_ips=[10.0.0.1,fd00::1] cidrs=[10.0.0.0/8,fd00::/64] allow_ports=[15021,80] all_listeners=true" });
+    "mode=enforce node_ips=[192.168.10.63,10.75.8.101] cidrs=[] allow_ports=[] all_listeners=false learned_ttl_seconds=600");
+  assert.equal(config('{"node_ips":["::FFFF:10.0.0.1","FD00::1"],"cidrs":["10.0.0.0/8","fd00::/64"],"mode":"observe","allow_ports":[15021,80],"all_listeners":true,"learned_ttl_seconds":30}'),
+    { ok: true, text: "mode=observe node_ips=[10.0.0.1,fd00::1] cidrs=[10.0.0.0/8,fd00::/64] allow_ports=[15021,80] all_listeners=true learned_ttl_seconds=30" });
+  for (const [ttl, shown] of [["1", "1"], ["2147483647", "2147483647"], ["1e3", "1000"], ["60.0", "60"]] as const) {
+    assert.equal(config(`{"learned_ttl_seconds": ${ttl}}`), { ok: true, text: `mode=enforce node_ips=[] cidrs=[] allow_ports=[] all_listeners=false learned_ttl_seconds=${shown}` });
+  }
   assert.equal(config(' \n{ "mode" : "observe" , "node_ips" : [ ] }\t').text.startsWith("mode=observe"), true);
   assert.equal(config('{"node_ips":["10.0.0\\u002e1"]}').text.includes("node_ips=[10.0.0.1]"), true);
 });
@@ -206,7 +215,15 @@ test("configuration: bad input gives one clear message naming the problem", () =
     ['{"allow_ports":[80.5]}', /must be a port number/],
     ['{"allow_ports":80}', /^allow_ports must be an array/],
     ['{"all_listeners":"yes"}', /^all_listeners must be true or false, got a string$/],
-    ['{"node_ip":["10.0.0.1"]}', /^unknown key "node_ip"/],
+    ['{"node_ip":["10.0.0.1"]}', /^unknown key "node_ip" \(known: node_ips, cidrs, mode, allow_ports, all_listeners, learned_ttl_seconds\)$/],
+    ['{"learned_ttl_seconds":0}', /^learned_ttl_seconds must be a whole number of seconds from 1 to 2147483647, got 0$/],
+    ['{"learned_ttl_seconds":-5}', /got -5$/],
+    ['{"learned_ttl_seconds":1.5}', /got 1\.5$/],
+    ['{"learned_ttl_seconds":2147483648}', /got 2147483648$/],
+    ['{"learned_ttl_seconds":1e400}', /got 1e400$/],
+    ['{"learned_ttl_seconds":"600"}', /^learned_ttl_seconds must be a whole number of seconds from 1 to 2147483647, got a string$/],
+    ['{"learned_ttl_seconds":null}', /got null$/],
+    ['{"learned_ttl_seconds":[600]}', /got an array$/],
     ['{"mode":"\\x"}', /invalid escape/],
     ['{"mode":"observe\n"}', /control character/],
   ];
@@ -217,11 +234,140 @@ test("configuration: bad input gives one clear message naming the problem", () =
   }
 });
 
+test("clip: at most N UTF-8 bytes, whole characters only, then how many bytes were left out", () => {
+  const clip = (text: string, max: number) => out(h.clip(put(text)[0]!, max));
+  assert.is(clip("short", 200), "short");
+  assert.is(clip("x".repeat(200), 200), "x".repeat(200));
+  assert.is(clip("x".repeat(201), 200), `${"x".repeat(200)}…(1 more bytes)`);
+  assert.is(clip("x".repeat(5000), 200), `${"x".repeat(200)}…(4800 more bytes)`);
+  // 2-, 3- and 4-byte characters are never cut in half: "é" is 2 bytes, "€" 3, "😀" 4 (a surrogate pair).
+  assert.is(clip("aé".repeat(10), 3), "aé…(27 more bytes)");
+  assert.is(clip("aé".repeat(10), 5), "aéa…(26 more bytes)");
+  assert.is(clip("€€€", 5), "€…(6 more bytes)");
+  assert.is(clip("😀😀", 7), "😀…(4 more bytes)");
+  assert.is(clip("😀😀", 3), "…(8 more bytes)");
+  fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 300 }), fc.integer({ min: 0, max: 300 }), (text, max) => {
+    const total = enc.encode(text).length;
+    const r = clip(text, max);
+    if (total <= max) return assert.is(r, text);
+    const m = /…\((\d+) more bytes\)$/.exec(r);
+    assert.ok(m, r);
+    const kept = r.slice(0, m!.index);
+    assert.ok(text.startsWith(kept));
+    assert.ok(enc.encode(kept).length <= max);
+    assert.is(enc.encode(kept).length + Number(m![1]), total);
+  }), { numRuns: 300 });
+});
+
+test("configuration: a huge value is clipped in the error message and in describe()", () => {
+  const huge = "x".repeat(5000);
+  const cases: [string, RegExp][] = [
+    [`{"mode":"${huge}"}`, /^mode must be "enforce" or "observe", got "x{200}…\(4800 more bytes\)"$/],
+    [`{"node_ips":["${huge}"]}`, /^node_ips\[0\]: "x{200}…\(4800 more bytes\)" is not an IP address$/],
+    [`{"cidrs":["10.0.0.0/8","${huge}"]}`, /^cidrs\[1\]: "x{200}…\(4800 more bytes\)" is not a CIDR/],
+    [`{"${huge}":1}`, /^unknown key "x{200}…\(4800 more bytes\)" \(known: /],
+    [`{"learned_ttl_seconds":1${"0".repeat(5000)}}`, /^learned_ttl_seconds must be .*, got 10{199}…\(4801 more bytes\)$/],
+  ];
+  for (const [text, expected] of cases) {
+    const r = config(text);
+    assert.is(r.ok, false);
+    assert.match(r.text, expected);
+    assert.ok(r.text.length < 400, `${r.text.length} characters`);
+  }
+  // An IPv6 zone is ignored, so a valid CIDR can be long; describe() (logged) clips every list.
+  const zoned = `fe80::%${"z".repeat(5000)}/64`;
+  const ok = config(JSON.stringify({ cidrs: [zoned], node_ips: Array.from({ length: 300 }, (_, i) => `10.0.${i >> 8}.${i & 255}`) }));
+  assert.is(ok.ok, true);
+  assert.match(ok.text, /^mode=enforce node_ips=\[10\.0\.0\.0,10\.0\.0\.1,[0-9.,]*…\(\d+ more bytes\)\] cidrs=\[fe80::%z{193}…\(4810 more bytes\)\] allow_ports=\[\] /);
+  assert.ok(ok.text.length < 600, `${ok.text.length} characters`);
+});
+
 test("configuration parser survives random input (no abort)", () => {
   fc.assert(fc.property(fc.oneof(fc.string(), fc.json(), fc.object().map((o) => JSON.stringify(o))), (text) => {
     const r = config(text.slice(0, 4000));
     assert.type(r.ok, "boolean");
   }), { numRuns: 400 });
+});
+
+// The learned-address table: records of (hi, lo, last seen, expires), nanoseconds.
+interface Entry { hi: bigint; lo: bigint; seen: bigint; expires: bigint }
+const v4 = (last: number) => ({ hi: 0n, lo: 0xffff_7f00_0000n | BigInt(last) }); // 127.0.0.<last>
+const S = 1_000_000_000n;
+
+function putTable(entries: Entry[]): number {
+  const v = new BigUint64Array(h.memory.buffer, h.tableIn(), entries.length * 4);
+  entries.forEach((e, i) => v.set([e.hi, e.lo, e.seen, e.expires], i * 4));
+  return entries.length * 32;
+}
+function readTable(len: number): Entry[] {
+  const v = new BigUint64Array(h.memory.buffer, h.tableOut(), len / 8);
+  return Array.from({ length: len / 32 }, (_, i) => ({ hi: v[i * 4]!, lo: v[i * 4 + 1]!, seen: v[i * 4 + 2]!, expires: v[i * 4 + 3]! }));
+}
+/** rewrite(): the table without expired entries, and `touch` (if given) seen at `now`. */
+function rewrite(entries: Entry[], now: bigint, touch?: { hi: bigint; lo: bigint }, ttl = 10n * S): Entry[] {
+  const len = putTable(entries);
+  return readTable(h.tableRewrite(len, now, touch ? 1 : 0, touch?.hi ?? 0n, touch?.lo ?? 0n, ttl));
+}
+
+test("learned table: adding, refreshing (never shortening) and expiry", () => {
+  const a = v4(1), b = v4(2);
+  const t0 = 1_800_000_000n * S; // a plausible wall clock
+  // Learned: last seen now, expires now + ttl.
+  let table = rewrite([], t0, a);
+  assert.equal(table, [{ ...a, seen: t0, expires: t0 + 10n * S }]);
+  // A hit 4 s later extends the expiry to hit + ttl.
+  table = rewrite(table, t0 + 4n * S, a);
+  assert.equal(table, [{ ...a, seen: t0 + 4n * S, expires: t0 + 14n * S }]);
+  // A hit from a filter with a shorter TTL never shortens it.
+  table = rewrite(table, t0 + 5n * S, a, 2n * S);
+  assert.equal(table[0]!.expires, t0 + 14n * S);
+  // Another address joins; at its expiry (exclusive) an entry is dropped by any rewrite.
+  table = rewrite(table, t0 + 5n * S, b, 1n * S);
+  assert.equal(table.map((e) => e.lo), [a.lo, b.lo]);
+  let len = putTable(table);
+  assert.is(h.tableCountLive(len, t0 + 6n * S - 1n), 2);
+  assert.is(h.tableCountLive(len, t0 + 6n * S), 1);
+  assert.is(h.tableIndexOf(len, b.hi, b.lo), 1);
+  assert.is(h.tableIndexOf(len, 0n, 0xffff_7f00_0009n), -1);
+  assert.equal(rewrite(table, t0 + 6n * S).map((e) => e.lo), [a.lo]);
+  assert.equal(rewrite(table, t0 + 14n * S), []);
+  // An expired address seen again is learned afresh.
+  assert.equal(rewrite(table, t0 + 20n * S, b, 1n * S), [{ ...b, seen: t0 + 20n * S, expires: t0 + 21n * S }]);
+  // IPv6 and IPv4-mapped entries are told apart by all 128 bits.
+  const v6 = { hi: 0xfd00_0000_0000_0000n, lo: a.lo };
+  table = rewrite(rewrite([], t0, a), t0, v6);
+  len = putTable(table);
+  assert.is(table.length, 2);
+  assert.is(h.tableIndexOf(len, v6.hi, v6.lo), 1);
+});
+
+test("learned table: hits are written back at most once a second (a tenth of the TTL when shorter)", () => {
+  const t0 = 1_800_000_000n * S;
+  const worth = (expires: bigint, now: bigint, ttl: bigint) => {
+    putTable([{ ...v4(1), seen: expires - ttl, expires }]);
+    return h.tableWorthRefreshing(0, now, ttl) === 1;
+  };
+  assert.not.ok(worth(t0 + 600n * S, t0 + S - 1n, 600n * S));
+  assert.ok(worth(t0 + 600n * S, t0 + S, 600n * S));
+  assert.not.ok(worth(t0 + 2n * S, t0 + S / 5n - 1n, 2n * S)); // ttl 2 s: every 200 ms
+  assert.ok(worth(t0 + 2n * S, t0 + S / 5n, 2n * S));
+  assert.not.ok(worth(t0 + 600n * S, t0 + 10n * S, 5n * S)); // a shorter TTL never shortens
+});
+
+test("learned table: bounded; a full table makes room by dropping the entry expiring first", () => {
+  const t0 = 1_800_000_000n * S;
+  const full: Entry[] = Array.from({ length: 64 }, (_, i) => ({ ...v4(i + 1), seen: t0, expires: t0 + BigInt(100 - (i === 17 ? 50 : 0) + i) * S }));
+  const added = rewrite(full, t0 + S, v4(200));
+  assert.is(added.length, 64);
+  assert.is(added[17]!.lo, v4(200).lo, "the entry expiring first was replaced");
+  assert.equal(added.filter((_, i) => i !== 17), full.filter((_, i) => i !== 17));
+  // A refresh of a present address in a full table evicts nothing.
+  assert.equal(rewrite(full, t0 + S, v4(5)).map((e) => e.lo), full.map((e) => e.lo));
+  // Expired entries leave before anything is evicted.
+  const someExpired = full.map((e, i) => (i < 3 ? { ...e, expires: t0 } : e));
+  const r = rewrite(someExpired, t0 + S, v4(200));
+  assert.is(r.length, 62);
+  assert.is(r.at(-1)!.lo, v4(200).lo);
 });
 
 test("x-multiplane-hops: whole elements only, spaces ignored", () => {

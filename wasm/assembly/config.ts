@@ -1,11 +1,17 @@
 // The plugin configuration:
 //   {"node_ips": ["10.75.8.101"], "cidrs": ["fd00::/64"], "mode": "enforce" | "observe",
-//    "allow_ports": [15021], "all_listeners": false}
+//    "allow_ports": [15021], "all_listeners": false, "learned_ttl_seconds": 600}
 // Every key is optional; an empty configuration is valid (enforce, no configured IPs).
 // Anything else (invalid JSON, unknown key, wrong type, unknown mode, bad IP) is rejected
 // with one message naming the problem; the caller then keeps the last good configuration.
+// Configuration text quoted in a message or in describe() is clipped (clip.ts): both are logged.
 import { parseJson, jsonError, JsonKind, JsonValue } from "./json";
 import { parseIpString, parseCidrString, ipHi, ipLo, cidrBits, formatIp } from "./ip";
+import { clip } from "./clip";
+
+export const DEFAULT_LEARNED_TTL_SECONDS: i32 = 600;
+// Seconds as nanoseconds plus the current time stays far below 2^64.
+const MAX_LEARNED_TTL_SECONDS: f64 = 2147483647;
 
 /** A network: an exact address is a /128 (IPv4: /32, stored mapped). */
 export class Net {
@@ -18,6 +24,12 @@ export class GuardConfig {
   enforce: bool = true;
   allowPorts: Array<i32> = [];
   allListeners: bool = false;
+  learnedTtlSeconds: i32 = DEFAULT_LEARNED_TTL_SECONDS;
+
+  /** How long a learned self address lasts after its last hit. */
+  learnedTtlNanos(): u64 {
+    return <u64>this.learnedTtlSeconds * 1_000_000_000;
+  }
 
   describe(): string {
     const ips: Array<string> = [];
@@ -26,9 +38,9 @@ export class GuardConfig {
     for (let i = 0; i < this.cidrs.length; i++) nets.push(this.cidrs[i].text);
     const ports: Array<string> = [];
     for (let i = 0; i < this.allowPorts.length; i++) ports.push(this.allowPorts[i].toString());
-    return "mode=" + (this.enforce ? "enforce" : "observe") + " node_ips=[" + ips.join(",") +
-      "] cidrs=[" + nets.join(",") + "] allow_ports=[" + ports.join(",") + "] all_listeners=" +
-      (this.allListeners ? "true" : "false");
+    return "mode=" + (this.enforce ? "enforce" : "observe") + " node_ips=[" + clip(ips.join(",")) +
+      "] cidrs=[" + clip(nets.join(",")) + "] allow_ports=[" + clip(ports.join(",")) + "] all_listeners=" +
+      (this.allListeners ? "true" : "false") + " learned_ttl_seconds=" + this.learnedTtlSeconds.toString();
   }
 }
 
@@ -47,10 +59,10 @@ function stringList(key: string, v: JsonValue, cidr: bool, out: Array<Net>): str
     const where = key + "[" + i.toString() + "]";
     if (item.kind != JsonKind.String) return where + " must be a string, got " + item.kindName();
     if (cidr) {
-      if (!parseCidrString(item.str)) return where + ": \"" + item.str + "\" is not a CIDR (e.g. 10.0.0.0/8, fd00::/64)";
+      if (!parseCidrString(item.str)) return where + ": \"" + clip(item.str) + "\" is not a CIDR (e.g. 10.0.0.0/8, fd00::/64)";
       out.push(new Net(ipHi, ipLo, cidrBits, item.str));
     } else {
-      if (!parseIpString(item.str)) return where + ": \"" + item.str + "\" is not an IP address";
+      if (!parseIpString(item.str)) return where + ": \"" + clip(item.str) + "\" is not an IP address";
       out.push(new Net(ipHi, ipLo, 128, formatIp(ipHi, ipLo)));
     }
   }
@@ -85,7 +97,7 @@ export function parseConfig(text: string): GuardConfig {
       if (v.kind != JsonKind.String) err = "mode must be a string, got " + v.kindName();
       else if (v.str == "enforce") cfg.enforce = true;
       else if (v.str == "observe") cfg.enforce = false;
-      else err = "mode must be \"enforce\" or \"observe\", got \"" + v.str + "\"";
+      else err = "mode must be \"enforce\" or \"observe\", got \"" + clip(v.str) + "\"";
     } else if (key == "allow_ports") {
       if (v.kind != JsonKind.Array) err = "allow_ports must be an array of port numbers, got " + v.kindName();
       cfg.allowPorts = [];
@@ -100,8 +112,15 @@ export function parseConfig(text: string): GuardConfig {
     } else if (key == "all_listeners") {
       if (v.kind != JsonKind.Bool) err = "all_listeners must be true or false, got " + v.kindName();
       else cfg.allListeners = v.bool;
+    } else if (key == "learned_ttl_seconds") {
+      if (v.kind != JsonKind.Number || v.num != Math.floor(v.num) || v.num < 1 || v.num > MAX_LEARNED_TTL_SECONDS) {
+        err = "learned_ttl_seconds must be a whole number of seconds from 1 to 2147483647, got " +
+          (v.kind == JsonKind.Number ? clip(v.str) : v.kindName());
+      } else {
+        cfg.learnedTtlSeconds = <i32>v.num;
+      }
     } else {
-      err = "unknown key \"" + key + "\" (known: node_ips, cidrs, mode, allow_ports, all_listeners)";
+      err = "unknown key \"" + clip(key) + "\" (known: node_ips, cidrs, mode, allow_ports, all_listeners, learned_ttl_seconds)";
     }
     if (err.length > 0) return fail(err);
   }

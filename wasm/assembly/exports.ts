@@ -6,6 +6,7 @@
 import { Context, FilterStatusValues, FilterHeadersStatusValues } from "@solo-io/proxy-runtime";
 import { getPropertyString, propertyPath, logError } from "./host";
 import { GuardRoot } from "./guard";
+import { clip } from "./clip";
 
 export { malloc } from "@solo-io/proxy-runtime/malloc"; // the host allocates returned values with it
 
@@ -25,7 +26,7 @@ export function proxy_on_context_create(context_id: u32, root_context_id: u32): 
   if (root_context_id == 0) {
     const rootId = getPropertyString(ROOT_ID);
     if (factories.has(rootId)) roots.set(context_id, factories.get(rootId)(context_id));
-    else logError("loop guard: unknown root_id \"" + rootId + "\" (this module serves loop_guard and loop_guard_http)");
+    else logError("loop guard: unknown root_id \"" + clip(rootId) + "\" (this module serves loop_guard and loop_guard_http)");
   } else if (roots.has(root_context_id)) {
     streams.set(context_id, roots.get(root_context_id).createContext(context_id));
   }
@@ -39,6 +40,11 @@ export function proxy_on_vm_start(root_context_id: u32, vm_configuration_size: u
 export function proxy_on_configure(root_context_id: u32, configuration_size: u32): u32 {
   if (!roots.has(root_context_id)) return 0;
   return roots.get(root_context_id).onConfigure(configuration_size) ? 1 : 0;
+}
+
+/** Each root context's timer (set in onConfigure): sweeps expired learned addresses. */
+export function proxy_on_tick(root_context_id: u32): void {
+  if (roots.has(root_context_id)) roots.get(root_context_id).onTick();
 }
 
 export function proxy_on_new_connection(context_id: u32): u32 {

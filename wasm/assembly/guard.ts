@@ -3,11 +3,13 @@
 import { RootContext } from "@solo-io/proxy-runtime";
 import {
   getProperty, getPropertyString, getPropertyInt, propertyPath, pluginConfiguration, found,
-  releaseResult, resultPtr, resultLen, getSharedString, setSharedString, logInfo, logWarn, logError,
+  releaseResult, resultPtr, resultLen, getSharedString, setSharedString, setTickPeriod, logInfo, logWarn,
+  logError,
 } from "./host";
 import { parseAddress, parseIpString, ipHi, ipLo, ipPort, inCidr, formatIp } from "./ip";
 import { GuardConfig, Net, parseConfig, configError } from "./config";
-import { isLearned, learn } from "./learned";
+import { learnSelf, matchLearned, sweep } from "./learned";
+import { clip } from "./clip";
 import { shouldLog } from "./lograte";
 import { defineMetrics, count, configErrors, selfDestined, selfLearned, shortCircuited, observed } from "./metrics";
 
@@ -36,6 +38,8 @@ const NODE_ID_LEGACY = propertyPath(["node", "id"]);
 const PLUGIN_NAME = propertyPath(["plugin_name"]);
 const ROOT_ID = propertyPath(["plugin_root_id"]);
 const OUTBOUND: i64 = 2;
+// How often each root context sweeps expired learned addresses and refreshes the gauge.
+const SWEEP_MS: u32 = 1000;
 
 function inList(list: Array<Net>, hi: u64, lo: u64): bool {
   for (let i = 0; i < list.length; i++) {
@@ -93,11 +97,17 @@ export class GuardRoot extends RootContext {
       const ip = ips[i].trim();
       if (ip.length == 0) continue;
       if (parseIpString(ip)) this.metadataIps.push(new Net(ipHi, ipLo, 128, ip));
-      else logWarn(who + ": ignoring \"" + ip + "\" in node metadata INSTANCE_IPS: not an IP address");
+      else logWarn(who + ": ignoring \"" + clip(ip) + "\" in node metadata INSTANCE_IPS: not an IP address");
     }
     this.nodeId = getPropertyString(NODE_ID);
     if (!found) this.nodeId = getPropertyString(NODE_ID_LEGACY);
+    setTickPeriod(SWEEP_MS);
     return true; // never false: Envoy would reject the listener, and bad config must not take traffic down
+  }
+
+  /** Without a tick, expired addresses would leave the table (and the gauge) only on the next hit. */
+  onTick(): void {
+    sweep();
   }
 
   /**
@@ -138,13 +148,14 @@ export class GuardRoot extends RootContext {
       sPtr = resultPtr; sLen = resultLen;
       if (parseAddress(sPtr, sLen) && ipHi == hi && ipLo == lo) {
         if (layer == Layer.None) layer = Layer.SourceIsDestination;
-        if (!isLearned(hi, lo) && learn(hi, lo)) {
+        if (learnSelf(hi, lo, this.config.learnedTtlNanos())) {
           logWarn("loop_guard: learned self address " + formatIp(hi, lo) + " (a connection from " +
-            String.UTF8.decodeUnsafe(sPtr, sLen) + " to " + String.UTF8.decodeUnsafe(dPtr, dLen) + ")");
+            String.UTF8.decodeUnsafe(sPtr, sLen) + " to " + String.UTF8.decodeUnsafe(dPtr, dLen) +
+            "; expires " + this.config.learnedTtlSeconds.toString() + " s after its last hit)");
         }
       }
     }
-    if (layer == Layer.None && isLearned(hi, lo)) layer = Layer.Learned;
+    if (layer == Layer.None && matchLearned(hi, lo, this.config.learnedTtlNanos())) layer = Layer.Learned;
     if (layer != Layer.None && this.allowed(port)) layer = Layer.None;
     if (sPtr != 0) __release(sPtr);
     __release(dPtr);
@@ -160,7 +171,7 @@ export class GuardRoot extends RootContext {
     const destination = getPropertyString(DESTINATION);
     if (shouldLog(destination)) {
       let why = "its destination is this node (matched: " + layerName(layer) + ")";
-      if (layer == Layer.Hops) why = "x-multiplane-hops already carries this node's id \"" + this.nodeId + "\"";
+      if (layer == Layer.Hops) why = "x-multiplane-hops already carries this node's id \"" + clip(this.nodeId) + "\"";
       logWarn("loop_guard: " + what + " to " + destination + " from " + getPropertyString(SOURCE) +
         ": " + why + "; " + (enforce ? "short-circuited" : "forwarded anyway (mode=observe)") +
         " [at most one line per destination per minute]");

@@ -69,18 +69,27 @@ export function getPropertyInt(path: ArrayBuffer, otherwise: i64): i64 {
   return v;
 }
 
-// Metrics.
+// Metrics. proxy-wasm metric types: counter 0, gauge 1, histogram 2. Envoy never hands out
+// id 0 (ids carry the type in their low two bits and start at 4 + type).
 const METRIC_COUNTER: i32 = 0;
+const METRIC_GAUGE: i32 = 1;
 
-export function defineCounter(name: string): u32 {
+function defineMetric(type: i32, name: string): u32 {
   const buf = String.UTF8.encode(name);
   const out = changetype<usize>(outU32);
-  if (imports.proxy_define_metric(METRIC_COUNTER, changetype<usize>(buf), buf.byteLength, out) != OK) return 0;
+  if (imports.proxy_define_metric(type, changetype<usize>(buf), buf.byteLength, out) != OK) return 0;
   return load<u32>(out);
 }
+export function defineCounter(name: string): u32 { return defineMetric(METRIC_COUNTER, name); }
+export function defineGauge(name: string): u32 { return defineMetric(METRIC_GAUGE, name); }
 
 export function incrementMetric(id: u32, by: i64): void {
   if (id != 0) imports.proxy_increment_metric(id, by);
+}
+
+/** Sets a gauge (Envoy: proxy_record_metric on a gauge is set()). */
+export function setMetric(id: u32, value: u64): void {
+  if (id != 0) imports.proxy_record_metric(id, value);
 }
 
 // Plugin configuration. (The SDK's RootContext.onConfigure passes the size as a pointer.)
@@ -129,10 +138,16 @@ export function setSharedString(key: ArrayBuffer, value: string): u32 {
 
 // Time, connection, HTTP.
 
+/** The host's wall clock (Envoy: the system time), nanoseconds; 0 if the call fails. */
 export function nowNanos(): u64 {
   const out = changetype<usize>(outU32);
   if (imports.proxy_get_current_time_nanoseconds(out) != OK) return 0;
   return load<u64>(out);
+}
+
+/** Calls proxy_on_tick on the current root context every `ms` milliseconds (0: never). */
+export function setTickPeriod(ms: u32): u32 {
+  return imports.proxy_set_tick_period_milliseconds(ms);
 }
 
 const STREAM_DOWNSTREAM: i32 = 2;

@@ -8,7 +8,7 @@ export class JsonValue {
   kind: JsonKind = JsonKind.Null;
   bool: bool = false;
   num: f64 = 0;
-  str: string = "";
+  str: string = ""; // a string's value; a number's source text
   items: Array<JsonValue> = [];
   keys: Array<string> = [];
 
@@ -100,7 +100,8 @@ class Reader {
       if (this.pos == e) return this.fail("invalid number");
     }
     const v = JsonValue.of(JsonKind.Number);
-    v.num = parseFloat(this.text.substring(start, this.pos));
+    v.str = this.text.substring(start, this.pos); // as written, for error messages
+    v.num = parseFloat(v.str);
     return v;
   }
 

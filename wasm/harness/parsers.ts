@@ -1,9 +1,14 @@
-// Test harness (not shipped): exposes the filter's pure parsers to Node through WebAssembly so
-// test/guard-parse.test.ts exercises the real AssemblyScript code. Strings cross as UTF-8 bytes
-// in two buffers: Node writes input(), reads output().
+// Test harness (not shipped): exposes the filter's pure parsers and the learned-address table to
+// Node through WebAssembly so test/guard-parse.test.ts exercises the real AssemblyScript code.
+// Strings cross as UTF-8 bytes in two buffers: Node writes input(), reads output(). Tables cross
+// as records in tableIn() and tableOut().
 import { parseAddress as parseAddr, parseCidr as parseNet, ipHi, ipLo, ipPort, cidrBits, inCidr, formatIp } from "../assembly/ip";
 import { parseConfig, configError } from "../assembly/config";
 import { hasHop as hopListed } from "../assembly/hops";
+import { clip as clipText } from "../assembly/clip";
+import {
+  RECORD, MAX_ENTRIES, indexOf, countLive, worthRefreshing, rewrite as rewriteTable,
+} from "../assembly/learned_table";
 
 const IN = new ArrayBuffer(8192);
 const OUT = new ArrayBuffer(8192);
@@ -48,4 +53,23 @@ export function config(len: i32): i32 {
 export function hasHop(listLen: i32, idLen: i32): i32 {
   const p = changetype<usize>(IN);
   return hopListed(String.UTF8.decodeUnsafe(p, listLen), String.UTF8.decodeUnsafe(p + listLen, idLen)) ? 1 : 0;
+}
+
+/** input[0..len) clipped to `max` UTF-8 bytes, written to output(); returns its length. */
+export function clip(len: i32, max: i32): i32 {
+  return write(clipText(String.UTF8.decodeUnsafe(changetype<usize>(IN), len), max));
+}
+
+const TABLE_IN = new ArrayBuffer((MAX_ENTRIES + 1) * RECORD);
+const TABLE_OUT = new ArrayBuffer(MAX_ENTRIES * RECORD);
+export function tableIn(): usize { return changetype<usize>(TABLE_IN); }
+export function tableOut(): usize { return changetype<usize>(TABLE_OUT); }
+export function tableIndexOf(len: i32, hi: u64, lo: u64): i32 { return indexOf(changetype<usize>(TABLE_IN), len, hi, lo); }
+export function tableCountLive(len: i32, now: u64): i32 { return countLive(changetype<usize>(TABLE_IN), len, now); }
+export function tableWorthRefreshing(i: i32, now: u64, ttl: u64): i32 {
+  return worthRefreshing(changetype<usize>(TABLE_IN), i, now, ttl) ? 1 : 0;
+}
+/** rewrite() of the table in tableIn() into tableOut(); returns the new length in bytes. */
+export function tableRewrite(len: i32, now: u64, touch: i32, hi: u64, lo: u64, ttl: u64): i32 {
+  return rewriteTable(changetype<usize>(TABLE_IN), len, now, changetype<usize>(TABLE_OUT), touch != 0, hi, lo, ttl);
 }
