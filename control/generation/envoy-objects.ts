@@ -1,6 +1,10 @@
 // Small builders for Envoy API objects in protobufjs object form (snake_case, enums as strings,
 // wrappers as {value}, nested Any as {"@type": ...}).
 import { deepFreeze } from "../deep-freeze.ts";
+import type { Address, CidrRange, Duration, Filter, ListenerFilter, TcpProxy } from "./envoy-types.ts";
+
+/** A typed_config Any whose body is checked against its message type `T`. */
+export const typedConfig = <T extends object>(typeUrl: string, body: T) => ({ "@type": typeUrl, ...body });
 
 /**
  * A constant that appears in many resources: frozen, and marked so the encoder (control/xds/encode.ts,
@@ -11,18 +15,14 @@ export function encodeOnce<T extends object>(o: T): T {
   return deepFreeze(o);
 }
 
-export const socketAddress = (address: string, port: number) => ({ socket_address: { address, port_value: port } });
+export const socketAddress = (address: string, port: number): Address => ({ socket_address: { address, port_value: port } });
 
-export const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 });
+export const duration = (ms: number): Duration => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 });
 
-export function tcpProxy(cluster: string): object {
+export function tcpProxy(cluster: string): Filter {
   return {
     name: "envoy.filters.network.tcp_proxy",
-    typed_config: {
-      "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-      stat_prefix: cluster,
-      cluster,
-    },
+    typed_config: typedConfig<TcpProxy>("type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", { stat_prefix: cluster, cluster }),
   };
 }
 
@@ -33,12 +33,12 @@ const LISTENER_FILTER_TYPES = {
   proxy_protocol: "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
 } as const;
 
-export function listenerFilter(kind: keyof typeof LISTENER_FILTER_TYPES): object {
+export function listenerFilter(kind: keyof typeof LISTENER_FILTER_TYPES): ListenerFilter {
   return { name: `envoy.filters.listener.${kind}`, typed_config: { type_url: LISTENER_FILTER_TYPES[kind], value: "" } };
 }
 
 /** One address or CIDR as a filter_chain_match prefix range. */
-export function prefixRange(addressOrCidr: string): object {
+export function prefixRange(addressOrCidr: string): CidrRange {
   const slash = addressOrCidr.indexOf("/");
   if (slash < 0) return { address_prefix: addressOrCidr, prefix_len: { value: addressOrCidr.includes(":") ? 128 : 32 } };
   return { address_prefix: addressOrCidr.slice(0, slash), prefix_len: { value: Number(addressOrCidr.slice(slash + 1)) } };

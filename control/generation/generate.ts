@@ -4,6 +4,7 @@
 // (proxyConfig); generate() is the two in one.
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Registry } from "../registry/model.ts";
+import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, TypedExtensionConfig } from "./envoy-types.ts";
 import { duration, listenerFilter, prefixRange, socketAddress, tcpProxy } from "./envoy-objects.ts";
 import { inboundInstances } from "./inbound.ts";
 import { Interner } from "./intern.ts";
@@ -18,20 +19,20 @@ import { outboundPlan, type OutboundPlan } from "./outbound.ts";
  * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order.
  */
 export interface GeneratedResources {
-  readonly listeners: readonly object[];
-  readonly clusters: readonly object[];
-  readonly endpoints: readonly object[];
+  readonly listeners: readonly Listener[];
+  readonly clusters: readonly Cluster[];
+  readonly endpoints: readonly ClusterLoadAssignment[];
   /** ECDS: the loop guard's configuration with this proxy's node IPs (empty without the guard). */
-  readonly extensionConfigs: readonly object[];
+  readonly extensionConfigs: readonly TypedExtensionConfig[];
 }
 
 /** The part every proxy shares for one registry version: virtual and outbound listeners, fixed and outbound clusters, endpoints. */
 export interface SharedConfig {
   readonly registry: Registry;
   readonly plan: OutboundPlan;
-  readonly listeners: readonly object[];
-  readonly clusters: readonly object[];
-  readonly endpoints: readonly object[];
+  readonly listeners: readonly Listener[];
+  readonly clusters: readonly Cluster[];
+  readonly endpoints: readonly ClusterLoadAssignment[];
 }
 
 /**
@@ -41,11 +42,11 @@ export interface SharedConfig {
 export function sharedConfig(registry: Registry, options: GenerationOptions, interned: Interner = new Interner()): SharedConfig {
   const plan = outboundPlan(registry, options.connectTimeoutMs, interned);
   const timeout = duration(options.connectTimeoutMs);
-  const guarded = (tcp: object) => (options.loopGuard ? [LOOP_GUARD_FILTER, tcp] : [tcp]);
-  const passthrough = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
+  const guarded = (tcp: Filter): Filter[] => (options.loopGuard ? [LOOP_GUARD_FILTER, tcp] : [tcp]);
+  const passthrough: FilterChain = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
   const vl = options.virtualListener;
 
-  const listeners: object[] = [{
+  const listeners: Listener[] = [{
     name: VIRTUAL_LISTENER,
     address: socketAddress(vl.address, vl.port),
     use_original_dst: { value: true },
@@ -59,7 +60,7 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
     let key = `L ${port.port}`;
     for (const c of port.chains) key += `|${c.key}`;
     const live = port.chains.filter((c) => c.destinations.length > 0);
-    listeners.push(interned.get(key, () => ({
+    listeners.push(interned.get(key, (): Listener => ({
       name: outboundListenerName(port.port),
       address: socketAddress("0.0.0.0", port.port),
       ...(port.ipv6 ? { additional_addresses: [{ address: socketAddress("::", port.port) }] } : {}),
@@ -70,7 +71,7 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
       default_filter_chain: passthrough,
     })));
   }
-  const clusters: object[] = [
+  const clusters: Cluster[] = [
     { name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout },
     { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout },
     ...plan.clusters,
@@ -110,8 +111,7 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
     });
   }
 
-  const name = (o: object) => (o as { name: string }).name;
-  listeners.sort((a, b) => (name(a) < name(b) ? -1 : 1));
+  listeners.sort((a, b) => (a.name! < b.name! ? -1 : 1));
   const extensionConfigs = options.loopGuard ? [loopGuardExtensionConfig(nodeIps, options.loopGuard)] : [];
   return { listeners, clusters, endpoints: shared.endpoints, extensionConfigs };
 }

@@ -4,6 +4,7 @@
 import type { Registry, Service } from "../registry/model.ts";
 import { duration, socketAddress } from "./envoy-objects.ts";
 import { Interner } from "./intern.ts";
+import type { Cluster, ClusterLoadAssignment } from "./envoy-types.ts";
 import { outboundClusterName } from "./names.ts";
 
 export interface OutboundChain {
@@ -26,18 +27,18 @@ export interface OutboundPort {
 
 export interface OutboundPlan {
   ports: OutboundPort[];
-  clusters: object[];
-  endpoints: object[];
+  clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
 }
 
 /** `interned` hands back the previous version's object for unchanged content (see intern.ts). */
 export function outboundPlan(registry: Registry, connectTimeoutMs: number, interned: Interner): OutboundPlan {
   // Shared sub-objects: less garbage, and a serializer that caches by object identity encodes them once.
   const timeout = duration(connectTimeoutMs);
-  const edsConfig = { eds_config: { ads: {}, resource_api_version: "V3" } };
+  const edsConfig: Cluster["eds_cluster_config"] = { eds_config: { ads: {}, resource_api_version: "V3" } };
   const byPort = new Map<number, OutboundPort>();
-  const clusters: object[] = [];
-  const endpoints: object[] = [];
+  const clusters: Cluster[] = [];
+  const endpoints: ClusterLoadAssignment[] = [];
   for (const service of registry.services) {
     for (const p of service.ports) {
       const cluster = outboundClusterName(p.number, service.host);
@@ -45,8 +46,8 @@ export function outboundPlan(registry: Registry, connectTimeoutMs: number, inter
       let key = `E ${cluster}`;
       for (const e of service.endpoints) key += ` ${e.address}:${portOf(e)}`;
       // The cluster depends on its name alone (one interner serves one set of options), its endpoints on the key.
-      clusters.push(interned.get(`C ${cluster}`, () => ({ name: cluster, type: "EDS", connect_timeout: timeout, eds_cluster_config: edsConfig })));
-      endpoints.push(interned.get(key, () => ({
+      clusters.push(interned.get(`C ${cluster}`, (): Cluster => ({ name: cluster, type: "EDS", connect_timeout: timeout, eds_cluster_config: edsConfig })));
+      endpoints.push(interned.get(key, (): ClusterLoadAssignment => ({
         cluster_name: cluster,
         endpoints: service.endpoints.length === 0 ? [] : [{ lb_endpoints: service.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.address, portOf(e)) } })) }],
       })));

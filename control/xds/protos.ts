@@ -10,7 +10,7 @@ const DEPS = join(dirname(require.resolve("@grpc/grpc-js-xds/package.json")), "d
 export const INCLUDE_DIRS = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"].map((d) => join(DEPS, d));
 
 /** Every resource and extension type multiplane generates or decodes. */
-const RESOURCE_PROTOS = [
+export const RESOURCE_PROTOS = [
   "envoy/service/discovery/v3/ads.proto",
   "envoy/config/listener/v3/listener.proto",
   "envoy/config/cluster/v3/cluster.proto",

@@ -1,0 +1,15 @@
+// The Envoy resource types generation builds, generated from Envoy's .proto files by `npm install`
+// (control/xds/generate-types.ts). Input forms: snake_case fields, enums by name, wrappers as {value},
+// nested Any as {"@type": ...}: what the encoder takes.
+export type { Listener } from "../../.envoy-types/envoy/config/listener/v3/Listener.ts";
+export type { FilterChain } from "../../.envoy-types/envoy/config/listener/v3/FilterChain.ts";
+export type { Filter } from "../../.envoy-types/envoy/config/listener/v3/Filter.ts";
+export type { ListenerFilter } from "../../.envoy-types/envoy/config/listener/v3/ListenerFilter.ts";
+export type { CidrRange } from "../../.envoy-types/envoy/config/core/v3/CidrRange.ts";
+export type { Address } from "../../.envoy-types/envoy/config/core/v3/Address.ts";
+export type { TypedExtensionConfig } from "../../.envoy-types/envoy/config/core/v3/TypedExtensionConfig.ts";
+export type { Cluster } from "../../.envoy-types/envoy/config/cluster/v3/Cluster.ts";
+export type { ClusterLoadAssignment } from "../../.envoy-types/envoy/config/endpoint/v3/ClusterLoadAssignment.ts";
+export type { Duration } from "../../.envoy-types/google/protobuf/Duration.ts";
+export type { TcpProxy } from "../../.envoy-types/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy.ts";
+export type { Wasm } from "../../.envoy-types/envoy/extensions/filters/network/wasm/v3/Wasm.ts";
