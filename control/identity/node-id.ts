@@ -2,7 +2,7 @@
 // only one Istio 1.0 knew about; any id of another shape is kept as an opaque name.
 import { parseIp } from "./ip.ts";
 
-const PROXY_TYPES = new Set(["sidecar", "router", "ingress"]);
+const PROXY_TYPES: ReadonlySet<string> = new Set(["sidecar", "router", "ingress"]);
 
 export type NodeId =
   | { form: "istio"; type: string; ip?: string; invalidIp?: string; name: string; namespace: string; domain: string }

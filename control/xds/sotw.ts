@@ -19,7 +19,7 @@ interface TypeState {
 }
 
 /** EDS and ECDS are never wildcard: Envoy names the resources it wants. */
-const NAMED_TYPES = new Set<string>([TYPE_URL.endpoint, TYPE_URL.extensionConfig]);
+const NAMED_TYPES: ReadonlySet<string> = new Set([TYPE_URL.endpoint, TYPE_URL.extensionConfig]);
 
 export function handleSotwStream(
   call: grpc.ServerDuplexStream<any, any>,
