@@ -1,15 +1,16 @@
-// `npm test`: type-checks the tree (test/support/preflight.ts), then runs every test/**/*.test.ts with
-// uvu (TypeScript through tsx) and ends with the line CI reads: "N passed, N failed". The type-check
-// counts as one test, so a type error fails the run. Optional argument: a filename pattern (the
-// type-check always runs).
+// `npm test`: rebuilds dist/ and type-checks the tree (test/support/preflight.ts), then runs every
+// test/**/*.test.ts with uvu (TypeScript through tsx) and ends with the line CI reads:
+// "N passed, N failed". The build and the type-check count as one test each, so a type error or a
+// bundle that does not build fails the run. Optional argument: a filename pattern (the preflight
+// always runs: the selected tests may run the bundle).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
-import { typecheck, type StepResult } from "./support/preflight.ts";
+import { buildBundle, buildWasm, typecheck, type StepResult } from "./support/preflight.ts";
 
 const pattern = process.argv[2] ?? "\\.test\\.ts$";
 
-const steps: StepResult[] = await Promise.all([typecheck()]);
+const steps: StepResult[] = await Promise.all([buildBundle(), buildWasm(), typecheck()]);
 for (const s of steps) {
   console.log(`${s.ok ? "ok  " : "FAIL"} ${s.name}: ${s.summary}`);
   if (!s.ok) console.log(s.output.trimEnd().replace(/^/gm, "     "));
@@ -37,7 +38,7 @@ child.on("exit", (code, signal) => {
   if ((code !== 0 || signal) && failed === 0) failed = 1; // crashed before or while reporting
   const passed = num("Passed") + stepsPassed;
   failed += stepsFailed;
-  // Repeated here so that a failed type-check is not lost above the tests' output.
+  // Repeated here so that a failed build or type-check is not lost above the tests' output.
   for (const s of steps) if (!s.ok) console.log(`FAIL ${s.name}: ${s.summary} (output at the top)`);
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
   process.exit(failed > 0 ? 1 : 0);
