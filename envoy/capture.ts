@@ -4,7 +4,7 @@
 //
 // Faithful to 1.0 on purpose, including the rule `-o lo ! -d 127.0.0.1/32 -j ISTIO_REDIRECT`, which sits
 // BEFORE the owner RETURN rules: Envoy's own connection to a non-127.0.0.1 address of this node (it leaves
-// through `lo`) is captured again. That is the rule through which the seed's loop closes (SEED.md, step 6).
+// through `lo`) is captured again. That is the rule through which the seed's loop closes (README, "The story").
 //
 // The rules are a pure function (captureRules) so they can be unit-tested; install/uninstall apply them with
 // the iptables binary, idempotently, and report every change they made.

@@ -1,4 +1,4 @@
-// Issue 3 on a real Envoy: the seed's proxy (node IPs 192.168.10.63 and 10.75.8.101) gets an INBOUND
+// The multi-IP fix on a real Envoy: the seed's proxy (node IPs 192.168.10.63 and 10.75.8.101) gets an INBOUND
 // listener for service-a on its second IP, Envoy hands a connection for 10.75.8.101:9080 to it and
 // delivers it once to the local process; legacy mode shows Istio 1.0's outbound mistake; registry
 // edits and HTTP PUTs reach Envoy within a second.

@@ -1,7 +1,7 @@
 // The seed's network, for real: network namespaces joined by veth pairs (needs root).
 //
 //   <id>-lan     192.168.10.1/24  ──veth──  192.168.10.63/24  ┐
-//                                                            ├ <id>-node  (the two-interface node of SEED.md)
+//                                                            ├ <id>-node  (the seed's two-interface node)
 //   <id>-client  10.75.8.50/24    ──veth──  10.75.8.101/24    ┘
 //
 // Names are unique per run (they carry this process's pid, so a later run can sweep what a killed run left).

@@ -1,6 +1,6 @@
 // Runs one matrix row end to end, in one of two environments:
 //
-// netns (root): SEED.md for real. Namespace `node` with 192.168.10.63 and 10.75.8.101, Istio 1.0 iptables
+// netns (root): the seed for real. Namespace `node` with 192.168.10.63 and 10.75.8.101, Istio 1.0 iptables
 //   capture (envoy/capture.ts), `multiplane serve` and Envoy (uid/gid 1337, ulimit -n 512, one worker)
 //   inside it, Service A on 127.0.0.1:9080 registered at 10.75.8.101:9080, and one HTTP request from
 //   namespace `client` (10.75.8.50).
