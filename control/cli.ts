@@ -16,9 +16,10 @@ commands:
         [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched)
-  start
+  start [--free-ports]
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
-      sidecar with the loop guard, on loopback, until Ctrl-C
+      sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
+      (the example's services renumbered to match), to run beside something on 15000, 9080, ...
   bootstrap --xds HOST:PORT --node-id ID [--instance-ips auto|none|IP,IP...]
             [--admin 127.0.0.1:15000] [--out FILE]
       print (or write) an Envoy bootstrap that reports the node's IPs to the control plane
@@ -149,8 +150,8 @@ export async function main(argv: string[]): Promise<number> {
         await serveCommand(rest);
         return 0;
       case "start": {
-        if (rest.length > 0) throw new UsageError(`start takes no arguments, got ${rest.join(" ")}`);
-        const running = await start();
+        const { values } = parseArgs({ args: rest, strict: true, options: { "free-ports": { type: "boolean" } } });
+        const running = await start(console.log, { freePorts: values["free-ports"] ?? false });
         await untilSignal();
         await running.stop();
         return 0;

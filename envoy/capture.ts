@@ -4,7 +4,7 @@
 //
 // Faithful to 1.0 on purpose, including the rule `-o lo ! -d 127.0.0.1/32 -j ISTIO_REDIRECT`, which sits
 // BEFORE the owner RETURN rules: Envoy's own connection to a non-127.0.0.1 address of this node (it leaves
-// through `lo`) is captured again. That is the rule through which the seed's loop closes (SEED.md, step 6).
+// through `lo`) is captured again. That is the rule through which the seed's loop closes (README, "The story").
 //
 // The rules are a pure function (captureRules) so they can be unit-tested; install/uninstall apply them with
 // the iptables binary, idempotently, and report every change they made.
@@ -41,11 +41,23 @@ export interface Rule {
   args: string[];
 }
 
+/**
+ * The jumps from the built-in chains into ours: the one definition that install adds, uninstall removes
+ * and --dry-run prints. They do not depend on the options.
+ */
+export const JUMPS: readonly Rule[] = [
+  { chain: "PREROUTING", args: ["-p", "tcp", "-j", "ISTIO_INBOUND"] },
+  { chain: "OUTPUT", args: ["-p", "tcp", "-j", "ISTIO_OUTPUT"] },
+];
+
+/** Our chains in the order they are removed: users before the chain they jump to. */
+const REMOVAL_ORDER: readonly IstioChain[] = [...CHAINS].reverse();
+
 export interface CapturePlan {
   /** Our chains with their rules, in order. */
   chains: Record<IstioChain, Rule[]>;
-  /** The jumps from the built-in chains into ours. */
-  jumps: Rule[];
+  /** The jumps from the built-in chains into ours (always JUMPS). */
+  jumps: readonly Rule[];
 }
 
 function checkPort(p: number, what: string): number {
@@ -86,10 +98,7 @@ export function captureRules(opts: CaptureOptions = {}): CapturePlan {
   ];
   return {
     chains: { ISTIO_REDIRECT: redirect, ISTIO_INBOUND: inbound, ISTIO_OUTPUT: output },
-    jumps: [
-      { chain: "PREROUTING", args: ["-p", "tcp", "-j", "ISTIO_INBOUND"] },
-      { chain: "OUTPUT", args: ["-p", "tcp", "-j", "ISTIO_OUTPUT"] },
-    ],
+    jumps: JUMPS,
   };
 }
 
@@ -109,9 +118,7 @@ export function installCommands(plan: CapturePlan): string[][] {
 export function uninstallCommands(plan: CapturePlan): string[][] {
   const cmds: string[][] = [];
   for (const j of plan.jumps) cmds.push(["-t", NAT, "-D", j.chain, ...j.args]);
-  for (const chain of ["ISTIO_OUTPUT", "ISTIO_INBOUND", "ISTIO_REDIRECT"] as const) {
-    cmds.push(["-t", NAT, "-F", chain], ["-t", NAT, "-X", chain]);
-  }
+  for (const chain of REMOVAL_ORDER) cmds.push(["-t", NAT, "-F", chain], ["-t", NAT, "-X", chain]);
   return cmds;
 }
 
@@ -216,19 +223,15 @@ export async function installCapture(opts: CaptureOptions, run: Runner = iptable
 /** Removes the capture: every jump into our chains, then our chains. Idempotent: nothing installed = no changes. */
 export async function uninstallCapture(run: Runner = iptablesRunner(), log: (line: string) => void = () => {}): Promise<CaptureResult> {
   const changes: string[][] = [];
-  const jumps: Rule[] = [
-    { chain: "PREROUTING", args: ["-p", "tcp", "-j", "ISTIO_INBOUND"] },
-    { chain: "OUTPUT", args: ["-p", "tcp", "-j", "ISTIO_OUTPUT"] },
-  ];
-  for (const j of jumps) {
+  for (const j of JUMPS) {
     // At most a few copies; bounded so a failing -D can never spin.
     for (let i = 0; i < 16 && (await ruleExists(run, j)); i++) await must(run, ["-t", NAT, "-D", j.chain, ...j.args], changes, log);
   }
-  for (const chain of ["ISTIO_OUTPUT", "ISTIO_INBOUND", "ISTIO_REDIRECT"] as const) {
+  for (const chain of REMOVAL_ORDER) {
     if (!(await chainExists(run, chain))) continue;
     if ((await chainRuleCount(run, chain)) > 0) await must(run, ["-t", NAT, "-F", chain], changes, log);
   }
-  for (const chain of ["ISTIO_OUTPUT", "ISTIO_INBOUND", "ISTIO_REDIRECT"] as const) {
+  for (const chain of REMOVAL_ORDER) {
     if (await chainExists(run, chain)) await must(run, ["-t", NAT, "-X", chain], changes, log);
   }
   return { changes };

@@ -1,4 +1,4 @@
-// Issue 3 on a real Envoy: the seed's proxy (node IPs 192.168.10.63 and 10.75.8.101) gets an INBOUND
+// The multi-IP fix on a real Envoy: the seed's proxy (node IPs 192.168.10.63 and 10.75.8.101) gets an INBOUND
 // listener for service-a on its second IP, Envoy hands a connection for 10.75.8.101:9080 to it and
 // delivers it once to the local process; legacy mode shows Istio 1.0's outbound mistake; registry
 // edits and HTTP PUTs reach Envoy within a second.
@@ -177,7 +177,11 @@ test("--legacy-single-ip: Istio 1.0's layout, no inbound listener for service-a,
     assert.is(a.direction, "outbound");
     assert.match(a.reason, /^legacy single-IP mode: only node\.id's IP 192\.168\.10\.63 counts and 10\.75\.8\.101 is not it/);
     // The connection for service-a now lands on the outbound listener: service-a's process never sees it.
+    // Wait for where it did go (the outbound listener's guard, which knows 10.75.8.101 from INSTANCE_IPS,
+    // refuses it) rather than for a fixed time, then check service-a's count did not move.
     await throughVirtual(port, "10.75.8.101", 9080, "x", 1500);
+    const refused = await waitFor(async () => ((await env2.stat("wasmcustom.loop_guard.short_circuited")) ?? 0) >= 1, 3000);
+    assert.ok(refused, `not refused by the outbound listener's guard: ${JSON.stringify(Object.fromEntries([...(await env2.stats())].filter(([k]) => /loop_guard|0\.0\.0\.0_9080/.test(k))))}`);
     assert.is(echoA.connections, 1, "only the earlier, inbound delivery");
   } finally {
     await env2.stop();

@@ -1,5 +1,5 @@
 // `multiplane demo` as users run it (dist/multiplane.js): the rootless loopback variant, which needs no
-// root and runs everywhere, shows the seed's outcomes and prints the issue's JSON shape exactly. The
+// root and runs everywhere, shows the seed's outcomes and prints the documented JSON shape exactly. The
 // namespace variant is asserted row by row in seed-netns.test.ts (root only).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -49,7 +49,7 @@ test("demo: the table names every case and its outcome", () => {
   assert.match(r.stdout, /case\s+\| control plane \| guard \| INSTANCE_IPS \| result/);
   assert.match(r.stdout, /guard-metadata\s+\| legacy\s+\| on\s+\| auto\s+\| failed/);
   assert.match(r.stdout, /fix\s+\| multi-ip\s+\| off\s+\| auto\s+\| ok\s+\| 200/);
-  assert.match(r.stdout, "every row behaved as SEED.md says");
+  assert.match(r.stdout, "every row behaved as expected");
 });
 
 test("demo: bad flags are one-line errors", () => {

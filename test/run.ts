@@ -1,10 +1,23 @@
-// `npm test`: runs every test/**/*.test.ts with uvu (TypeScript through tsx) and ends with
-// the line CI reads: "N passed, N failed". Optional argument: a filename pattern.
+// `npm test`: rebuilds dist/ and type-checks the tree (test/support/preflight.ts), then runs every
+// test/**/*.test.ts with uvu (TypeScript through tsx) and ends with the line CI reads:
+// "N passed, N failed". The build and the type-check count as one test each, so a type error or a
+// bundle that does not build fails the run. Optional argument: a filename pattern (the preflight
+// always runs: the selected tests may run the bundle).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
+import { buildBundle, buildWasm, typecheck, type StepResult } from "./support/preflight.ts";
 
 const pattern = process.argv[2] ?? "\\.test\\.ts$";
+
+const steps: StepResult[] = await Promise.all([buildBundle(), buildWasm(), typecheck()]);
+for (const s of steps) {
+  console.log(`${s.ok ? "ok  " : "FAIL"} ${s.name}: ${s.summary}`);
+  if (!s.ok) console.log(s.output.trimEnd().replace(/^/gm, "     "));
+}
+const stepsPassed = steps.filter((s) => s.ok).length;
+const stepsFailed = steps.length - stepsPassed;
+
 const uvu = join(PROJECT_ROOT, "node_modules", "uvu", "bin.js");
 const child = spawn(process.execPath, ["--import", "tsx", uvu, "test", pattern, "-i", "support"], {
   cwd: PROJECT_ROOT,
@@ -20,10 +33,13 @@ child.on("exit", (code, signal) => {
   const plain = out.replace(/\x1b\[[0-9;]*m/g, "");
   const num = (label: string) => Number(new RegExp(`^\\s*${label}:\\s+(\\d+)`, "m").exec(plain)?.[1] ?? 0);
   const total = num("Total");
-  const passed = num("Passed");
   const skipped = num("Skipped");
-  let failed = total - passed; // uvu's Total does not include skipped tests
+  let failed = total - num("Passed"); // uvu's Total does not include skipped tests
   if ((code !== 0 || signal) && failed === 0) failed = 1; // crashed before or while reporting
+  const passed = num("Passed") + stepsPassed;
+  failed += stepsFailed;
+  // Repeated here so that a failed build or type-check is not lost above the tests' output.
+  for (const s of steps) if (!s.ok) console.log(`FAIL ${s.name}: ${s.summary} (output at the top)`);
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
   process.exit(failed > 0 ? 1 : 0);
 });

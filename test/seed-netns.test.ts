@@ -1,4 +1,4 @@
-// SEED.md for real (root only): a node with 192.168.10.63 and 10.75.8.101 in its own network namespace,
+// The seed (README, "The story") for real (root only): a node with 192.168.10.63 and 10.75.8.101 in its own network namespace,
 // Istio 1.0 iptables capture, `multiplane serve` and Envoy (uid 1337, ulimit -n 512) inside it, Service A
 // on 127.0.0.1:9080 registered at 10.75.8.101:9080, and one HTTP request per row from namespace `client`.
 // Each row builds and removes its own namespaces; the last test checks nothing was left behind.

@@ -5,64 +5,68 @@ import type { SpawnedProcess } from "./netns.ts";
 
 /** Plain JavaScript (runs with `node -e`, no TypeScript loader needed inside the namespace). */
 export const AGENT_SOURCE = String.raw`
-const http = require("node:http");
-let buf = "";
-process.stdin.setEncoding("utf8");
-process.stdin.on("data", (d) => {
-  buf += d;
-  let i;
-  while ((i = buf.indexOf("\n")) >= 0) {
-    const line = buf.slice(0, i);
-    buf = buf.slice(i + 1);
-    if (line.trim()) handle(JSON.parse(line));
-  }
-});
-process.stdin.on("end", () => process.exit(0));
-const reply = (o) => process.stdout.write(JSON.stringify(o) + "\n");
-// A statsd receiver: Envoy's statsd sink sends counters as deltas ("name:3|c") and gauges as values ("name:7|g").
-const statsd = { counters: {}, gauges: {}, packets: 0 };
-function handle(req) {
-  if (req.op === "statsd-listen") {
-    const sock = require("node:dgram").createSocket("udp4");
-    sock.on("message", (m) => {
-      statsd.packets++;
-      for (const line of m.toString("utf8").split("\n")) {
-        const x = /^([^:]+):(-?[0-9.]+)\|(c|g|ms)/.exec(line);
-        if (!x) continue;
-        if (x[3] === "c") statsd.counters[x[1]] = (statsd.counters[x[1]] || 0) + Number(x[2]);
-        else if (x[3] === "g") statsd.gauges[x[1]] = Number(x[2]);
-      }
-    });
-    sock.on("error", (e) => reply({ id: req.id, ms: 0, error: e.code || e.message }));
-    sock.bind(0, "127.0.0.1", () => reply({ id: req.id, ms: 0, status: 200, body: String(sock.address().port) }));
-    return;
-  }
-  if (req.op === "statsd-get") {
-    reply({ id: req.id, ms: 0, status: 200, body: JSON.stringify(statsd) });
-    return;
-  }
-  if (req.op === "http-server") {
-    // A small HTTP service (Service A): answers every request with 200 and a fixed body.
-    const srv = http.createServer((q, s) => { s.setHeader("content-type", "text/plain"); s.end(req.body || "hello from service-a\n"); });
-    srv.on("error", (e) => reply({ id: req.id, ms: 0, error: e.code || e.message }));
-    srv.listen(req.port, req.host, () => reply({ id: req.id, ms: 0, status: 200, body: String(srv.address().port) }));
-    return;
-  }
-  const t0 = Date.now();
-  let done = false;
-  const finish = (o) => { if (!done) { done = true; reply({ id: req.id, ms: Date.now() - t0, ...o }); } };
-  const u = new URL(req.url);
-  const r = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method || "GET", agent: false, localAddress: req.localAddress, headers: { connection: "close" } }, (res) => {
-    let body = "";
-    res.setEncoding("utf8");
-    res.on("data", (c) => { if (body.length < (req.maxBody || 4194304)) body += c; });
-    res.on("end", () => finish({ status: res.statusCode, body }));
-    res.on("error", (e) => finish({ error: e.code || e.message }));
+// Everything lives inside main(): the agent's state (the stdin buffer, the statsd totals) belongs to this run.
+function main() {
+  const http = require("node:http");
+  let buf = "";
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.trim()) handle(JSON.parse(line));
+    }
   });
-  r.setTimeout(req.timeoutMs || 5000, () => { finish({ error: "timeout" }); r.destroy(); });
-  r.on("error", (e) => finish({ error: e.code || e.message }));
-  r.end();
+  process.stdin.on("end", () => process.exit(0));
+  const reply = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+  // A statsd receiver: Envoy's statsd sink sends counters as deltas ("name:3|c") and gauges as values ("name:7|g").
+  const statsd = { counters: {}, gauges: {}, packets: 0 };
+  function handle(req) {
+    if (req.op === "statsd-listen") {
+      const sock = require("node:dgram").createSocket("udp4");
+      sock.on("message", (m) => {
+        statsd.packets++;
+        for (const line of m.toString("utf8").split("\n")) {
+          const x = /^([^:]+):(-?[0-9.]+)\|(c|g|ms)/.exec(line);
+          if (!x) continue;
+          if (x[3] === "c") statsd.counters[x[1]] = (statsd.counters[x[1]] || 0) + Number(x[2]);
+          else if (x[3] === "g") statsd.gauges[x[1]] = Number(x[2]);
+        }
+      });
+      sock.on("error", (e) => reply({ id: req.id, ms: 0, error: e.code || e.message }));
+      sock.bind(0, "127.0.0.1", () => reply({ id: req.id, ms: 0, status: 200, body: String(sock.address().port) }));
+      return;
+    }
+    if (req.op === "statsd-get") {
+      reply({ id: req.id, ms: 0, status: 200, body: JSON.stringify(statsd) });
+      return;
+    }
+    if (req.op === "http-server") {
+      // A small HTTP service (Service A): answers every request with 200 and a fixed body.
+      const srv = http.createServer((q, s) => { s.setHeader("content-type", "text/plain"); s.end(req.body || "hello from service-a\n"); });
+      srv.on("error", (e) => reply({ id: req.id, ms: 0, error: e.code || e.message }));
+      srv.listen(req.port, req.host, () => reply({ id: req.id, ms: 0, status: 200, body: String(srv.address().port) }));
+      return;
+    }
+    const t0 = Date.now();
+    let done = false;
+    const finish = (o) => { if (!done) { done = true; reply({ id: req.id, ms: Date.now() - t0, ...o }); } };
+    const u = new URL(req.url);
+    const r = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method || "GET", agent: false, localAddress: req.localAddress, headers: { connection: "close" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => { if (body.length < (req.maxBody || 4194304)) body += c; });
+      res.on("end", () => finish({ status: res.statusCode, body }));
+      res.on("error", (e) => finish({ error: e.code || e.message }));
+    });
+    r.setTimeout(req.timeoutMs || 5000, () => { finish({ error: "timeout" }); r.destroy(); });
+    r.on("error", (e) => finish({ error: e.code || e.message }));
+    r.end();
+  }
 }
+main();
 `;
 
 export interface HttpResult {

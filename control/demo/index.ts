@@ -1,6 +1,7 @@
 // `multiplane demo [--json] [--environment netns|loopback]`: runs the seed's matrix (scenario.ts) and prints
 // a table, or with --json `{"scenarios": [...]}`. Namespaces when root, otherwise the rootless loopback
-// variant. Progress goes to stderr; the exit code is 0 when every row behaved as SEED.md says.
+// variant. Progress goes to stderr; the exit code is 0 when every row behaved as expected
+// (scenario.ts: unexpected()).
 import { parseArgs } from "node:util";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
 import { netnsUnavailableReason } from "./netns.ts";
@@ -62,7 +63,7 @@ export async function demoCommand(args: string[], io: DemoIo = defaultIo): Promi
       io.out(`${r.name}: ${spec.story}\n`);
     }
     io.out(`\n${environment === "netns" ? "network namespaces" : "loopback"}, ${results.length} rows in ${seconds} s; ` +
-      `${problems.length === 0 ? "every row behaved as SEED.md says" : `${problems.length} unexpected outcome(s)`}\n`);
+      `${problems.length === 0 ? "every row behaved as expected" : `${problems.length} unexpected outcome(s)`}\n`);
   }
   for (const p of problems) io.err(`demo: unexpected: ${p}`);
   return problems.length === 0 ? 0 : 1;

@@ -1,16 +1,18 @@
 // The seed's network, for real: network namespaces joined by veth pairs (needs root).
 //
 //   <id>-lan     192.168.10.1/24  ──veth──  192.168.10.63/24  ┐
-//                                                            ├ <id>-node  (the two-interface node of SEED.md)
+//                                                            ├ <id>-node  (the seed's two-interface node)
 //   <id>-client  10.75.8.50/24    ──veth──  10.75.8.101/24    ┘
 //
 // Names are unique per run (they carry this process's pid, so a later run can sweep what a killed run left).
-// Everything is torn down by destroy(), and also on process exit and on SIGINT/SIGTERM/SIGHUP: processes
-// started in the namespaces, then the namespaces (which takes their veths and iptables rules with them).
+// Everything is torn down by destroy(), and also, through the caller's CleanupRegistry, on process exit and
+// on SIGINT/SIGTERM/SIGHUP: processes started in the namespaces, then the namespaces (which takes their
+// veths and iptables rules with them).
 // Only addresses inside these namespaces and their loopback are ever configured.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
+import type { CleanupRegistry } from "./cleanup.ts";
 
 export const SEED = {
   /** The node's first interface: the IP Istio 1.0 put in node.id. */
@@ -108,46 +110,13 @@ export function sweepStaleNamespaces(): string[] {
   return removed;
 }
 
-// ------------------------------------------------------------------ cleanup on exit and on signals
-
-const live = new Set<{ destroySync(): void }>();
-let hooked = false;
-
-/** Registers a synchronous cleanup to run if this process exits or is signalled first; returns its remover. */
-export function onExitCleanup(fn: () => void): () => void {
-  hookProcessExit();
-  const handle = { destroySync: fn };
-  live.add(handle);
-  return () => { live.delete(handle); };
-}
-
-function hookProcessExit(): void {
-  if (hooked) return;
-  hooked = true;
-  const killAll = () => {
-    for (const p of liveProcesses) { try { p.child.kill("SIGKILL"); } catch { /* gone */ } }
-    for (const t of [...live]) t.destroySync();
-  };
-  process.on("exit", killAll);
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.on(sig, () => {
-      killAll();
-      // Behave like the default action afterwards: exit with 128 + signal number.
-      process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const)[sig]);
-    });
-  }
-}
-
 // ------------------------------------------------------------------ processes
 
-const liveProcesses = new Set<SpawnedProcess>();
-
 /**
- * Starts a long-running process with piped output, tracked so that it is killed (SIGKILL) if this process
- * exits or is signalled before stop() ran.
+ * Starts a long-running process with piped output, registered with `cleanup` so that it is killed
+ * (SIGKILL) if this process exits or is signalled before the child exited or stop() ran.
  */
-export function spawnProcess(file: string, args: string[], opts: { label?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): SpawnedProcess {
-  hookProcessExit();
+export function spawnProcess(cleanup: CleanupRegistry, file: string, args: string[], opts: { label?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): SpawnedProcess {
   const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"], env: opts.env, cwd: opts.cwd } satisfies SpawnOptions);
   let out = "";
   const keep = (d: Buffer) => { out += d.toString("utf8"); if (out.length > 262144) out = out.slice(-262144); };
@@ -155,8 +124,9 @@ export function spawnProcess(file: string, args: string[], opts: { label?: strin
   child.stderr!.on("data", keep);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exitedP = new Promise<void>((r) => child.on("close", (code, signal) => { exit ??= { code, signal }; r(); }));
-  child.on("exit", (code, signal) => { exit = { code, signal }; liveProcesses.delete(proc); });
-  child.on("error", (e) => { out += `\n[spawn error] ${e.message}`; exit ??= { code: -1, signal: null }; liveProcesses.delete(proc); });
+  const unregister = cleanup.add(() => { try { child.kill("SIGKILL"); } catch { /* gone */ } });
+  child.on("exit", (code, signal) => { exit = { code, signal }; unregister(); });
+  child.on("error", (e) => { out += `\n[spawn error] ${e.message}`; exit ??= { code: -1, signal: null }; unregister(); });
   const proc: SpawnedProcess = {
     child, label: opts.label ?? file,
     output: () => out,
@@ -169,21 +139,22 @@ export function spawnProcess(file: string, args: string[], opts: { label?: strin
         await exitedP;
         clearTimeout(t);
       }
-      liveProcesses.delete(proc);
+      unregister();
     },
   };
-  liveProcesses.add(proc);
   return proc;
 }
 
 // ------------------------------------------------------------------ the topology
 
-/** Builds the seed's topology. Throws (after cleaning up what it made) if any step fails. */
-export function createSeedTopology(): Topology {
+/**
+ * Builds the seed's topology, registered with `cleanup` until destroy() ran. Throws (after cleaning up
+ * what it made) if any step fails.
+ */
+export function createSeedTopology(cleanup: CleanupRegistry): Topology {
   const reason = netnsUnavailableReason();
   if (reason) throw new Error(`network namespaces unavailable: ${reason}`);
   sweepStaleNamespaces();
-  hookProcessExit();
 
   const id = `mp${process.pid}-${randomBytes(2).toString("hex")}`;
   const ns = { node: `${id}-node`, client: `${id}-client`, lan: `${id}-lan` };
@@ -196,14 +167,13 @@ export function createSeedTopology(): Topology {
   const destroySync = () => {
     if (destroyed) return;
     destroyed = true;
-    live.delete(handle);
+    unregister();
     for (const p of processes) {
       try { p.child.kill("SIGKILL"); } catch { /* gone */ }
     }
     for (const n of [ns.client, ns.lan, ns.node]) deleteNamespaceSync(n);
   };
-  const handle = { destroySync };
-  live.add(handle);
+  const unregister = cleanup.add(destroySync);
 
   const exec = (n: string, cmd: string, args: string[], opts?: { input?: string; timeoutMs?: number }) => run("ip", ["netns", "exec", n, cmd, ...args], opts);
 
@@ -232,7 +202,7 @@ export function createSeedTopology(): Topology {
     id, ns, ifaces, exec,
     spawn(n, cmd, args, opts = {}) {
       if (destroyed) throw new Error("topology already destroyed");
-      const proc = spawnProcess("ip", ["netns", "exec", n, cmd, ...args], { ...opts, label: opts.label ?? cmd });
+      const proc = spawnProcess(cleanup, "ip", ["netns", "exec", n, cmd, ...args], { ...opts, label: opts.label ?? cmd });
       processes.add(proc);
       proc.child.on("exit", () => processes.delete(proc));
       return proc;

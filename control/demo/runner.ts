@@ -1,6 +1,6 @@
 // Runs one matrix row end to end, in one of two environments:
 //
-// netns (root): SEED.md for real. Namespace `node` with 192.168.10.63 and 10.75.8.101, Istio 1.0 iptables
+// netns (root): the seed for real. Namespace `node` with 192.168.10.63 and 10.75.8.101, Istio 1.0 iptables
 //   capture (envoy/capture.ts), `multiplane serve` and Envoy (uid/gid 1337, ulimit -n 512, one worker)
 //   inside it, Service A on 127.0.0.1:9080 registered at 10.75.8.101:9080, and one HTTP request from
 //   namespace `client` (10.75.8.50).
@@ -22,7 +22,8 @@ import { PROJECT_ROOT } from "../../envoy/paths.ts";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
 import { AGENT_SOURCE, NsAgent, type HttpResult } from "./agent.ts";
 import { startLoopbackCapture } from "./loopback-capture.ts";
-import { createSeedTopology, netnsUnavailableReason, onExitCleanup, openFds, SEED, spawnProcess, type SpawnedProcess } from "./netns.ts";
+import { CleanupRegistry } from "./cleanup.ts";
+import { createSeedTopology, netnsUnavailableReason, openFds, SEED, spawnProcess, type SpawnedProcess } from "./netns.ts";
 import { countersFrom, parseAdminStats, type ScenarioResult, type ScenarioSpec } from "./scenario.ts";
 import { freePort, sleep, waitFor } from "./wait.ts";
 
@@ -106,8 +107,8 @@ function exitText(p: SpawnedProcess): string | undefined {
 
 const ulimitWrapper = (limit: number, argv: string[]): [string, string[]] => ["sh", ["-c", 'ulimit -n "$0" && exec "$@"', String(limit), ...argv]];
 
-async function netnsSite(): Promise<Site> {
-  const topo = createSeedTopology();
+async function netnsSite(cleanup: CleanupRegistry): Promise<Site> {
+  const topo = createSeedTopology(cleanup);
   try {
     const ports = { admin: 15000, xds: 15010, http: 15014, service: 9080 };
     // Capture, Istio 1.0 style, Envoy's uid/gid excluded, admin/xDS/debug ports left alone.
@@ -136,7 +137,7 @@ async function netnsSite(): Promise<Site> {
   }
 }
 
-async function loopbackSite(): Promise<Site> {
+async function loopbackSite(cleanup: CleanupRegistry): Promise<Site> {
   const [admin, xds, http, service, target, virtualPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const ports = { admin, xds, http, service, target };
   let capture: Awaited<ReturnType<typeof startLoopbackCapture>> | undefined;
@@ -148,8 +149,8 @@ async function loopbackSite(): Promise<Site> {
     ports,
     // "auto" on loopback: the simulated node's two IPs (interfaceIps() skips loopback addresses).
     instanceIpsFlag: (mode) => (mode === "auto" ? `${LOOPBACK.nodeIdIp},${LOOPBACK.serviceIp}` : "none"),
-    spawnNode: (file, args, label) => track(spawnProcess(file, args, { label })),
-    spawnClient: (file, args, label) => track(spawnProcess(file, args, { label })),
+    spawnNode: (file, args, label) => track(spawnProcess(cleanup, file, args, { label })),
+    spawnClient: (file, args, label) => track(spawnProcess(cleanup, file, args, { label })),
     execNode: spawnSyncText,
     serveExtraFlags: () => serveLoopbackFlags(virtualPort),
     envoyCommand: (argv) => ulimitWrapper(ENVOY_FD_LIMIT, argv),
@@ -188,13 +189,16 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
   const tag = `[${spec.name}]`;
 
   const dir = mkdtempSync(join(tmpdir(), "multiplane-demo-"));
-  chmodSync(dir, 0o755); // in netns Envoy runs as uid 1337 and reads its bootstrap from here
+  // Everything this row creates is registered here until it is removed the ordinary way, so that an exit or
+  // Ctrl-C in between still removes it; the process hooks go away with the row.
+  const cleanup = new CleanupRegistry();
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  const unregister = onExitCleanup(removeDir);
+  const unregister = cleanup.add(removeDir);
   let site: Site | undefined;
   const agents: NsAgent[] = [];
   try {
-    site = environment === "netns" ? await netnsSite() : await loopbackSite();
+    chmodSync(dir, 0o755); // in netns Envoy runs as uid 1337 and reads its bootstrap from here
+    site = environment === "netns" ? await netnsSite(cleanup) : await loopbackSite(cleanup);
     const { ports } = site;
     log(site.environment === "netns"
       ? `${tag} namespaces ${site.namespaces.join(", ")}: node ${SEED.nodeIp1} + ${SEED.nodeIp2}, client ${SEED.clientIp}; iptables capture installed`
@@ -340,9 +344,13 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
     return result;
   } finally {
     await Promise.all(agents.map((a) => a.stop().catch(() => {})));
-    await site?.close();
-    removeDir();
-    unregister();
+    try {
+      await site?.close();
+    } finally {
+      removeDir();
+      unregister();
+      cleanup.close();
+    }
   }
 }
 

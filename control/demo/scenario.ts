@@ -38,7 +38,7 @@ export const MATRIX: readonly ScenarioSpec[] = [
   },
 ];
 
-/** The JSON row, exactly the shape. */
+/** The JSON row, exactly the shape docs/DEMO.md documents. */
 export interface ScenarioJson {
   name: string;
   controlPlane: ControlPlaneMode;
