@@ -33,12 +33,12 @@ commands:
       print the Envoy binary multiplane runs (ENVOY_BIN, else .envoy/, else envoy on PATH)
 `;
 
-export class UsageError extends Error {
+class UsageError extends Error {
   override name = "UsageError";
 }
 
 /** --instance-ips: "auto" = this host's interface IPs, "none" = omit INSTANCE_IPS (an old single-IP proxy), else a list. */
-export function parseInstanceIpsFlag(value: string | undefined): string[] {
+function parseInstanceIpsFlag(value: string | undefined): string[] {
   if (value === undefined || value === "auto") return interfaceIps();
   if (value === "none") return [];
   const ips = value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -123,7 +123,7 @@ async function serveCommand(args: string[]): Promise<void> {
   await cp.stop();
 }
 
-export function untilSignal(): Promise<NodeJS.Signals> {
+function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       process.off("SIGTERM", onSignal);

@@ -87,7 +87,7 @@ export class MetricsRegistry {
 }
 
 /** Seconds, from 1 ms to 10 s: push and generation latencies. */
-export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** The control plane's series; serve.ts feeds them, GET /metrics renders them. */
 export function controlPlaneMetrics(read: { connectedProxies(): number; streams(): [Labels, number][]; services(): number; reloads(): number }) {

