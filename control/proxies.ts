@@ -1,6 +1,6 @@
 // The connected proxies as the control plane sees them: identity, open streams, and per resource type
 // what was pushed and whether Envoy ACKed or NACKed it. State only; serve.ts feeds it from xDS callbacks.
-import type { GeneratedResources } from "./generation/generate.ts";
+import type { ProxyConfig } from "./pipeline/config-pipeline.ts";
 import type { ProxyStatus, TypeState } from "./http/view.ts";
 import type { ProxyIdentity } from "./identity/proxy.ts";
 import { TYPE_URL } from "./xds/protos.ts";
@@ -12,7 +12,8 @@ export interface ProxyRecord {
   streams: Map<number, "sotw" | "delta">;
   connectedAt: Date;
   types: Map<string, TypeState>;
-  resources?: GeneratedResources;
+  /** What it is served now. */
+  config?: ProxyConfig;
   /** When the change that the next pushes carry happened (performance.now()), for the push latency histogram. */
   triggeredAt?: number;
 }

@@ -140,7 +140,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     },
     registryStatus: () => store.status(),
     proxies: () => proxies.status(),
-    configDump: (id) => proxies.get(id)?.resources,
+    configDump: (id) => proxies.get(id)?.config?.resources(),
     decisions: (id) => {
       const r = proxies.get(id);
       return r && pipeline.decisions(r.identity);

@@ -37,19 +37,20 @@ test("proxies with different node IPs share the very same outbound objects and p
   const p = pipelineOn();
   const a = p.configFor(sidecar("192.168.10.63", "192.168.10.63,10.75.8.101"));
   const b = p.configFor(sidecar("10.0.0.9", "10.0.0.9"));
-  assert.is(named(a.resources.listeners, "0.0.0.0_9080"), named(b.resources.listeners, "0.0.0.0_9080"));
-  assert.is(named(a.resources.clusters, "outbound|9080||service-b.default.svc.cluster.local"), named(b.resources.clusters, "outbound|9080||service-b.default.svc.cluster.local"));
+  assert.is(named(a.resources().listeners, "0.0.0.0_9080"), named(b.resources().listeners, "0.0.0.0_9080"));
+  assert.is(named(a.resources().clusters, "outbound|9080||service-b.default.svc.cluster.local"), named(b.resources().clusters, "outbound|9080||service-b.default.svc.cluster.local"));
   assert.is(a.snapshot.get(TYPE_URL.listener)!.resources.get("0.0.0.0_9080"), b.snapshot.get(TYPE_URL.listener)!.resources.get("0.0.0.0_9080"), "packed once");
-  assert.ok(named(a.resources.listeners, "10.75.8.101_9080"));
-  assert.not.ok(named(b.resources.listeners, "10.75.8.101_9080"));
+  assert.ok(named(a.resources().listeners, "10.75.8.101_9080"));
+  assert.not.ok(named(b.resources().listeners, "10.75.8.101_9080"));
   assert.is.not(a.snapshot.get(TYPE_URL.extensionConfig)!.version, b.snapshot.get(TYPE_URL.extensionConfig)!.version);
 });
 
 test("everything the pipeline hands out is deep-frozen, and so is the shared part a later proxy reuses", () => {
   const p = pipelineOn();
   const a = p.configFor(sidecar("192.168.10.63", "192.168.10.63,10.75.8.101"));
-  assertDeepFrozen(a.resources, "resources");
-  assert.throws(() => { (named(a.resources.listeners, "0.0.0.0_9080") as any).name = "x"; }, TypeError);
+  assertDeepFrozen(a.own, "own");
+  assertDeepFrozen(a.shared, "shared");
+  assert.throws(() => { (named(a.resources().listeners, "0.0.0.0_9080") as any).name = "x"; }, TypeError);
 });
 
 test("after a registry change, unchanged services keep their very objects and changed ones are rebuilt", () => {
@@ -60,9 +61,9 @@ test("after a registry change, unchanged services keep their very objects and ch
   ];
   const p = pipelineOn(registryFrom(spec("10.1.1.1")));
   const proxy = sidecar("192.168.10.63", "192.168.10.63");
-  const before = p.configFor(proxy).resources;
+  const before = p.configFor(proxy).resources();
   p.setRegistry(registryFrom(spec("10.1.1.2")));
-  const after = p.configFor(proxy).resources;
+  const after = p.configFor(proxy).resources();
   const x = "outbound|7000||x.default.svc.cluster.local";
   // x moved: its endpoints and the shared 7000 listener (destination match) are new, with the new IP.
   assert.is.not(named(after.endpoints, x), named(before.endpoints, x));
@@ -81,7 +82,7 @@ test("two pipelines share nothing: each builds its own objects", () => {
   b.setRegistry(SEED);
   const c = b.configFor(sidecar("10.0.0.9"));
   assert.equal(c.resources, a.resources);
-  assert.is.not(named(c.resources.listeners, "0.0.0.0_9080"), named(a.resources.listeners, "0.0.0.0_9080"));
+  assert.is.not(named(c.resources().listeners, "0.0.0.0_9080"), named(a.resources().listeners, "0.0.0.0_9080"));
 });
 
 test("a retained node-IP set keeps its config until released; an unretained one is not kept", () => {
@@ -115,7 +116,7 @@ test("property: every inbound decision with a listener has that <ip>_<port> list
     p.setRegistry(registryFrom(services));
     const proxy = sidecar(nodeIps[0]!, nodeIps.join(","));
     const fromDecisions = new Set(p.decisions(proxy).filter((d) => d.direction === "inbound" && d.listener).map((d) => d.listener!));
-    const listeners = p.configFor(proxy).resources.listeners as { name: string; traffic_direction?: string }[];
+    const listeners = p.configFor(proxy).resources().listeners;
     const inbound = new Set(listeners.filter((l) => l.traffic_direction === "INBOUND").map((l) => l.name));
     assert.equal([...fromDecisions].sort(), [...inbound].sort());
     for (const d of p.decisions(proxy)) if (d.direction === "inbound") assert.ok(p.nodeIps(proxy).includes(d.address), `${d.address} is a node IP`);

@@ -80,12 +80,15 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
   return { registry, plan, listeners, clusters, endpoints: plan.endpoints };
 }
 
-/** The proxy's resources: the shared part plus its inbound listeners and clusters and its loop guard configuration. */
+/**
+ * What only this proxy gets on top of the shared part: inbound listeners and clusters for the
+ * instances on its node IPs, and the loop guard's configuration with those IPs.
+ */
 export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions): GeneratedResources {
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
   const timeout = duration(options.connectTimeoutMs);
-  const listeners = shared.listeners.slice();
-  const clusters = shared.clusters.slice();
+  const listeners: Listener[] = [];
+  const clusters: Cluster[] = [];
 
   // Inbound: service instances on this node's IPs, delivered to the local process.
   const inboundClusters = new Set<string>();
@@ -111,11 +114,17 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
     });
   }
 
-  listeners.sort((a, b) => (a.name! < b.name! ? -1 : 1));
   const extensionConfigs = options.loopGuard ? [loopGuardExtensionConfig(nodeIps, options.loopGuard)] : [];
-  return { listeners, clusters, endpoints: shared.endpoints, extensionConfigs };
+  return { listeners, clusters, endpoints: [], extensionConfigs };
+}
+
+/** Everything a proxy is served, in one list per type: the shared part and its own. */
+export function joinConfig(shared: SharedConfig, own: GeneratedResources): GeneratedResources {
+  const listeners = [...shared.listeners, ...own.listeners].sort((a, b) => (a.name! < b.name! ? -1 : 1));
+  return { listeners, clusters: [...shared.clusters, ...own.clusters], endpoints: [...shared.endpoints, ...own.endpoints], extensionConfigs: own.extensionConfigs };
 }
 
 export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): GeneratedResources {
-  return proxyConfig(sharedConfig(registry, options), proxy, options);
+  const shared = sharedConfig(registry, options);
+  return joinConfig(shared, proxyConfig(shared, proxy, options));
 }

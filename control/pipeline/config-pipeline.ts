@@ -1,30 +1,46 @@
 // One control plane's way from a registry version to what each proxy is served:
-//   registry version (frozen) -> shared config, built once per version (generation/sharedConfig)
-//   -> per node-IP set: the proxy's resources (generation/proxyConfig) -> packed snapshot.
+//   registry version (frozen) -> shared config, built and packed once per version (generation/sharedConfig)
+//   -> per node-IP set: the proxy's own resources (generation/proxyConfig), packed into a small layer
+//   -> snapshot = shared layer + own layer.
 // Proxies that report the same node IPs get the same config object. Interning and packing caches
 // belong to this instance, so two control planes in one process share nothing.
 import { deepFreeze } from "../deep-freeze.ts";
 import { decide, type Decision } from "../generation/decisions.ts";
-import { proxyConfig, sharedConfig, type GeneratedResources, type SharedConfig } from "../generation/generate.ts";
+import { joinConfig, proxyConfig, sharedConfig, type GeneratedResources, type SharedConfig } from "../generation/generate.ts";
 import { Interner } from "../generation/intern.ts";
 import { nodeIpsOf } from "../generation/node-ips.ts";
 import type { GenerationOptions } from "../generation/options.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import { EMPTY_REGISTRY, type Registry } from "../registry/model.ts";
 import { Encoder } from "../xds/encode.ts";
-import { Packer, Snapshot } from "../xds/snapshot.ts";
+import { Layer, Packer, Snapshot } from "../xds/snapshot.ts";
 
-export interface ProxyConfig {
-  /** Deep-frozen: shared with every proxy of the same node IPs, and across versions where unchanged. */
-  readonly resources: GeneratedResources;
-  readonly snapshot: Snapshot;
+/** What one node-IP set is served. Deep-frozen resources, shared where unchanged across versions. */
+export class ProxyConfig {
+  constructor(
+    /** The version's shared part (and its packed layer, in the snapshot), the same object for every proxy. */
+    readonly shared: SharedConfig,
+    /** The proxy's own resources: inbound listeners and clusters, the loop guard's configuration. */
+    readonly own: GeneratedResources,
+    readonly snapshot: Snapshot,
+  ) {}
+
+  /** Everything, one list per type (for config dumps: built on request, not kept). */
+  resources(): GeneratedResources {
+    return joinConfig(this.shared, this.own);
+  }
+}
+
+interface SharedPart {
+  config: SharedConfig;
+  layer: Layer;
 }
 
 export class ConfigPipeline {
   private readonly interned = new Interner();
   private readonly packer: Packer;
   private current: Registry = EMPTY_REGISTRY;
-  private shared?: SharedConfig;
+  private shared?: SharedPart;
   /** Configs of the current version by node-IP set; only sets some connected proxy uses. */
   private readonly configs = new Map<string, ProxyConfig>();
   /** How many retained proxies use each node-IP set. */
@@ -55,8 +71,9 @@ export class ConfigPipeline {
     const key = this.nodeIps(proxy).join(",");
     let config = this.configs.get(key);
     if (!config) {
-      const resources = deepFreeze(proxyConfig(this.sharedConfig(), proxy, this.options));
-      config = { resources, snapshot: Snapshot.fromResources(resources, this.packer) };
+      const shared = this.sharedPart();
+      const own = deepFreeze(proxyConfig(shared.config, proxy, this.options));
+      config = new ProxyConfig(shared.config, own, new Snapshot(shared.layer, Layer.pack(this.packer, own)));
       if (this.users.has(key)) this.configs.set(key, config);
     }
     return config;
@@ -84,7 +101,7 @@ export class ConfigPipeline {
 
   /** The inbound/outbound choice for every instance, from the same shared config generation uses. */
   decisions(proxy: ProxyIdentity): Decision[] {
-    return decide(proxy, this.sharedConfig(), this.options);
+    return decide(proxy, this.sharedPart().config, this.options);
   }
 
   /** Configs kept, one per node-IP set in use (leak checks). */
@@ -92,7 +109,12 @@ export class ConfigPipeline {
     return this.configs.size;
   }
 
-  private sharedConfig(): SharedConfig {
-    return (this.shared ??= deepFreeze(sharedConfig(this.current, this.options, this.interned)));
+  /** Built and packed once per registry version, on first use. */
+  private sharedPart(): SharedPart {
+    if (!this.shared) {
+      const config = deepFreeze(sharedConfig(this.current, this.options, this.interned));
+      this.shared = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }) };
+    }
+    return this.shared;
   }
 }

@@ -77,7 +77,7 @@ export class ConfigDistributor {
       return;
     }
     if (built) this.events.generated?.((performance.now() - t0) / 1000);
-    r.resources = config.resources;
+    r.config = config;
     r.triggeredAt = triggeredAt;
     if (this.cache.get(r.identity.id) !== config.snapshot) this.cache.set(r.identity.id, config.snapshot);
   }

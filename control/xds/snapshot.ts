@@ -53,44 +53,107 @@ export class Packer {
   }
 }
 
-function packType(packer: Packer, typeUrl: string, items: readonly object[], nameOf: (r: any) => unknown): TypeSnapshot {
+/** One type's resources in one layer, packed, with the sum of their hashes (mod 2^52). */
+export interface PackedType {
+  readonly resources: ReadonlyMap<string, PackedResource>;
+  readonly sum: number;
+}
+
+const MOD = 2 ** 52;
+
+function packType(packer: Packer, typeUrl: string, items: readonly object[], nameOf: (r: any) => unknown): PackedType {
   const resources = new Map<string, PackedResource>();
+  let sum = 0;
   for (const item of items) {
     const name = nameOf(item);
     if (typeof name !== "string" || name === "") throw new Error(`${typeUrl}: resource without a name: ${JSON.stringify(item).slice(0, 200)}`);
     if (resources.has(name)) throw new Error(`${typeUrl}: two resources named ${name}`);
-    resources.set(name, packer.pack(typeUrl, name, item));
-  }
-  // The version is a hash of the set, independent of order: the sum of the resources' hashes mod 2^52
-  // (each covers name and content), then the count mod 4096; 16 hex digits. O(n) additions, so a proxy
-  // whose resources were all packed before (the shared part) costs no hashing at all.
-  let sum = 0;
-  for (const r of resources.values()) {
+    const r = packer.pack(typeUrl, name, item);
+    resources.set(name, r);
     sum += r.mix;
-    if (sum >= 2 ** 52) sum -= 2 ** 52;
+    if (sum >= MOD) sum -= MOD;
   }
-  const version = sum.toString(16).padStart(13, "0") + (resources.size % 4096).toString(16).padStart(3, "0");
-  return { version, resources };
+  return { resources, sum };
+}
+
+const TYPES: [string, (r: Resources) => readonly object[], (x: any) => unknown][] = [
+  [TYPE_URL.listener, (r) => r.listeners, (x) => x.name],
+  [TYPE_URL.cluster, (r) => r.clusters, (x) => x.name],
+  [TYPE_URL.endpoint, (r) => r.endpoints, (x) => x.cluster_name],
+  [TYPE_URL.extensionConfig, (r) => r.extensionConfigs, (x) => x.name],
+];
+
+/**
+ * Packed resources of every type. The config pipeline packs the part all proxies share into one
+ * layer per registry version and each node-IP set's own resources into a small one; a snapshot joins
+ * two layers, so a proxy costs memory for its own resources only.
+ */
+export class Layer {
+  static readonly EMPTY = new Layer(new Map());
+
+  private constructor(private readonly types: ReadonlyMap<string, PackedType>) {}
+
+  static pack(packer: Packer, r: Resources): Layer {
+    return new Layer(new Map(TYPES.map(([url, items, nameOf]) => [url, packType(packer, url, items(r), nameOf)])));
+  }
+
+  get(typeUrl: string): PackedType | undefined {
+    return this.types.get(typeUrl);
+  }
+}
+
+/** The union of two layers' resources of one type, which never share a name. */
+class LayeredMap implements ReadonlyMap<string, PackedResource> {
+  constructor(private readonly shared: ReadonlyMap<string, PackedResource>, private readonly own: ReadonlyMap<string, PackedResource>) {}
+  get size() { return this.shared.size + this.own.size; }
+  get(name: string) { return this.own.get(name) ?? this.shared.get(name); }
+  has(name: string) { return this.own.has(name) || this.shared.has(name); }
+  *entries(): MapIterator<[string, PackedResource]> { yield* this.shared.entries(); yield* this.own.entries(); }
+  *keys(): MapIterator<string> { yield* this.shared.keys(); yield* this.own.keys(); }
+  *values(): MapIterator<PackedResource> { yield* this.shared.values(); yield* this.own.values(); }
+  [Symbol.iterator]() { return this.entries(); }
+  forEach(fn: (value: PackedResource, key: string, map: ReadonlyMap<string, PackedResource>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
 }
 
 export class Snapshot {
-  private constructor(private readonly types: ReadonlyMap<string, TypeSnapshot>) {}
+  private readonly views = new Map<string, TypeSnapshot>();
 
-  static fromResources(r: Resources, packer: Packer): Snapshot {
-    return new Snapshot(new Map([
-      [TYPE_URL.listener, packType(packer, TYPE_URL.listener, r.listeners, (x) => x.name)],
-      [TYPE_URL.cluster, packType(packer, TYPE_URL.cluster, r.clusters, (x) => x.name)],
-      [TYPE_URL.endpoint, packType(packer, TYPE_URL.endpoint, r.endpoints, (x) => x.cluster_name)],
-      [TYPE_URL.extensionConfig, packType(packer, TYPE_URL.extensionConfig, r.extensionConfigs, (x) => x.name)],
-    ]));
+  /** `own` must not name a resource `shared` has: that would be a generation bug. */
+  constructor(readonly shared: Layer, readonly own: Layer) {
+    for (const [url] of TYPES) {
+      const o = own.get(url)?.resources;
+      const sh = shared.get(url)?.resources;
+      if (!o || !sh) continue;
+      for (const name of o.keys()) if (sh.has(name)) throw new Error(`${url}: two resources named ${name}`);
+    }
   }
 
-  /** The type's snapshot, or undefined for a type this control plane does not serve. */
+  /** One layer holding everything (tests, and callers with nothing to share). */
+  static fromResources(r: Resources, packer: Packer): Snapshot {
+    return new Snapshot(Layer.EMPTY, Layer.pack(packer, r));
+  }
+
+  /**
+   * The type's snapshot, or undefined for a type this control plane does not serve. The version is a
+   * hash of the set, independent of order and of how it is split in layers: the sum of the resources'
+   * hashes mod 2^52 (each covers name and content), then the count mod 4096; 16 hex digits.
+   */
   get(typeUrl: string): TypeSnapshot | undefined {
-    return this.types.get(typeUrl);
+    let view = this.views.get(typeUrl);
+    if (view) return view;
+    const sh = this.shared.get(typeUrl);
+    const own = this.own.get(typeUrl);
+    if (!sh && !own) return undefined;
+    const sum = ((sh?.sum ?? 0) + (own?.sum ?? 0)) % MOD;
+    const resources = !sh ? own!.resources : !own ? sh.resources : new LayeredMap(sh.resources, own.resources);
+    const version = sum.toString(16).padStart(13, "0") + (resources.size % 4096).toString(16).padStart(3, "0");
+    this.views.set(typeUrl, (view = { version, resources }));
+    return view;
   }
 
   typeUrls(): string[] {
-    return [...this.types.keys()];
+    return TYPES.map(([url]) => url).filter((url) => this.get(url));
   }
 }
