@@ -46,13 +46,14 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
   const passthrough: FilterChain = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
   const vl = options.virtualListener;
 
-  const listeners: Listener[] = [{
+  // The fixed resources depend on the options only: the same objects in every version.
+  const listeners: Listener[] = [interned.get("L virtual", (): Listener => ({
     name: VIRTUAL_LISTENER,
     address: socketAddress(vl.address, vl.port),
     use_original_dst: { value: true },
     listener_filters: [listenerFilter(vl.handoff)],
     filter_chains: [passthrough],
-  }];
+  }))];
   // Outbound: one listener per service port; services sharing a port are told apart by destination IP.
   for (const port of plan.ports) {
     if (port.port === vl.port) continue; // the virtual listener's own port: see decisions
@@ -72,8 +73,8 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
     })));
   }
   const clusters: Cluster[] = [
-    { name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout },
-    { name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout },
+    interned.get("C passthrough", (): Cluster => ({ name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout })),
+    interned.get("C blackhole", (): Cluster => ({ name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout })),
     ...plan.clusters,
   ];
   interned.nextRound();

@@ -1,18 +1,29 @@
-// Delta (incremental) ADS: per type, the stream remembers which version of each resource the proxy
-// has, and a response carries only resources whose content hash changed plus the names removed.
-// Subscriptions follow the xDS spec: a type's first request with no names (or "*") is a wildcard;
-// EDS names its clusters. Kept apart from sotw.ts on purpose (as go-control-plane does).
+// Delta (incremental) ADS: a response carries only resources the proxy does not have in this
+// version, plus the names removed. Subscriptions follow the xDS spec: a type's first request with no
+// names (or "*") is a wildcard; EDS names its clusters. Kept apart from sotw.ts on purpose (as
+// go-control-plane does).
+//
+// What a proxy holds is tracked in two parts, after the snapshot's layers: for the part every proxy
+// shares, only which shared layer the proxy is in step with (the layer computes what changed since an
+// older one once, for all streams); for its own small layer, each resource's version. A registry
+// change then costs each stream the changed resources, not a walk over the whole mesh.
 import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { StreamInfo, XdsCallbacks } from "./callbacks.ts";
 import { openStream } from "./open-stream.ts";
-import type { Snapshot } from "./snapshot.ts";
+import { deltaResponse } from "./responses.ts";
+import type { PackedResource, PackedType, Snapshot } from "./snapshot.ts";
 
-interface TypeState {
+interface Subscription {
   wildcard: boolean;
+  /** Names asked for, as the snapshot spells them (one string shared by all streams). */
   names: Set<string>;
-  /** name -> the version (content hash) the proxy holds, as far as we know. */
-  known: Map<string, string>;
+  /** The shared layer's type the proxy holds every wanted resource of; undefined before the first answer. */
+  sharedInStep?: PackedType;
+  /** Versions the proxy holds of its own layer's resources. */
+  ownKnown: Map<string, string>;
+  /** Versions the proxy said it has when it (re)connected; used up by the first answer. */
+  initial?: Map<string, string>;
   /** The type has been answered at least once (Envoy waits for a first response to finish init). */
   answered: boolean;
 }
@@ -33,45 +44,72 @@ export function handleDeltaStream(
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
 ): void {
-  const types = new Map<string, TypeState>();
+  const subs = new Map<string, Subscription>();
   const inFlight = new Map<string, InFlight>();
   let info: StreamInfo | undefined;
   let unwatch: (() => void) | undefined;
   let nonceCounter = 0;
   let closed = false;
 
-  const send = (typeUrl: string, state: TypeState, snapshot: Snapshot | undefined) => {
+  /** Sends what the proxy lacks of `typeUrl` in `snapshot`; `fresh` are names just subscribed. */
+  const send = (typeUrl: string, sub: Subscription, snapshot: Snapshot | undefined, fresh: readonly string[] = []) => {
     if (!info || !snapshot) return;
     const typeSnap = snapshot.get(typeUrl);
     if (!typeSnap) return;
-    const resources: { name: string; version: string; resource: unknown }[] = [];
+    const shared = snapshot.shared.get(typeUrl);
+    const own = snapshot.own.get(typeUrl);
+    const wanted = (name: string) => sub.wildcard || sub.names.has(name);
+    const out = new Map<string, PackedResource>();
     const removed: string[] = [];
-    const wanted = state.wildcard ? typeSnap.resources.keys() : state.names.values();
-    for (const name of wanted) {
-      const r = typeSnap.resources.get(name);
-      if (r && state.known.get(name) !== r.hash) {
-        resources.push({ name, version: r.hash, resource: r.any });
-        state.known.set(name, r.hash);
+
+    // The shared part: what changed since the layer the proxy is in step with, or everything wanted.
+    if (shared && sub.sharedInStep !== shared) {
+      if (sub.sharedInStep) {
+        const changes = snapshot.shared.changesSince(typeUrl, sub.sharedInStep);
+        for (const r of changes.updated) if (wanted(r.name)) out.set(r.name, r);
+        for (const name of changes.removed) if (wanted(name) && !own?.resources.has(name)) removed.push(name);
+      } else {
+        const names = sub.wildcard ? shared.resources.keys() : sub.names.values();
+        for (const name of names) {
+          const r = shared.resources.get(name);
+          if (r && sub.initial?.get(name) !== r.hash) out.set(name, r);
+        }
       }
+      sub.sharedInStep = shared;
     }
-    for (const name of state.known.keys()) {
-      const stillWanted = state.wildcard || state.names.has(name);
-      if (!typeSnap.resources.has(name) || !stillWanted) {
-        if (stillWanted) removed.push(name); // gone from the snapshot; unsubscribed ones need no word
-        state.known.delete(name);
-      }
+    // Names subscribed just now were not wanted before: the proxy has none of them.
+    for (const name of fresh) {
+      const r = shared?.resources.get(name);
+      if (r && sub.initial?.get(name) !== r.hash) out.set(name, r);
     }
-    if (resources.length === 0 && removed.length === 0 && state.answered) return;
-    state.answered = true;
+    // The proxy's own part: small, compared resource by resource.
+    for (const [name, r] of own?.resources ?? []) {
+      if (!wanted(name) || sub.ownKnown.get(name) === r.hash) continue;
+      if (sub.initial?.get(name) !== r.hash) out.set(name, r);
+      sub.ownKnown.set(name, r.hash);
+    }
+    for (const name of sub.ownKnown.keys()) {
+      if (own?.resources.has(name) && wanted(name)) continue;
+      sub.ownKnown.delete(name);
+      if (wanted(name) && !shared?.resources.has(name)) removed.push(name);
+    }
+    // What the proxy said it had on reconnecting and this version no longer has.
+    for (const name of sub.initial?.keys() ?? []) if (wanted(name) && !typeSnap.resources.has(name)) removed.push(name);
+    sub.initial = undefined;
+
+    if (out.size === 0 && removed.length === 0 && sub.answered) return;
+    sub.answered = true;
     const nonce = String(++nonceCounter);
-    inFlight.set(nonce, { typeUrl, version: typeSnap.version, sentAt: performance.now(), count: resources.length });
+    inFlight.set(nonce, { typeUrl, version: typeSnap.version, sentAt: performance.now(), count: out.size });
     if (inFlight.size > MAX_IN_FLIGHT) inFlight.delete(inFlight.keys().next().value!);
-    call.write({ system_version_info: typeSnap.version, type_url: typeUrl, nonce, resources, removed_resources: removed });
-    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: resources.length });
+    const entries: Buffer[] = [];
+    for (const r of out.values()) entries.push(r.deltaEntry);
+    call.write(deltaResponse(typeSnap.version, typeUrl, nonce, entries, removed));
+    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: out.size });
   };
 
   const pushAll = (snapshot: Snapshot) => {
-    for (const [typeUrl, state] of types) send(typeUrl, state, snapshot);
+    for (const [typeUrl, sub] of subs) send(typeUrl, sub, snapshot);
   };
 
   const close = () => {
@@ -103,23 +141,37 @@ export function handleDeltaStream(
 
     const subscribe: string[] = req.resource_names_subscribe ?? [];
     const unsubscribe: string[] = req.resource_names_unsubscribe ?? [];
-    let state = types.get(typeUrl);
-    const first = !state;
-    if (!state) {
+    const snapshot = cache.get(info.node.id);
+    const resources = snapshot?.get(typeUrl)?.resources;
+    let sub = subs.get(typeUrl);
+    const first = !sub;
+    if (!sub) {
       // Legacy wildcard: a type's first request naming nothing subscribes to everything.
-      types.set(typeUrl, (state = { wildcard: subscribe.length === 0, names: new Set(), known: new Map(), answered: false }));
-      for (const [name, version] of Object.entries<string>(req.initial_resource_versions ?? {})) state.known.set(name, version);
+      subs.set(typeUrl, (sub = { wildcard: subscribe.length === 0, names: new Set(), ownKnown: new Map(), answered: false }));
+      const initial = Object.entries<string>(req.initial_resource_versions ?? {});
+      if (initial.length > 0) sub.initial = new Map(initial);
     }
+    const fresh: string[] = [];
     for (const name of subscribe) {
-      if (name === "*") state.wildcard = true;
-      else state.names.add(name);
+      if (name === "*") {
+        // Everything is wanted now, not only what was named: send the shared part afresh.
+        if (!sub.wildcard && !first) sub.sharedInStep = undefined;
+        sub.wildcard = true;
+        continue;
+      }
+      // Keep the snapshot's own string: thousands of names per stream, one copy for all streams.
+      const canonical = resources?.get(name)?.name ?? name;
+      if (!sub.names.has(canonical)) {
+        sub.names.add(canonical);
+        if (!first && !sub.wildcard) fresh.push(canonical);
+      }
     }
     for (const name of unsubscribe) {
-      if (name === "*") state.wildcard = false;
-      else state.names.delete(name);
+      if (name === "*") sub.wildcard = false;
+      else sub.names.delete(name);
     }
     // ACKs change nothing; a first request or a subscription change may need an answer.
-    if (first || subscribe.length > 0 || unsubscribe.length > 0) send(typeUrl, state, cache.get(info.node.id));
+    if (first || fresh.length > 0 || subscribe.includes("*") || unsubscribe.length > 0) send(typeUrl, sub, snapshot, fresh);
   });
   call.on("end", () => { close(); call.end(); });
   call.on("error", close);

@@ -27,6 +27,8 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const callbacks = opts.callbacks ?? {};
   const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
   const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  // Responses are bytes already, built around each resource's shared encoding (responses.ts).
+  for (const method of Object.values(service) as grpc.MethodDefinition<unknown, Buffer>[]) method.responseSerialize = (v: Buffer) => v;
   const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
   let nextStreamId = 0;
   let open = 0;

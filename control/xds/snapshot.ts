@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import type { Encoder } from "./encode.ts";
 import { TYPE_URL } from "./protos.ts";
+import { responseEntries } from "./responses.ts";
 
 /** Generated resources in protobufjs object form (snake_case, nested Any as {"@type": ...}). */
 export interface Resources {
@@ -18,13 +19,28 @@ export interface Any {
   value: Buffer;
 }
 
-export interface PackedResource {
-  name: string;
-  any: Any;
-  /** Hash of the name and the encoded resource: the delta protocol's per-resource version. */
-  hash: string;
-  /** The same hash as a 52-bit number, summed into the type's version. */
-  mix: number;
+export class PackedResource {
+  private entries?: { sotw: Buffer; delta: Buffer };
+
+  constructor(
+    readonly typeUrl: string,
+    readonly name: string,
+    readonly any: Any,
+    /** Hash of the name and the encoded resource: the delta protocol's per-resource version. */
+    readonly hash: string,
+    /** The same hash as a 52-bit number, summed into the type's version. */
+    readonly mix: number,
+  ) {}
+
+  /** This resource as an entry of a state-of-the-world response, framed once for every stream. */
+  get sotwEntry(): Buffer {
+    return (this.entries ??= responseEntries(this.typeUrl, this.any.value, this.name, this.hash)).sotw;
+  }
+
+  /** This resource as an entry of a delta response, framed once for every stream. */
+  get deltaEntry(): Buffer {
+    return (this.entries ??= responseEntries(this.typeUrl, this.any.value, this.name, this.hash)).delta;
+  }
 }
 
 export interface TypeSnapshot {
@@ -38,7 +54,7 @@ export interface TypeSnapshot {
  * lookup. One per control plane; the cache is weak, so objects no snapshot holds are forgotten.
  */
 export class Packer {
-  private readonly packed = new WeakMap<object, PackedResource & { typeUrl: string }>();
+  private readonly packed = new WeakMap<object, PackedResource>();
 
   constructor(readonly encoder: Encoder) {}
 
@@ -47,7 +63,7 @@ export class Packer {
     if (cached && cached.typeUrl === typeUrl && cached.name === name) return cached;
     const any = this.encoder.packAny(typeUrl, item);
     const h = createHash("sha256").update(name).update("\0").update(any.value).digest("hex").slice(0, 16);
-    const entry = { typeUrl, name, any, hash: h, mix: parseInt(h.slice(0, 13), 16) };
+    const entry = new PackedResource(typeUrl, name, any, h, parseInt(h.slice(0, 13), 16));
     this.packed.set(item, entry);
     return entry;
   }
@@ -88,10 +104,38 @@ const TYPES: [string, (r: Resources) => readonly object[], (x: any) => unknown][
  * layer per registry version and each node-IP set's own resources into a small one; a snapshot joins
  * two layers, so a proxy costs memory for its own resources only.
  */
+/** What changed in one type between an older and a newer layer. */
+export interface TypeChanges {
+  /** Resources that are new or whose content changed. */
+  updated: readonly PackedResource[];
+  removed: readonly string[];
+}
+
 export class Layer {
   static readonly EMPTY = new Layer(new Map());
+  /** Changes since an older layer's type, computed once per pair however many streams ask. */
+  private readonly changes = new WeakMap<PackedType, TypeChanges>();
 
   private constructor(private readonly types: ReadonlyMap<string, PackedType>) {}
+
+  /**
+   * What changed in `typeUrl` since `older` (a type of an earlier layer): resources whose hash
+   * differs. Unchanged content is mostly the very same packed resource (generation interns it).
+   */
+  changesSince(typeUrl: string, older: PackedType): TypeChanges {
+    let c = this.changes.get(older);
+    if (c) return c;
+    const newer = this.types.get(typeUrl)?.resources ?? new Map<string, PackedResource>();
+    const updated: PackedResource[] = [];
+    const removed: string[] = [];
+    for (const [name, r] of newer) {
+      const before = older.resources.get(name);
+      if (before !== r && before?.hash !== r.hash) updated.push(r);
+    }
+    for (const name of older.resources.keys()) if (!newer.has(name)) removed.push(name);
+    this.changes.set(older, (c = { updated, removed }));
+    return c;
+  }
 
   static pack(packer: Packer, r: Resources): Layer {
     return new Layer(new Map(TYPES.map(([url, items, nameOf]) => [url, packType(packer, url, items(r), nameOf)])));

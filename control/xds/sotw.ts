@@ -6,7 +6,8 @@ import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks, StreamInfo } from "./callbacks.ts";
 import { openStream } from "./open-stream.ts";
 import { TYPE_URL } from "./protos.ts";
-import type { Snapshot } from "./snapshot.ts";
+import { sotwResponse } from "./responses.ts";
+import type { PackedResource, Snapshot } from "./snapshot.ts";
 
 interface TypeState {
   /** Resource names Envoy asked for; empty = wildcard (all). */
@@ -15,8 +16,11 @@ interface TypeState {
   sentNonce?: string;
   sentAt?: number;
   sentCount?: number;
-  sentNames?: string;
+  /** The names asked for when the last response was sent: a change of them is answered even if the version is the same. */
+  sentFor?: Set<string>;
 }
+
+const sameSet = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>) => a !== undefined && a.size === b.size && [...b].every((x) => a.has(x));
 
 /** EDS and ECDS are never wildcard: Envoy names the resources it wants. */
 const NAMED_TYPES: ReadonlySet<string> = new Set([TYPE_URL.endpoint, TYPE_URL.extensionConfig]);
@@ -36,19 +40,24 @@ export function handleSotwStream(
   const send = (typeUrl: string, state: TypeState, snapshot: Snapshot, force: boolean) => {
     const typeSnap = snapshot.get(typeUrl);
     if (!typeSnap || !info) return;
-    const wanted = state.names.size === 0 || !NAMED_TYPES.has(typeUrl)
-      ? [...typeSnap.resources.values()]
-      : [...state.names].flatMap((n) => typeSnap.resources.get(n) ?? []);
-    const sentNames = wanted.map((r) => r.name).sort().join(",");
-    if (!force && state.sentVersion === typeSnap.version && state.sentNames === sentNames) return;
+    if (!force && state.sentVersion === typeSnap.version && sameSet(state.sentFor, state.names)) return;
+    const entries: Buffer[] = [];
+    if (state.names.size === 0 || !NAMED_TYPES.has(typeUrl)) {
+      for (const r of typeSnap.resources.values()) entries.push(r.sotwEntry);
+    } else {
+      for (const n of state.names) {
+        const r: PackedResource | undefined = typeSnap.resources.get(n);
+        if (r) entries.push(r.sotwEntry);
+      }
+    }
     const nonce = String(++nonceCounter);
     state.sentVersion = typeSnap.version;
     state.sentNonce = nonce;
     state.sentAt = performance.now();
-    state.sentCount = wanted.length;
-    state.sentNames = sentNames;
-    call.write({ version_info: typeSnap.version, type_url: typeUrl, nonce, resources: wanted.map((r) => r.any) });
-    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: wanted.length });
+    state.sentCount = entries.length;
+    state.sentFor = state.names;
+    call.write(sotwResponse(typeSnap.version, typeUrl, nonce, entries));
+    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: entries.length });
   };
 
   const pushAll = (snapshot: Snapshot) => {

@@ -1,0 +1,96 @@
+// Child process of bench/control.ts: N ADS streams (delta or state of the world), each acting as one
+// Envoy with its own node IPs, subscribing like Envoy does (LDS and CDS wildcard, EDS by the cluster
+// names CDS gave, ECDS by the loop guard's name) and ACKing every response. Responses are scanned, not
+// decoded (bench/wire.ts), so this process is not the bottleneck.
+// Protocol with the parent, one JSON object per line:
+//   stdout {"ready": N, "bytes": B}                          every stream has ACKed LDS, CDS, EDS and ECDS
+//   stdin  {"t0": ns, "cluster": NAME, "address": IP}       an endpoint of NAME is about to move to IP
+//   stdout {"latenciesMs": [...], "checked": N}              per stream: t0 -> ACK of the EDS response carrying IP
+import * as grpc from "@grpc/grpc-js";
+import { createInterface } from "node:readline";
+import { encodeDeltaRequest, encodeSotwRequest, scanDeltaResponse, scanSotwResponse, type ScannedResponse } from "./wire.ts";
+
+const TYPE = {
+  lds: "type.googleapis.com/envoy.config.listener.v3.Listener",
+  cds: "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+  eds: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+  ecds: "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+};
+const LOOP_GUARD = "loop_guard";
+
+const [address, countText, protocol = "delta"] = process.argv.slice(2) as [string, string, string?];
+const delta = protocol === "delta";
+const COUNT = Number(countText);
+const CHANNELS = 8; // several connections, as many Envoys would be
+const identity = (b: Buffer) => b;
+const clients = Array.from({ length: CHANNELS }, () => new grpc.Client(address, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 256 << 20 }));
+const method = delta ? "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources" : "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+
+interface Stream {
+  seen: Set<string>;
+  counted: boolean;
+  edsNames?: string[];
+  doneAt?: bigint;
+}
+
+const streams: Stream[] = [];
+let ready = 0;
+let bytes = 0;
+let change: { t0: bigint; cluster: string; address: Buffer } | undefined;
+let checked = 0;
+
+function report(): void {
+  if (!change || !streams.every((s) => s.doneAt !== undefined)) return;
+  process.stdout.write(JSON.stringify({ latenciesMs: streams.map((s) => Number(s.doneAt! - change!.t0) / 1e6), checked }) + "\n");
+  change = undefined;
+}
+
+for (let i = 0; i < COUNT; i++) {
+  const s: Stream = { seen: new Set(), counted: false };
+  streams.push(s);
+  const call = clients[i % CHANNELS]!.makeBidiStreamRequest(method, identity, identity);
+  call.on("error", (e: Error) => { process.stderr.write(`stream ${i}: ${e.message}\n`); process.exit(1); });
+  // Proxy i's own IP, plus the first endpoint IP of service i: every proxy hosts one instance.
+  const node = { id: `sidecar~10.200.${i >> 8}.${i & 255}~bench-${i}.bench~bench.svc.cluster.local`, instanceIps: `10.200.${i >> 8}.${i & 255},10.${(i >> 8) & 255}.${i & 255}.1` };
+  const send = (typeUrl: string, nonce?: string, version?: string, names?: string[]) => call.write(delta
+    ? encodeDeltaRequest({ typeUrl, ...(nonce ? { nonce } : {}), ...(names ? { subscribe: names } : {}) })
+    : encodeSotwRequest({ typeUrl, ...(nonce ? { nonce } : {}), ...(version ? { version } : {}), ...(names ? { names } : {}) }));
+  call.on("data", (buf: Buffer) => {
+    bytes += buf.length;
+    const res: ScannedResponse = delta ? scanDeltaResponse(buf) : scanSotwResponse(buf);
+    s.seen.add(res.typeUrl);
+    // Like Envoy: EDS for the clusters CDS named (SotW names them all in every request).
+    if (res.typeUrl === TYPE.cds && (!s.edsNames || !delta)) {
+      const names = res.resources().filter((r) => r.name.startsWith("outbound|")).map((r) => r.name);
+      const first = !s.edsNames;
+      s.edsNames = names;
+      if (first || !delta) send(TYPE.eds, undefined, undefined, names);
+    }
+    if (res.typeUrl === TYPE.lds && !s.seen.has("ecds-requested")) {
+      s.seen.add("ecds-requested");
+      send(TYPE.ecds, undefined, undefined, [LOOP_GUARD]);
+    }
+    send(res.typeUrl, res.nonce, res.version, !delta && res.typeUrl === TYPE.eds ? s.edsNames : !delta && res.typeUrl === TYPE.ecds ? [LOOP_GUARD] : undefined);
+    if (!s.counted && [TYPE.lds, TYPE.cds, TYPE.eds, TYPE.ecds].every((t) => s.seen.has(t))) {
+      s.counted = true;
+      if (++ready === COUNT) process.stdout.write(JSON.stringify({ ready, bytes }) + "\n");
+    }
+    // Content, not just a new version: the moved endpoint's new address must be in its endpoint set.
+    if (change && s.doneAt === undefined && res.typeUrl === TYPE.eds) {
+      const moved = res.resources().find((r) => r.name === change!.cluster);
+      if (moved && moved.body.includes(change.address)) {
+        s.doneAt = process.hrtime.bigint();
+        checked++;
+        report();
+      }
+    }
+  });
+  // The first request names the proxy.
+  call.write(delta ? encodeDeltaRequest({ node, typeUrl: TYPE.lds }) : encodeSotwRequest({ node, typeUrl: TYPE.lds }));
+  send(TYPE.cds);
+}
+
+createInterface({ input: process.stdin }).on("line", (line) => {
+  const msg = JSON.parse(line) as { t0: string; cluster: string; address: string };
+  change = { t0: BigInt(msg.t0), cluster: msg.cluster, address: Buffer.from(msg.address) };
+});

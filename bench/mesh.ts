@@ -1,0 +1,85 @@
+// A mesh for bench/control.ts: a registry directory of one ServiceEntry file per service, a control
+// plane serving it, and N proxies in a child process (bench/mesh-clients.ts). One endpoint moves by an
+// atomic file edit; every proxy's time until it has received and ACKed the new address is measured.
+import { spawn } from "node:child_process";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { serve } from "../control/serve.ts";
+import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
+
+/** Service i's k-th endpoint IP; the first one of service i is hosted by proxy i (see mesh-clients.ts). */
+export const endpointIp = (i: number, k: number) => `10.${(i >> 8) & 255}.${i & 255}.${k + 1}`;
+
+/** ServiceEntry i: host svc-i, one of 500 ports (services share ports, as in real meshes), 3 endpoints. */
+export function serviceEntryYaml(i: number, firstEndpoint = endpointIp(i, 0)): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc-${i}, namespace: bench}
+spec:
+  hosts: [svc-${i}.bench.svc.cluster.local]
+  ports: [{number: ${10000 + (i % 500)}, name: tcp, protocol: TCP}]
+  resolution: STATIC
+  location: MESH_INTERNAL
+  endpoints: [{address: ${firstEndpoint}}, {address: ${endpointIp(i, 1)}}, {address: ${endpointIp(i, 2)}}]
+`;
+}
+
+export interface MeshResult {
+  services: number;
+  proxies: number;
+  protocol: "sotw" | "delta";
+  /** Start of the clients until every proxy has ACKed LDS, CDS, EDS and ECDS. */
+  connectMs: number;
+  /** Bytes the clients received to get there. */
+  connectBytes: number;
+  /** Per proxy: file edit -> ACK of the EDS response carrying the moved endpoint's new address. */
+  latenciesMs: number[];
+  /** Control plane RSS: before the proxies, peak while connecting, peak after the change. */
+  rssMb: { idle: number; connected: number; peak: number };
+  /** Registry load at start (parse + validate + build) for `services` files. */
+  loadMs: number;
+}
+
+const MB = 2 ** 20;
+
+export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta"): Promise<MeshResult> {
+  const dir = mkdtempSync(join(os.tmpdir(), "mp-mesh-"));
+  for (let i = 0; i < services; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceEntryYaml(i));
+  let peak = 0;
+  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
+  const t = performance.now();
+  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log: () => {} });
+  const loadMs = performance.now() - t;
+  const idle = process.memoryUsage().rss;
+  peak = idle;
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = () => new Promise<any>((resolve, reject) => {
+    lines.once("line", (l) => resolve(JSON.parse(l)));
+    child.once("exit", (code) => reject(new Error(`mesh clients exited (${code})`)));
+  });
+  try {
+    const tConnect = performance.now();
+    const { bytes } = await next() as { ready: number; bytes: number };
+    const connectMs = performance.now() - tConnect;
+    const connected = peak;
+    // Service 7's first endpoint moves; an atomic rename, as editors and operators should write.
+    const moved = "10.250.0.7";
+    const result = next();
+    const t0 = process.hrtime.bigint();
+    child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${10000 + 7}||svc-7.bench.svc.cluster.local`, address: moved }) + "\n");
+    writeFileSync(join(dir, ".svc-7.yaml.tmp"), serviceEntryYaml(7, moved));
+    renameSync(join(dir, ".svc-7.yaml.tmp"), join(dir, "svc-7.yaml"));
+    const { latenciesMs, checked } = await result as { latenciesMs: number[]; checked: number };
+    if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
+    return { services, proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB } };
+  } finally {
+    clearInterval(sampler);
+    child.kill();
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
