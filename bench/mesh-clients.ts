@@ -3,12 +3,16 @@
 // names CDS gave, ECDS by the loop guard's name) and ACKing every response. Responses are scanned, not
 // decoded (bench/wire.ts), so this process is not the bottleneck.
 // Protocol with the parent, one JSON object per line:
-//   stdout {"ready": N, "bytes": B}                          every stream has ACKed LDS, CDS, EDS and ECDS
+//   stdout {"ready": N, "bytes": B, "cpuMs": C}               every stream has ACKed LDS, CDS, EDS and ECDS
 //   stdin  {"t0": ns, "cluster": NAME, "address": IP}       an endpoint of NAME is about to move to IP
-//   stdout {"latenciesMs": [...], "checked": N}              per stream: t0 -> ACK of the EDS response carrying IP
+//   stdout {"latenciesMs": [...], "checked": N, "cpuMs": C}  per stream: t0 -> ACK of the EDS response carrying IP
+// cpuMs is this process's CPU time so far, so the parent can show the clients are not the bottleneck.
 import * as grpc from "@grpc/grpc-js";
 import { createInterface } from "node:readline";
 import { encodeDeltaRequest, encodeSotwRequest, scanDeltaResponse, scanSotwResponse, type ScannedResponse } from "./wire.ts";
+
+// Ended by the parent with SIGTERM: exit normally, so a --cpu-prof profile is written.
+process.on("SIGTERM", () => process.exit(0));
 
 const TYPE = {
   lds: "type.googleapis.com/envoy.config.listener.v3.Listener",
@@ -39,9 +43,11 @@ let bytes = 0;
 let change: { t0: bigint; cluster: string; address: Buffer } | undefined;
 let checked = 0;
 
+const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+
 function report(): void {
   if (!change || !streams.every((s) => s.doneAt !== undefined)) return;
-  process.stdout.write(JSON.stringify({ latenciesMs: streams.map((s) => Number(s.doneAt! - change!.t0) / 1e6), checked }) + "\n");
+  process.stdout.write(JSON.stringify({ latenciesMs: streams.map((s) => Number(s.doneAt! - change!.t0) / 1e6), checked, cpuMs: cpuMs() }) + "\n");
   change = undefined;
 }
 
@@ -61,7 +67,7 @@ for (let i = 0; i < COUNT; i++) {
     s.seen.add(res.typeUrl);
     // Like Envoy: EDS for the clusters CDS named (SotW names them all in every request).
     if (res.typeUrl === TYPE.cds && (!s.edsNames || !delta)) {
-      const names = res.resources().filter((r) => r.name.startsWith("outbound|")).map((r) => r.name);
+      const names = res.names().filter((n) => n.startsWith("outbound|"));
       const first = !s.edsNames;
       s.edsNames = names;
       if (first || !delta) send(TYPE.eds, undefined, undefined, names);
@@ -73,7 +79,7 @@ for (let i = 0; i < COUNT; i++) {
     send(res.typeUrl, res.nonce, res.version, !delta && res.typeUrl === TYPE.eds ? s.edsNames : !delta && res.typeUrl === TYPE.ecds ? [LOOP_GUARD] : undefined);
     if (!s.counted && [TYPE.lds, TYPE.cds, TYPE.eds, TYPE.ecds].every((t) => s.seen.has(t))) {
       s.counted = true;
-      if (++ready === COUNT) process.stdout.write(JSON.stringify({ ready, bytes }) + "\n");
+      if (++ready === COUNT) process.stdout.write(JSON.stringify({ ready, bytes, cpuMs: cpuMs() }) + "\n");
     }
     // Content, not just a new version: the moved endpoint's new address must be in its endpoint set.
     if (change && s.doneAt === undefined && res.typeUrl === TYPE.eds) {

@@ -2,7 +2,8 @@
 // plane serving it, and N proxies in a child process (bench/mesh-clients.ts). One endpoint moves by an
 // atomic file edit; every proxy's time until it has received and ACKed the new address is measured.
 import { spawn } from "node:child_process";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -37,6 +38,8 @@ export interface MeshResult {
   connectBytes: number;
   /** Per proxy: file edit -> ACK of the EDS response carrying the moved endpoint's new address. */
   latenciesMs: number[];
+  /** CPU time while connecting and for the change: the control plane's process and the clients'. */
+  cpuMs: { connectServer: number; connectClients: number; changeServer: number; changeClients: number };
   /** Control plane RSS: before the proxies, peak while connecting, peak after the change. */
   rssMb: { idle: number; connected: number; peak: number };
   /** Registry load at start (parse + validate + build) for `services` files. */
@@ -44,6 +47,21 @@ export interface MeshResult {
 }
 
 const MB = 2 ** 20;
+
+/** MESH_SERVER_PROF=DIR profiles the control plane's process while the proxies connect; MESH_CLIENT_PROF=DIR the clients. */
+async function startProfile(dir: string | undefined): Promise<((file: string) => Promise<void>) | undefined> {
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return async (file) => {
+    const { profile } = await session.post("Profiler.stop");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
 
 export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta"): Promise<MeshResult> {
   const dir = mkdtempSync(join(os.tmpdir(), "mp-mesh-"));
@@ -55,16 +73,20 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   const loadMs = performance.now() - t;
   const idle = process.memoryUsage().rss;
   peak = idle;
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const next = () => new Promise<any>((resolve, reject) => {
     lines.once("line", (l) => resolve(JSON.parse(l)));
     child.once("exit", (code) => reject(new Error(`mesh clients exited (${code})`)));
   });
   try {
+    const cpu0 = process.cpuUsage();
     const tConnect = performance.now();
-    const { bytes } = await next() as { ready: number; bytes: number };
+    const profile = await startProfile(process.env.MESH_SERVER_PROF);
+    const { bytes, cpuMs: connectClients } = await next() as { ready: number; bytes: number; cpuMs: number };
     const connectMs = performance.now() - tConnect;
+    const cpu1 = process.cpuUsage(cpu0);
+    await profile?.(join(process.env.MESH_SERVER_PROF!, "connect.cpuprofile"));
     const connected = peak;
     // Service 7's first endpoint moves; an atomic rename, as editors and operators should write.
     const moved = "10.250.0.7";
@@ -73,9 +95,18 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${10000 + 7}||svc-7.bench.svc.cluster.local`, address: moved }) + "\n");
     writeFileSync(join(dir, ".svc-7.yaml.tmp"), serviceEntryYaml(7, moved));
     renameSync(join(dir, ".svc-7.yaml.tmp"), join(dir, "svc-7.yaml"));
-    const { latenciesMs, checked } = await result as { latenciesMs: number[]; checked: number };
+    const cpu2 = process.cpuUsage();
+    const changeProfile = await startProfile(process.env.MESH_SERVER_PROF);
+    const { latenciesMs, checked, cpuMs: clientsTotal } = await result as { latenciesMs: number[]; checked: number; cpuMs: number };
+    const cpu3 = process.cpuUsage(cpu2);
+    await changeProfile?.(join(process.env.MESH_SERVER_PROF!, "change.cpuprofile"));
     if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
-    return { services, proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB } };
+    const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+    return {
+      services, proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs,
+      cpuMs: { connectServer: ms(cpu1), connectClients, changeServer: ms(cpu3), changeClients: clientsTotal - connectClients },
+      rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB },
+    };
   } finally {
     clearInterval(sampler);
     child.kill();

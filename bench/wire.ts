@@ -67,22 +67,39 @@ export function encodeSotwRequest(r: SotwRequest): Buffer {
   return out.done();
 }
 
-/** Calls `fn(field, wireType, start, end)` for each field of the message in buf[from, to). */
-function scan(buf: Buffer, from: number, to: number, fn: (field: number, wire: number, start: number, end: number) => void): void {
-  let i = from;
-  const varint = (): number => {
+/**
+ * Walks the fields of a message in buf[from, to): after next() returns true, `field`, `wire`,
+ * `start` and `end` describe one field. A cursor, not callbacks: this runs for every resource of
+ * every response, and closures per call cost more than the scan.
+ */
+class Fields {
+  field = 0;
+  wire = 0;
+  start = 0;
+  end = 0;
+  private i: number;
+
+  constructor(private readonly buf: Buffer, from: number, private readonly to: number) {
+    this.i = from;
+  }
+
+  private varint(): number {
     let n = 0, mul = 1, b: number;
-    do { b = buf[i++]!; n += (b & 127) * mul; mul *= 128; } while (b & 128);
+    do { b = this.buf[this.i++]!; n += (b & 127) * mul; mul *= 128; } while (b & 128);
     return n;
-  };
-  while (i < to) {
-    const tag = varint();
-    const field = Math.floor(tag / 8), wire = tag & 7;
-    if (wire === 0) { const s = i; varint(); fn(field, wire, s, i); }
-    else if (wire === 2) { const len = varint(); fn(field, wire, i, i + len); i += len; }
-    else if (wire === 1) { fn(field, wire, i, i + 8); i += 8; }
-    else if (wire === 5) { fn(field, wire, i, i + 4); i += 4; }
-    else throw new Error(`wire type ${wire} not expected`);
+  }
+
+  next(): boolean {
+    if (this.i >= this.to) return false;
+    const tag = this.varint();
+    this.field = Math.floor(tag / 8);
+    this.wire = tag & 7;
+    if (this.wire === 0) { this.start = this.i; this.varint(); this.end = this.i; }
+    else if (this.wire === 2) { const len = this.varint(); this.start = this.i; this.end = this.i += len; }
+    else if (this.wire === 1) { this.start = this.i; this.end = this.i += 8; }
+    else if (this.wire === 5) { this.start = this.i; this.end = this.i += 4; }
+    else throw new Error(`wire type ${this.wire} not expected`);
+    return true;
   }
 }
 
@@ -99,52 +116,74 @@ export interface ScannedResponse {
   version: string;
   removed: string[];
   resources(): ScannedResource[];
+  /** The resources' names only. */
+  names(): string[];
 }
 
 /** The Any's value inside an Any message's bytes. */
 function anyValue(buf: Buffer, s: number, e: number): Buffer {
-  let body: Buffer = Buffer.alloc(0);
-  scan(buf, s, e, (f, _w, vs, ve) => { if (f === 2) body = buf.subarray(vs, ve); });
-  return body;
+  const f = new Fields(buf, s, e);
+  while (f.next()) if (f.field === 2) return buf.subarray(f.start, f.end);
+  return Buffer.alloc(0);
 }
 
 /** Field 1 of an encoded message when it is written first, as the encoder writes a resource's name. */
 function leadingName(buf: Buffer): string {
-  if (buf[0] !== 0x0a) return "";
-  let len = 0, mul = 1, i = 1, b: number;
-  do { b = buf[i++]!; len += (b & 127) * mul; mul *= 128; } while (b & 128);
-  return buf.toString("utf8", i, i + len);
+  const f = new Fields(buf, 0, buf.length);
+  return f.next() && f.field === 1 ? buf.toString("utf8", f.start, f.end) : "";
 }
 
-function scanResponse(buf: Buffer, fields: { version: number; typeUrl: number; nonce: number; removed?: number }, resource: (s: number, e: number) => ScannedResource): ScannedResponse {
-  const spans: [number, number][] = [];
-  const r: ScannedResponse = { typeUrl: "", nonce: "", version: "", removed: [], resources: () => spans.map(([s, e]) => resource(s, e)) };
-  scan(buf, 0, buf.length, (f, _w, s, e) => {
-    if (f === 2) spans.push([s, e]);
-    else if (f === fields.version) r.version = buf.toString("utf8", s, e);
-    else if (f === fields.typeUrl) r.typeUrl = buf.toString("utf8", s, e);
-    else if (f === fields.nonce) r.nonce = buf.toString("utf8", s, e);
-    else if (f === fields.removed) r.removed.push(buf.toString("utf8", s, e));
-  });
+interface Layout {
+  version: number;
+  typeUrl: number;
+  nonce: number;
+  removed: number;
+  resource: (buf: Buffer, s: number, e: number, withBody: boolean) => ScannedResource;
+}
+
+function scanResponse(buf: Buffer, layout: Layout): ScannedResponse {
+  const spans: number[] = [];
+  const r: ScannedResponse = {
+    typeUrl: "", nonce: "", version: "", removed: [],
+    resources: () => { const out: ScannedResource[] = []; for (let k = 0; k < spans.length; k += 2) out.push(layout.resource(buf, spans[k]!, spans[k + 1]!, true)); return out; },
+    names: () => { const out: string[] = []; for (let k = 0; k < spans.length; k += 2) out.push(layout.resource(buf, spans[k]!, spans[k + 1]!, false).name); return out; },
+  };
+  const f = new Fields(buf, 0, buf.length);
+  while (f.next()) {
+    if (f.field === 2) spans.push(f.start, f.end);
+    else if (f.field === layout.version) r.version = buf.toString("utf8", f.start, f.end);
+    else if (f.field === layout.typeUrl) r.typeUrl = buf.toString("utf8", f.start, f.end);
+    else if (f.field === layout.nonce) r.nonce = buf.toString("utf8", f.start, f.end);
+    else if (f.field === layout.removed) r.removed.push(buf.toString("utf8", f.start, f.end));
+  }
   return r;
 }
 
 /** DeltaDiscoveryResponse: system_version_info=1, resources=2 {version=1, resource=2 Any, name=3}, type_url=4, nonce=5, removed_resources=6. */
 export function scanDeltaResponse(buf: Buffer): ScannedResponse {
-  return scanResponse(buf, { version: 1, typeUrl: 4, nonce: 5, removed: 6 }, (s, e) => {
-    let name = "", body: Buffer = Buffer.alloc(0);
-    scan(buf, s, e, (f, _w, rs, re) => {
-      if (f === 3) name = buf.toString("utf8", rs, re);
-      else if (f === 2) body = anyValue(buf, rs, re);
-    });
-    return { name, body };
+  return scanResponse(buf, {
+    version: 1, typeUrl: 4, nonce: 5, removed: 6,
+    resource(b, s, e, withBody) {
+      let name = "", body: Buffer = EMPTY;
+      const f = new Fields(b, s, e);
+      while (f.next()) {
+        if (f.field === 3) name = b.toString("utf8", f.start, f.end);
+        else if (f.field === 2 && withBody) body = anyValue(b, f.start, f.end);
+      }
+      return { name, body };
+    },
   });
 }
 
 /** DiscoveryResponse: version_info=1, resources=2 Any, type_url=4, nonce=5. Names come from the bodies (field 1 for every type here). */
 export function scanSotwResponse(buf: Buffer): ScannedResponse {
-  return scanResponse(buf, { version: 1, typeUrl: 4, nonce: 5 }, (s, e) => {
-    const body = anyValue(buf, s, e);
-    return { name: leadingName(body), body };
+  return scanResponse(buf, {
+    version: 1, typeUrl: 4, nonce: 5, removed: -1,
+    resource(b, s, e) {
+      const body = anyValue(b, s, e);
+      return { name: leadingName(body), body };
+    },
   });
 }
+
+const EMPTY = Buffer.alloc(0);

@@ -30,7 +30,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp);
   const vport = options.virtualListener.port;
   const inbound = new Map<string, ReturnType<typeof inboundInstances>[number]>();
-  for (const inst of inboundInstances(registry, new Set(nodeIps.ips), vport)) {
+  for (const inst of inboundInstances(shared.query, new Set(nodeIps.ips), vport)) {
     inbound.set(`${inst.service.entry}|${inst.service.host}|${inst.port.name}|${inst.address}|${inst.listenerPort}`, inst);
   }
   const owners = new Map(shared.plan.ports.map((p) => [p.port, p.owner]));

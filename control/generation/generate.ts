@@ -4,6 +4,7 @@
 // (proxyConfig); generate() is the two in one.
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Registry } from "../registry/model.ts";
+import { RegistryQuery } from "../registry/query.ts";
 import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, TypedExtensionConfig } from "./envoy-types.ts";
 import { duration, listenerFilter, prefixRange, socketAddress, tcpProxy } from "./envoy-objects.ts";
 import { inboundInstances } from "./inbound.ts";
@@ -29,6 +30,8 @@ export interface GeneratedResources {
 /** The part every proxy shares for one registry version: virtual and outbound listeners, fixed and outbound clusters, endpoints. */
 export interface SharedConfig {
   readonly registry: Registry;
+  /** The registry's questions (which instances live on a proxy), answered from one index. */
+  readonly query: RegistryQuery;
   readonly plan: OutboundPlan;
   readonly listeners: readonly Listener[];
   readonly clusters: readonly Cluster[];
@@ -78,7 +81,7 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
     ...plan.clusters,
   ];
   interned.nextRound();
-  return { registry, plan, listeners, clusters, endpoints: plan.endpoints };
+  return { registry, query: new RegistryQuery(registry), plan, listeners, clusters, endpoints: plan.endpoints };
 }
 
 /**
@@ -93,7 +96,7 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
 
   // Inbound: service instances on this node's IPs, delivered to the local process.
   const inboundClusters = new Set<string>();
-  for (const inst of inboundInstances(shared.registry, new Set(nodeIps), options.virtualListener.port)) {
+  for (const inst of inboundInstances(shared.query, new Set(nodeIps), options.virtualListener.port)) {
     if (inst.conflict || inst.repeat) continue;
     listeners.push({
       name: inst.listener,

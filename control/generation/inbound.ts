@@ -1,7 +1,7 @@
 // Inbound listeners and clusters for the service instances that live on this node (asked of the
 // registry): each gets a listener on <ip>:<port> delivering to the local process on 127.0.0.1.
-import type { Registry, Service, ServicePort } from "../registry/model.ts";
-import { instancesOn } from "../registry/query.ts";
+import type { Service, ServicePort } from "../registry/model.ts";
+import type { RegistryQuery } from "../registry/query.ts";
 import { inboundClusterName, inboundListenerName } from "./names.ts";
 
 export interface InboundInstance {
@@ -20,10 +20,10 @@ export interface InboundInstance {
   repeat?: boolean;
 }
 
-export function inboundInstances(registry: Registry, nodeIps: ReadonlySet<string>, virtualPort: number): InboundInstance[] {
+export function inboundInstances(query: RegistryQuery, nodeIps: ReadonlySet<string>, virtualPort: number): InboundInstance[] {
   const out: InboundInstance[] = [];
   const owner = new Map<string, InboundInstance>();
-  for (const { service, port, endpoint, endpointPort } of instancesOn(registry, nodeIps)) {
+  for (const { service, port, endpoint, endpointPort } of query.instancesOn(nodeIps)) {
     const inst: InboundInstance = {
       service, port, address: endpoint.address, listenerPort: endpointPort, localPort: port.targetPort ?? endpointPort,
       listener: inboundListenerName(endpoint.address, endpointPort),

@@ -11,15 +11,39 @@ export interface LocalInstance {
   endpointPort: number;
 }
 
-/** Instances on the given node IPs, in registry order (service, endpoint, port). */
-export function instancesOn(registry: Registry, nodeIps: ReadonlySet<string>): LocalInstance[] {
-  const out: LocalInstance[] = [];
-  if (nodeIps.size === 0) return out;
-  for (const service of registry.services) {
-    for (const endpoint of service.endpoints) {
-      if (!nodeIps.has(endpoint.address)) continue;
+/**
+ * A registry version's instances indexed by endpoint address: asking which instances live on a
+ * proxy costs its node IPs' entries, not a walk over the mesh. Built once per version, then read only.
+ */
+export class RegistryQuery {
+  private readonly byAddress: ReadonlyMap<string, readonly { service: Service; endpoint: Endpoint; order: number }[]>;
+
+  constructor(readonly registry: Registry) {
+    this.byAddress = this.index();
+  }
+
+  /** Instances on the given node IPs, in registry order (service, endpoint, port). */
+  instancesOn(nodeIps: ReadonlySet<string>): LocalInstance[] {
+    const found: { service: Service; endpoint: Endpoint; order: number }[] = [];
+    for (const ip of nodeIps) for (const e of this.byAddress.get(ip) ?? []) found.push(e);
+    found.sort((a, b) => a.order - b.order);
+    const out: LocalInstance[] = [];
+    for (const { service, endpoint } of found) {
       for (const port of service.ports) out.push({ service, port, endpoint, endpointPort: endpoint.ports[port.name] ?? port.number });
     }
+    return out;
   }
-  return out;
+
+  private index() {
+    const index = new Map<string, { service: Service; endpoint: Endpoint; order: number }[]>();
+    let order = 0;
+    for (const service of this.registry.services) {
+      for (const endpoint of service.endpoints) {
+        let list = index.get(endpoint.address);
+        if (!list) index.set(endpoint.address, (list = []));
+        list.push({ service, endpoint, order: order++ });
+      }
+    }
+    return index;
+  }
 }

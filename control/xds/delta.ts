@@ -61,6 +61,8 @@ export function handleDeltaStream(
     const wanted = (name: string) => sub.wildcard || sub.names.has(name);
     const out = new Map<string, PackedResource>();
     const removed: string[] = [];
+    /** Set when the answer carries every shared resource: one pre-built block instead of entries. */
+    let sharedBlock: Buffer | undefined;
 
     // The shared part: what changed since the layer the proxy is in step with, or everything wanted.
     if (shared && sub.sharedInStep !== shared) {
@@ -68,6 +70,8 @@ export function handleDeltaStream(
         const changes = snapshot.shared.changesSince(typeUrl, sub.sharedInStep);
         for (const r of changes.updated) if (wanted(r.name)) out.set(r.name, r);
         for (const name of changes.removed) if (wanted(name) && !own?.resources.has(name)) removed.push(name);
+      } else if (!sub.initial && (sub.wildcard || [...shared.resources.keys()].every((n) => sub.names.has(n)))) {
+        sharedBlock = shared.deltaBlock;
       } else {
         const names = sub.wildcard ? shared.resources.keys() : sub.names.values();
         for (const name of names) {
@@ -78,7 +82,7 @@ export function handleDeltaStream(
       sub.sharedInStep = shared;
     }
     // Names subscribed just now were not wanted before: the proxy has none of them.
-    for (const name of fresh) {
+    for (const name of sharedBlock ? [] : fresh) {
       const r = shared?.resources.get(name);
       if (r && sub.initial?.get(name) !== r.hash) out.set(name, r);
     }
@@ -97,15 +101,16 @@ export function handleDeltaStream(
     for (const name of sub.initial?.keys() ?? []) if (wanted(name) && !typeSnap.resources.has(name)) removed.push(name);
     sub.initial = undefined;
 
-    if (out.size === 0 && removed.length === 0 && sub.answered) return;
+    if (!sharedBlock && out.size === 0 && removed.length === 0 && sub.answered) return;
     sub.answered = true;
     const nonce = String(++nonceCounter);
-    inFlight.set(nonce, { typeUrl, version: typeSnap.version, sentAt: performance.now(), count: out.size });
+    const count = out.size + (sharedBlock ? shared!.resources.size : 0);
+    inFlight.set(nonce, { typeUrl, version: typeSnap.version, sentAt: performance.now(), count });
     if (inFlight.size > MAX_IN_FLIGHT) inFlight.delete(inFlight.keys().next().value!);
-    const entries: Buffer[] = [];
+    const entries: Buffer[] = sharedBlock ? [sharedBlock] : [];
     for (const r of out.values()) entries.push(r.deltaEntry);
     call.write(deltaResponse(typeSnap.version, typeUrl, nonce, entries, removed));
-    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: out.size });
+    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: count });
   };
 
   const pushAll = (snapshot: Snapshot) => {

@@ -70,9 +70,29 @@ export class Packer {
 }
 
 /** One type's resources in one layer, packed, with the sum of their hashes (mod 2^52). */
-export interface PackedType {
-  readonly resources: ReadonlyMap<string, PackedResource>;
-  readonly sum: number;
+export class PackedType {
+  private blocks?: { sotw: Buffer; delta: Buffer };
+
+  constructor(readonly resources: ReadonlyMap<string, PackedResource>, readonly sum: number) {}
+
+  /**
+   * Every resource's response entry, concatenated once: a stream that wants all of them (the usual
+   * first answer) copies one block instead of thousands of entries.
+   */
+  get sotwBlock(): Buffer {
+    return (this.blocks ??= this.concat()).sotw;
+  }
+
+  get deltaBlock(): Buffer {
+    return (this.blocks ??= this.concat()).delta;
+  }
+
+  private concat() {
+    const sotw: Buffer[] = [];
+    const delta: Buffer[] = [];
+    for (const r of this.resources.values()) { sotw.push(r.sotwEntry); delta.push(r.deltaEntry); }
+    return { sotw: Buffer.concat(sotw), delta: Buffer.concat(delta) };
+  }
 }
 
 const MOD = 2 ** 52;
@@ -89,7 +109,7 @@ function packType(packer: Packer, typeUrl: string, items: readonly object[], nam
     sum += r.mix;
     if (sum >= MOD) sum -= MOD;
   }
-  return { resources, sum };
+  return new PackedType(resources, sum);
 }
 
 const TYPES: [string, (r: Resources) => readonly object[], (x: any) => unknown][] = [

@@ -42,22 +42,29 @@ export function handleSotwStream(
     if (!typeSnap || !info) return;
     if (!force && state.sentVersion === typeSnap.version && sameSet(state.sentFor, state.names)) return;
     const entries: Buffer[] = [];
-    if (state.names.size === 0 || !NAMED_TYPES.has(typeUrl)) {
-      for (const r of typeSnap.resources.values()) entries.push(r.sotwEntry);
+    let count = 0;
+    const shared = snapshot.shared.get(typeUrl);
+    const all = state.names.size === 0 || !NAMED_TYPES.has(typeUrl);
+    if (all || (shared && state.names.size >= shared.resources.size && [...shared.resources.keys()].every((n) => state.names.has(n)))) {
+      // Every shared resource: the layer's pre-built block, then the proxy's own (named ones only if asked for).
+      if (shared) { entries.push(shared.sotwBlock); count += shared.resources.size; }
+      for (const r of snapshot.own.get(typeUrl)?.resources.values() ?? []) {
+        if (all || state.names.has(r.name)) { entries.push(r.sotwEntry); count++; }
+      }
     } else {
       for (const n of state.names) {
         const r: PackedResource | undefined = typeSnap.resources.get(n);
-        if (r) entries.push(r.sotwEntry);
+        if (r) { entries.push(r.sotwEntry); count++; }
       }
     }
     const nonce = String(++nonceCounter);
     state.sentVersion = typeSnap.version;
     state.sentNonce = nonce;
     state.sentAt = performance.now();
-    state.sentCount = entries.length;
+    state.sentCount = count;
     state.sentFor = state.names;
     call.write(sotwResponse(typeSnap.version, typeUrl, nonce, entries));
-    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: entries.length });
+    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: count });
   };
 
   const pushAll = (snapshot: Snapshot) => {
