@@ -44,6 +44,8 @@ export interface MeshResult {
   rssMb: { idle: number; connected: number; peak: number };
   /** Registry load at start (parse + validate + build) for `services` files. */
   loadMs: number;
+  /** File edit -> the new registry version is serving (read, parse, validate, build). */
+  applyMs: number;
 }
 
 const MB = 2 ** 20;
@@ -69,7 +71,9 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   let peak = 0;
   const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
   const t = performance.now();
-  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log: () => {} });
+  let appliedAt = 0n;
+  const log = (line: string) => { if (line.startsWith("registry v")) appliedAt = process.hrtime.bigint(); };
+  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log });
   const loadMs = performance.now() - t;
   const idle = process.memoryUsage().rss;
   peak = idle;
@@ -103,7 +107,7 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
     const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
     return {
-      services, proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs,
+      services, proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs: Number(appliedAt - t0) / 1e6,
       cpuMs: { connectServer: ms(cpu1), connectClients, changeServer: ms(cpu3), changeClients: clientsTotal - connectClients },
       rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB },
     };
