@@ -13,6 +13,7 @@ import { controlPlaneMetrics } from "./metrics.ts";
 import { ConfigPipeline } from "./pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "./pipeline/distributor.ts";
 import { Proxies, shortType } from "./proxies.ts";
+import { sameNodeConflict } from "./authz/same-node.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
 import type { ServiceEntry } from "./registry/model.ts";
@@ -93,7 +94,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
 
   const distributor = new ConfigDistributor(pipeline, cache, proxies, {
     generated: (seconds) => metrics.generation.observe(seconds),
-    failed: (id, err) => log(`error: generation for proxy ${id} failed, keeping its last config: ${err.message}`),
+    failed: (id, streamId, err) => log(`error: generation for proxy ${id} stream=${streamId} failed, keeping its last config: ${err.message}`),
   });
 
   const callbacks: XdsCallbacks = {
@@ -103,27 +104,31 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         if (loggedProblems.size > MAX_REMEMBERED_PROBLEMS) loggedProblems.clear();
         if (!loggedProblems.has(p)) { loggedProblems.add(p); log(`warning: ${p}`); }
       }
-      const r = distributor.open(identity, info.streamId, info.protocol);
+      // Streams with the same node id each get their own config; a second proxy under an id is worth a warning.
+      const conflict = sameNodeConflict(proxies.forNode(identity.id), { streamId: info.streamId, nodeIps: pipeline.nodeIps(identity) });
+      const warning = conflict && `another stream claims node id ${identity.id}: ${conflict}; each stream gets its own config`;
+      const r = distributor.open(identity, info.streamId, info.protocol, { ...(warning ? { warning } : {}) });
       log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}`);
+      if (warning) log(`warning: stream=${info.streamId}: ${warning}`);
     },
     onStreamClosed(info) {
-      distributor.close(info.node.id, info.streamId);
+      distributor.close(info.streamId);
       log(`disconnect proxy=${info.node.id} stream=${info.streamId}`);
     },
     onPush(info) {
-      proxies.pushed(info.node.id, info.typeUrl, info.version, info.nonce, info.resourceCount);
+      proxies.pushed(info.streamId, info.typeUrl, info.version, info.nonce, info.resourceCount);
       const type = shortType(info.typeUrl);
       metrics.pushes.inc({ type });
-      const r = proxies.get(info.node.id);
+      const r = proxies.get(info.streamId);
       if (r?.triggeredAt !== undefined) metrics.pushLatency.observe((performance.now() - r.triggeredAt) / 1000, { type });
       log(`push proxy=${info.node.id} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
     },
     onAck(info) {
-      proxies.answered(info.node.id, info.typeUrl, info.nonce, info.version);
+      proxies.answered(info.streamId, info.typeUrl, info.nonce, info.version);
       metrics.acks.inc({ type: shortType(info.typeUrl) });
     },
     onNack(info) {
-      proxies.answered(info.node.id, info.typeUrl, info.nonce, info.version, info.errorDetail);
+      proxies.answered(info.streamId, info.typeUrl, info.nonce, info.version, info.errorDetail);
       metrics.nacks.inc({ type: shortType(info.typeUrl) });
       log(`NACK proxy=${info.node.id} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} nonce=${info.nonce} error=${JSON.stringify(info.errorDetail)}`);
     },
@@ -140,9 +145,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     },
     registryStatus: () => store.status(),
     proxies: () => proxies.status(),
-    configDump: (id) => proxies.get(id)?.resources,
+    // By node id: its oldest stream (/debug/proxies lists every stream of an id).
+    configDump: (id) => proxies.forNode(id)[0]?.resources,
     decisions: (id) => {
-      const r = proxies.get(id);
+      const r = proxies.forNode(id)[0];
       return r && pipeline.decisions(r.identity);
     },
     metricsText: () => metrics.registry.render(),

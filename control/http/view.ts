@@ -28,6 +28,26 @@ export interface ProxyStatus {
   connectedAt: string;
   /** By short type name: lds, cds, eds, ecds. */
   types: Record<string, TypeState>;
+  /** Every open stream claiming this node id, each with its own config; the fields above are the oldest's. */
+  connections?: ConnectionStatus[];
+  /** Why its streams disagree (e.g. two Envoys with the same node id and different node IPs). */
+  warnings?: string[];
+}
+
+export interface ConnectionStatus {
+  streamId: number;
+  protocol: "sotw" | "delta";
+  nodeIdIp?: string;
+  instanceIps: string[];
+  nodeIps: string[];
+  /** What the client certificate proved (mutual TLS): its SPIFFE id, or its subject. */
+  peerIdentity?: string;
+  /** The control plane address the stream arrived at. */
+  via?: string;
+  /** How it disagrees with another stream of the same node id. */
+  warning?: string;
+  connectedAt: string;
+  types: Record<string, TypeState>;
 }
 
 export interface ControlPlaneView {

@@ -119,7 +119,7 @@ export function handleDeltaStream(
       else state.names.delete(name);
     }
     // ACKs change nothing; a first request or a subscription change may need an answer.
-    if (first || subscribe.length > 0 || unsubscribe.length > 0) send(typeUrl, state, cache.get(info.node.id));
+    if (first || subscribe.length > 0 || unsubscribe.length > 0) send(typeUrl, state, cache.get(info.streamId));
   });
   call.on("end", () => { close(); call.end(); });
   call.on("error", close);
