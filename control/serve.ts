@@ -22,6 +22,8 @@ import { RegistryStore } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
 import { startXdsServer, type XdsServer } from "./xds/server.ts";
+import type { TlsFiles } from "./tls/cert-files.ts";
+import { xdsSecurity } from "./tls/xds-security.ts";
 
 export interface ServeOptions {
   /** A registry file or directory, watched for changes. Undefined: start empty (HTTP API only). */
@@ -41,6 +43,10 @@ export interface ServeOptions {
   /** The virtual listener: default 0.0.0.0:15001 with the original_dst hand-off. */
   virtualListener?: Partial<VirtualListenerOptions>;
   connectTimeoutMs?: number;
+  /** Serve xDS over TLS with these files (mutual TLS when clientCaFile is set); reloaded when they change. */
+  tls?: TlsFiles;
+  /** Allow plaintext xDS on an address other than loopback (logged as a warning at start). */
+  insecureXds?: boolean;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -64,6 +70,8 @@ const MAX_REMEMBERED_PROBLEMS = 10_000;
 
 export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((line: string) => console.log(line));
+  const xdsHost = opts.xdsHost ?? "127.0.0.1";
+  const security = xdsSecurity(xdsHost, opts.xdsPort ?? 15010, opts.tls, opts.insecureXds ?? false, log);
   const genOptions = serveGenerationOptions(opts, log);
   const cache = new SnapshotCache();
   const proxies = new Proxies();
@@ -156,16 +164,16 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     write: (w) => store.write(w),
   };
 
-  await store.start();
+  await store.start().catch((err) => { security.stop(); throw err; });
   let xds: XdsServer | undefined;
   let http: HttpServer | undefined;
   try {
-    xds = await startXdsServer({ host: opts.xdsHost ?? "127.0.0.1", port: opts.xdsPort ?? 15010, cache, callbacks });
+    xds = await startXdsServer({ host: xdsHost, port: opts.xdsPort ?? 15010, cache, callbacks, ...(security.credentials ? { credentials: security.credentials } : {}) });
     if (opts.httpPort !== false) {
       http = await serveHandler(createHandler(view, opts.token !== undefined ? { token: opts.token } : {}), { host: opts.httpHost ?? "127.0.0.1", port: opts.httpPort ?? 15014 });
     }
     const xdsServer = xds;
-    log(`xDS on ${xdsServer.host}:${xdsServer.port}${http ? `, HTTP API on ${http.url}` : ""}${genOptions.legacySingleIp ? " (legacy single-IP mode)" : ""}`);
+    log(`xDS on ${xdsServer.host}:${xdsServer.port} (${security.mode})${http ? `, HTTP API on ${http.url}` : ""}${genOptions.legacySingleIp ? " (legacy single-IP mode)" : ""}`);
     return {
       xds: { host: xdsServer.host, port: xdsServer.port },
       ...(http ? { httpUrl: http.url } : {}),
@@ -175,11 +183,13 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       async stop() {
         distributor.stop();
         store.stop();
+        security.stop();
         await Promise.all([http?.close(), xdsServer.stop()]);
       },
     };
   } catch (err) {
     store.stop();
+    security.stop();
     await xds?.stop();
     throw err;
   }
