@@ -13,7 +13,7 @@ const USAGE = `usage: multiplane <command> [options]
 
 commands:
   serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
-        [--tls-cert F --tls-key F [--client-ca F]] [--insecure-xds]
+        [--tls-cert F --tls-key F [--client-ca F] [--trust-domain cluster.local]] [--insecure-xds]
         [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched); outside
@@ -108,12 +108,13 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "http-host": { type: "string" }, "http-port": { type: "string" },
       "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
-      "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "client-ca": { type: "string" }, "insecure-xds": { type: "boolean" },
+      "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "client-ca": { type: "string" }, "insecure-xds": { type: "boolean" }, "trust-domain": { type: "string" },
     },
   });
   if (!values["tls-cert"] !== !values["tls-key"]) throw new UsageError("serve: --tls-cert and --tls-key go together");
   if (values["client-ca"] && !values["tls-cert"]) throw new UsageError("serve: --client-ca (mutual TLS) needs --tls-cert and --tls-key");
   if (values["insecure-xds"] && values["tls-cert"]) throw new UsageError("serve: --insecure-xds and --tls-cert contradict each other");
+  if (values["trust-domain"] !== undefined && !values["client-ca"]) throw new UsageError("serve: --trust-domain applies to client certificates: it needs --client-ca");
   if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory)");
   const mode = values["guard-mode"] ?? "enforce";
   if (mode !== "enforce" && mode !== "observe") throw new UsageError(`--guard-mode: expected enforce or observe, got ${JSON.stringify(mode)}`);
@@ -134,6 +135,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       ? { tls: { certFile: values["tls-cert"], keyFile: values["tls-key"], ...(values["client-ca"] ? { clientCaFile: values["client-ca"] } : {}) } }
       : {}),
     ...(values["insecure-xds"] ? { insecureXds: true } : {}),
+    ...(values["trust-domain"] !== undefined ? { trustDomain: values["trust-domain"] } : {}),
     legacySingleIp: values["legacy-single-ip"] ?? false,
     loopGuard: values["no-loop-guard"] ? false : { mode },
     virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },

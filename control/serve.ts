@@ -13,7 +13,9 @@ import { controlPlaneMetrics } from "./metrics.ts";
 import { ConfigPipeline } from "./pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "./pipeline/distributor.ts";
 import { Proxies, shortType } from "./proxies.ts";
-import { sameNodeConflict } from "./authz/same-node.ts";
+import { admit } from "./authz/admission.ts";
+import { peerIdentityOf } from "./authz/peer-identity.ts";
+import { LimitedLog } from "./log-limit.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
 import type { ServiceEntry } from "./registry/model.ts";
@@ -47,6 +49,8 @@ export interface ServeOptions {
   tls?: TlsFiles;
   /** Allow plaintext xDS on an address other than loopback (logged as a warning at start). */
   insecureXds?: boolean;
+  /** Under mutual TLS, client certificates' SPIFFE ids must be in this trust domain. Default cluster.local. */
+  trustDomain?: string;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -77,6 +81,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const proxies = new Proxies();
   const pipeline = new ConfigPipeline(genOptions);
   const loggedProblems = new Set<string>();
+  const trustDomain = opts.trustDomain ?? "cluster.local";
+  // Refused clients tend to retry: every refusal is counted, at most 10 a minute are logged.
+  const refusalLog = new LimitedLog(log, "refusals");
 
   const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry)] : []), new ApiSource()];
   const store: RegistryStore = new RegistryStore(sources, {
@@ -112,11 +119,16 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         if (loggedProblems.size > MAX_REMEMBERED_PROBLEMS) loggedProblems.clear();
         if (!loggedProblems.has(p)) { loggedProblems.add(p); log(`warning: ${p}`); }
       }
-      // Streams with the same node id each get their own config; a second proxy under an id is worth a warning.
-      const conflict = sameNodeConflict(proxies.forNode(identity.id), { streamId: info.streamId, nodeIps: pipeline.nodeIps(identity) });
-      const warning = conflict && `another stream claims node id ${identity.id}: ${conflict}; each stream gets its own config`;
-      const r = distributor.open(identity, info.streamId, info.protocol, { ...(warning ? { warning } : {}) });
-      log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}`);
+      const peer = info.peer.certificate ? peerIdentityOf(info.peer.certificate) : undefined;
+      const admission = admit({ proxy: identity, streamId: info.streamId, nodeIps: pipeline.nodeIps(identity), ...(peer ? { peer } : {}), open: proxies.forNode(identity.id), policy: { trustDomain } });
+      if (!admission.ok) {
+        metrics.refusals.inc({ reason: admission.kind });
+        refusalLog.line(`refused proxy=${identity.id} stream=${info.streamId} peer=${peer?.display ?? "none"} reason=${admission.kind}: ${admission.reason}`);
+        return { reason: admission.reason };
+      }
+      const { peerIdentity, warning } = admission;
+      const r = distributor.open(identity, info.streamId, info.protocol, { ...(peerIdentity ? { peerIdentity } : {}), ...(info.peer.localAddress ? { via: info.peer.localAddress } : {}), ...(warning ? { warning } : {}) });
+      log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}${peerIdentity ? ` peer=${peerIdentity}` : ""}`);
       if (warning) log(`warning: stream=${info.streamId}: ${warning}`);
     },
     onStreamClosed(info) {
