@@ -15,9 +15,13 @@ commands:
   serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
         [--tls-cert F --tls-key F [--client-ca F] [--trust-domain cluster.local]] [--insecure-xds]
         [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
+        [--guard-wasm-port 15013 | --guard-wasm-url URL | --guard-wasm-path PATH]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched); outside
-      loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds
+      loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
+      The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
+      control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
+      its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts
   start [--free-ports]
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
@@ -109,8 +113,12 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
       "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "client-ca": { type: "string" }, "insecure-xds": { type: "boolean" }, "trust-domain": { type: "string" },
+      "guard-wasm-port": { type: "string" }, "guard-wasm-url": { type: "string" }, "guard-wasm-path": { type: "string" },
     },
   });
+  const guardFlags = ["guard-wasm-port", "guard-wasm-url", "guard-wasm-path"].filter((f) => values[f as "guard-wasm-port"] !== undefined);
+  if (guardFlags.length > 1) throw new UsageError(`serve: --${guardFlags.join(" and --")} contradict each other: the loop guard module comes from one place`);
+  if (guardFlags.length > 0 && values["no-loop-guard"]) throw new UsageError(`serve: --${guardFlags[0]} and --no-loop-guard contradict each other`);
   if (!values["tls-cert"] !== !values["tls-key"]) throw new UsageError("serve: --tls-cert and --tls-key go together");
   if (values["client-ca"] && !values["tls-cert"]) throw new UsageError("serve: --client-ca (mutual TLS) needs --tls-cert and --tls-key");
   if (values["insecure-xds"] && values["tls-cert"]) throw new UsageError("serve: --insecure-xds and --tls-cert contradict each other");
@@ -137,7 +145,9 @@ export function parseServeArgs(args: string[]): ServeOptions {
     ...(values["insecure-xds"] ? { insecureXds: true } : {}),
     ...(values["trust-domain"] !== undefined ? { trustDomain: values["trust-domain"] } : {}),
     legacySingleIp: values["legacy-single-ip"] ?? false,
-    loopGuard: values["no-loop-guard"] ? false : { mode },
+    loopGuard: values["no-loop-guard"] ? false : { mode, ...(values["guard-wasm-path"] !== undefined ? { wasmPath: values["guard-wasm-path"] } : {}) },
+    ...(values["guard-wasm-url"] !== undefined ? { guardWasmUrl: values["guard-wasm-url"] } : {}),
+    ...(values["guard-wasm-port"] !== undefined ? { guardWasmPort: portFlag(values["guard-wasm-port"], "--guard-wasm-port", 0) } : {}),
     virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },
   };
 }

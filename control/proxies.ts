@@ -17,6 +17,8 @@ export interface ProxyRecord {
   peerIdentity?: string;
   /** The control plane's address this stream arrived at (the loop guard module is served there). */
   via?: string;
+  /** The proxy's address as the control plane sees it. */
+  remoteAddress?: string;
   /** How this stream disagrees with another stream of its node id (shown while it is open). */
   warning?: string;
   connectedAt: Date;
@@ -129,6 +131,7 @@ function connectionStatus(r: ProxyRecord): ConnectionStatus {
     instanceIps: r.identity.instanceIps, nodeIps: r.nodeIps,
     ...(r.peerIdentity ? { peerIdentity: r.peerIdentity } : {}),
     ...(r.via ? { via: r.via } : {}),
+    ...(r.remoteAddress ? { remoteAddress: r.remoteAddress } : {}),
     ...(r.warning ? { warning: r.warning } : {}),
     connectedAt: r.connectedAt.toISOString(),
     types: typesOf(r),

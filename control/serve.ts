@@ -2,7 +2,6 @@
 // xDS, plus the HTTP API. The proxy's identity (node.id and INSTANCE_IPS) comes from its first xDS
 // request. Every push and every NACK is logged on one line. Signals are the CLI's business; this
 // returns stop().
-import { existsSync } from "node:fs";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { DEFAULT_VIRTUAL_LISTENER, generationOptions, type GenerationOptions, type LoopGuardOptions, type VirtualListenerOptions } from "./generation/options.ts";
 import { createHandler } from "./http/handler.ts";
@@ -26,6 +25,7 @@ import type { XdsCallbacks } from "./xds/callbacks.ts";
 import { startXdsServer, type XdsServer } from "./xds/server.ts";
 import type { TlsFiles } from "./tls/cert-files.ts";
 import { xdsSecurity } from "./tls/xds-security.ts";
+import { setUpLoopGuard, type GuardSetup } from "./guard-wasm/setup.ts";
 
 export interface ServeOptions {
   /** A registry file or directory, watched for changes. Undefined: start empty (HTTP API only). */
@@ -40,8 +40,12 @@ export interface ServeOptions {
   token?: string;
   /** Istio 1.0 behaviour: only node.id's IP counts (reproduces the seed's loop). */
   legacySingleIp?: boolean;
-  /** The loop guard filter: default dist/loop-guard.wasm in enforce mode; false leaves it out. */
-  loopGuard?: Partial<LoopGuardOptions> | false;
+  /** The loop guard filter, in enforce mode by default; false leaves it out. wasmPath: a file on the Envoy hosts (--guard-wasm-path). */
+  loopGuard?: Partial<Pick<LoopGuardOptions, "wasmPath" | "mode">> | false;
+  /** Envoy fetches the module from this URL (which must serve dist/loop-guard.wasm's bytes). */
+  guardWasmUrl?: string;
+  /** Serve the module on the xDS host at this port (0: a free one) for Envoy to fetch. Default: only when xDS is not on loopback, port 15013. */
+  guardWasmPort?: number;
   /** The virtual listener: default 0.0.0.0:15001 with the original_dst hand-off. */
   virtualListener?: Partial<VirtualListenerOptions>;
   connectTimeoutMs?: number;
@@ -57,6 +61,8 @@ export interface ServeOptions {
 
 export interface ControlPlane {
   xds: { host: string; port: number };
+  /** The loop guard module server, when this control plane serves the module. */
+  guardModule?: { host: string; port: number; scheme: "http" | "https" };
   /** Base URL of the HTTP API, when it runs. */
   httpUrl?: string;
   store: RegistryStore;
@@ -76,7 +82,21 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const xdsHost = opts.xdsHost ?? "127.0.0.1";
   const security = xdsSecurity(xdsHost, opts.xdsPort ?? 15010, opts.tls, opts.insecureXds ?? false, log);
-  const genOptions = serveGenerationOptions(opts, log);
+  let guard: GuardSetup | undefined;
+  try {
+    guard = opts.loopGuard === false ? undefined : await setUpLoopGuard({
+      xdsHost, mode: opts.loopGuard?.mode ?? "enforce", defaultPath: LOOP_GUARD_WASM,
+      ...(opts.loopGuard?.wasmPath !== undefined ? { path: opts.loopGuard.wasmPath } : {}),
+      ...(opts.guardWasmUrl !== undefined ? { url: opts.guardWasmUrl } : {}),
+      ...(opts.guardWasmPort !== undefined ? { port: opts.guardWasmPort } : {}),
+      ...(security.certs ? { certs: security.certs } : {}),
+    }, log);
+  } catch (err) {
+    security.stop();
+    throw err;
+  }
+  const loopGuard = guard;
+  const genOptions = serveGenerationOptions(opts, loopGuard?.options);
   const cache = new SnapshotCache();
   const proxies = new Proxies();
   const pipeline = new ConfigPipeline(genOptions);
@@ -127,7 +147,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         return { reason: admission.reason };
       }
       const { peerIdentity, warning } = admission;
-      const r = distributor.open(identity, info.streamId, info.protocol, { ...(peerIdentity ? { peerIdentity } : {}), ...(info.peer.localAddress ? { via: info.peer.localAddress } : {}), ...(warning ? { warning } : {}) });
+      const r = distributor.open(identity, info.streamId, info.protocol, { peerIdentity, via: info.peer.localAddress, remoteAddress: info.peer.remoteAddress, warning });
       log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}${peerIdentity ? ` peer=${peerIdentity}` : ""}`);
       if (warning) log(`warning: stream=${info.streamId}: ${warning}`);
     },
@@ -164,7 +184,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       return { ready: reasons.length === 0, reasons };
     },
     registryStatus: () => store.status(),
-    proxies: () => proxies.status(),
+    proxies: () => proxies.status().map((p) => ({
+      ...p,
+      ...(loopGuard ? { connections: p.connections?.map((c) => ({ ...c, guardModule: loopGuard.status(c.remoteAddress, c.via) })) } : {}),
+    })),
     // By node id: its oldest stream (/debug/proxies lists every stream of an id).
     configDump: (id) => proxies.forNode(id)[0]?.resources,
     decisions: (id) => {
@@ -176,7 +199,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     write: (w) => store.write(w),
   };
 
-  await store.start().catch((err) => { security.stop(); throw err; });
+  await store.start().catch(async (err) => { security.stop(); await guard?.close(); throw err; });
   let xds: XdsServer | undefined;
   let http: HttpServer | undefined;
   try {
@@ -188,6 +211,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     log(`xDS on ${xdsServer.host}:${xdsServer.port} (${security.mode})${http ? `, HTTP API on ${http.url}` : ""}${genOptions.legacySingleIp ? " (legacy single-IP mode)" : ""}`);
     return {
       xds: { host: xdsServer.host, port: xdsServer.port },
+      ...(guard?.server ? { guardModule: { host: guard.server.host, port: guard.server.port, scheme: guard.server.scheme } } : {}),
       ...(http ? { httpUrl: http.url } : {}),
       store, cache, view,
       openStreams: () => xdsServer.openStreams(),
@@ -196,22 +220,18 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         distributor.stop();
         store.stop();
         security.stop();
-        await Promise.all([http?.close(), xdsServer.stop()]);
+        await Promise.all([http?.close(), xdsServer.stop(), guard?.close()]);
       },
     };
   } catch (err) {
     store.stop();
     security.stop();
-    await xds?.stop();
+    await Promise.all([xds?.stop(), guard?.close()]);
     throw err;
   }
 }
 
-function serveGenerationOptions(opts: ServeOptions, log: (line: string) => void): GenerationOptions {
-  const guard: LoopGuardOptions | undefined = opts.loopGuard === false ? undefined : {
-    wasmPath: opts.loopGuard?.wasmPath ?? LOOP_GUARD_WASM, mode: opts.loopGuard?.mode ?? "enforce",
-  };
-  if (guard && !existsSync(guard.wasmPath)) log(`warning: loop guard ${guard.wasmPath} does not exist; Envoy will reject the listeners until it does (npm run build:wasm)`);
+function serveGenerationOptions(opts: ServeOptions, guard: LoopGuardOptions | undefined): GenerationOptions {
   return generationOptions({
     legacySingleIp: opts.legacySingleIp ?? false,
     virtualListener: { ...DEFAULT_VIRTUAL_LISTENER, ...opts.virtualListener },

@@ -90,6 +90,9 @@ test("serve flags: defaults on loopback, xDS and HTTP hosts apart, guard and vir
   const tls = parseServeArgs(["--registry", "r", "--xds-host", "192.168.10.1", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--client-ca", "ca.pem"]);
   assert.equal(tls.tls, { certFile: "c.pem", keyFile: "k.pem", clientCaFile: "ca.pem" });
   assert.is(parseServeArgs(["--registry", "r", "--xds-host", "0.0.0.0", "--insecure-xds"]).insecureXds, true);
+  assert.is(parseServeArgs(["--registry", "r", "--guard-wasm-port", "15099"]).guardWasmPort, 15099);
+  assert.is(parseServeArgs(["--registry", "r", "--guard-wasm-url", "https://m.example/lg.wasm"]).guardWasmUrl, "https://m.example/lg.wasm");
+  assert.equal(parseServeArgs(["--registry", "r", "--guard-wasm-path", "/opt/mp/lg.wasm"]).loopGuard, { mode: "enforce", wasmPath: "/opt/mp/lg.wasm" });
 });
 
 test("serve flags: each mistake is a precise usage error", () => {
@@ -105,6 +108,10 @@ test("serve flags: each mistake is a precise usage error", () => {
   assert.match(err(["--registry", "r", "--tls-cert", "c.pem"]), "--tls-cert and --tls-key go together");
   assert.match(err(["--registry", "r", "--client-ca", "ca.pem"]), "--client-ca (mutual TLS) needs --tls-cert and --tls-key");
   assert.match(err(["--registry", "r", "--tls-cert", "c", "--tls-key", "k", "--insecure-xds"]), "contradict");
+  assert.match(err(["--registry", "r", "--guard-wasm-url", "http://x/y", "--guard-wasm-path", "/p"]), "--guard-wasm-url and --guard-wasm-path contradict each other");
+  assert.match(err(["--registry", "r", "--guard-wasm-port", "15013", "--no-loop-guard"]), "--guard-wasm-port and --no-loop-guard contradict");
+  assert.match(err(["--registry", "r", "--guard-wasm-port", "x"]), "--guard-wasm-port: expected a port number");
+  assert.match(err(["--registry", "r", "--trust-domain", "example.org"]), "--trust-domain applies to client certificates");
 });
 
 test.run();

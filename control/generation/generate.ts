@@ -8,7 +8,7 @@ import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, Typ
 import { duration, listenerFilter, prefixRange, socketAddress, tcpProxy } from "./envoy-objects.ts";
 import { inboundInstances } from "./inbound.ts";
 import { Interner } from "./intern.ts";
-import { LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
+import { guardWasmCluster, LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
 import { BLACKHOLE_CLUSTER, outboundListenerName, PASSTHROUGH_CLUSTER, VIRTUAL_LISTENER } from "./names.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
@@ -16,7 +16,8 @@ import { outboundPlan, type OutboundPlan } from "./outbound.ts";
 
 /**
  * Same shape as control/xds/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
- * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order.
+ * listeners by name; clusters fixed ones, outbound (registry order), inbound, the guard module's;
+ * endpoints registry order.
  */
 export interface GeneratedResources {
   readonly listeners: readonly Listener[];
@@ -80,8 +81,12 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
   return { registry, plan, listeners, clusters, endpoints: plan.endpoints };
 }
 
-/** The proxy's resources: the shared part plus its inbound listeners and clusters and its loop guard configuration. */
-export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions): GeneratedResources {
+/**
+ * The proxy's resources: the shared part plus its inbound listeners and clusters and its loop guard
+ * configuration (with the cluster to fetch the module through, when it is fetched). `via`: the control
+ * plane address the proxy's xDS connection arrived at, where a module served on a wildcard address is fetched.
+ */
+export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions, via?: string): GeneratedResources {
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
   const timeout = duration(options.connectTimeoutMs);
   const listeners = shared.listeners.slice();
@@ -111,11 +116,13 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
     });
   }
 
+  const guard = options.loopGuard;
+  if (guard?.remote) clusters.push(guardWasmCluster(guard.remote, via, options.connectTimeoutMs));
   listeners.sort((a, b) => (a.name! < b.name! ? -1 : 1));
-  const extensionConfigs = options.loopGuard ? [loopGuardExtensionConfig(nodeIps, options.loopGuard)] : [];
+  const extensionConfigs = guard ? [loopGuardExtensionConfig(nodeIps, guard, via)] : [];
   return { listeners, clusters, endpoints: shared.endpoints, extensionConfigs };
 }
 
-export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): GeneratedResources {
-  return proxyConfig(sharedConfig(registry, options), proxy, options);
+export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions, via?: string): GeneratedResources {
+  return proxyConfig(sharedConfig(registry, options), proxy, options, via);
 }

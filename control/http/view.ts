@@ -34,6 +34,17 @@ export interface ProxyStatus {
   warnings?: string[];
 }
 
+export interface GuardModuleStatus {
+  /** A file on the Envoy host, or a URL Envoy fetches (and checks against sha256). */
+  source: "file" | "url";
+  location: string;
+  sha256?: string;
+  /** When this control plane serves the module: its last answer to the proxy's address, or false if it never fetched it. */
+  fetched?: { at: string; status: number } | false;
+  /** For another server's URL: the control plane's own fetch of it ("ok", or what is wrong). */
+  check?: string;
+}
+
 export interface ConnectionStatus {
   streamId: number;
   protocol: "sotw" | "delta";
@@ -44,6 +55,10 @@ export interface ConnectionStatus {
   peerIdentity?: string;
   /** The control plane address the stream arrived at. */
   via?: string;
+  /** The proxy's address as the control plane sees it. */
+  remoteAddress?: string;
+  /** Where this proxy's loop guard module comes from and, when fetched, whether that worked as far as the control plane can tell. */
+  guardModule?: GuardModuleStatus;
   /** How it disagrees with another stream of the same node id. */
   warning?: string;
   connectedAt: string;

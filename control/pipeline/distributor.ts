@@ -30,9 +30,9 @@ export class ConfigDistributor {
   ) {}
 
   /** A stream opened for `identity`: record it and give it its config. */
-  open(identity: ProxyIdentity, streamId: number, protocol: "sotw" | "delta", extra: Pick<ProxyRecord, "peerIdentity" | "via" | "warning"> = {}): ProxyRecord {
+  open(identity: ProxyIdentity, streamId: number, protocol: "sotw" | "delta", extra: Pick<ProxyRecord, "peerIdentity" | "via" | "remoteAddress" | "warning"> = {}): ProxyRecord {
     const r = this.proxies.open({ streamId, protocol, identity, nodeIps: this.pipeline.nodeIps(identity), ...extra });
-    this.pipeline.retain(identity);
+    this.pipeline.retain(identity, r.via);
     this.update(r, performance.now());
     return r;
   }
@@ -42,7 +42,7 @@ export class ConfigDistributor {
     const r = this.proxies.close(streamId);
     if (!r) return;
     this.cache.delete(streamId);
-    this.pipeline.release(r.identity);
+    this.pipeline.release(r.identity, r.via);
   }
 
   /** A new registry version: every connected proxy gets its new config. */
@@ -65,10 +65,10 @@ export class ConfigDistributor {
   private update(r: ProxyRecord, triggeredAt: number): void {
     if (this.proxies.get(r.streamId) !== r) return; // disconnected meanwhile: store nothing for it
     const t0 = performance.now();
-    const built = !this.pipeline.hasConfig(r.identity);
+    const built = !this.pipeline.hasConfig(r.identity, r.via);
     let config;
     try {
-      config = this.pipeline.configFor(r.identity);
+      config = this.pipeline.configFor(r.identity, r.via);
     } catch (err) {
       this.events.failed?.(r.identity.id, r.streamId, err as Error);
       return;
