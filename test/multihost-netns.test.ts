@@ -8,15 +8,18 @@
 // Everything is the README's "Running across hosts": certificates made with openssl (a CA, the control
 // plane's with its IP, each node's with its SPIFFE id and both IPs), `multiplane serve` with mutual TLS
 // on 192.168.10.1, `multiplane bootstrap --xds-ca --cert --key` and `multiplane capture install` on each
-// node, Envoy as uid 1337. The nodes fetch the loop guard from the control plane over the network (Envoy
-// checks its sha256); service-a on node 1's data-plane IP is reached from node 2 over the data network and
-// delivered by node 1's inbound listener; node 1's certificate claiming node 2's IPs is refused; with the
-// control plane killed traffic still flows; restarted (with a new service) everything converges. Each
-// process, namespace, veth, bridge and rule is removed afterwards, also when a step fails.
+// node, Envoy as uid 1337. Plaintext xDS on the network address is refused; the nodes fetch the loop
+// guard from the control plane over the network (Envoy checks its sha256); service-a on node 1's
+// data-plane IP is reached from node 2 over the data network and delivered by node 1's inbound listener;
+// node 1's certificate claiming node 2's IPs is refused, and so is a second Envoy with node 1's id and
+// other node IPs, neither changing anything; the control plane's certificate rotated on disk is served
+// without a restart; with the control plane killed traffic still flows; restarted (with a new service)
+// everything converges. Each process, namespace, veth, bridge and rule is removed afterwards, also when a
+// step fails.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -161,6 +164,13 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     cleanup.close();
   });
 
+  test("plaintext xDS on the control plane's network address is refused unless --insecure-xds", async () => {
+    const plain = hosts.spawn("cp", process.execPath, [CLI, "serve", "--registry", join(dir, "registry"), "--xds-host", CP_IP, "--xds-port", "0", "--http-port", "0"], { label: "plaintext serve" });
+    assert.ok(await waitFor(() => plain.exited(), 10000), plain.output());
+    assert.is(plain.exitInfo()?.code, 1);
+    assert.match(plain.output(), `xDS on ${CP_IP}:0 would be plaintext and unauthenticated outside loopback: give --tls-cert and --tls-key`);
+  });
+
   test("both nodes fetch the loop guard from the control plane over mutual TLS, verify its sha256, and run it", async () => {
     const ok = await waitFor(async () => (await allActive("n1", ["virtual", "0.0.0.0_9080", `${NODES.n1.data}_9080`])) && (await allActive("n2", ["virtual", "0.0.0.0_9080"])), 30000, 200);
     assert.ok(ok, `listeners not active${await context()}`);
@@ -215,6 +225,42 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     } finally {
       await impostor.stop(2000);
     }
+  });
+
+  test("a second Envoy for node 1, started by mistake with --instance-ips none, is refused; node 1's config is untouched", async () => {
+    const conflicts = () => metric(/^multiplane_xds_refusals_total\{reason="conflict"\} (\d+)$/m);
+    const before = await conflicts();
+    const n1Guard = async () => JSON.parse(JSON.parse((await admin("n1", "/config_dump?resource=ecds_filters")).body!).configs[0].ecds_filter.typed_config.config.configuration.value).node_ips;
+    const n1Before = { listeners: [...(await listeners("n1")).keys()].sort(), guard: await n1Guard(), lds: (await proxies()).find((p) => p.id === NODES.n1.id).types.lds.ackedVersion };
+    // Same certificate, same node id, but other node IPs than node 1's open stream.
+    const second = startEnvoy("n1", NODES.n1.id, "none", certs.n1, 15102);
+    try {
+      assert.ok(await waitFor(async () => (await conflicts()) > before, 20000), `${await context()}\n${second.output().slice(-1500)}`);
+      assert.ok(await waitFor(() => second.output().split("\n").some((l) => /closed.*: 7, /.test(l) && decodeURIComponent(l).includes(`node id ${NODES.n1.id} is already connected and this stream differs: node IPs 192.168.10.11 differ`)), 10000), second.output().slice(-2000));
+      const n1 = (await proxies()).find((p) => p.id === NODES.n1.id);
+      assert.is(n1.connections.length, 1, "only node 1's own stream");
+      assert.equal({ listeners: [...(await listeners("n1")).keys()].sort(), guard: await n1Guard(), lds: n1.types.lds.ackedVersion }, n1Before, "node 1's config is untouched");
+    } finally {
+      await second.stop(2000);
+    }
+  });
+
+  test("the control plane's certificate, rotated on disk, is served without a restart (xDS and the module server)", async () => {
+    // What a TLS client on node 1 (presenting node 1's certificate) is shown, by openssl.
+    const servedSubject = (port: number) => spawnSync("ip", ["netns", "exec", hosts.ns.n1!, "sh", "-c",
+      `openssl s_client -connect ${CP_IP}:${port} -cert "$0" -key "$1" -CAfile "$2" -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -subject`,
+      certs.n1.cert, certs.n1.key, certs.ca.cert], { encoding: "utf8", timeout: 10000 }).stdout;
+    const next = makeLeaf(dir, certs.ca, "control-plane-2", { ips: [CP_IP] });
+    writeFileSync(certs.cp.cert, readFileSync(next.cert));
+    writeFileSync(certs.cp.key, readFileSync(next.key));
+    assert.ok(await waitFor(() => /TLS certificate reloaded from .*CN=control-plane-2/.test(cp.output()), 10000), cp.output().slice(-2000));
+    for (const port of [15010, 15013]) {
+      const peer = servedSubject(port);
+      assert.match(peer, /CN ?= ?control-plane-2/, `port ${port}: ${peer}`);
+    }
+    // The Envoys connected before keep working on the connections they have.
+    const r = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000 });
+    assert.is(r.status, 200, JSON.stringify(r));
   });
 
   test("the control plane killed: traffic keeps flowing on the config the Envoys hold", async () => {
