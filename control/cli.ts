@@ -13,16 +13,24 @@ const USAGE = `usage: multiplane <command> [options]
 
 commands:
   serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
+        [--tls-cert F --tls-key F [--client-ca F] [--trust-domain cluster.local]] [--insecure-xds]
         [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
+        [--guard-wasm-port 15013 | --guard-wasm-url URL | --guard-wasm-path PATH]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
-      run the xDS control plane on a ServiceEntry registry (file or directory, watched)
+      run the xDS control plane on a ServiceEntry registry (file or directory, watched); outside
+      loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
+      The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
+      control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
+      its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts
   start [--free-ports]
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
       (the example's services renumbered to match), to run beside something on 15000, 9080, ...
   bootstrap --xds HOST:PORT --node-id ID [--instance-ips auto|none|IP,IP...]
-            [--admin 127.0.0.1:15000] [--out FILE]
-      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane
+            [--xds-ca F [--cert F --key F] [--xds-san NAME]] [--admin 127.0.0.1:15000] [--out FILE]
+      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; --xds-ca:
+      xDS over TLS (the control plane's certificate must carry NAME, default the --xds host);
+      --cert/--key: this proxy's certificate for mutual TLS
   capture install|uninstall [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid GID]
           [--exclude-inbound-ports 15000,15010] [--exclude-outbound-ports 15000,15010]
           [--no-local-loopback-redirect] [--netns NS] [--dry-run]
@@ -49,15 +57,27 @@ function parseInstanceIpsFlag(value: string | undefined): string[] {
 function bootstrapCommand(args: string[]): void {
   const { values } = parseArgs({
     args, strict: true,
-    options: { xds: { type: "string" }, "node-id": { type: "string" }, "instance-ips": { type: "string" }, admin: { type: "string" }, out: { type: "string" } },
+    options: {
+      xds: { type: "string" }, "node-id": { type: "string" }, "instance-ips": { type: "string" }, admin: { type: "string" }, out: { type: "string" },
+      "xds-ca": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, "xds-san": { type: "string" },
+    },
   });
   if (!values.xds) throw new UsageError("bootstrap: --xds HOST:PORT is required");
   if (!values["node-id"]) throw new UsageError("bootstrap: --node-id is required");
+  if (!values.cert !== !values.key) throw new UsageError("bootstrap: --cert and --key go together");
+  if ((values.cert || values["xds-san"]) && !values["xds-ca"]) throw new UsageError("bootstrap: --cert, --key and --xds-san need --xds-ca (xDS over TLS)");
   const config = generateBootstrap({
     nodeId: values["node-id"],
     instanceIps: parseInstanceIpsFlag(values["instance-ips"]),
     xds: parseHostPort(values.xds, "--xds"),
     admin: values.admin ? parseHostPort(values.admin, "--admin") : DEFAULT_ADMIN,
+    ...(values["xds-ca"] ? {
+      tls: {
+        caFile: values["xds-ca"],
+        ...(values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : {}),
+        ...(values["xds-san"] ? { san: values["xds-san"] } : {}),
+      },
+    } : {}),
   });
   const text = JSON.stringify(config, null, 2) + "\n";
   if (values.out) writeFileSync(values.out, text);
@@ -92,8 +112,17 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "http-host": { type: "string" }, "http-port": { type: "string" },
       "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
+      "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "client-ca": { type: "string" }, "insecure-xds": { type: "boolean" }, "trust-domain": { type: "string" },
+      "guard-wasm-port": { type: "string" }, "guard-wasm-url": { type: "string" }, "guard-wasm-path": { type: "string" },
     },
   });
+  const guardFlags = ["guard-wasm-port", "guard-wasm-url", "guard-wasm-path"].filter((f) => values[f as "guard-wasm-port"] !== undefined);
+  if (guardFlags.length > 1) throw new UsageError(`serve: --${guardFlags.join(" and --")} contradict each other: the loop guard module comes from one place`);
+  if (guardFlags.length > 0 && values["no-loop-guard"]) throw new UsageError(`serve: --${guardFlags[0]} and --no-loop-guard contradict each other`);
+  if (!values["tls-cert"] !== !values["tls-key"]) throw new UsageError("serve: --tls-cert and --tls-key go together");
+  if (values["client-ca"] && !values["tls-cert"]) throw new UsageError("serve: --client-ca (mutual TLS) needs --tls-cert and --tls-key");
+  if (values["insecure-xds"] && values["tls-cert"]) throw new UsageError("serve: --insecure-xds and --tls-cert contradict each other");
+  if (values["trust-domain"] !== undefined && !values["client-ca"]) throw new UsageError("serve: --trust-domain applies to client certificates: it needs --client-ca");
   if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory)");
   const mode = values["guard-mode"] ?? "enforce";
   if (mode !== "enforce" && mode !== "observe") throw new UsageError(`--guard-mode: expected enforce or observe, got ${JSON.stringify(mode)}`);
@@ -110,8 +139,15 @@ export function parseServeArgs(args: string[]): ServeOptions {
     httpHost: values["http-host"] ?? "127.0.0.1",
     httpPort: portFlag(values["http-port"], "--http-port", 15014),
     ...(values["token-file"] ? { token: readToken(values["token-file"]) } : {}),
+    ...(values["tls-cert"] && values["tls-key"]
+      ? { tls: { certFile: values["tls-cert"], keyFile: values["tls-key"], ...(values["client-ca"] ? { clientCaFile: values["client-ca"] } : {}) } }
+      : {}),
+    ...(values["insecure-xds"] ? { insecureXds: true } : {}),
+    ...(values["trust-domain"] !== undefined ? { trustDomain: values["trust-domain"] } : {}),
     legacySingleIp: values["legacy-single-ip"] ?? false,
-    loopGuard: values["no-loop-guard"] ? false : { mode },
+    loopGuard: values["no-loop-guard"] ? false : { mode, ...(values["guard-wasm-path"] !== undefined ? { wasmPath: values["guard-wasm-path"] } : {}) },
+    ...(values["guard-wasm-url"] !== undefined ? { guardWasmUrl: values["guard-wasm-url"] } : {}),
+    ...(values["guard-wasm-port"] !== undefined ? { guardWasmPort: portFlag(values["guard-wasm-port"], "--guard-wasm-port", 0) } : {}),
     virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },
   };
 }

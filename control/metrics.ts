@@ -100,6 +100,7 @@ export function controlPlaneMetrics(read: { connectedProxies(): number; streams(
     pushLatency: registry.add(new Histogram("multiplane_xds_push_latency_seconds", "From the change that triggered a push (registry change or proxy connect) to the response being written.", LATENCY_BUCKETS)),
     acks: registry.add(new Counter("multiplane_xds_acks_total", "Responses Envoy accepted, by resource type.")),
     nacks: registry.add(new Counter("multiplane_xds_nacks_total", "Responses Envoy rejected (NACK), by resource type.")),
+    refusals: registry.add(new Counter("multiplane_xds_refusals_total", "xDS streams refused with PERMISSION_DENIED (mutual TLS: the certificate does not prove what the proxy claims), by reason.")),
     generation: registry.add(new Histogram("multiplane_generation_seconds", "Generating and packing one proxy's resources.", LATENCY_BUCKETS)),
     registryServices: registry.add(new Gauge("multiplane_registry_services", "Services (ServiceEntry hosts) in the serving registry.", read.services)),
     reloads: registry.add(new Gauge("multiplane_registry_reloads_total", "Registry file reloads that were applied.", read.reloads, "counter")),

@@ -1,15 +1,26 @@
-// The connected proxies as the control plane sees them: identity, open streams, and per resource type
-// what was pushed and whether Envoy ACKed or NACKed it. State only; serve.ts feeds it from xDS callbacks.
+// The connected proxies as the control plane sees them: one record per xDS stream (its identity, what
+// its certificate proves, and per resource type what was pushed and whether Envoy ACKed or NACKed it).
+// Records are per stream so that two Envoys claiming the same node id never share or overwrite state;
+// /debug/proxies groups them by node id. State only; serve.ts feeds it from xDS callbacks.
 import type { ProxyConfig } from "./pipeline/config-pipeline.ts";
-import type { ProxyStatus, TypeState } from "./http/view.ts";
+import type { ConnectionStatus, ProxyStatus, TypeState } from "./http/view.ts";
 import type { ProxyIdentity } from "./identity/proxy.ts";
 import { TYPE_URL } from "./xds/protos.ts";
 
 export interface ProxyRecord {
+  streamId: number;
+  protocol: "sotw" | "delta";
   identity: ProxyIdentity;
   /** The IPs decisions use (only node.id's in legacy mode). */
   nodeIps: string[];
-  streams: Map<number, "sotw" | "delta">;
+  /** What the client certificate proves (SPIFFE id), when the stream is mutual TLS. */
+  peerIdentity?: string;
+  /** The control plane's address this stream arrived at (the loop guard module is served there). */
+  via?: string;
+  /** The proxy's address as the control plane sees it. */
+  remoteAddress?: string;
+  /** How this stream disagrees with another stream of its node id (shown while it is open). */
+  warning?: string;
   connectedAt: Date;
   types: Map<string, TypeState>;
   /** What it is served now. */
@@ -22,48 +33,56 @@ const SHORT: Record<string, string> = { [TYPE_URL.listener]: "lds", [TYPE_URL.cl
 export const shortType = (typeUrl: string) => SHORT[typeUrl] ?? typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
 
 export class Proxies {
-  private readonly byId = new Map<string, ProxyRecord>();
+  private readonly byStream = new Map<number, ProxyRecord>();
+  /** Node id -> its streams, oldest first. */
+  private readonly byNode = new Map<string, Set<number>>();
 
-  get(id: string): ProxyRecord | undefined {
-    return this.byId.get(id);
+  get(streamId: number): ProxyRecord | undefined {
+    return this.byStream.get(streamId);
+  }
+
+  /** The open streams that claim `nodeId`, oldest first. */
+  forNode(nodeId: string): ProxyRecord[] {
+    return [...(this.byNode.get(nodeId) ?? [])].map((s) => this.byStream.get(s)!);
   }
 
   all(): ProxyRecord[] {
-    return [...this.byId.values()];
+    return [...this.byStream.values()];
   }
 
+  /** Distinct node ids with at least one open stream. */
   get size(): number {
-    return this.byId.size;
+    return this.byNode.size;
   }
 
   streamCounts(): { sotw: number; delta: number } {
     const out = { sotw: 0, delta: 0 };
-    for (const r of this.byId.values()) for (const p of r.streams.values()) out[p]++;
+    for (const r of this.byStream.values()) out[r.protocol]++;
     return out;
   }
 
-  /** A stream opened: the proxy's identity is refreshed from the stream's node (it may have restarted with new IPs). */
-  open(identity: ProxyIdentity, nodeIps: string[], streamId: number, protocol: "sotw" | "delta"): ProxyRecord {
-    let r = this.byId.get(identity.id);
-    if (!r) this.byId.set(identity.id, (r = { identity, nodeIps, streams: new Map(), connectedAt: new Date(), types: new Map() }));
-    r.identity = identity;
-    r.nodeIps = nodeIps;
-    r.streams.set(streamId, protocol);
+  open(record: Omit<ProxyRecord, "connectedAt" | "types">): ProxyRecord {
+    const r: ProxyRecord = { ...record, connectedAt: new Date(), types: new Map() };
+    this.byStream.set(r.streamId, r);
+    let streams = this.byNode.get(r.identity.id);
+    if (!streams) this.byNode.set(r.identity.id, (streams = new Set()));
+    streams.add(r.streamId);
     return r;
   }
 
-  /** A stream closed; returns true when it was the proxy's last, and forgets the proxy. */
-  close(id: string, streamId: number): boolean {
-    const r = this.byId.get(id);
-    if (!r) return false;
-    r.streams.delete(streamId);
-    if (r.streams.size > 0) return false;
-    this.byId.delete(id);
-    return true;
+  /** A stream closed; returns its record (undefined if unknown). */
+  close(streamId: number): ProxyRecord | undefined {
+    const r = this.byStream.get(streamId);
+    if (!r) return undefined;
+    this.byStream.delete(streamId);
+    const streams = this.byNode.get(r.identity.id)!;
+    streams.delete(streamId);
+    if (streams.size === 0) this.byNode.delete(r.identity.id);
+    return r;
   }
 
-  pushed(id: string, typeUrl: string, version: string, nonce: string, resources: number): void {
-    const r = this.byId.get(id);
+  pushed(streamId: number, typeUrl: string, version: string, nonce: string, resources: number): void {
+    const r = this.byStream.get(streamId);
     if (!r) return;
     const prev = r.types.get(typeUrl);
     r.types.set(typeUrl, {
@@ -72,8 +91,8 @@ export class Proxies {
     });
   }
 
-  answered(id: string, typeUrl: string, nonce: string, version: string, errorDetail?: string): void {
-    const r = this.byId.get(id);
+  answered(streamId: number, typeUrl: string, nonce: string, version: string, errorDetail?: string): void {
+    const r = this.byStream.get(streamId);
     const t = r?.types.get(typeUrl);
     if (!t || t.nonce !== nonce) return; // an answer to a response that a newer one replaced
     if (errorDetail === undefined) {
@@ -83,16 +102,39 @@ export class Proxies {
     }
   }
 
+  /** One entry per node id; its top-level fields are its oldest stream's, `connections` lists every stream. */
   status(): ProxyStatus[] {
-    return this.all().sort((a, b) => (a.identity.id < b.identity.id ? -1 : 1)).map((r) => ({
-      id: r.identity.id,
-      ...(r.identity.nodeIdIp ? { nodeIdIp: r.identity.nodeIdIp } : {}),
-      instanceIps: r.identity.instanceIps,
-      nodeIps: r.nodeIps,
-      problems: r.identity.problems,
-      streams: [...r.streams].map(([streamId, protocol]) => ({ streamId, protocol })),
-      connectedAt: r.connectedAt.toISOString(),
-      types: Object.fromEntries([...r.types].map(([url, t]) => [shortType(url), t])),
-    }));
+    return [...this.byNode.keys()].sort().map((id) => {
+      const conns = this.forNode(id);
+      const first = conns[0]!;
+      return {
+        id,
+        ...(first.identity.nodeIdIp ? { nodeIdIp: first.identity.nodeIdIp } : {}),
+        instanceIps: first.identity.instanceIps,
+        nodeIps: first.nodeIps,
+        problems: first.identity.problems,
+        streams: conns.map((c) => ({ streamId: c.streamId, protocol: c.protocol })),
+        connectedAt: first.connectedAt.toISOString(),
+        types: typesOf(first),
+        connections: conns.map(connectionStatus),
+        warnings: conns.flatMap((c) => (c.warning ? [`stream ${c.streamId}: ${c.warning}`] : [])),
+      };
+    });
   }
+}
+
+const typesOf = (r: ProxyRecord) => Object.fromEntries([...r.types].map(([url, t]) => [shortType(url), t]));
+
+function connectionStatus(r: ProxyRecord): ConnectionStatus {
+  return {
+    streamId: r.streamId, protocol: r.protocol,
+    ...(r.identity.nodeIdIp ? { nodeIdIp: r.identity.nodeIdIp } : {}),
+    instanceIps: r.identity.instanceIps, nodeIps: r.nodeIps,
+    ...(r.peerIdentity ? { peerIdentity: r.peerIdentity } : {}),
+    ...(r.via ? { via: r.via } : {}),
+    ...(r.remoteAddress ? { remoteAddress: r.remoteAddress } : {}),
+    ...(r.warning ? { warning: r.warning } : {}),
+    connectedAt: r.connectedAt.toISOString(),
+    types: typesOf(r),
+  };
 }

@@ -2,7 +2,6 @@
 // xDS, plus the HTTP API. The proxy's identity (node.id and INSTANCE_IPS) comes from its first xDS
 // request. Every push and every NACK is logged on one line. Signals are the CLI's business; this
 // returns stop().
-import { existsSync } from "node:fs";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { DEFAULT_VIRTUAL_LISTENER, generationOptions, type GenerationOptions, type LoopGuardOptions, type VirtualListenerOptions } from "./generation/options.ts";
 import { createHandler } from "./http/handler.ts";
@@ -13,6 +12,9 @@ import { controlPlaneMetrics } from "./metrics.ts";
 import { ConfigPipeline } from "./pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "./pipeline/distributor.ts";
 import { Proxies, shortType } from "./proxies.ts";
+import { admit } from "./authz/admission.ts";
+import { peerIdentityOf } from "./authz/peer-identity.ts";
+import { LimitedLog } from "./log-limit.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
 import type { ServiceEntry } from "./registry/model.ts";
@@ -21,6 +23,9 @@ import { RegistryStore } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
 import { startXdsServer, type XdsServer } from "./xds/server.ts";
+import type { TlsFiles } from "./tls/cert-files.ts";
+import { xdsSecurity } from "./tls/xds-security.ts";
+import { setUpLoopGuard, type GuardSetup } from "./guard-wasm/setup.ts";
 
 export interface ServeOptions {
   /** A registry file or directory, watched for changes. Undefined: start empty (HTTP API only). */
@@ -35,17 +40,29 @@ export interface ServeOptions {
   token?: string;
   /** Istio 1.0 behaviour: only node.id's IP counts (reproduces the seed's loop). */
   legacySingleIp?: boolean;
-  /** The loop guard filter: default dist/loop-guard.wasm in enforce mode; false leaves it out. */
-  loopGuard?: Partial<LoopGuardOptions> | false;
+  /** The loop guard filter, in enforce mode by default; false leaves it out. wasmPath: a file on the Envoy hosts (--guard-wasm-path). */
+  loopGuard?: Partial<Pick<LoopGuardOptions, "wasmPath" | "mode">> | false;
+  /** Envoy fetches the module from this URL (which must serve dist/loop-guard.wasm's bytes). */
+  guardWasmUrl?: string;
+  /** Serve the module on the xDS host at this port (0: a free one) for Envoy to fetch. Default: only when xDS is not on loopback, port 15013. */
+  guardWasmPort?: number;
   /** The virtual listener: default 0.0.0.0:15001 with the original_dst hand-off. */
   virtualListener?: Partial<VirtualListenerOptions>;
   connectTimeoutMs?: number;
+  /** Serve xDS over TLS with these files (mutual TLS when clientCaFile is set); reloaded when they change. */
+  tls?: TlsFiles;
+  /** Allow plaintext xDS on an address other than loopback (logged as a warning at start). */
+  insecureXds?: boolean;
+  /** Under mutual TLS, client certificates' SPIFFE ids must be in this trust domain. Default cluster.local. */
+  trustDomain?: string;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
 
 export interface ControlPlane {
   xds: { host: string; port: number };
+  /** The loop guard module server, when this control plane serves the module. */
+  guardModule?: { host: string; port: number; scheme: "http" | "https" };
   /** Base URL of the HTTP API, when it runs. */
   httpUrl?: string;
   store: RegistryStore;
@@ -63,11 +80,30 @@ const MAX_REMEMBERED_PROBLEMS = 10_000;
 
 export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const genOptions = serveGenerationOptions(opts, log);
+  const xdsHost = opts.xdsHost ?? "127.0.0.1";
+  const security = xdsSecurity(xdsHost, opts.xdsPort ?? 15010, opts.tls, opts.insecureXds ?? false, log);
+  let guard: GuardSetup | undefined;
+  try {
+    guard = opts.loopGuard === false ? undefined : await setUpLoopGuard({
+      xdsHost, mode: opts.loopGuard?.mode ?? "enforce", defaultPath: LOOP_GUARD_WASM,
+      ...(opts.loopGuard?.wasmPath !== undefined ? { path: opts.loopGuard.wasmPath } : {}),
+      ...(opts.guardWasmUrl !== undefined ? { url: opts.guardWasmUrl } : {}),
+      ...(opts.guardWasmPort !== undefined ? { port: opts.guardWasmPort } : {}),
+      ...(security.certs ? { certs: security.certs } : {}),
+    }, log);
+  } catch (err) {
+    security.stop();
+    throw err;
+  }
+  const loopGuard = guard;
+  const genOptions = serveGenerationOptions(opts, loopGuard?.options);
   const cache = new SnapshotCache();
   const proxies = new Proxies();
   const pipeline = new ConfigPipeline(genOptions);
   const loggedProblems = new Set<string>();
+  const trustDomain = opts.trustDomain ?? "cluster.local";
+  // Refused clients tend to retry: every refusal is counted, at most 10 a minute are logged.
+  const refusalLog = new LimitedLog(log, "refusals");
 
   const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry)] : []), new ApiSource()];
   const store: RegistryStore = new RegistryStore(sources, {
@@ -93,7 +129,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
 
   const distributor = new ConfigDistributor(pipeline, cache, proxies, {
     generated: (seconds) => metrics.generation.observe(seconds),
-    failed: (id, err) => log(`error: generation for proxy ${id} failed, keeping its last config: ${err.message}`),
+    failed: (id, streamId, err) => log(`error: generation for proxy ${id} stream=${streamId} failed, keeping its last config: ${err.message}`),
   });
 
   const callbacks: XdsCallbacks = {
@@ -103,27 +139,36 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         if (loggedProblems.size > MAX_REMEMBERED_PROBLEMS) loggedProblems.clear();
         if (!loggedProblems.has(p)) { loggedProblems.add(p); log(`warning: ${p}`); }
       }
-      const r = distributor.open(identity, info.streamId, info.protocol);
-      log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}`);
+      const peer = info.peer.certificate ? peerIdentityOf(info.peer.certificate) : undefined;
+      const admission = admit({ proxy: identity, streamId: info.streamId, nodeIps: pipeline.nodeIps(identity), ...(peer ? { peer } : {}), open: proxies.forNode(identity.id), policy: { trustDomain } });
+      if (!admission.ok) {
+        metrics.refusals.inc({ reason: admission.kind });
+        refusalLog.line(`refused proxy=${identity.id} stream=${info.streamId} peer=${peer?.display ?? "none"} reason=${admission.kind}: ${admission.reason}`);
+        return { reason: admission.reason };
+      }
+      const { peerIdentity, warning } = admission;
+      const r = distributor.open(identity, info.streamId, info.protocol, { peerIdentity, via: info.peer.localAddress, remoteAddress: info.peer.remoteAddress, warning });
+      log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}${peerIdentity ? ` peer=${peerIdentity}` : ""}`);
+      if (warning) log(`warning: stream=${info.streamId}: ${warning}`);
     },
     onStreamClosed(info) {
-      distributor.close(info.node.id, info.streamId);
+      distributor.close(info.streamId);
       log(`disconnect proxy=${info.node.id} stream=${info.streamId}`);
     },
     onPush(info) {
-      proxies.pushed(info.node.id, info.typeUrl, info.version, info.nonce, info.resourceCount);
+      proxies.pushed(info.streamId, info.typeUrl, info.version, info.nonce, info.resourceCount);
       const type = shortType(info.typeUrl);
       metrics.pushes.inc({ type });
-      const r = proxies.get(info.node.id);
+      const r = proxies.get(info.streamId);
       if (r?.triggeredAt !== undefined) metrics.pushLatency.observe((performance.now() - r.triggeredAt) / 1000, { type });
       log(`push proxy=${info.node.id} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
     },
     onAck(info) {
-      proxies.answered(info.node.id, info.typeUrl, info.nonce, info.version);
+      proxies.answered(info.streamId, info.typeUrl, info.nonce, info.version);
       metrics.acks.inc({ type: shortType(info.typeUrl) });
     },
     onNack(info) {
-      proxies.answered(info.node.id, info.typeUrl, info.nonce, info.version, info.errorDetail);
+      proxies.answered(info.streamId, info.typeUrl, info.nonce, info.version, info.errorDetail);
       metrics.nacks.inc({ type: shortType(info.typeUrl) });
       log(`NACK proxy=${info.node.id} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} nonce=${info.nonce} error=${JSON.stringify(info.errorDetail)}`);
     },
@@ -139,10 +184,14 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       return { ready: reasons.length === 0, reasons };
     },
     registryStatus: () => store.status(),
-    proxies: () => proxies.status(),
-    configDump: (id) => proxies.get(id)?.config?.resources(),
+    proxies: () => proxies.status().map((p) => ({
+      ...p,
+      ...(loopGuard ? { connections: p.connections?.map((c) => ({ ...c, guardModule: loopGuard.status(c.remoteAddress, c.via) })) } : {}),
+    })),
+    // By node id: its oldest stream (/debug/proxies lists every stream of an id).
+    configDump: (id) => proxies.forNode(id)[0]?.config?.resources(),
     decisions: (id) => {
-      const r = proxies.get(id);
+      const r = proxies.forNode(id)[0];
       return r && pipeline.decisions(r.identity);
     },
     metricsText: () => metrics.registry.render(),
@@ -150,18 +199,19 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     write: (w) => store.write(w),
   };
 
-  await store.start();
+  await store.start().catch(async (err) => { security.stop(); await guard?.close(); throw err; });
   let xds: XdsServer | undefined;
   let http: HttpServer | undefined;
   try {
-    xds = await startXdsServer({ host: opts.xdsHost ?? "127.0.0.1", port: opts.xdsPort ?? 15010, cache, callbacks });
+    xds = await startXdsServer({ host: xdsHost, port: opts.xdsPort ?? 15010, cache, callbacks, ...(security.credentials ? { credentials: security.credentials } : {}) });
     if (opts.httpPort !== false) {
       http = await serveHandler(createHandler(view, opts.token !== undefined ? { token: opts.token } : {}), { host: opts.httpHost ?? "127.0.0.1", port: opts.httpPort ?? 15014 });
     }
     const xdsServer = xds;
-    log(`xDS on ${xdsServer.host}:${xdsServer.port}${http ? `, HTTP API on ${http.url}` : ""}${genOptions.legacySingleIp ? " (legacy single-IP mode)" : ""}`);
+    log(`xDS on ${xdsServer.host}:${xdsServer.port} (${security.mode})${http ? `, HTTP API on ${http.url}` : ""}${genOptions.legacySingleIp ? " (legacy single-IP mode)" : ""}`);
     return {
       xds: { host: xdsServer.host, port: xdsServer.port },
+      ...(guard?.server ? { guardModule: { host: guard.server.host, port: guard.server.port, scheme: guard.server.scheme } } : {}),
       ...(http ? { httpUrl: http.url } : {}),
       store, cache, view,
       openStreams: () => xdsServer.openStreams(),
@@ -169,21 +219,19 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       async stop() {
         distributor.stop();
         store.stop();
-        await Promise.all([http?.close(), xdsServer.stop()]);
+        security.stop();
+        await Promise.all([http?.close(), xdsServer.stop(), guard?.close()]);
       },
     };
   } catch (err) {
     store.stop();
-    await xds?.stop();
+    security.stop();
+    await Promise.all([xds?.stop(), guard?.close()]);
     throw err;
   }
 }
 
-function serveGenerationOptions(opts: ServeOptions, log: (line: string) => void): GenerationOptions {
-  const guard: LoopGuardOptions | undefined = opts.loopGuard === false ? undefined : {
-    wasmPath: opts.loopGuard?.wasmPath ?? LOOP_GUARD_WASM, mode: opts.loopGuard?.mode ?? "enforce",
-  };
-  if (guard && !existsSync(guard.wasmPath)) log(`warning: loop guard ${guard.wasmPath} does not exist; Envoy will reject the listeners until it does (npm run build:wasm)`);
+function serveGenerationOptions(opts: ServeOptions, guard: LoopGuardOptions | undefined): GenerationOptions {
   return generationOptions({
     legacySingleIp: opts.legacySingleIp ?? false,
     virtualListener: { ...DEFAULT_VIRTUAL_LISTENER, ...opts.virtualListener },

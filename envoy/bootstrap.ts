@@ -1,5 +1,9 @@
 // Envoy bootstrap: who this proxy is (node id and every node IP), where its control plane is
-// (ADS over gRPC), and an admin listener that only the host itself can reach.
+// (ADS over gRPC, optionally over TLS or mutual TLS), and an admin listener that only the host itself
+// can reach.
+import { isIP } from "node:net";
+import { resolve } from "node:path";
+import { XDS_CA_SECRET, XDS_CERT_SECRET } from "../control/generation/names.ts";
 import { interfaceIps } from "./node-ips.ts";
 
 export interface HostPort {
@@ -14,6 +18,18 @@ export interface BootstrapOptions {
   xds: HostPort;
   admin?: HostPort;
   cluster?: string;
+  /** xDS over TLS: verify the control plane against this CA; with cert and key, present them (mutual TLS). */
+  tls?: XdsTlsOptions;
+}
+
+export interface XdsTlsOptions {
+  /** PEM file of the CA that signed the control plane's certificate. */
+  caFile: string;
+  /** This proxy's certificate and key (PEM files), for mutual TLS. */
+  certFile?: string;
+  keyFile?: string;
+  /** The name or IP the control plane's certificate must carry; default the xDS host. */
+  san?: string;
 }
 
 export const DEFAULT_ADMIN: HostPort = { host: "127.0.0.1", port: 15000 };
@@ -47,6 +63,7 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
       cds_config: { ads: {}, resource_api_version: "V3" },
     },
     static_resources: {
+      ...(opts.tls ? { secrets: xdsSecrets(opts.tls) } : {}),
       clusters: [{
         name: XDS_CLUSTER,
         type: "STATIC",
@@ -61,7 +78,43 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
           cluster_name: XDS_CLUSTER,
           endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: opts.xds.host, port_value: opts.xds.port } } } }] }],
         },
+        ...(opts.tls ? { transport_socket: xdsTransportSocket(opts.tls, opts.xds.host) } : {}),
       }],
+    },
+  };
+}
+
+/**
+ * The files as static secrets, so that clusters the control plane sends (the loop guard module's) can
+ * name them too. Envoy reads them at start; a rotated certificate takes an Envoy restart (or hot restart).
+ */
+function xdsSecrets(tls: XdsTlsOptions): object[] {
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new Error("bootstrap: a certificate needs its key and a key its certificate");
+  return [
+    { name: XDS_CA_SECRET, validation_context: { trusted_ca: { filename: resolve(tls.caFile) } } },
+    ...(tls.certFile && tls.keyFile
+      ? [{ name: XDS_CERT_SECRET, tls_certificate: { certificate_chain: { filename: resolve(tls.certFile) }, private_key: { filename: resolve(tls.keyFile) } } }]
+      : []),
+  ];
+}
+
+/** TLS to the control plane: its certificate must chain to the CA and carry the expected name or IP. */
+function xdsTransportSocket(tls: XdsTlsOptions, host: string): object {
+  const san = tls.san ?? host;
+  const sanType = isIP(san) ? "IP_ADDRESS" : "DNS";
+  return {
+    name: "envoy.transport_sockets.tls",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+      ...(isIP(host) ? {} : { sni: host }),
+      common_tls_context: {
+        alpn_protocols: ["h2"], // gRPC: the control plane's HTTP/2 server negotiates h2 by ALPN
+        ...(tls.certFile ? { tls_certificate_sds_secret_configs: [{ name: XDS_CERT_SECRET }] } : {}),
+        combined_validation_context: {
+          default_validation_context: { match_typed_subject_alt_names: [{ san_type: sanType, matcher: { exact: san } }] },
+          validation_context_sds_secret_config: { name: XDS_CA_SECRET },
+        },
+      },
     },
   };
 }

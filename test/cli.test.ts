@@ -42,6 +42,35 @@ test("bootstrap --instance-ips none omits INSTANCE_IPS (an old single-IP proxy)"
   assert.equal(JSON.parse(r.stdout).node.metadata, {});
 });
 
+test("bootstrap --xds-ca --cert --key: static secrets and mutual TLS to the control plane, which must carry the xDS host", () => {
+  const r = cli(["bootstrap", "--xds", "192.168.10.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "/etc/mp/ca.pem", "--cert", "/etc/mp/node.pem", "--key", "/etc/mp/node-key.pem"]);
+  assert.is(r.status, 0, r.stderr);
+  const b = JSON.parse(r.stdout);
+  assert.equal(b.static_resources.secrets, [
+    { name: "multiplane-xds-ca", validation_context: { trusted_ca: { filename: "/etc/mp/ca.pem" } } },
+    { name: "multiplane-xds-cert", tls_certificate: { certificate_chain: { filename: "/etc/mp/node.pem" }, private_key: { filename: "/etc/mp/node-key.pem" } } },
+  ]);
+  const tls = b.static_resources.clusters[0].transport_socket.typed_config;
+  assert.is(tls["@type"], "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
+  assert.equal(tls.common_tls_context.tls_certificate_sds_secret_configs, [{ name: "multiplane-xds-cert" }]);
+  assert.equal(tls.common_tls_context.combined_validation_context, {
+    default_validation_context: { match_typed_subject_alt_names: [{ san_type: "IP_ADDRESS", matcher: { exact: "192.168.10.1" } }] },
+    validation_context_sds_secret_config: { name: "multiplane-xds-ca" },
+  });
+  const named = JSON.parse(cli(["bootstrap", "--xds", "cp.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]).stdout);
+  const named_tls = named.static_resources.clusters[0].transport_socket.typed_config;
+  assert.is(named_tls.sni, "cp.example");
+  assert.is(named_tls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].san_type, "DNS");
+  assert.not.ok("tls_certificate_sds_secret_configs" in named_tls.common_tls_context, "TLS without a client certificate");
+  assert.ok(named.static_resources.secrets[0].validation_context.trusted_ca.filename.startsWith("/"), "paths are made absolute");
+});
+
+test("bootstrap TLS flags: --cert without --key, or without --xds-ca, are usage errors", () => {
+  const base = ["bootstrap", "--xds", "10.0.0.1:15010", "--node-id", "n", "--instance-ips", "none"];
+  assert.match(cli([...base, "--xds-ca", "ca.pem", "--cert", "c.pem"]).stderr, "--cert and --key go together");
+  assert.match(cli([...base, "--cert", "c.pem", "--key", "k.pem"]).stderr, "need --xds-ca");
+});
+
 test("bootstrap with a bad --xds is a usage error", () => {
   const r = cli(["bootstrap", "--xds", "nowhere", "--node-id", "n"]);
   assert.is(r.status, 1);
@@ -58,6 +87,12 @@ test("serve flags: defaults on loopback, xDS and HTTP hosts apart, guard and vir
   assert.equal([o.xdsHost, o.httpHost, o.httpPort, o.legacySingleIp, o.loopGuard], ["0.0.0.0", "127.0.0.1", 0, true, false]);
   assert.equal(o.virtualListener, { address: "127.0.0.1", port: 25001, handoff: "proxy_protocol" });
   assert.equal(parseServeArgs(["--registry", "r", "--guard-mode", "observe"]).loopGuard, { mode: "observe" });
+  const tls = parseServeArgs(["--registry", "r", "--xds-host", "192.168.10.1", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--client-ca", "ca.pem"]);
+  assert.equal(tls.tls, { certFile: "c.pem", keyFile: "k.pem", clientCaFile: "ca.pem" });
+  assert.is(parseServeArgs(["--registry", "r", "--xds-host", "0.0.0.0", "--insecure-xds"]).insecureXds, true);
+  assert.is(parseServeArgs(["--registry", "r", "--guard-wasm-port", "15099"]).guardWasmPort, 15099);
+  assert.is(parseServeArgs(["--registry", "r", "--guard-wasm-url", "https://m.example/lg.wasm"]).guardWasmUrl, "https://m.example/lg.wasm");
+  assert.equal(parseServeArgs(["--registry", "r", "--guard-wasm-path", "/opt/mp/lg.wasm"]).loopGuard, { mode: "enforce", wasmPath: "/opt/mp/lg.wasm" });
 });
 
 test("serve flags: each mistake is a precise usage error", () => {
@@ -70,6 +105,13 @@ test("serve flags: each mistake is a precise usage error", () => {
   assert.match(err(["--registry", "r", "--virtual-handoff", "magic"]), "--virtual-handoff");
   assert.match(err(["--registry", "r", "--token-file", "/nonexistent/token"]), "--token-file: cannot read /nonexistent/token: ENOENT");
   assert.match(err(["--registry", "r", "--bogus"]), "bogus");
+  assert.match(err(["--registry", "r", "--tls-cert", "c.pem"]), "--tls-cert and --tls-key go together");
+  assert.match(err(["--registry", "r", "--client-ca", "ca.pem"]), "--client-ca (mutual TLS) needs --tls-cert and --tls-key");
+  assert.match(err(["--registry", "r", "--tls-cert", "c", "--tls-key", "k", "--insecure-xds"]), "contradict");
+  assert.match(err(["--registry", "r", "--guard-wasm-url", "http://x/y", "--guard-wasm-path", "/p"]), "--guard-wasm-url and --guard-wasm-path contradict each other");
+  assert.match(err(["--registry", "r", "--guard-wasm-port", "15013", "--no-loop-guard"]), "--guard-wasm-port and --no-loop-guard contradict");
+  assert.match(err(["--registry", "r", "--guard-wasm-port", "x"]), "--guard-wasm-port: expected a port number");
+  assert.match(err(["--registry", "r", "--trust-domain", "example.org"]), "--trust-domain applies to client certificates");
 });
 
 test.run();

@@ -27,7 +27,7 @@ test("an invalid listener is NACKed with Envoy's reason; the last good config ke
 
     const resources = cp.view.configDump(SEED_NODE_ID)!;
     const bad = { name: "bad", address: { socket_address: { address: "not-an-ip", port_value: 1 } }, filter_chains: [] };
-    cp.cache.set(SEED_NODE_ID, snapshotOf({ ...resources, listeners: [...resources.listeners, bad] }));
+    cp.cache.set(cp.view.proxies()[0]!.streams[0]!.streamId, snapshotOf({ ...resources, listeners: [...resources.listeners, bad] }));
 
     assert.ok(await waitFor(() => lds()?.state === "NACK", 5000));
     const state = lds()!;

@@ -47,9 +47,10 @@ test(`generated configs for ${RUNS} random registries and node IP sets are all a
   const cache = new SnapshotCache();
   const acked = new Map<string, string>();
   const nacks: string[] = [];
+  let streamId: number | undefined; // snapshots are per stream: Envoy's one ADS stream
   const xds = await startXdsServer({
     host: "127.0.0.1", port: 0, cache,
-    callbacks: { onAck: (a) => acked.set(a.typeUrl, a.version), onNack: (n) => nacks.push(`${n.typeUrl}: ${n.errorDetail}`) },
+    callbacks: { onStreamOpen: (info) => { streamId = info.streamId; }, onAck: (a) => acked.set(a.typeUrl, a.version), onNack: (n) => nacks.push(`${n.typeUrl}: ${n.errorDetail}`) },
   });
   const vport = await freePort();
   const envoy = await startEnvoy(sidecarBootstrap(xds.port, { nodeId: NODE_ID, instanceIps: [] }), { extraArgs: ["--drain-time-s", "0"] });
@@ -66,7 +67,8 @@ test(`generated configs for ${RUNS} random registries and node IP sets are all a
       const resources = generate(proxy, registryFrom(s.services), options);
       const snapshot = snapshotOf(resources);
       nacks.length = 0;
-      cache.set(NODE_ID, snapshot);
+      assert.ok(await waitFor(() => streamId !== undefined, 10000), "Envoy opened no ADS stream");
+      cache.set(streamId!, snapshot);
       const wanted = [TYPE_URL.listener, TYPE_URL.cluster, ...(resources.endpoints.length > 0 ? [TYPE_URL.endpoint] : [])];
       const done = await waitFor(() => nacks.length > 0 || wanted.every((t) => acked.get(t) === snapshot.get(t)!.version), 10000, 5);
       assert.equal(nacks, [], "Envoy NACKed generated config");

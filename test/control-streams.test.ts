@@ -62,8 +62,8 @@ test(`${STREAMS} connects and disconnects leak no stream, proxy, watcher or snap
     assert.is(cp.view.proxies().length, 20);
     child.kill("SIGKILL");
 
-    const clean = await waitFor(() => cp.openStreams() === 0 && cp.view.proxies().length === 0 && cp.cache.watcherCount() === 0 && cp.cache.nodeIds().length === 0 && cp.cachedGenerations() === 0, 10000);
-    assert.ok(clean, `left behind: streams=${cp.openStreams()} proxies=${cp.view.proxies().length} watchers=${cp.cache.watcherCount()} snapshots=${cp.cache.nodeIds().length} generations=${cp.cachedGenerations()}`);
+    const clean = await waitFor(() => cp.openStreams() === 0 && cp.view.proxies().length === 0 && cp.cache.watcherCount() === 0 && cp.cache.streamIds().length === 0 && cp.cachedGenerations() === 0, 10000);
+    assert.ok(clean, `left behind: streams=${cp.openStreams()} proxies=${cp.view.proxies().length} watchers=${cp.cache.watcherCount()} snapshots=${cp.cache.streamIds().length} generations=${cp.cachedGenerations()}`);
     assert.is(answered, STREAMS, "every stream got its listeners");
     assert.match(cp.view.metricsText(), /^multiplane_connected_proxies 0$/m);
   } finally {

@@ -4,6 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { SnapshotCache } from "../control/xds/cache.ts";
 import { snapshotOf } from "./support/snapshot.ts";
+import type { Snapshot } from "../control/xds/snapshot.ts";
 import { startXdsServer } from "../control/xds/server.ts";
 import type { AckInfo } from "../control/xds/callbacks.ts";
 import { TYPE_URL } from "../control/xds/protos.ts";
@@ -16,11 +17,16 @@ test("control plane pushes LDS+CDS over ADS; Envoy ACKs, runs the wasm filter an
   const cache = new SnapshotCache();
   const acks: AckInfo[] = [];
   const nacks: string[] = [];
-  const xds = await startXdsServer({ host: "127.0.0.1", port: 0, cache, callbacks: { onAck: (a) => acks.push(a), onNack: (n) => nacks.push(n.errorDetail) } });
+  // Snapshots are per stream: the stream gets its snapshot when it opens.
+  let snapshot: Snapshot | undefined;
+  const xds = await startXdsServer({
+    host: "127.0.0.1", port: 0, cache,
+    callbacks: { onStreamOpen: (info) => { if (snapshot) cache.set(info.streamId, snapshot); }, onAck: (a) => acks.push(a), onNack: (n) => nacks.push(n.errorDetail) },
+  });
   const echo = await startEcho("127.0.0.1");
   // 127.0.0.2: a client's source is then 127.0.0.1, so it is not a connection to itself.
   const listenPort = await freePort("127.0.0.2");
-  const snapshot = snapshotOf({
+  snapshot = snapshotOf({
     listeners: [{
       name: "skeleton", traffic_direction: "OUTBOUND",
       address: { socket_address: { address: "127.0.0.2", port_value: listenPort } },
@@ -35,15 +41,14 @@ test("control plane pushes LDS+CDS over ADS; Envoy ACKs, runs the wasm filter an
     endpoints: [],
     extensionConfigs: [],
   });
-  cache.set("skeleton-node", snapshot);
   const envoy = await startEnvoy(generateBootstrap({ nodeId: "skeleton-node", instanceIps: [], xds: { host: "127.0.0.1", port: xds.port } }));
   try {
     const acked = await waitFor(() => acks.some((a) => a.typeUrl === TYPE_URL.listener) && acks.some((a) => a.typeUrl === TYPE_URL.cluster), 10000);
     assert.ok(acked, `no ACK for LDS and CDS; NACKs: ${nacks.join("; ")}\n${envoy.log().slice(-2000)}`);
     assert.equal(nacks, []);
     // An ACK echoes the version we sent, per type.
-    assert.is(acks.find((a) => a.typeUrl === TYPE_URL.listener)!.version, snapshot.get(TYPE_URL.listener)!.version);
-    assert.is(acks.find((a) => a.typeUrl === TYPE_URL.cluster)!.version, snapshot.get(TYPE_URL.cluster)!.version);
+    assert.is(acks.find((a) => a.typeUrl === TYPE_URL.listener)!.version, snapshot!.get(TYPE_URL.listener)!.version);
+    assert.is(acks.find((a) => a.typeUrl === TYPE_URL.cluster)!.version, snapshot!.get(TYPE_URL.cluster)!.version);
 
     const result = await exchange("127.0.0.2", listenPort, "hello through envoy");
     assert.equal(result, { received: "hello through envoy", ended: "echoed" });

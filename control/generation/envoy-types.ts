@@ -13,3 +13,5 @@ export type { ClusterLoadAssignment } from "../../.envoy-types/envoy/config/endp
 export type { Duration } from "../../.envoy-types/google/protobuf/Duration.ts";
 export type { TcpProxy } from "../../.envoy-types/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy.ts";
 export type { Wasm } from "../../.envoy-types/envoy/extensions/filters/network/wasm/v3/Wasm.ts";
+export type { UpstreamTlsContext } from "../../.envoy-types/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.ts";
+export type { AsyncDataSource } from "../../.envoy-types/envoy/config/core/v3/AsyncDataSource.ts";

@@ -9,7 +9,7 @@ import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, Typ
 import { duration, listenerFilter, prefixRange, socketAddress, tcpProxy } from "./envoy-objects.ts";
 import { inboundInstances } from "./inbound.ts";
 import { Interner } from "./intern.ts";
-import { LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
+import { guardWasmCluster, LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
 import { BLACKHOLE_CLUSTER, outboundListenerName, PASSTHROUGH_CLUSTER, VIRTUAL_LISTENER } from "./names.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
@@ -17,7 +17,8 @@ import { outboundPlan, type OutboundPlan } from "./outbound.ts";
 
 /**
  * Same shape as control/xds/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
- * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order.
+ * listeners by name; clusters fixed ones, outbound (registry order), inbound, the guard module's;
+ * endpoints registry order.
  */
 export interface GeneratedResources {
   readonly listeners: readonly Listener[];
@@ -86,9 +87,11 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
 
 /**
  * What only this proxy gets on top of the shared part: inbound listeners and clusters for the
- * instances on its node IPs, and the loop guard's configuration with those IPs.
+ * instances on its node IPs, and the loop guard's configuration with those IPs (with the cluster to
+ * fetch the module through, when it is fetched). `via`: the control plane address the proxy's xDS
+ * connection arrived at, where a module served on a wildcard address is fetched.
  */
-export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions): GeneratedResources {
+export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions, via?: string): GeneratedResources {
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
   const timeout = duration(options.connectTimeoutMs);
   const listeners: Listener[] = [];
@@ -118,7 +121,9 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
     });
   }
 
-  const extensionConfigs = options.loopGuard ? [loopGuardExtensionConfig(nodeIps, options.loopGuard)] : [];
+  const guard = options.loopGuard;
+  if (guard?.remote) clusters.push(guardWasmCluster(guard.remote, via, options.connectTimeoutMs));
+  const extensionConfigs = guard ? [loopGuardExtensionConfig(nodeIps, guard, via)] : [];
   return { listeners, clusters, endpoints: [], extensionConfigs };
 }
 
@@ -128,7 +133,7 @@ export function joinConfig(shared: SharedConfig, own: GeneratedResources): Gener
   return { listeners, clusters: [...shared.clusters, ...own.clusters], endpoints: [...shared.endpoints, ...own.endpoints], extensionConfigs: own.extensionConfigs };
 }
 
-export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions): GeneratedResources {
+export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions, via?: string): GeneratedResources {
   const shared = sharedConfig(registry, options);
-  return joinConfig(shared, proxyConfig(shared, proxy, options));
+  return joinConfig(shared, proxyConfig(shared, proxy, options, via));
 }

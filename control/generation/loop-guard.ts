@@ -2,13 +2,28 @@
 // guarded chain carries the same small reference, and the proxy's node IPs travel once, in the
 // TypedExtensionConfig named LOOP_GUARD. A node-IP change then pushes one resource, not every
 // listener, and listeners stay identical across proxies (packed once, shared).
-import { encodeOnce, typedConfig } from "./envoy-objects.ts";
-import type { Filter, TypedExtensionConfig, Wasm } from "./envoy-types.ts";
-import type { LoopGuardOptions } from "./options.ts";
+//
+// The module itself is a file on the Envoy host (local), or fetched over HTTP(S) (remote) through the
+// cluster GUARD_WASM_CLUSTER that this config supplies: from the control plane's own module server, or
+// any URL. A remote module is pinned by its sha256, which travels over xDS.
+import { isIP } from "node:net";
+import { duration, encodeOnce, socketAddress, typedConfig } from "./envoy-objects.ts";
+import type { AsyncDataSource, Cluster, Filter, TypedExtensionConfig, UpstreamTlsContext, Wasm } from "./envoy-types.ts";
+import { XDS_CA_SECRET, XDS_CERT_SECRET } from "./names.ts";
+import type { LoopGuardOptions, RemoteGuardModule } from "./options.ts";
 
 export const LOOP_GUARD = "loop_guard";
+export const GUARD_WASM_CLUSTER = "multiplane-guard-wasm";
 const WASM_NETWORK_FILTER = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm";
-
+const UPSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+/**
+ * How long one fetch may take, and how Envoy retries a failed one: backing off from 1 s to 15 s, about
+ * four minutes in all. Meanwhile the guarded listeners stay warming; after that Envoy gives up (the
+ * guard then fails closed) until its config changes or it restarts. It does not NACK either way.
+ */
+const FETCH_TIMEOUT_MS = 10_000;
+const FETCH_RETRIES = 20;
+const FETCH_BACKOFF_MS = { base: 1000, max: 15_000 };
 
 /** The filter as chains list it: one frozen object in every guarded chain, so it is encoded once. */
 export const LOOP_GUARD_FILTER: Filter = encodeOnce<Filter>({
@@ -18,8 +33,61 @@ export const LOOP_GUARD_FILTER: Filter = encodeOnce<Filter>({
   config_discovery: { config_source: { ads: {}, resource_api_version: "V3" }, type_urls: [WASM_NETWORK_FILTER] },
 });
 
+/** Whether the module's address is the one each proxy's xDS connection arrived at (so configs depend on it). */
+export function guardFetchDependsOnConnection(guard: LoopGuardOptions | undefined): boolean {
+  return guard?.remote?.from.kind === "control-plane" && guard.remote.from.host === undefined;
+}
+
+/** Where Envoy fetches the module from: URL, and the endpoint and TLS of the cluster that reaches it. */
+function fetchTarget(remote: RemoteGuardModule, via: string | undefined): { url: string; host: string; port: number; tls?: UpstreamTlsContext } {
+  const from = remote.from;
+  if (from.kind === "url") {
+    const u = new URL(from.url);
+    const host = u.hostname.replace(/^\[|\]$/g, "");
+    const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
+    // Any server: its certificate is not checked against a CA Envoy may not have; the sha256, which
+    // comes over the authenticated xDS stream, is what makes the bytes trustworthy.
+    return { url: from.url, host, port, ...(u.protocol === "https:" ? { tls: isIP(host) ? {} : { sni: host } } : {}) };
+  }
+  const host = from.host ?? via;
+  if (!host) throw new Error("the loop guard module is served on the address each proxy's xDS connection arrived at, and this proxy's is unknown");
+  const authority = `${host.includes(":") ? `[${host}]` : host}:${from.port}`;
+  const tls: UpstreamTlsContext | undefined = from.tls === "none" ? undefined : {
+    common_tls_context: {
+      // The xDS CA (and, for mutual TLS, the xDS certificate) from the bootstrap's static secrets.
+      validation_context_sds_secret_config: { name: XDS_CA_SECRET },
+      ...(from.tls === "mtls" ? { tls_certificate_sds_secret_configs: [{ name: XDS_CERT_SECRET }] } : {}),
+    },
+    ...(isIP(host) ? {} : { sni: host }),
+  };
+  return { url: `${from.tls === "none" ? "http" : "https"}://${authority}${from.path}`, host, port: from.port, ...(tls ? { tls } : {}) };
+}
+
+/** The cluster Envoy fetches a remote module through. */
+export function guardWasmCluster(remote: RemoteGuardModule, via: string | undefined, connectTimeoutMs: number): Cluster {
+  const t = fetchTarget(remote, via);
+  return {
+    name: GUARD_WASM_CLUSTER,
+    type: isIP(t.host) ? "STATIC" : "STRICT_DNS",
+    connect_timeout: duration(connectTimeoutMs),
+    load_assignment: { cluster_name: GUARD_WASM_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(t.host, t.port) } }] }] },
+    ...(t.tls ? { transport_socket: { name: "envoy.transport_sockets.tls", typed_config: typedConfig<UpstreamTlsContext>(UPSTREAM_TLS, t.tls) } } : {}),
+  };
+}
+
+function moduleSource(guard: LoopGuardOptions, via: string | undefined): AsyncDataSource {
+  if (!guard.remote) return { local: { filename: guard.wasmPath } };
+  return {
+    remote: {
+      http_uri: { uri: fetchTarget(guard.remote, via).url, cluster: GUARD_WASM_CLUSTER, timeout: duration(FETCH_TIMEOUT_MS) },
+      sha256: guard.remote.sha256,
+      retry_policy: { retry_back_off: { base_interval: duration(FETCH_BACKOFF_MS.base), max_interval: duration(FETCH_BACKOFF_MS.max) }, num_retries: { value: FETCH_RETRIES } },
+    },
+  };
+}
+
 /** The ECDS resource: the wasm module and its plugin configuration with this proxy's node IPs. */
-export function loopGuardExtensionConfig(nodeIps: string[], guard: LoopGuardOptions): TypedExtensionConfig {
+export function loopGuardExtensionConfig(nodeIps: string[], guard: LoopGuardOptions, via?: string): TypedExtensionConfig {
   return {
     name: LOOP_GUARD,
     typed_config: typedConfig<Wasm>(WASM_NETWORK_FILTER, {
@@ -30,7 +98,7 @@ export function loopGuardExtensionConfig(nodeIps: string[], guard: LoopGuardOpti
           "@type": "type.googleapis.com/google.protobuf.StringValue",
           value: JSON.stringify({ node_ips: nodeIps, mode: guard.mode }),
         },
-        vm_config: { vm_id: LOOP_GUARD, runtime: "envoy.wasm.runtime.v8", code: { local: { filename: guard.wasmPath } } },
+        vm_config: { vm_id: LOOP_GUARD, runtime: "envoy.wasm.runtime.v8", code: moduleSource(guard, via) },
       },
     }),
   };

@@ -8,3 +8,9 @@ export const inboundListenerName = (ip: string, port: number) => `${ip}_${port}`
 export const outboundListenerName = (port: number) => `0.0.0.0_${port}`;
 export const inboundClusterName = (port: number, portName: string, host: string) => `inbound|${port}|${portName}|${host}`;
 export const outboundClusterName = (port: number, host: string) => `outbound|${port}||${host}`;
+
+// Secrets that `multiplane bootstrap --xds-ca/--cert/--key` defines in Envoy's bootstrap (static
+// secrets: the files on the Envoy host). The xDS cluster uses them, and so does the cluster the
+// control plane supplies for fetching the loop guard module from it.
+export const XDS_CA_SECRET = "multiplane-xds-ca";
+export const XDS_CERT_SECRET = "multiplane-xds-cert";

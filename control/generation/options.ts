@@ -14,9 +14,28 @@ export interface VirtualListenerOptions {
 }
 
 export interface LoopGuardOptions {
-  /** dist/loop-guard.wasm (envoy/paths.ts LOOP_GUARD_WASM) as Envoy will read it. */
+  /** The module as a file on the Envoy host (dist/loop-guard.wasm when Envoy runs beside the control plane); used unless `remote` is set. */
   wasmPath: string;
   mode: "enforce" | "observe";
+  /** Envoy fetches the module over HTTP(S) instead, and checks it against its sha256. */
+  remote?: RemoteGuardModule;
+}
+
+export interface RemoteGuardModule {
+  /** Hex SHA-256 of the module: Envoy refuses other bytes. */
+  sha256: string;
+  from: GuardModuleServer | { kind: "url"; url: string };
+}
+
+/** The control plane's own module server (control/guard-wasm/). */
+export interface GuardModuleServer {
+  kind: "control-plane";
+  /** Its address; undefined: the address each proxy's xDS connection arrived at (a wildcard xDS host). */
+  host?: string;
+  port: number;
+  /** "tls": verified against the bootstrap's xDS CA; "mtls": and Envoy presents its xDS certificate. */
+  tls: "none" | "tls" | "mtls";
+  path: string;
 }
 
 export interface GenerationOptions {

@@ -28,6 +28,41 @@ export interface ProxyStatus {
   connectedAt: string;
   /** By short type name: lds, cds, eds, ecds. */
   types: Record<string, TypeState>;
+  /** Every open stream claiming this node id, each with its own config; the fields above are the oldest's. */
+  connections?: ConnectionStatus[];
+  /** Why its streams disagree (e.g. two Envoys with the same node id and different node IPs). */
+  warnings?: string[];
+}
+
+export interface GuardModuleStatus {
+  /** A file on the Envoy host, or a URL Envoy fetches (and checks against sha256). */
+  source: "file" | "url";
+  location: string;
+  sha256?: string;
+  /** When this control plane serves the module: its last answer to the proxy's address, or false if it never fetched it. */
+  fetched?: { at: string; status: number } | false;
+  /** For another server's URL: the control plane's own fetch of it ("ok", or what is wrong). */
+  check?: string;
+}
+
+export interface ConnectionStatus {
+  streamId: number;
+  protocol: "sotw" | "delta";
+  nodeIdIp?: string;
+  instanceIps: string[];
+  nodeIps: string[];
+  /** What the client certificate proved (mutual TLS): its SPIFFE id, or its subject. */
+  peerIdentity?: string;
+  /** The control plane address the stream arrived at. */
+  via?: string;
+  /** The proxy's address as the control plane sees it. */
+  remoteAddress?: string;
+  /** Where this proxy's loop guard module comes from and, when fetched, whether that worked as far as the control plane can tell. */
+  guardModule?: GuardModuleStatus;
+  /** How it disagrees with another stream of the same node id. */
+  warning?: string;
+  connectedAt: string;
+  types: Record<string, TypeState>;
 }
 
 export interface ControlPlaneView {

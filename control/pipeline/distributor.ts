@@ -1,7 +1,9 @@
 // Hands each connected proxy its config and keeps it current: on connect, and for every proxy after a
-// registry change. A change reaches proxies in rounds that yield now and then, so pushes already made
-// are written and new streams and HTTP requests are served while the rest are generated; a newer
-// change abandons an older round (its proxies get the newer registry anyway).
+// registry change. Everything is per stream: a stream's config lives under its stream id, so streams
+// that claim the same node id never change each other's config. A change reaches proxies in rounds
+// that yield now and then, so pushes already made are written and new streams and HTTP requests are
+// served while the rest are generated; a newer change abandons an older round (its proxies get the
+// newer registry anyway).
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Proxies, ProxyRecord } from "../proxies.ts";
 import type { Registry } from "../registry/model.ts";
@@ -12,7 +14,7 @@ export interface DistributorEvents {
   /** Generating and packing a config took this long (a config shared with another proxy costs nothing). */
   generated?(seconds: number): void;
   /** Generation threw: the proxy keeps the config it had. */
-  failed?(proxyId: string, error: Error): void;
+  failed?(proxyId: string, streamId: number, error: Error): void;
 }
 
 const YIELD_EVERY = 25;
@@ -28,24 +30,19 @@ export class ConfigDistributor {
   ) {}
 
   /** A stream opened for `identity`: record it and give it its config. */
-  open(identity: ProxyIdentity, streamId: number, protocol: "sotw" | "delta"): ProxyRecord {
-    const known = this.proxies.get(identity.id);
-    const r = this.proxies.open(identity, this.pipeline.nodeIps(identity), streamId, protocol);
-    if (!known || known.nodeIps.join(",") !== r.nodeIps.join(",")) {
-      if (known) this.pipeline.release(known.identity);
-      this.pipeline.retain(identity);
-    }
+  open(identity: ProxyIdentity, streamId: number, protocol: "sotw" | "delta", extra: Pick<ProxyRecord, "peerIdentity" | "via" | "remoteAddress" | "warning"> = {}): ProxyRecord {
+    const r = this.proxies.open({ streamId, protocol, identity, nodeIps: this.pipeline.nodeIps(identity), ...extra });
+    this.pipeline.retain(identity, r.via);
     this.update(r, performance.now());
     return r;
   }
 
-  /** A stream closed; the proxy's last stream takes its config with it. */
-  close(nodeId: string, streamId: number): void {
-    const r = this.proxies.get(nodeId);
-    if (r && this.proxies.close(nodeId, streamId)) {
-      this.cache.delete(nodeId);
-      this.pipeline.release(r.identity);
-    }
+  /** A stream closed: it takes its config, and nothing else, with it. */
+  close(streamId: number): void {
+    const r = this.proxies.close(streamId);
+    if (!r) return;
+    this.cache.delete(streamId);
+    this.pipeline.release(r.identity, r.via);
   }
 
   /** A new registry version: every connected proxy gets its new config. */
@@ -66,19 +63,19 @@ export class ConfigDistributor {
   }
 
   private update(r: ProxyRecord, triggeredAt: number): void {
-    if (this.proxies.get(r.identity.id) !== r) return; // disconnected meanwhile: store nothing for it
+    if (this.proxies.get(r.streamId) !== r) return; // disconnected meanwhile: store nothing for it
     const t0 = performance.now();
-    const built = !this.pipeline.hasConfig(r.identity);
+    const built = !this.pipeline.hasConfig(r.identity, r.via);
     let config;
     try {
-      config = this.pipeline.configFor(r.identity);
+      config = this.pipeline.configFor(r.identity, r.via);
     } catch (err) {
-      this.events.failed?.(r.identity.id, err as Error);
+      this.events.failed?.(r.identity.id, r.streamId, err as Error);
       return;
     }
     if (built) this.events.generated?.((performance.now() - t0) / 1000);
     r.config = config;
     r.triggeredAt = triggeredAt;
-    if (this.cache.get(r.identity.id) !== config.snapshot) this.cache.set(r.identity.id, config.snapshot);
+    if (this.cache.get(r.streamId) !== config.snapshot) this.cache.set(r.streamId, config.snapshot);
   }
 }

@@ -1,45 +1,43 @@
-// Snapshots by node id, and watchers that streams register to learn when a node's snapshot changes.
+// Snapshots by stream, and the watcher each stream registers to learn when its snapshot changes.
+// Keyed by stream, not node id: two Envoys that claim the same node id never share (or overwrite)
+// each other's config, and a stream that goes away takes only its own snapshot with it.
 import type { Snapshot } from "./snapshot.ts";
 
 type Watcher = (snapshot: Snapshot) => void;
 
 export class SnapshotCache {
-  private readonly snapshots = new Map<string, Snapshot>();
-  private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly snapshots = new Map<number, Snapshot>();
+  private readonly watchers = new Map<number, Watcher>();
 
-  get(nodeId: string): Snapshot | undefined {
-    return this.snapshots.get(nodeId);
+  get(streamId: number): Snapshot | undefined {
+    return this.snapshots.get(streamId);
   }
 
-  /** Stores the node's snapshot and tells every stream of that node. */
-  set(nodeId: string, snapshot: Snapshot): void {
-    this.snapshots.set(nodeId, snapshot);
-    for (const w of this.watchers.get(nodeId) ?? []) w(snapshot);
+  /** Stores the stream's snapshot and tells the stream. */
+  set(streamId: number, snapshot: Snapshot): void {
+    this.snapshots.set(streamId, snapshot);
+    this.watchers.get(streamId)?.(snapshot);
   }
 
-  delete(nodeId: string): void {
-    this.snapshots.delete(nodeId);
+  delete(streamId: number): void {
+    this.snapshots.delete(streamId);
   }
 
-  nodeIds(): string[] {
+  /** Streams that have a snapshot (leak checks). */
+  streamIds(): number[] {
     return [...this.snapshots.keys()];
   }
 
-  /** Calls `watcher` on every later set() for `nodeId`; returns the function that stops it. */
-  watch(nodeId: string, watcher: Watcher): () => void {
-    let set = this.watchers.get(nodeId);
-    if (!set) this.watchers.set(nodeId, (set = new Set()));
-    set.add(watcher);
+  /** Calls `watcher` on every later set() for `streamId`; returns the function that stops it. */
+  watch(streamId: number, watcher: Watcher): () => void {
+    this.watchers.set(streamId, watcher);
     return () => {
-      set!.delete(watcher);
-      if (set!.size === 0) this.watchers.delete(nodeId);
+      if (this.watchers.get(streamId) === watcher) this.watchers.delete(streamId);
     };
   }
 
   /** Number of registered watchers, for leak checks. */
   watcherCount(): number {
-    let n = 0;
-    for (const s of this.watchers.values()) n += s.size;
-    return n;
+    return this.watchers.size;
   }
 }

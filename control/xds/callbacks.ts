@@ -1,10 +1,17 @@
 // What the transport reports to the rest of the control plane (wiring, logs, metrics).
 import type { XdsNode } from "./node.ts";
+import type { StreamPeer } from "./peer.ts";
 
 export interface StreamInfo {
   streamId: number;
   node: XdsNode;
   protocol: "sotw" | "delta";
+  peer: StreamPeer;
+}
+
+/** onStreamOpen's answer to a stream it will not serve: the stream ends with PERMISSION_DENIED and this reason. */
+export interface StreamRefusal {
+  reason: string;
 }
 
 export interface PushInfo extends StreamInfo {
@@ -24,8 +31,8 @@ export interface NackInfo extends AckInfo {
 }
 
 export interface XdsCallbacks {
-  /** The stream's first request arrived (its node is known); the snapshot for node.id should exist soon. */
-  onStreamOpen?(info: StreamInfo): void;
+  /** The stream's first request arrived (its node is known); the stream's snapshot should exist soon, or the stream is refused. */
+  onStreamOpen?(info: StreamInfo): StreamRefusal | void;
   onStreamClosed?(info: StreamInfo): void;
   onPush?(info: PushInfo): void;
   onAck?(info: AckInfo): void;

@@ -146,7 +146,7 @@ export function handleDeltaStream(
 
     const subscribe: string[] = req.resource_names_subscribe ?? [];
     const unsubscribe: string[] = req.resource_names_unsubscribe ?? [];
-    const snapshot = cache.get(info.node.id);
+    const snapshot = cache.get(info.streamId);
     const resources = snapshot?.get(typeUrl)?.resources;
     let sub = subs.get(typeUrl);
     const first = !sub;

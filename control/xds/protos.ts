@@ -23,6 +23,7 @@ export const RESOURCE_PROTOS = [
   "envoy/extensions/filters/http/wasm/v3/wasm.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
+  "envoy/extensions/transport_sockets/tls/v3/tls.proto",
   "google/protobuf/wrappers.proto",
 ];
 

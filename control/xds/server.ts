@@ -5,6 +5,7 @@ import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks } from "./callbacks.ts";
 import { adsServiceDefinition } from "./protos.ts";
 import { handleDeltaStream } from "./delta.ts";
+import { connectionInterceptor } from "./peer.ts";
 import { handleSotwStream } from "./sotw.ts";
 
 export interface XdsServerOptions {
@@ -13,6 +14,8 @@ export interface XdsServerOptions {
   port: number;
   cache: SnapshotCache;
   callbacks?: XdsCallbacks;
+  /** TLS (control/tls/); default plaintext. */
+  credentials?: grpc.ServerCredentials;
 }
 
 export interface XdsServer {
@@ -29,7 +32,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
   // Responses are bytes already, built around each resource's shared encoding (responses.ts).
   for (const method of Object.values(service) as grpc.MethodDefinition<unknown, Buffer>[]) method.responseSerialize = (v: Buffer) => v;
-  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
+  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1, interceptors: [connectionInterceptor] });
   let nextStreamId = 0;
   let open = 0;
   const track = (call: grpc.ServerDuplexStream<any, any>) => {
@@ -52,7 +55,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   });
   const port = await new Promise<number>((resolve, reject) => {
     const addr = opts.host.includes(":") ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`xDS server cannot listen on ${addr}: ${err.message}`)) : resolve(p)));
+    server.bindAsync(addr, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`xDS server cannot listen on ${addr}: ${err.message}`)) : resolve(p)));
   });
   return {
     host: opts.host,

@@ -99,7 +99,7 @@ export function handleSotwStream(
       else callbacks.onAck?.(ack);
     }
     state.names = new Set<string>(req.resource_names ?? []);
-    const snapshot = cache.get(info.node.id);
+    const snapshot = cache.get(info.streamId);
     // A fresh request (no nonce: first, or Envoy reconnected) always gets an answer once a snapshot exists.
     if (snapshot) send(typeUrl, state, snapshot, nonce === "");
   });
