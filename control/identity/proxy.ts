@@ -1,6 +1,7 @@
 // Who a connected Envoy is and which IPs its node has: the input to inbound/outbound decisions.
 import { parseInstanceIps } from "./instance-ips.ts";
 import { parseNodeId, type NodeId } from "./node-id.ts";
+import type { XdsNode } from "../xds/node.ts";
 
 export interface ProxyIdentity {
   id: string;
@@ -16,13 +17,8 @@ export interface ProxyIdentity {
   metadata: Record<string, unknown>;
 }
 
-/** The xDS node as control/xds/node.ts hands it over (metadata already plain JSON). */
-export interface XdsNode {
-  id?: string;
-  metadata?: Record<string, unknown>;
-}
-
-export function proxyIdentity(node: XdsNode): ProxyIdentity {
+/** The xDS node (control/xds/node.ts), of which identity reads the id and the metadata. */
+export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): ProxyIdentity {
   const id = node.id ?? "";
   const metadata = node.metadata ?? {};
   const nodeId = parseNodeId(id);

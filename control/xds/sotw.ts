@@ -9,7 +9,8 @@ import { TYPE_URL } from "./protos.ts";
 import { sotwResponse } from "./responses.ts";
 import type { PackedResource, Snapshot } from "./snapshot.ts";
 
-interface TypeState {
+/** Per type: what the stream asked for and what it was last sent. */
+interface SotwSubscription {
   /** Resource names Envoy asked for; empty = wildcard (all). */
   names: Set<string>;
   sentVersion?: string;
@@ -31,13 +32,13 @@ export function handleSotwStream(
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
 ): void {
-  const types = new Map<string, TypeState>();
+  const types = new Map<string, SotwSubscription>();
   let info: StreamInfo | undefined;
   let unwatch: (() => void) | undefined;
   let nonceCounter = 0;
   let closed = false;
 
-  const send = (typeUrl: string, state: TypeState, snapshot: Snapshot, force: boolean) => {
+  const send = (typeUrl: string, state: SotwSubscription, snapshot: Snapshot, force: boolean) => {
     const typeSnap = snapshot.get(typeUrl);
     if (!typeSnap || !info) return;
     if (!force && state.sentVersion === typeSnap.version && sameSet(state.sentFor, state.names)) return;
