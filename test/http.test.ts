@@ -198,6 +198,24 @@ test("/metrics is Prometheus text with the control plane's series", async () => 
   for (const line of body.split("\n").filter((l) => l && !l.startsWith("#"))) assert.match(line, /^[a-z_]+(\{[^}]*\})? ([0-9.e+-]+|\+Inf)$/);
 });
 
+test("deeply nested bodies get 400 naming the limit; the process survives them and keeps serving", async () => {
+  const depth = (d: number) => "[".repeat(d) + "]".repeat(d);
+  const yamlDepth = (d: number) => "- ".repeat(d) + "x";
+  const rssBefore = process.memoryUsage().rss;
+  // Two 4 KB bodies of depth 2,000 used to abort the process; 800 KB used to stall it for seconds.
+  for (const body of [depth(2_000), depth(2_000), yamlDepth(2_000), depth(400_000)]) {
+    const r = await call("/registry/serviceentries/default/deep", { method: "PUT", body, headers: auth() });
+    assert.is(r.status, 400);
+    assert.equal((await r.json()).details, [`request body:1:${body.startsWith("-") ? 130 : 66}: nested deeper than 64 levels: the limit per request body; not read further`]);
+  }
+  const grown = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+  assert.ok(grown < 100, `RSS grew ${grown.toFixed(0)} MiB`);
+  assert.is((await call("/healthz")).status, 200);
+  const put = await call("/registry/serviceentries/default/after-deep", { method: "PUT", body: entry("after-deep", "10.0.0.8"), headers: auth() });
+  assert.is(put.status, 200);
+  assert.is((await call("/registry/serviceentries/default/after-deep", { method: "DELETE", headers: auth() })).status, 200);
+});
+
 test("a failing view is a 500 for that request, not a crash", async () => {
   const handler = createHandler({ proxies: () => { throw new Error("boom"); } } as any);
   const r = await handler(new Request("http://x/debug/proxies"));

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildRegistry } from "../control/registry/build.ts";
 import { loadRegistry } from "../control/registry/load.ts";
+import { BODY_LIMITS, FILE_LIMITS } from "../control/registry/limits.ts";
 import { formatError, type ServiceEntry } from "../control/registry/model.ts";
 import { parseRegistryText } from "../control/registry/parse.ts";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
@@ -140,6 +141,38 @@ test("a directory: yaml, yml and json files in name order; others ignored; a mis
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("nesting deeper than the limit is refused while reading, at file:line:col, naming the limit", () => {
+  const limit = FILE_LIMITS.maxDepth;
+  const shapes: Record<string, (d: number) => string> = {
+    "JSON arrays": (d) => "[".repeat(d) + "]".repeat(d),
+    "JSON objects": (d) => '{"a":'.repeat(d) + "1" + "}".repeat(d),
+    "YAML block maps": (d) => Array.from({ length: d }, (_, i) => `${" ".repeat(i)}k:`).join("\n") + " v\n",
+    "YAML compact sequences": (d) => "- ".repeat(d) + "x\n",
+    "YAML block sequences": (d) => Array.from({ length: d }, (_, i) => `${" ".repeat(2 * i)}-`).join("\n") + " x\n",
+  };
+  for (const [shape, text] of Object.entries(shapes)) {
+    const nestingErrors = (d: number) => errorsOf(text(d)).filter((e) => e.includes("nested"));
+    assert.equal(nestingErrors(limit), [], `${shape}: ${limit} levels are fine`);
+    for (const d of [limit + 1, 2_000]) {
+      const errors = nestingErrors(d);
+      assert.is(errors.length, 1, `${shape} ${d}`);
+      assert.match(errors[0]!, new RegExp(`^f\\.yaml:\\d+:\\d+: nested deeper than ${limit} levels: the limit per registry file; not read further$`), shape);
+    }
+  }
+  assert.equal(errorsOf("[".repeat(500_000)), [`f.yaml:1:${limit + 2}: nested deeper than ${limit} levels: the limit per registry file; not read further`], "500,000 unclosed");
+});
+
+test("documents and values beyond the limits are refused while reading, naming the limit", () => {
+  const body = (text: string) => parseRegistryText(text, "request body", BODY_LIMITS).errors.map(formatError);
+  const docs = "kind: X\n---\n".repeat(BODY_LIMITS.maxDocuments + 1);
+  assert.equal(body(docs), [`request body:${2 * BODY_LIMITS.maxDocuments}:4: more than ${BODY_LIMITS.maxDocuments} documents: the limit per request body; not read further`]);
+  assert.equal(parseRegistryText("kind: X\n---\n".repeat(BODY_LIMITS.maxDocuments - 1), "b", BODY_LIMITS).warnings.length, BODY_LIMITS.maxDocuments - 1);
+  const values = (n: number) => `[${"1,".repeat(n - 1)}1]`;
+  assert.equal(body(values(BODY_LIMITS.maxNodes + 1)), [`request body:1:${2 * BODY_LIMITS.maxNodes}: more than ${BODY_LIMITS.maxNodes} values (scalars, collections, aliases): the limit per request body; not read further`]);
+  assert.not.match(body(values(BODY_LIMITS.maxNodes - 1)).join(), /more than/);
+  assert.match(body(`[${'"a",'.repeat(BODY_LIMITS.maxNodes)}"a"]`).join(), /more than 200000 values/, "quoted scalars count");
 });
 
 test("the loopback example parses", () => {

@@ -1,8 +1,11 @@
 // Registry text (YAML or JSON; one or many documents; `kind: List` too) -> validated resources, with
-// every error and warning at file:line.
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from "yaml";
+// every error and warning at file:line. Documents are validated as they are read, within the limits of
+// limits.ts.
+import { isMap, isScalar, isSeq, LineCounter, type Document, type Node } from "yaml";
+import { FILE_LIMITS, type TextLimits } from "./limits.ts";
 import type { RegistryError, Resource } from "./model.ts";
 import { validateDocument, type Path } from "./validate.ts";
+import { readDocuments } from "./yaml-documents.ts";
 
 export interface ParseResult {
   resources: Resource[];
@@ -13,18 +16,28 @@ export interface ParseResult {
 /** Enough for any hand-written registry; stops a runaway file from eating the process. */
 const MAX_ALIAS_COUNT = 100;
 
-export function parseRegistryText(text: string, file: string): ParseResult {
+export function parseRegistryText(text: string, file: string, limits: TextLimits = FILE_LIMITS): ParseResult {
   const out: ParseResult = { resources: [], errors: [], warnings: [] };
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
   const at = (offset: number) => lines.linePos(offset);
-  for (const doc of Array.isArray(docs) ? docs : []) {
+  const read = readDocuments(text, limits, lines, (doc) => addDocument(doc));
+  for (const e of read.streamErrors) {
+    const pos = at(e.pos[0]);
+    out.errors.push({ file, line: pos.line, column: pos.col, reason: firstLine(e.message) });
+  }
+  if (read.exceeded) {
+    const pos = at(read.exceeded.offset);
+    out.errors.push({ file, line: pos.line, column: pos.col, reason: read.exceeded.reason });
+  }
+  return out;
+
+  function addDocument(doc: Document.Parsed): void {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        const pos = e.linePos?.[0] ?? at(e.pos[0]);
+        const pos = at(e.pos[0]);
         out.errors.push({ file, line: pos.line, column: pos.col, reason: firstLine(e.message) });
       }
-      continue;
+      return;
     }
     let value: unknown;
     try {
@@ -32,9 +45,9 @@ export function parseRegistryText(text: string, file: string): ParseResult {
     } catch (err) {
       const pos = at(doc.contents?.range[0] ?? 0);
       out.errors.push({ file, line: pos.line, column: pos.col, reason: (err as Error).message });
-      continue;
+      return;
     }
-    if (value === null || value === undefined) continue; // an empty document, e.g. a trailing `---`
+    if (value === null || value === undefined) return; // an empty document, e.g. a trailing `---`
     const locate = (path: Path) => at(offsetOf(doc, path));
     const items = isList(value) ? value.items.map((item, i) => ({ item, path: ["items", i] as Path })) : [{ item: value, path: [] as Path }];
     for (const { item, path } of items) {
@@ -52,7 +65,6 @@ export function parseRegistryText(text: string, file: string): ParseResult {
       }
     }
   }
-  return out;
 }
 
 function isList(v: unknown): v is { items: unknown[] } {

@@ -1,0 +1,23 @@
+// Bounds on the work one registry text may cause. Registry files and HTTP bodies come from people and
+// programs that make mistakes (or worse): nesting, document and value counts are checked while the
+// text is read, so the parser never builds more than the limits allow; each error names its limit.
+
+export interface TextLimits {
+  /** Names the text in errors: "per registry file", "per request body". */
+  readonly scope: string;
+  /** Collections inside collections (YAML block or flow, JSON). A ServiceEntry needs about 8. */
+  readonly maxDepth: number;
+  /** Documents (`---` separated) in one text. */
+  readonly maxDocuments: number;
+  /** Scalars, collections and aliases in one text. */
+  readonly maxNodes: number;
+}
+
+/** Per registry file: room for about 25,000 ServiceEntries in one file. */
+export const FILE_LIMITS: TextLimits = Object.freeze({ scope: "per registry file", maxDepth: 64, maxDocuments: 50_000, maxNodes: 2_000_000 });
+
+/** Per HTTP request body, which holds one ServiceEntry. */
+export const BODY_LIMITS: TextLimits = Object.freeze({ scope: "per request body", maxDepth: 64, maxDocuments: 10, maxNodes: 200_000 });
+
+/** Errors (and warnings) kept per text; the rest are counted. */
+export const MAX_ERRORS_PER_TEXT = 100;
