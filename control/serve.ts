@@ -7,6 +7,7 @@ import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { DEFAULT_VIRTUAL_LISTENER, generationOptions, type GenerationOptions, type LoopGuardOptions, type VirtualListenerOptions } from "./generation/options.ts";
 import { createHandler } from "./http/handler.ts";
 import { serveHandler, type HttpServer } from "./http/node-adapter.ts";
+import { capList } from "./http/responses.ts";
 import type { ControlPlaneView } from "./http/view.ts";
 import { proxyIdentity } from "./identity/proxy.ts";
 import { controlPlaneMetrics } from "./metrics.ts";
@@ -77,10 +78,11 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     },
     rejected(source, errors) {
       metrics.rejections.inc({ source });
-      log(`registry ${source === "files" ? "reload" : `${source} update`} rejected, last good registry keeps serving:\n  ${errors.join("\n  ")}`);
+      // Capped like API answers: a 1 MB body or file of errors must not become megabytes of log.
+      log(`registry ${source === "files" ? "reload" : `${source} update`} rejected, last good registry keeps serving:\n  ${capList(errors).join("\n  ")}`);
     },
     warned(_source, warnings) {
-      for (const w of warnings) log(`registry warning: ${w}`);
+      for (const w of capList(warnings)) log(`registry warning: ${w}`);
     },
   });
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildRegistry } from "../control/registry/build.ts";
 import { loadRegistry } from "../control/registry/load.ts";
-import { BODY_LIMITS, FILE_LIMITS } from "../control/registry/limits.ts";
+import { BODY_LIMITS, FILE_LIMITS, MAX_KEPT_ERRORS } from "../control/registry/limits.ts";
 import { formatError, type ServiceEntry } from "../control/registry/model.ts";
 import { parseRegistryText } from "../control/registry/parse.ts";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
@@ -173,6 +173,33 @@ test("documents and values beyond the limits are refused while reading, naming t
   assert.equal(body(values(BODY_LIMITS.maxNodes + 1)), [`request body:1:${2 * BODY_LIMITS.maxNodes}: more than ${BODY_LIMITS.maxNodes} values (scalars, collections, aliases): the limit per request body; not read further`]);
   assert.not.match(body(values(BODY_LIMITS.maxNodes - 1)).join(), /more than/);
   assert.match(body(`[${'"a",'.repeat(BODY_LIMITS.maxNodes)}"a"]`).join(), /more than 200000 values/, "quoted scalars count");
+});
+
+test("errors and warnings are kept capped per text, the rest counted; reasons quoting huge values are clipped", () => {
+  const hosts = Array.from({ length: 130_000 }, (_, i) => `BAD_${i}`);
+  hosts[0] = "h".repeat(300_000) + "_";
+  const r = parseRegistryText(JSON.stringify({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "a" }, spec: { hosts, ports: [{ number: 1, name: "p" }] } }), "f.json");
+  assert.is(r.errors.length, MAX_KEPT_ERRORS);
+  assert.is(r.moreErrors, 130_000 - MAX_KEPT_ERRORS);
+  assert.match(r.errors[0]!.reason, /^host "hhhh.*… \[\d+ more characters\]$/);
+  assert.ok(r.errors[0]!.reason.length < 1100);
+  const w = parseRegistryText(JSON.stringify({ kind: "List", items: Array.from({ length: 1_000 }, () => ({ kind: "X" })) }), "w.json");
+  assert.equal([w.warnings.length, w.moreWarnings], [MAX_KEPT_ERRORS, 1_000 - MAX_KEPT_ERRORS]);
+});
+
+test("validation is linear: 60,000 distinct hosts and ports, and a repeat found among them", () => {
+  const n = 60_000;
+  const spec = {
+    hosts: [...Array.from({ length: n }, (_, i) => `h${i}.example`), "h7.example"],
+    ports: Array.from({ length: n }, (_, i) => ({ number: i + 1, name: `p${i}` })),
+    endpoints: [{ address: "10.0.0.1", ports: Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`p${i}`, 80])) }],
+  };
+  const t0 = performance.now();
+  const errors = errorsOf(JSON.stringify({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "a" }, spec }));
+  const ms = performance.now() - t0;
+  assert.equal(errors.map((e) => e.replace(/^f\.yaml:\d+:\d+: /, "")), ["host h7.example is listed twice"]);
+  // Quadratic checks took about 20 s here; linear ones well under a second.
+  assert.ok(ms < 8_000, `${ms.toFixed(0)} ms`);
 });
 
 test("the loopback example parses", () => {

@@ -1,5 +1,6 @@
 // ServiceEntries written over the HTTP API (PUT/DELETE), held in memory. Each write is staged: the
 // store applies it only if the whole registry still builds, so a refused write changes nothing.
+import { moreLine } from "../cap-list.ts";
 import { formatError, resourceKey, type ServiceEntry } from "./model.ts";
 import { BODY_LIMITS } from "./limits.ts";
 import { parseRegistryText } from "./parse.ts";
@@ -43,7 +44,7 @@ export class ApiSource implements RegistrySource, WritableSource {
 function parseEntry(write: Extract<RegistryWrite, { op: "put" }>): { entry: ServiceEntry } | { problem: RegistryProblem } {
   const invalid = (errors: string[]) => ({ problem: { kind: "invalid" as const, errors } });
   const parsed = parseRegistryText(write.body, BODY, BODY_LIMITS);
-  if (parsed.errors.length > 0) return invalid(parsed.errors.map(formatError));
+  if (parsed.errors.length > 0) return invalid([...parsed.errors.map(formatError), ...(parsed.moreErrors > 0 ? [moreLine(parsed.moreErrors)] : [])]);
   const entries = parsed.resources.filter((r): r is ServiceEntry => r.kind === "ServiceEntry");
   if (entries.length !== 1 || parsed.resources.length !== 1) {
     const skipped = parsed.warnings.length ? ` (${parsed.warnings.map((w) => w.reason).join("; ")})` : "";

@@ -19,5 +19,8 @@ export const FILE_LIMITS: TextLimits = Object.freeze({ scope: "per registry file
 /** Per HTTP request body, which holds one ServiceEntry. */
 export const BODY_LIMITS: TextLimits = Object.freeze({ scope: "per request body", maxDepth: 64, maxDocuments: 10, maxNodes: 200_000 });
 
-/** Errors (and warnings) kept per text; the rest are counted. */
-export const MAX_ERRORS_PER_TEXT = 100;
+/** Errors (and warnings) kept per text, per reload and per refused update; the rest are counted. */
+export const MAX_KEPT_ERRORS = 100;
+
+/** Characters kept of one error: reasons quote the offending value, which can be megabytes long. */
+export const MAX_ERROR_CHARS = 1000;

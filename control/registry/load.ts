@@ -2,14 +2,18 @@
 // directory (hidden files and editor backups skipped), in name order.
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { MAX_KEPT_ERRORS } from "./limits.ts";
 import type { RegistryError, Resource } from "./model.ts";
 import { parseRegistryText } from "./parse.ts";
 
 export interface LoadResult {
   files: string[];
   resources: Resource[];
+  /** At most MAX_KEPT_ERRORS over all files; `moreErrors` counts the rest. */
   errors: RegistryError[];
   warnings: RegistryError[];
+  moreErrors: number;
+  moreWarnings: number;
 }
 
 export const REGISTRY_FILE = /^[^.].*\.(ya?ml|json)$/i;
@@ -33,7 +37,7 @@ function parseCached(cache: ParseCache, file: string, text: string): ReturnType<
 }
 
 export async function loadRegistry(path: string, cache: ParseCache = new Map()): Promise<LoadResult> {
-  const out: LoadResult = { files: [], resources: [], errors: [], warnings: [] };
+  const out: LoadResult = { files: [], resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0 };
   let files: string[];
   try {
     files = await registryFiles(path);
@@ -48,17 +52,27 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map()):
     } catch (err) {
       // A file deleted between readdir and readFile is simply gone; the next watch event reloads.
       if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
-      out.errors.push({ file, line: 0, reason: (err as Error).message });
+      out.moreErrors += keep(out.errors, [{ file, line: 0, reason: (err as Error).message }]);
       continue;
     }
     out.files.push(file);
     const r = parseCached(cache, file, text);
     // Loops, not push(...list): spreading a list of 100,000+ items overflows the stack.
     for (const x of r.resources) out.resources.push(x);
-    for (const x of r.errors) out.errors.push(x);
-    for (const x of r.warnings) out.warnings.push(x);
+    out.moreErrors += r.moreErrors + keep(out.errors, r.errors);
+    out.moreWarnings += r.moreWarnings + keep(out.warnings, r.warnings);
   }
   const present = new Set(out.files);
   for (const file of cache.keys()) if (!present.has(file)) cache.delete(file);
   return out;
+}
+
+/** Appends up to MAX_KEPT_ERRORS in all; returns how many did not fit. */
+function keep(into: RegistryError[], from: readonly RegistryError[]): number {
+  let left = 0;
+  for (const e of from) {
+    if (into.length < MAX_KEPT_ERRORS) into.push(e);
+    else left++;
+  }
+  return left;
 }

@@ -10,6 +10,9 @@ export interface SourceUpdate {
   errors: readonly RegistryError[];
   /** Non-fatal remarks (e.g. skipped kinds). */
   warnings: readonly RegistryError[];
+  /** Errors and warnings left out of the lists above (they are capped), counted. */
+  moreErrors?: number;
+  moreWarnings?: number;
 }
 
 export interface RegistrySource {

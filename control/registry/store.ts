@@ -3,8 +3,10 @@
 // with file:line:reason and the last good registry keeps serving. A refused update is kept and tried
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
 import { buildRegistry } from "./build.ts";
+import { capList, moreLine } from "../cap-list.ts";
 import { deepFreeze } from "../deep-freeze.ts";
-import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type Resource } from "./model.ts";
+import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./limits.ts";
+import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type RegistryError, type Resource } from "./model.ts";
 import { isProblem, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
 
 export interface StoreEvents {
@@ -33,7 +35,7 @@ export interface StoreStatus {
   /** Updates applied from sources (file reloads), and refused. */
   reloads: number;
   rejections: number;
-  /** Errors of the last refused update of any source; cleared when its next update applies. */
+  /** Errors of the last refused update of any source (the first 100, then "and N more"); cleared when its next update applies. */
   lastErrors: string[];
   sources: SourceStatus[];
 }
@@ -114,9 +116,9 @@ export class RegistryStore {
   }
 
   private onUpdate(state: SourceState, u: SourceUpdate): void {
-    if (u.warnings.length > 0) this.events.warned?.(state.source.name, u.warnings.map(formatError));
+    if (u.warnings.length > 0) this.events.warned?.(state.source.name, capped(formatted(u.warnings, u.moreWarnings)));
     state.failing = u.errors.length > 0;
-    if (state.failing) return this.refuse(state, u.errors.map(formatError));
+    if (state.failing) return this.refuse(state, formatted(u.errors, u.moreErrors));
     state.latest = u.resources;
     // Sources that take writes report only at start; the rest (files) count as reloads.
     this.tryApply(state, !state.source.writes);
@@ -156,17 +158,28 @@ export class RegistryStore {
     return buildRegistry(all);
   }
 
-  private refuse(state: SourceState, errors: string[]): void {
-    state.refused = errors;
-    this.lastErrors = errors;
+  private refuse(state: SourceState, errors: readonly string[]): void {
+    const kept = capped(errors);
+    state.refused = kept;
+    this.lastErrors = kept;
     this.counts.rejections++;
-    this.events.rejected?.(state.source.name, errors);
+    this.events.rejected?.(state.source.name, kept);
   }
 
   private refuseWrite(source: string, problem: RegistryProblem): WriteOutcome {
-    this.events.rejected?.(source, problem.errors);
-    return { ok: false, problem };
+    const kept = { ...problem, errors: capped(problem.errors) };
+    this.events.rejected?.(source, kept.errors);
+    return { ok: false, problem: kept };
   }
+}
+
+/** Error lists are kept, logged and reported capped: a 2 MB file of bad hosts yields 125,000 of them. */
+const capped = (errors: readonly string[]) => capList(errors, MAX_KEPT_ERRORS, MAX_ERROR_CHARS);
+
+function formatted(list: readonly RegistryError[], more = 0): string[] {
+  const out = list.map(formatError);
+  if (more > 0) out.push(moreLine(more));
+  return out;
 }
 
 /** Same resources in the same order: objects a source re-reported unchanged are the same objects, others compare by content. */

@@ -1,0 +1,68 @@
+// What hostile or careless registry files do to a running control plane: every error list is capped
+// where it is kept, logged and reported, and the last good registry keeps serving.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { serve, type ControlPlane } from "../control/serve.ts";
+import { tempRegistryDir } from "./support/control.ts";
+import { waitFor } from "./support/net.ts";
+
+const entry = (name: string, ip: string) => JSON.stringify({
+  apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name, namespace: "default" },
+  spec: { hosts: [`${name}.example`], ports: [{ number: 9080, name: "http" }], endpoints: [{ address: ip }] },
+});
+
+let dir: string;
+let cp: ControlPlane;
+const logs: string[] = [];
+const call = (path: string) => fetch(`${cp.httpUrl}${path}`);
+
+test.before(async () => {
+  dir = tempRegistryDir();
+  writeFileSync(join(dir, "good.yaml"), entry("good", "10.0.0.1"));
+  cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, log: (l) => logs.push(l) });
+});
+
+test.after(async () => {
+  await cp?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const servesGood = async () => (await (await call("/registry/serviceentries")).json()).serviceEntries.map((e: any) => e.name).join() === "good";
+
+test("a 2 MB file of 130,000 bad hosts: rejected with capped errors in the log, /readyz and /debug/registry", async () => {
+  const hosts = Array.from({ length: 130_000 }, (_, i) => `BAD_${i}`);
+  hosts[1] = `${"h".repeat(300_000)}_`;
+  writeFileSync(join(dir, "bad.json"), JSON.stringify({
+    apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "bad" }, spec: { hosts, ports: [{ number: 1, name: "p" }] },
+  }));
+  const status = await waitFor(async () => {
+    const s = (await (await call("/debug/registry")).json()).status;
+    return s.rejections > 0 && s;
+  }, 20_000);
+  assert.ok(status, "rejected");
+  assert.is(status.lastErrors.length, 101);
+  assert.is(status.lastErrors[100], "and 129900 more");
+  assert.ok(status.lastErrors[1].length < 1100, "a 300,000-character host is clipped where it is kept");
+  assert.ok((await (await call("/debug/registry")).text()).length < 200_000);
+  const readyz = await (await call("/readyz")).text();
+  assert.ok(readyz.length < 2_000, `/readyz is ${readyz.length} characters`);
+  const rejection = logs.find((l) => l.startsWith("registry reload rejected"))!;
+  assert.ok(rejection.length < 15_000, `the rejection log line is ${rejection.length} characters`);
+  assert.match(rejection, /\n {2}and 129980 more$/);
+  assert.ok(await servesGood(), "the last good registry keeps serving");
+  rmSync(join(dir, "bad.json"));
+  assert.ok(await waitFor(async () => (await call("/readyz")).status === 200, 5_000));
+});
+
+test("130,000 skipped documents: the warnings are logged capped, not one line each", async () => {
+  const before = logs.length;
+  writeFileSync(join(dir, "other.json"), JSON.stringify({ kind: "List", items: Array.from({ length: 130_000 }, () => ({ kind: "X" })) }));
+  assert.ok(await waitFor(() => logs.slice(before).some((l) => l === "registry warning: and 129980 more"), 20_000), logs.slice(before, before + 3).join("\n"));
+  assert.is(logs.slice(before).filter((l) => l.startsWith("registry warning:")).length, 21);
+  assert.ok(await servesGood());
+  rmSync(join(dir, "other.json"));
+});
+
+test.run();
