@@ -34,11 +34,17 @@ export class FileSource implements RegistrySource {
     }
     this.reloading = (async () => {
       let update: SourceUpdate;
-      do {
-        this.reloadAgain = false;
-        update = await loadRegistry(this.path, this.cache);
-      } while (this.reloadAgain);
-      this.reloading = undefined;
+      try {
+        do {
+          this.reloadAgain = false;
+          update = await loadRegistry(this.path, this.cache);
+        } while (this.reloadAgain);
+      } catch (err) {
+        // Reported like any bad file; and `reloading` is cleared below, so the next change reloads.
+        update = { resources: [], errors: [{ file: this.path, line: 0, reason: `reading the registry failed: ${(err as Error).message}` }], warnings: [] };
+      } finally {
+        this.reloading = undefined;
+      }
       this.onUpdate?.(update);
       return update;
     })();

@@ -19,6 +19,12 @@ export const FILE_LIMITS: TextLimits = Object.freeze({ scope: "per registry file
 /** Per HTTP request body, which holds one ServiceEntry. */
 export const BODY_LIMITS: TextLimits = Object.freeze({ scope: "per request body", maxDepth: 64, maxDocuments: 10, maxNodes: 200_000 });
 
+/** One registry file: about 25,000 ServiceEntries; larger registries are split into several files. */
+export const MAX_FILE_BYTES = 8 * 1024 * 1024;
+
+/** All files of a registry directory together. */
+export const MAX_REGISTRY_BYTES = 64 * 1024 * 1024;
+
 /** Errors (and warnings) kept per text, per reload and per refused update; the rest are counted. */
 export const MAX_KEPT_ERRORS = 100;
 

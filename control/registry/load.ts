@@ -1,10 +1,11 @@
 // Reads a registry from disk: one file, or every *.yaml, *.yml and *.json file directly inside a
 // directory (hidden files and editor backups skipped), in name order.
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { MAX_KEPT_ERRORS } from "./limits.ts";
+import { MAX_FILE_BYTES, MAX_KEPT_ERRORS, MAX_REGISTRY_BYTES } from "./limits.ts";
 import type { RegistryError, Resource } from "./model.ts";
 import { parseRegistryText } from "./parse.ts";
+import { readRegistryFile } from "./read-file.ts";
 
 export interface LoadResult {
   files: string[];
@@ -38,25 +39,29 @@ function parseCached(cache: ParseCache, file: string, text: string): ReturnType<
 
 export async function loadRegistry(path: string, cache: ParseCache = new Map()): Promise<LoadResult> {
   const out: LoadResult = { files: [], resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0 };
+  const fail = (file: string, reason: string) => void (out.moreErrors += keep(out.errors, [{ file, line: 0, reason }]));
   let files: string[];
   try {
     files = await registryFiles(path);
   } catch (err) {
-    out.errors.push({ file: path, line: 0, reason: (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (err as Error).message });
+    fail(path, (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (err as Error).message);
     return out;
   }
+  let total = 0;
   for (const file of files) {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (err) {
-      // A file deleted between readdir and readFile is simply gone; the next watch event reloads.
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
-      out.moreErrors += keep(out.errors, [{ file, line: 0, reason: (err as Error).message }]);
+    const read = await readRegistryFile(file, MAX_FILE_BYTES);
+    if (!read.ok) {
+      // A file deleted between readdir and reading is simply gone; the next watch event reloads.
+      if (!read.gone) fail(file, read.reason);
       continue;
     }
+    total += read.bytes;
+    if (total > MAX_REGISTRY_BYTES) {
+      fail(file, `the registry's files are over the limit of ${MAX_REGISTRY_BYTES} bytes in total; this file and the ones after it were not read`);
+      break;
+    }
     out.files.push(file);
-    const r = parseCached(cache, file, text);
+    const r = parseCached(cache, file, read.text);
     // Loops, not push(...list): spreading a list of 100,000+ items overflows the stack.
     for (const x of r.resources) out.resources.push(x);
     out.moreErrors += r.moreErrors + keep(out.errors, r.errors);
