@@ -15,6 +15,7 @@ commands:
   serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
         [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
+        [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched)
   start
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
@@ -91,6 +92,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "http-host": { type: "string" }, "http-port": { type: "string" },
       "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
+      "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
     },
   });
   if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory)");
@@ -112,7 +114,16 @@ export function parseServeArgs(args: string[]): ServeOptions {
     legacySingleIp: values["legacy-single-ip"] ?? false,
     loopGuard: values["no-loop-guard"] ? false : { mode },
     virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },
+    ...(values["max-removal-share"] !== undefined ? { maxRemovalShare: numberFlag(values["max-removal-share"], "--max-removal-share", 0, 1) } : {}),
+    ...(values["settle-seconds"] !== undefined ? { settleSeconds: numberFlag(values["settle-seconds"], "--settle-seconds", 0, 86_400) } : {}),
+    ...(values["accept-removals"] ? { acceptRemovals: true } : {}),
   };
+}
+
+function numberFlag(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n < min || n > max) throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 /** Runs until SIGTERM or SIGINT, then stops cleanly (streams closed, watchers removed). */

@@ -17,7 +17,7 @@ import { Proxies, shortType } from "./proxies.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
 import type { ServiceEntry } from "./registry/model.ts";
-import type { RegistrySource } from "./registry/source.ts";
+import type { HeldChange, RegistrySource } from "./registry/source.ts";
 import { RegistryStore } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
@@ -34,6 +34,12 @@ export interface ServeOptions {
   httpPort?: number | false;
   /** Bearer token that PUT/DELETE of ServiceEntries require; undefined disables writes. */
   token?: string;
+  /** A registry reload removing more than this share (0..1) of the services is held until stable; removing all always is. Default 1. */
+  maxRemovalShare?: number;
+  /** How long a held reload must stay unchanged before it applies. Default 10. */
+  settleSeconds?: number;
+  /** Apply every registry reload at once, even one that empties the registry. */
+  acceptRemovals?: boolean;
   /** Istio 1.0 behaviour: only node.id's IP counts (reproduces the seed's loop). */
   legacySingleIp?: boolean;
   /** The loop guard filter: default dist/loop-guard.wasm in enforce mode; false leaves it out. */
@@ -70,7 +76,12 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const pipeline = new ConfigPipeline(genOptions);
   const loggedProblems = new Set<string>();
 
-  const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry)] : []), new ApiSource()];
+  const fileOptions = {
+    ...(opts.maxRemovalShare !== undefined ? { maxRemovalShare: opts.maxRemovalShare } : {}),
+    ...(opts.settleSeconds !== undefined ? { settleMs: opts.settleSeconds * 1000 } : {}),
+    ...(opts.acceptRemovals !== undefined ? { acceptRemovals: opts.acceptRemovals } : {}),
+  };
+  const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry, fileOptions)] : []), new ApiSource()];
   const store: RegistryStore = new RegistryStore(sources, {
     changed(next, version) {
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);
@@ -84,6 +95,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     warned(_source, warnings) {
       for (const w of capList(warnings)) log(`registry warning: ${w}`);
     },
+    held(_source, held) {
+      log(`registry reload held back, last good registry keeps serving: ${capList(held.reasons).join("; ")}; ${heldUntil(held)}`);
+    },
   });
 
   const metrics = controlPlaneMetrics({
@@ -91,6 +105,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     streams: () => Object.entries(proxies.streamCounts()).map(([protocol, n]) => [{ protocol }, n]),
     services: () => store.registry.services.length,
     reloads: () => store.status().reloads,
+    heldChanges: () => store.status().sources.map((s) => [{ source: s.name }, s.held ? 1 : 0]),
   });
 
   const distributor = new ConfigDistributor(pipeline, cache, proxies, {
@@ -137,6 +152,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       const reasons = s.sources.flatMap((src) => [
         ...(src.loaded ? [] : [`registry not loaded${src.refused.length ? `: ${src.refused.join("; ")}` : ""}`]),
         ...(src.loaded && src.refused.length ? [`${src.name}: last update refused, the last good registry keeps serving: ${src.refused.join("; ")}`] : []),
+        ...(src.held ? [`${src.name}: a change is held back, the last good registry keeps serving: ${src.held.reasons.join("; ")}; ${heldUntil(src.held)}`] : []),
       ]);
       return { ready: reasons.length === 0, reasons };
     },
@@ -179,6 +195,11 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     await xds?.stop();
     throw err;
   }
+}
+
+/** How a held reload ends, for logs and /readyz. */
+function heldUntil(held: HeldChange): string {
+  return `it applies if the files stay unchanged until ${held.appliesAt} (--settle-seconds), or at once with --accept-removals`;
 }
 
 function serveGenerationOptions(opts: ServeOptions, log: (line: string) => void): GenerationOptions {

@@ -58,6 +58,8 @@ test("serve flags: defaults on loopback, xDS and HTTP hosts apart, guard and vir
   assert.equal([o.xdsHost, o.httpHost, o.httpPort, o.legacySingleIp, o.loopGuard], ["0.0.0.0", "127.0.0.1", 0, true, false]);
   assert.equal(o.virtualListener, { address: "127.0.0.1", port: 25001, handoff: "proxy_protocol" });
   assert.equal(parseServeArgs(["--registry", "r", "--guard-mode", "observe"]).loopGuard, { mode: "observe" });
+  const safety = parseServeArgs(["--registry", "r", "--max-removal-share", "0.25", "--settle-seconds", "30", "--accept-removals"]);
+  assert.equal([safety.maxRemovalShare, safety.settleSeconds, safety.acceptRemovals], [0.25, 30, true]);
 });
 
 test("serve flags: each mistake is a precise usage error", () => {
@@ -70,6 +72,8 @@ test("serve flags: each mistake is a precise usage error", () => {
   assert.match(err(["--registry", "r", "--virtual-handoff", "magic"]), "--virtual-handoff");
   assert.match(err(["--registry", "r", "--token-file", "/nonexistent/token"]), "--token-file: cannot read /nonexistent/token: ENOENT");
   assert.match(err(["--registry", "r", "--bogus"]), "bogus");
+  assert.match(err(["--registry", "r", "--max-removal-share", "1.5"]), "--max-removal-share: expected a number from 0 to 1");
+  assert.match(err(["--registry", "r", "--settle-seconds", "ten"]), "--settle-seconds: expected a number from 0");
 });
 
 test.run();

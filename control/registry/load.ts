@@ -9,6 +9,8 @@ import { readRegistryFile } from "./read-file.ts";
 
 export interface LoadResult {
   files: string[];
+  /** The text of each file read. */
+  texts: Map<string, string>;
   resources: Resource[];
   /** At most MAX_KEPT_ERRORS over all files; `moreErrors` counts the rest. */
   errors: RegistryError[];
@@ -38,7 +40,7 @@ function parseCached(cache: ParseCache, file: string, text: string): ReturnType<
 }
 
 export async function loadRegistry(path: string, cache: ParseCache = new Map()): Promise<LoadResult> {
-  const out: LoadResult = { files: [], resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0 };
+  const out: LoadResult = { files: [], texts: new Map(), resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0 };
   const fail = (file: string, reason: string) => void (out.moreErrors += keep(out.errors, [{ file, line: 0, reason }]));
   let files: string[];
   try {
@@ -61,6 +63,7 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map()):
       break;
     }
     out.files.push(file);
+    out.texts.set(file, read.text);
     const r = parseCached(cache, file, read.text);
     // Loops, not push(...list): spreading a list of 100,000+ items overflows the stack.
     for (const x of r.resources) out.resources.push(x);

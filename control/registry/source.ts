@@ -15,11 +15,22 @@ export interface SourceUpdate {
   moreWarnings?: number;
 }
 
+/** A change a source holds back until it has stayed unchanged for a while (it looks like a partial write or removes many services). */
+export interface HeldChange {
+  reasons: string[];
+  /** ISO times: when the change was first seen as it is, and when it applies if it stays so. */
+  since: string;
+  appliesAt: string;
+}
+
 export interface RegistrySource {
   /** Names the source in logs, metrics and errors: "files", "http-api". */
   readonly name: string;
-  /** Delivers the first update before resolving, then one per change until stop(). */
-  start(onUpdate: (update: SourceUpdate) => void): Promise<void>;
+  /**
+   * Delivers the first update before resolving, then one per change until stop(). `onHeld` is told of
+   * a change held back; the next update (applied or refused) ends the hold.
+   */
+  start(onUpdate: (update: SourceUpdate) => void, onHeld?: (held: HeldChange) => void): Promise<void>;
   stop(): void;
   /** Present on sources that take writes. */
   readonly writes?: WritableSource;

@@ -7,7 +7,7 @@ import { capList, moreLine } from "../cap-list.ts";
 import { deepFreeze } from "../deep-freeze.ts";
 import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./limits.ts";
 import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type RegistryError, type Resource } from "./model.ts";
-import { isProblem, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
+import { isProblem, type HeldChange, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
 
 export interface StoreEvents {
   /** A new registry version is serving. */
@@ -16,6 +16,8 @@ export interface StoreEvents {
   rejected?(source: string, errors: string[]): void;
   /** Non-fatal remarks, e.g. skipped kinds. */
   warned?(source: string, warnings: string[]): void;
+  /** A source holds a change back (it looks like a partial write or removes many services); the previous registry still serves. */
+  held?(source: string, held: HeldChange): void;
 }
 
 export interface SourceStatus {
@@ -24,6 +26,8 @@ export interface SourceStatus {
   loaded: boolean;
   /** Errors of its last refused update; empty when what it reported last is serving. */
   refused: string[];
+  /** A change the source holds back until it is stable; gone with the source's next update. */
+  held?: HeldChange;
 }
 
 export interface StoreStatus {
@@ -49,6 +53,7 @@ interface SourceState {
   /** Its last update had errors: refused until a good one comes. */
   failing: boolean;
   refused: string[];
+  held?: HeldChange;
 }
 
 export class RegistryStore {
@@ -80,13 +85,13 @@ export class RegistryStore {
       reloads: this.counts.reloads,
       rejections: this.counts.rejections,
       lastErrors: [...this.lastErrors],
-      sources: this.states.map((s) => ({ name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused] })),
+      sources: this.states.map((s) => ({ name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused], ...(s.held ? { held: s.held } : {}) })),
     };
   }
 
   /** Starts every source in order; each delivers its first update before the next starts. */
   async start(): Promise<void> {
-    for (const state of this.states) await state.source.start((u) => this.onUpdate(state, u));
+    for (const state of this.states) await state.source.start((u) => this.onUpdate(state, u), (h) => this.onHeld(state, h));
   }
 
   stop(): void {
@@ -115,7 +120,13 @@ export class RegistryStore {
     return { ok: true, registry: this.current, changed: this.current !== before };
   }
 
+  private onHeld(state: SourceState, held: HeldChange): void {
+    state.held = held;
+    this.events.held?.(state.source.name, held);
+  }
+
   private onUpdate(state: SourceState, u: SourceUpdate): void {
+    state.held = undefined;
     if (u.warnings.length > 0) this.events.warned?.(state.source.name, capped(formatted(u.warnings, u.moreWarnings)));
     state.failing = u.errors.length > 0;
     if (state.failing) return this.refuse(state, formatted(u.errors, u.moreErrors));
