@@ -13,7 +13,7 @@ const USAGE = `usage: multiplane <command> [options]
 
 commands:
   serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
-        [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
+        [--token-file F --api-dir DIR] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
         [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched)
@@ -90,7 +90,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     options: {
       registry: { type: "string" }, "xds-host": { type: "string" }, "xds-port": { type: "string" },
       "http-host": { type: "string" }, "http-port": { type: "string" },
-      "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
+      "token-file": { type: "string" }, "api-dir": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
       "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
     },
@@ -111,6 +111,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     httpHost: values["http-host"] ?? "127.0.0.1",
     httpPort: portFlag(values["http-port"], "--http-port", 15014),
     ...(values["token-file"] ? { token: readToken(values["token-file"]) } : {}),
+    ...(values["api-dir"] ? { apiDir: values["api-dir"] } : {}),
     legacySingleIp: values["legacy-single-ip"] ?? false,
     loopGuard: values["no-loop-guard"] ? false : { mode },
     virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },

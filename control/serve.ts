@@ -34,6 +34,8 @@ export interface ServeOptions {
   httpPort?: number | false;
   /** Bearer token that PUT/DELETE of ServiceEntries require; undefined disables writes. */
   token?: string;
+  /** Where ServiceEntries written over the HTTP API are stored (one file each) and read back at start; undefined refuses writes. */
+  apiDir?: string;
   /** A registry reload removing more than this share (0..1) of the services is held until stable; removing all always is. Default 1. */
   maxRemovalShare?: number;
   /** How long a held reload must stay unchanged before it applies. Default 10. */
@@ -81,7 +83,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     ...(opts.settleSeconds !== undefined ? { settleMs: opts.settleSeconds * 1000 } : {}),
     ...(opts.acceptRemovals !== undefined ? { acceptRemovals: opts.acceptRemovals } : {}),
   };
-  const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry, fileOptions)] : []), new ApiSource()];
+  const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry, fileOptions)] : []), new ApiSource(opts.apiDir)];
   const store: RegistryStore = new RegistryStore(sources, {
     changed(next, version) {
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);

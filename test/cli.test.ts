@@ -58,8 +58,8 @@ test("serve flags: defaults on loopback, xDS and HTTP hosts apart, guard and vir
   assert.equal([o.xdsHost, o.httpHost, o.httpPort, o.legacySingleIp, o.loopGuard], ["0.0.0.0", "127.0.0.1", 0, true, false]);
   assert.equal(o.virtualListener, { address: "127.0.0.1", port: 25001, handoff: "proxy_protocol" });
   assert.equal(parseServeArgs(["--registry", "r", "--guard-mode", "observe"]).loopGuard, { mode: "observe" });
-  const safety = parseServeArgs(["--registry", "r", "--max-removal-share", "0.25", "--settle-seconds", "30", "--accept-removals"]);
-  assert.equal([safety.maxRemovalShare, safety.settleSeconds, safety.acceptRemovals], [0.25, 30, true]);
+  const safety = parseServeArgs(["--registry", "r", "--max-removal-share", "0.25", "--settle-seconds", "30", "--accept-removals", "--api-dir", "/var/lib/mp"]);
+  assert.equal([safety.maxRemovalShare, safety.settleSeconds, safety.acceptRemovals, safety.apiDir], [0.25, 30, true, "/var/lib/mp"]);
 });
 
 test("serve flags: each mistake is a precise usage error", () => {

@@ -24,12 +24,13 @@ const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` });
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), "mp-http-"));
   writeFileSync(join(dir, "reg.yaml"), "kind: ServiceEntry\napiVersion: networking.istio.io/v1\nmetadata: {name: broken}\nspec: {hosts: [b.example], ports: [{number: 0, name: x}]}\n");
-  cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, token: TOKEN, log: (l) => logs.push(l) });
+  cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, token: TOKEN, apiDir: `${dir}.api`, log: (l) => logs.push(l) });
 });
 
 test.after(async () => {
   await cp?.stop();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(`${dir}.api`, { recursive: true, force: true });
 });
 
 test("binds 127.0.0.1 by default; /healthz is ok while /readyz waits for a good registry, with the reason", async () => {

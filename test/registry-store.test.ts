@@ -19,10 +19,10 @@ spec:
   endpoints: [{address: ${ip}}]
 `;
 
-/** The store as `serve` builds it: a file source for `path` and the HTTP API's source. */
+/** The store as `serve` builds it: a file source for `path` and the HTTP API's source, storing in `path`.api. */
 function storeOn(path: string, events: StoreEvents = {}, opts: FileSourceOptions = {}) {
   const files = new FileSource(path, opts);
-  return { files, store: new RegistryStore([files, new ApiSource()], events) };
+  return { files, store: new RegistryStore([files, new ApiSource(`${path}.api`)], events) };
 }
 
 const put = (namespace: string, name: string, body: string): RegistryWrite => ({ op: "put", kind: "ServiceEntry", namespace, name, body });
@@ -63,6 +63,7 @@ test("a bad edit is rejected with file:line and the last good registry keeps ser
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.api`, { recursive: true, force: true });
   }
 });
 
@@ -88,6 +89,7 @@ test("file edits, atomic renames and new files are picked up by the watcher with
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.api`, { recursive: true, force: true });
   }
 });
 
@@ -106,6 +108,7 @@ test("a single registry file is watched through its directory; a missing registr
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.api`, { recursive: true, force: true });
   }
 });
 
@@ -142,6 +145,7 @@ test("HTTP-API entries: validated, all-or-nothing, never shadow a file's entries
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.api`, { recursive: true, force: true });
   }
 });
 
@@ -166,6 +170,7 @@ test("a file edit refused because it collides with an API entry is reported, and
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.api`, { recursive: true, force: true });
   }
 });
 
@@ -195,6 +200,7 @@ test("a file emptied to 0 bytes is held back and reported; it applies only once 
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.api`, { recursive: true, force: true });
   }
 });
 
@@ -221,6 +227,7 @@ test("a file cut at a --- (a rewrite seen half-way) is held; the finished rewrit
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.api`, { recursive: true, force: true });
   }
 });
 
@@ -275,6 +282,7 @@ test("maxRemovalShare: removing more than the share of services is held, less ap
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.api`, { recursive: true, force: true });
   }
 });
 

@@ -43,8 +43,12 @@ export type RegistryWrite =
 
 /** Why a write or reload was refused. */
 export type RegistryProblem = {
-  /** invalid: the input does not parse or validate; conflict: it clashes with what is there; not-found: nothing to delete; disabled: the store takes no writes. */
-  kind: "invalid" | "conflict" | "not-found" | "disabled";
+  /**
+   * invalid: the input does not parse or validate; conflict: it clashes with what is there; not-found:
+   * nothing to delete; disabled: the store takes no writes; unavailable: the write could not be made
+   * durable now (storage failing or unreadable), try again later.
+   */
+  kind: "invalid" | "conflict" | "not-found" | "disabled" | "unavailable";
   errors: string[];
 };
 
@@ -52,8 +56,11 @@ export type RegistryProblem = {
 export interface StagedWrite {
   /** The source's resources as they would be after the write. */
   resources: readonly Resource[];
-  /** Makes the write the source's state (and durable, where the source is). The store has applied the resources; the source does not report them again. */
-  commit(): void;
+  /**
+   * Makes the write durable and the source's state; the store applies the resources once it resolves
+   * (the source does not report them again). Rejects when it could not: the source's state is unchanged.
+   */
+  commit(): Promise<void>;
 }
 
 export interface WritableSource {

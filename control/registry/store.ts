@@ -61,6 +61,8 @@ export class RegistryStore {
   private current: Registry = EMPTY_REGISTRY;
   private counts = { version: 0, reloads: 0, rejections: 0 };
   private lastErrors: string[] = [];
+  /** The write in progress (writes are serialized). */
+  private writing: Promise<unknown> = Promise.resolve();
 
   constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}) {
     const names = new Set(sources.map((s) => s.name));
@@ -98,8 +100,17 @@ export class RegistryStore {
     for (const s of this.states) s.source.stop();
   }
 
-  /** Applies a write to the source that takes it, if the whole registry still builds with it. */
-  async write(w: RegistryWrite): Promise<WriteOutcome> {
+  /**
+   * Applies a write to the source that takes it, if the whole registry still builds with it, once the
+   * source has made it durable. Writes run one at a time: each is staged on the state the last left.
+   */
+  write(w: RegistryWrite): Promise<WriteOutcome> {
+    const run = this.writing.then(() => this.applyWrite(w));
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyWrite(w: RegistryWrite): Promise<WriteOutcome> {
     const target = this.states.find((s) => s.source.writes);
     if (!target) return this.refuseWrite("", { kind: "disabled", errors: ["no registry source here takes writes"] });
     const key = resourceKey(w);
@@ -113,10 +124,19 @@ export class RegistryStore {
     // Judged against what serves: another source's refused update is not this write's business.
     const built = this.build(this.states.map((s) => (s === target ? staged.resources : s.accepted ?? [])));
     if (!built.ok) return this.refuseWrite(target.source.name, { kind: "conflict", errors: built.errors.map(formatError) });
-    staged.commit();
+    try {
+      await staged.commit();
+    } catch (err) {
+      return this.refuseWrite(target.source.name, { kind: "unavailable", errors: [`the write could not be stored durably, so the registry did not change: ${(err as Error).message}`] });
+    }
     const before = this.current;
     target.latest = staged.resources;
     this.tryApply(target, false);
+    // A file change that landed while the write was being stored may clash with it: the write is stored
+    // and waits, like any refused update, until what blocks it is gone.
+    if (target.refused.length > 0) {
+      return { ok: false, problem: { kind: "conflict", errors: capped([`${w.kind} ${w.namespace}/${w.name} is stored but not serving: a registry change that arrived meanwhile clashes with it; it applies once that is resolved`, ...target.refused]) } };
+    }
     return { ok: true, registry: this.current, changed: this.current !== before };
   }
 
