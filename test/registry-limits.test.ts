@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { MAX_FILE_BYTES } from "../control/registry/limits.ts";
 import { serve, type ControlPlane } from "../control/serve.ts";
 import { tempRegistryDir } from "./support/control.ts";
+import { badHostsText } from "./support/registry.ts";
 import { waitFor } from "./support/net.ts";
 
 const entry = (name: string, ip: string) => JSON.stringify({
@@ -35,11 +36,7 @@ test.after(async () => {
 const servesGood = async () => (await (await call("/registry/serviceentries")).json()).serviceEntries.map((e: any) => e.name).join() === "good";
 
 test("a 2 MB file of 130,000 bad hosts: rejected with capped errors in the log, /readyz and /debug/registry", async () => {
-  const hosts = Array.from({ length: 130_000 }, (_, i) => `BAD_${i}`);
-  hosts[1] = `${"h".repeat(300_000)}_`;
-  writeFileSync(join(dir, "bad.json"), JSON.stringify({
-    apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "bad" }, spec: { hosts, ports: [{ number: 1, name: "p" }] },
-  }));
+  writeFileSync(join(dir, "bad.json"), badHostsText(130_000));
   const status = await waitFor(async () => {
     const s = (await (await call("/debug/registry")).json()).status;
     return s.rejections > 0 && s;
@@ -61,7 +58,9 @@ test("a 2 MB file of 130,000 bad hosts: rejected with capped errors in the log, 
 
 test("130,000 skipped documents: the warnings are logged capped, not one line each", async () => {
   const before = logs.length;
-  writeFileSync(join(dir, "other.json"), JSON.stringify({ kind: "List", items: Array.from({ length: 130_000 }, () => ({ kind: "X" })) }));
+  // Four lists of 32,500 (each under the per-document limit of values).
+  const list = JSON.stringify({ kind: "List", items: Array.from({ length: 32_500 }, () => ({ kind: "X" })) });
+  writeFileSync(join(dir, "other.json"), [list, list, list, list].join("\n---\n"));
   assert.ok(await waitFor(() => logs.slice(before).some((l) => l === "registry warning: and 129980 more"), 20_000), logs.slice(before, before + 3).join("\n"));
   assert.is(logs.slice(before).filter((l) => l.startsWith("registry warning:")).length, 21);
   assert.ok(await servesGood());

@@ -11,13 +11,18 @@ export interface TextLimits {
   readonly maxDocuments: number;
   /** Scalars, collections and aliases in one text. */
   readonly maxNodes: number;
+  /**
+   * The same in one document. The `yaml` package holds a whole document's syntax tree (about 1 KB a
+   * value) while composing it, so this bounds memory: 100,000 values is about 100 MB at the peak.
+   */
+  readonly maxDocumentNodes: number;
 }
 
-/** Per registry file: room for about 25,000 ServiceEntries in one file. */
-export const FILE_LIMITS: TextLimits = Object.freeze({ scope: "per registry file", maxDepth: 64, maxDocuments: 50_000, maxNodes: 2_000_000 });
+/** Per registry file: room for about 25,000 ServiceEntries in one file, as `---` separated documents (a `kind: List` of about 4,000). */
+export const FILE_LIMITS: TextLimits = Object.freeze({ scope: "per registry file", maxDepth: 64, maxDocuments: 50_000, maxNodes: 2_000_000, maxDocumentNodes: 100_000 });
 
 /** Per HTTP request body, which holds one ServiceEntry. */
-export const BODY_LIMITS: TextLimits = Object.freeze({ scope: "per request body", maxDepth: 64, maxDocuments: 10, maxNodes: 200_000 });
+export const BODY_LIMITS: TextLimits = Object.freeze({ scope: "per request body", maxDepth: 64, maxDocuments: 10, maxNodes: 100_000, maxDocumentNodes: 100_000 });
 
 /** One registry file: about 25,000 ServiceEntries; larger registries are split into several files. */
 export const MAX_FILE_BYTES = 8 * 1024 * 1024;

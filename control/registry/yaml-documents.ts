@@ -23,19 +23,25 @@ export interface ReadOutcome {
 const SCALAR = "\x1f"; // the lexer's "a scalar follows" marker
 
 /** A value node starts: a plain, quoted or block scalar, a flow collection or an alias (block collections hold these). */
-const NODE_START = new Set([SCALAR, "[", "{", "*", '"', "'", "|", ">"]);
+const NODE_START: ReadonlySet<string> = new Set([SCALAR, "[", "{", "*", '"', "'", "|", ">"]);
 const startsNode = (lexeme: string) => NODE_START.has(lexeme[0]!);
 
 /** Reads `text`, calling `onDocument` for each document as soon as it is complete. `lines` learns every line start. */
 export function readDocuments(text: string, limits: TextLimits, lines: LineCounter, onDocument: (doc: Document.Parsed) => void): ReadOutcome {
   const parser = new Parser(lines.addNewLine);
-  const composer = new Composer({ prettyErrors: false, uniqueKeys: true, strict: true });
+  // logLevel "error": the yaml package would print a process warning to stderr per document with a
+  // collection as a map key, so a hostile text could write unbounded output; such keys are only stringified.
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: true, strict: true, logLevel: "error" });
   let documents = 0;
   let nodes = 0;
+  let documentNodes = 0;
   let emitted = false;
   const compose = (tokens: Iterable<Parameters<Composer["next"]>[0]>) => {
     for (const token of tokens) {
-      if (token.type === "document") documents++;
+      if (token.type === "document") {
+        documents++;
+        documentNodes = 0;
+      }
       for (const doc of composer.next(token)) {
         emitted = true;
         onDocument(doc);
@@ -49,8 +55,11 @@ export function readDocuments(text: string, limits: TextLimits, lines: LineCount
   try {
     lines.addNewLine(0); // Parser.parse() records the first line itself; next() does not
     for (const lexeme of new Lexer().lex(text)) {
-      if (startsNode(lexeme) && ++nodes > limits.maxNodes) {
-        return stop(parser.offset, `more than ${limits.maxNodes} values (scalars, collections, aliases): the limit ${limits.scope}; not read further`);
+      if (startsNode(lexeme)) {
+        if (++nodes > limits.maxNodes) return stop(parser.offset, `more than ${limits.maxNodes} values (scalars, collections, aliases): the limit ${limits.scope}; not read further`);
+        if (++documentNodes > limits.maxDocumentNodes) {
+          return stop(parser.offset, `more than ${limits.maxDocumentNodes} values (scalars, collections, aliases) in one document: the limit per document; split it into documents (---) or files`);
+        }
       }
       compose(parser.next(lexeme));
       if (depth(parser) > limits.maxDepth) {
