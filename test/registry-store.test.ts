@@ -265,6 +265,32 @@ test("a registry directory replaced by an empty one is held (all services remove
   }
 });
 
+test("a registry directory replaced by another (renamed into place) is watched anew: the swap and later edits are seen", async () => {
+  const root = tempDir();
+  const dir = join(root, "registry");
+  mkdirSync(dir);
+  const { store } = storeOn(dir);
+  try {
+    writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.1"));
+    await store.start();
+    mkdirSync(join(root, "next"));
+    writeFileSync(join(root, "next", "a.yaml"), entry("a", "10.0.0.2"));
+    renameSync(dir, join(root, "previous"));
+    renameSync(join(root, "next"), dir);
+    assert.ok(await waitFor(() => store.registry.services[0]?.endpoints[0]?.address === "10.0.0.2", 3_000), "the swap");
+    // The watch set on the old directory follows it to its new name; edits here must still be seen.
+    writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.3"));
+    assert.ok(await waitFor(() => store.registry.services[0]?.endpoints[0]?.address === "10.0.0.3", 3_000), "an edit in the new directory");
+    writeFileSync(join(root, "previous", "a.yaml"), entry("a", "10.0.0.9"));
+    writeFileSync(join(dir, "b.yaml"), entry("b", "10.0.0.4"));
+    assert.ok(await waitFor(() => store.registry.services.length === 2, 3_000), "a new file in the new directory");
+    assert.is(store.registry.services[0]!.endpoints[0]!.address, "10.0.0.3", "the old directory is not read");
+  } finally {
+    store.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test("maxRemovalShare: removing more than the share of services is held, less applies at once", async () => {
   const dir = tempDir();
   const { files, store } = storeOn(dir, {}, { settleMs: 60_000, maxRemovalShare: 0.5 });
