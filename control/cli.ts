@@ -14,9 +14,10 @@ const USAGE = `usage: multiplane <command> [options]
 commands:
   serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
         [--tls-cert F --tls-key F [--client-ca F] [--trust-domain cluster.local]] [--insecure-xds]
-        [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
+        [--token-file F --api-dir DIR] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--guard-wasm-port 15013 | --guard-wasm-url URL | --guard-wasm-path PATH]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
+        [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched); outside
       loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
       The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
@@ -110,10 +111,11 @@ export function parseServeArgs(args: string[]): ServeOptions {
     options: {
       registry: { type: "string" }, "xds-host": { type: "string" }, "xds-port": { type: "string" },
       "http-host": { type: "string" }, "http-port": { type: "string" },
-      "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
+      "token-file": { type: "string" }, "api-dir": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
       "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "client-ca": { type: "string" }, "insecure-xds": { type: "boolean" }, "trust-domain": { type: "string" },
       "guard-wasm-port": { type: "string" }, "guard-wasm-url": { type: "string" }, "guard-wasm-path": { type: "string" },
+      "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
     },
   });
   const guardFlags = ["guard-wasm-port", "guard-wasm-url", "guard-wasm-path"].filter((f) => values[f as "guard-wasm-port"] !== undefined);
@@ -144,12 +146,22 @@ export function parseServeArgs(args: string[]): ServeOptions {
       : {}),
     ...(values["insecure-xds"] ? { insecureXds: true } : {}),
     ...(values["trust-domain"] !== undefined ? { trustDomain: values["trust-domain"] } : {}),
+    ...(values["api-dir"] ? { apiDir: values["api-dir"] } : {}),
     legacySingleIp: values["legacy-single-ip"] ?? false,
     loopGuard: values["no-loop-guard"] ? false : { mode, ...(values["guard-wasm-path"] !== undefined ? { wasmPath: values["guard-wasm-path"] } : {}) },
     ...(values["guard-wasm-url"] !== undefined ? { guardWasmUrl: values["guard-wasm-url"] } : {}),
     ...(values["guard-wasm-port"] !== undefined ? { guardWasmPort: portFlag(values["guard-wasm-port"], "--guard-wasm-port", 0) } : {}),
     virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },
+    ...(values["max-removal-share"] !== undefined ? { maxRemovalShare: numberFlag(values["max-removal-share"], "--max-removal-share", 0, 1) } : {}),
+    ...(values["settle-seconds"] !== undefined ? { settleSeconds: numberFlag(values["settle-seconds"], "--settle-seconds", 0, 86_400) } : {}),
+    ...(values["accept-removals"] ? { acceptRemovals: true } : {}),
   };
+}
+
+function numberFlag(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n < min || n > max) throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 /** Runs until SIGTERM or SIGINT, then stops cleanly (streams closed, watchers removed). */

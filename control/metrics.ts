@@ -90,7 +90,7 @@ export class MetricsRegistry {
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** The control plane's series; serve.ts feeds them, GET /metrics renders them. */
-export function controlPlaneMetrics(read: { connectedProxies(): number; streams(): [Labels, number][]; services(): number; reloads(): number }) {
+export function controlPlaneMetrics(read: { connectedProxies(): number; streams(): [Labels, number][]; services(): number; reloads(): number; heldChanges(): [Labels, number][] }) {
   const registry = new MetricsRegistry();
   return {
     registry,
@@ -105,6 +105,7 @@ export function controlPlaneMetrics(read: { connectedProxies(): number; streams(
     registryServices: registry.add(new Gauge("multiplane_registry_services", "Services (ServiceEntry hosts) in the serving registry.", read.services)),
     reloads: registry.add(new Gauge("multiplane_registry_reloads_total", "Registry file reloads that were applied.", read.reloads, "counter")),
     rejections: registry.add(new Counter("multiplane_registry_rejections_total", "Registry changes refused (bad file or bad HTTP request), by source.")),
+    heldChanges: registry.add(new Gauge("multiplane_registry_held_changes", "1 while a source holds a change back until it is stable (it looks like a partial write or removes many services), by source.", read.heldChanges)),
   };
 }
 

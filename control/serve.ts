@@ -6,6 +6,7 @@ import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { DEFAULT_VIRTUAL_LISTENER, generationOptions, type GenerationOptions, type LoopGuardOptions, type VirtualListenerOptions } from "./generation/options.ts";
 import { createHandler } from "./http/handler.ts";
 import { serveHandler, type HttpServer } from "./http/node-adapter.ts";
+import { capList } from "./http/responses.ts";
 import type { ControlPlaneView } from "./http/view.ts";
 import { proxyIdentity } from "./identity/proxy.ts";
 import { controlPlaneMetrics } from "./metrics.ts";
@@ -18,7 +19,7 @@ import { LimitedLog } from "./log-limit.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
 import type { ServiceEntry } from "./registry/model.ts";
-import type { RegistrySource } from "./registry/source.ts";
+import type { HeldChange, RegistrySource } from "./registry/source.ts";
 import { RegistryStore } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
@@ -38,6 +39,14 @@ export interface ServeOptions {
   httpPort?: number | false;
   /** Bearer token that PUT/DELETE of ServiceEntries require; undefined disables writes. */
   token?: string;
+  /** Where ServiceEntries written over the HTTP API are stored (one file each) and read back at start; undefined refuses writes. */
+  apiDir?: string;
+  /** A registry reload removing more than this share (0..1) of the services is held until stable; removing all always is. Default 1. */
+  maxRemovalShare?: number;
+  /** How long a held reload must stay unchanged before it applies. Default 10. */
+  settleSeconds?: number;
+  /** Apply every registry reload at once, even one that empties the registry. */
+  acceptRemovals?: boolean;
   /** Istio 1.0 behaviour: only node.id's IP counts (reproduces the seed's loop). */
   legacySingleIp?: boolean;
   /** The loop guard filter, in enforce mode by default; false leaves it out. wasmPath: a file on the Envoy hosts (--guard-wasm-path). */
@@ -105,7 +114,12 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   // Refused clients tend to retry: every refusal is counted, at most 10 a minute are logged.
   const refusalLog = new LimitedLog(log, "refusals");
 
-  const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry)] : []), new ApiSource()];
+  const fileOptions = {
+    ...(opts.maxRemovalShare !== undefined ? { maxRemovalShare: opts.maxRemovalShare } : {}),
+    ...(opts.settleSeconds !== undefined ? { settleMs: opts.settleSeconds * 1000 } : {}),
+    ...(opts.acceptRemovals !== undefined ? { acceptRemovals: opts.acceptRemovals } : {}),
+  };
+  const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry, fileOptions)] : []), new ApiSource(opts.apiDir)];
   const store: RegistryStore = new RegistryStore(sources, {
     changed(next, version) {
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);
@@ -113,10 +127,14 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     },
     rejected(source, errors) {
       metrics.rejections.inc({ source });
-      log(`registry ${source === "files" ? "reload" : `${source} update`} rejected, last good registry keeps serving:\n  ${errors.join("\n  ")}`);
+      // Capped like API answers: a 1 MB body or file of errors must not become megabytes of log.
+      log(`registry ${source === "files" ? "reload" : `${source} update`} rejected, last good registry keeps serving:\n  ${capList(errors).join("\n  ")}`);
     },
     warned(_source, warnings) {
-      for (const w of warnings) log(`registry warning: ${w}`);
+      for (const w of capList(warnings)) log(`registry warning: ${w}`);
+    },
+    held(_source, held) {
+      log(`registry reload held back, last good registry keeps serving: ${capList(held.reasons).join("; ")}; ${heldUntil(held)}`);
     },
   });
 
@@ -125,6 +143,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     streams: () => Object.entries(proxies.streamCounts()).map(([protocol, n]) => [{ protocol }, n]),
     services: () => store.registry.services.length,
     reloads: () => store.status().reloads,
+    heldChanges: () => store.status().sources.map((s) => [{ source: s.name }, s.held ? 1 : 0]),
   });
 
   const distributor = new ConfigDistributor(pipeline, cache, proxies, {
@@ -180,6 +199,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       const reasons = s.sources.flatMap((src) => [
         ...(src.loaded ? [] : [`registry not loaded${src.refused.length ? `: ${src.refused.join("; ")}` : ""}`]),
         ...(src.loaded && src.refused.length ? [`${src.name}: last update refused, the last good registry keeps serving: ${src.refused.join("; ")}`] : []),
+        ...(src.held ? [`${src.name}: a change is held back, the last good registry keeps serving: ${src.held.reasons.join("; ")}; ${heldUntil(src.held)}`] : []),
       ]);
       return { ready: reasons.length === 0, reasons };
     },
@@ -229,6 +249,11 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     await Promise.all([xds?.stop(), guard?.close()]);
     throw err;
   }
+}
+
+/** How a held reload ends, for logs and /readyz. */
+function heldUntil(held: HeldChange): string {
+  return `it applies if the files stay unchanged until ${held.appliesAt} (--settle-seconds), or at once with --accept-removals`;
 }
 
 function serveGenerationOptions(opts: ServeOptions, guard: LoopGuardOptions | undefined): GenerationOptions {

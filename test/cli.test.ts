@@ -93,6 +93,8 @@ test("serve flags: defaults on loopback, xDS and HTTP hosts apart, guard and vir
   assert.is(parseServeArgs(["--registry", "r", "--guard-wasm-port", "15099"]).guardWasmPort, 15099);
   assert.is(parseServeArgs(["--registry", "r", "--guard-wasm-url", "https://m.example/lg.wasm"]).guardWasmUrl, "https://m.example/lg.wasm");
   assert.equal(parseServeArgs(["--registry", "r", "--guard-wasm-path", "/opt/mp/lg.wasm"]).loopGuard, { mode: "enforce", wasmPath: "/opt/mp/lg.wasm" });
+  const safety = parseServeArgs(["--registry", "r", "--max-removal-share", "0.25", "--settle-seconds", "30", "--accept-removals", "--api-dir", "/var/lib/mp"]);
+  assert.equal([safety.maxRemovalShare, safety.settleSeconds, safety.acceptRemovals, safety.apiDir], [0.25, 30, true, "/var/lib/mp"]);
 });
 
 test("serve flags: each mistake is a precise usage error", () => {
@@ -112,6 +114,8 @@ test("serve flags: each mistake is a precise usage error", () => {
   assert.match(err(["--registry", "r", "--guard-wasm-port", "15013", "--no-loop-guard"]), "--guard-wasm-port and --no-loop-guard contradict");
   assert.match(err(["--registry", "r", "--guard-wasm-port", "x"]), "--guard-wasm-port: expected a port number");
   assert.match(err(["--registry", "r", "--trust-domain", "example.org"]), "--trust-domain applies to client certificates");
+  assert.match(err(["--registry", "r", "--max-removal-share", "1.5"]), "--max-removal-share: expected a number from 0 to 1");
+  assert.match(err(["--registry", "r", "--settle-seconds", "ten"]), "--settle-seconds: expected a number from 0");
 });
 
 test.run();

@@ -51,7 +51,7 @@ ${extra}`;
 
 async function startPlane(legacySingleIp: boolean, port: number): Promise<ControlPlane> {
   return serve({
-    registry: dir, xdsPort: 0, httpPort: 0, token: TOKEN, legacySingleIp,
+    registry: dir, xdsPort: 0, httpPort: 0, token: TOKEN, apiDir: `${dir}.api`, legacySingleIp,
     virtualListener: { address: "127.0.0.1", port, handoff: "proxy_protocol" },
     log: (l) => logs.push(l),
   });
@@ -79,6 +79,7 @@ test.after(async () => {
   await cp?.stop();
   await Promise.all([echoA?.close(), echoM?.close(), echoC?.close()]);
   rmSync(dir, { recursive: true, force: true });
+  rmSync(`${dir}.api`, { recursive: true, force: true });
 });
 
 test("Envoy holds listener 10.75.8.101_9080, INBOUND, not bound, delivering to service-a's inbound cluster", async () => {

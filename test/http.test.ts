@@ -24,12 +24,13 @@ const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` });
 test.before(async () => {
   dir = mkdtempSync(join(tmpdir(), "mp-http-"));
   writeFileSync(join(dir, "reg.yaml"), "kind: ServiceEntry\napiVersion: networking.istio.io/v1\nmetadata: {name: broken}\nspec: {hosts: [b.example], ports: [{number: 0, name: x}]}\n");
-  cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, token: TOKEN, log: (l) => logs.push(l) });
+  cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, token: TOKEN, apiDir: `${dir}.api`, log: (l) => logs.push(l) });
 });
 
 test.after(async () => {
   await cp?.stop();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(`${dir}.api`, { recursive: true, force: true });
 });
 
 test("binds 127.0.0.1 by default; /healthz is ok while /readyz waits for a good registry, with the reason", async () => {
@@ -146,10 +147,11 @@ test("malformed percent-encoding in a path is a 400 naming the segment, before a
 });
 
 test("error lists are capped: a 1 MB body with 20,001 errors gets 20 details of at most ~500 characters and a count", async () => {
-  const ports = Array.from({ length: 20000 }, (_, i) => ({ number: 70000 + i, name: `p${i}` }));
+  // Two errors per port (number out of range, name missing): 20,000 of them in 30,000 values, under the body's limit.
+  const ports = Array.from({ length: 10000 }, (_, i) => ({ number: 70000 + i }));
   const body = JSON.stringify({
     apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "many", namespace: "default" },
-    spec: { hosts: [`${"h".repeat(360000)}.example`], ports },
+    spec: { hosts: [`${"h".repeat(860000)}.example`], ports },
   });
   assert.ok(body.length > 1_000_000 && body.length < MAX_BODY_BYTES, String(body.length));
   const r = await call("/registry/serviceentries/default/many", { method: "PUT", body, headers: auth() });
@@ -196,6 +198,24 @@ test("/metrics is Prometheus text with the control plane's series", async () => 
     assert.ok(body.includes(series), `${series} in\n${body}`);
   }
   for (const line of body.split("\n").filter((l) => l && !l.startsWith("#"))) assert.match(line, /^[a-z_]+(\{[^}]*\})? ([0-9.e+-]+|\+Inf)$/);
+});
+
+test("deeply nested bodies get 400 naming the limit; the process survives them and keeps serving", async () => {
+  const depth = (d: number) => "[".repeat(d) + "]".repeat(d);
+  const yamlDepth = (d: number) => "- ".repeat(d) + "x";
+  const rssBefore = process.memoryUsage().rss;
+  // Two 4 KB bodies of depth 2,000 used to abort the process; 800 KB used to stall it for seconds.
+  for (const body of [depth(2_000), depth(2_000), yamlDepth(2_000), depth(400_000)]) {
+    const r = await call("/registry/serviceentries/default/deep", { method: "PUT", body, headers: auth() });
+    assert.is(r.status, 400);
+    assert.equal((await r.json()).details, [`request body:1:${body.startsWith("-") ? 130 : 66}: nested deeper than 64 levels: the limit per request body; not read further`]);
+  }
+  const grown = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+  assert.ok(grown < 100, `RSS grew ${grown.toFixed(0)} MiB`);
+  assert.is((await call("/healthz")).status, 200);
+  const put = await call("/registry/serviceentries/default/after-deep", { method: "PUT", body: entry("after-deep", "10.0.0.8"), headers: auth() });
+  assert.is(put.status, 200);
+  assert.is((await call("/registry/serviceentries/default/after-deep", { method: "DELETE", headers: auth() })).status, 200);
 });
 
 test("a failing view is a 500 for that request, not a crash", async () => {

@@ -5,8 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildRegistry } from "../control/registry/build.ts";
 import { loadRegistry } from "../control/registry/load.ts";
+import { BODY_LIMITS, FILE_LIMITS, MAX_KEPT_ERRORS } from "../control/registry/limits.ts";
 import { formatError, type ServiceEntry } from "../control/registry/model.ts";
 import { parseRegistryText } from "../control/registry/parse.ts";
+import { validateDocument } from "../control/registry/validate.ts";
+import { badHostsText } from "./support/registry.ts";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
 
 const SE = (name: string, spec: string, ns = "default") => `apiVersion: networking.istio.io/v1beta1
@@ -139,6 +142,82 @@ test("a directory: yaml, yml and json files in name order; others ignored; a mis
     assert.equal(missing.errors.map(formatError), [`${join(dir, "nope")}:0: no such file or directory`]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("nesting deeper than the limit is refused while reading, at file:line:col, naming the limit", () => {
+  const limit = FILE_LIMITS.maxDepth;
+  const shapes: Record<string, (d: number) => string> = {
+    "JSON arrays": (d) => "[".repeat(d) + "]".repeat(d),
+    "JSON objects": (d) => '{"a":'.repeat(d) + "1" + "}".repeat(d),
+    "YAML block maps": (d) => Array.from({ length: d }, (_, i) => `${" ".repeat(i)}k:`).join("\n") + " v\n",
+    "YAML compact sequences": (d) => "- ".repeat(d) + "x\n",
+    "YAML block sequences": (d) => Array.from({ length: d }, (_, i) => `${" ".repeat(2 * i)}-`).join("\n") + " x\n",
+  };
+  for (const [shape, text] of Object.entries(shapes)) {
+    const nestingErrors = (d: number) => errorsOf(text(d)).filter((e) => e.includes("nested"));
+    assert.equal(nestingErrors(limit), [], `${shape}: ${limit} levels are fine`);
+    for (const d of [limit + 1, 2_000]) {
+      const errors = nestingErrors(d);
+      assert.is(errors.length, 1, `${shape} ${d}`);
+      assert.match(errors[0]!, new RegExp(`^f\\.yaml:\\d+:\\d+: nested deeper than ${limit} levels: the limit per registry file; not read further$`), shape);
+    }
+  }
+  assert.equal(errorsOf("[".repeat(500_000)), [`f.yaml:1:${limit + 2}: nested deeper than ${limit} levels: the limit per registry file; not read further`], "500,000 unclosed");
+});
+
+test("documents and values beyond the limits are refused while reading, naming the limit", () => {
+  const body = (text: string) => parseRegistryText(text, "request body", BODY_LIMITS).errors.map(formatError);
+  const docs = "kind: X\n---\n".repeat(BODY_LIMITS.maxDocuments + 1);
+  assert.equal(body(docs), [`request body:${2 * BODY_LIMITS.maxDocuments}:4: more than ${BODY_LIMITS.maxDocuments} documents: the limit per request body; not read further`]);
+  assert.equal(parseRegistryText("kind: X\n---\n".repeat(BODY_LIMITS.maxDocuments - 1), "b", BODY_LIMITS).warnings.length, BODY_LIMITS.maxDocuments - 1);
+  const values = (n: number) => `[${"1,".repeat(n - 1)}1]`;
+  assert.equal(body(values(BODY_LIMITS.maxNodes + 1)), [`request body:1:${2 * BODY_LIMITS.maxNodes}: more than ${BODY_LIMITS.maxNodes} values (scalars, collections, aliases): the limit per request body; not read further`]);
+  assert.not.match(body(values(BODY_LIMITS.maxNodes - 1)).join(), /more than/);
+  assert.match(body(`[${'"a",'.repeat(BODY_LIMITS.maxNodes)}"a"]`).join(), `more than ${BODY_LIMITS.maxNodes} values`, "quoted scalars count");
+  // Per document in a file: the yaml package holds one document's whole tree at a time.
+  const perDocument = FILE_LIMITS.maxDocumentNodes;
+  assert.equal(errorsOf(`${values(perDocument - 1)}\n---\n${values(perDocument - 1)}\n`), ["f.yaml:1:1: expected a Kubernetes-style object (apiVersion, kind, metadata, spec), got a list", "f.yaml:3:1: expected a Kubernetes-style object (apiVersion, kind, metadata, spec), got a list"]);
+  assert.equal(errorsOf(values(perDocument + 1)), [`f.yaml:1:${2 * perDocument}: more than ${perDocument} values (scalars, collections, aliases) in one document: the limit per document; split it into documents (---) or files`]);
+});
+
+test("errors and warnings are kept capped per text, the rest counted; reasons quoting huge values are clipped", () => {
+  const r = parseRegistryText(badHostsText(130_000), "f.json");
+  assert.is(r.errors.length, MAX_KEPT_ERRORS);
+  assert.is(r.moreErrors, 130_000 - MAX_KEPT_ERRORS);
+  assert.match(r.errors[1]!.reason, /^host "hhhh.*… \[\d+ more characters\]$/);
+  assert.ok(r.errors[1]!.reason.length < 1100);
+  const w = parseRegistryText(JSON.stringify({ kind: "List", items: Array.from({ length: 1_000 }, () => ({ kind: "X" })) }), "w.json");
+  assert.equal([w.warnings.length, w.moreWarnings], [MAX_KEPT_ERRORS, 1_000 - MAX_KEPT_ERRORS]);
+});
+
+test("validation is linear: 60,000 distinct hosts and ports, and a repeat found among them", () => {
+  const n = 60_000;
+  const spec = {
+    hosts: [...Array.from({ length: n }, (_, i) => `h${i}.example`), "h7.example"],
+    ports: Array.from({ length: n }, (_, i) => ({ number: i + 1, name: `p${i}` })),
+    endpoints: [{ address: "10.0.0.1", ports: Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`p${i}`, 80])) }],
+  };
+  const t0 = performance.now();
+  // Validation alone: a parsed document this large is past the per-document limit.
+  const v = validateDocument({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "a" }, spec }, { file: "f.json", line: 1 });
+  const ms = performance.now() - t0;
+  assert.equal(v.kind === "invalid" && v.errors.map((e) => e.reason), ["host h7.example is listed twice"]);
+  // Quadratic checks took about 20 s here; linear ones well under a second.
+  assert.ok(ms < 8_000, `${ms.toFixed(0)} ms`);
+});
+
+test("collection keys print nothing to stderr, however many documents have them", async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on("warning", onWarning);
+  try {
+    const r = parseRegistryText("? [a]\n: 1\n---\n".repeat(1_000), "f.yaml");
+    assert.is(r.errors.length, MAX_KEPT_ERRORS, "each document is refused for what it lacks");
+    await new Promise((resolve) => setImmediate(resolve)); // process warnings are emitted on the next tick
+    assert.equal(warnings, []);
+  } finally {
+    process.off("warning", onWarning);
   }
 });
 

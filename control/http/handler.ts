@@ -14,7 +14,7 @@ export interface ApiOptions {
 export type Handler = (req: Request) => Promise<Response>;
 
 /** Registry outcomes are domain terms; HTTP statuses are this module's business. */
-const PROBLEM_STATUS: Record<RegistryProblem["kind"], number> = { invalid: 400, conflict: 409, "not-found": 404, disabled: 403 };
+const PROBLEM_STATUS: Record<RegistryProblem["kind"], number> = { invalid: 400, conflict: 409, "not-found": 404, disabled: 403, unavailable: 503 };
 
 /** Larger request bodies get 413. Enforced here, so it holds under any server, and by node-adapter.ts while reading. */
 export const MAX_BODY_BYTES = 1 << 20;

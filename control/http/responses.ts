@@ -1,4 +1,5 @@
 // Web-standard Response helpers shared by the routes.
+import { capList as capTo, clipText } from "../cap-list.ts";
 
 export const json = (body: unknown, status = 200): Response =>
   new Response(JSON.stringify(body, null, 2) + "\n", { status, headers: { "content-type": "application/json; charset=utf-8" } });
@@ -12,18 +13,10 @@ export const MAX_DETAILS = 20;
 export const MAX_MESSAGE_CHARS = 500;
 
 /** `s` cut to MAX_MESSAGE_CHARS, with a marker saying how much was cut. */
-export function clip(s: string): string {
-  if (s.length <= MAX_MESSAGE_CHARS) return s;
-  // Never split a surrogate pair: half a character would be an unpaired surrogate in the JSON.
-  const keep = /[\uD800-\uDBFF]/.test(s[MAX_MESSAGE_CHARS - 1]!) ? MAX_MESSAGE_CHARS - 1 : MAX_MESSAGE_CHARS;
-  return `${s.slice(0, keep)}… [${s.length - keep} more characters]`;
-}
+export const clip = (s: string): string => clipText(s, MAX_MESSAGE_CHARS);
 
-/** At most MAX_DETAILS entries, each clipped, then one "and N more" line. */
-export function capList(items: readonly string[]): string[] {
-  const shown = items.slice(0, MAX_DETAILS).map(clip);
-  return items.length > MAX_DETAILS ? [...shown, `and ${items.length - MAX_DETAILS} more`] : shown;
-}
+/** At most MAX_DETAILS entries, each clipped, then one "and N more" line (counting what earlier caps left out). */
+export const capList = (items: readonly string[]): string[] => capTo(items, MAX_DETAILS, MAX_MESSAGE_CHARS);
 
 /** Every error body has the same shape: {error, details?}, both capped. */
 export const problem = (status: number, error: string, details?: readonly string[]): Response =>

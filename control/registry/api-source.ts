@@ -1,8 +1,21 @@
-// ServiceEntries written over the HTTP API (PUT/DELETE), held in memory. Each write is staged: the
-// store applies it only if the whole registry still builds, so a refused write changes nothing.
-import { formatError, resourceKey, type ServiceEntry } from "./model.ts";
+// ServiceEntries written over the HTTP API (PUT/DELETE). Each write is staged: the store applies it only
+// if the whole registry still builds, and only after commit() has made it durable. With a directory
+// (serve --api-dir) every entry is a file there, written atomically and read back at start through the
+// same parser and validation as a PUT body; a file there that fails is reported like any registry error,
+// and the directory is watched until it reads cleanly. Without a directory, writes are refused: entries
+// held only in memory would be lost, silently, at the next restart.
+import { mkdir, readdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { moreLine } from "../cap-list.ts";
+import { DurableDirectory, TEMP_FILE } from "./durable-file.ts";
+import { entryFileName } from "./entry-file-name.ts";
+import { REGISTRY_FILE } from "./load.ts";
+import { BODY_LIMITS, MAX_FILE_BYTES, MAX_KEPT_ERRORS } from "./limits.ts";
+import { formatError, resourceKey, type RegistryError, type ServiceEntry } from "./model.ts";
 import { parseRegistryText } from "./parse.ts";
+import { readRegistryFile } from "./read-file.ts";
 import type { RegistryProblem, RegistrySource, RegistryWrite, SourceUpdate, StagedWrite, WritableSource } from "./source.ts";
+import { watchRegistry, type Watcher } from "./watch.ts";
 
 /** The origin ("file") of entries written over the API, as errors and /registry/serviceentries show it. */
 export const API_ORIGIN = "http-api";
@@ -12,45 +25,130 @@ export class ApiSource implements RegistrySource, WritableSource {
   readonly name = "http-api";
   readonly writes = this;
   private entries = new Map<string, ServiceEntry>();
+  private readonly files?: DurableDirectory;
+  private onUpdate?: (u: SourceUpdate) => void;
+  /** Errors of reading the directory back; writes wait until they are fixed. */
+  private unreadable: string[] = [];
+  private watcher?: Watcher;
+  private reading: Promise<void> = Promise.resolve();
 
-  /** Reports the (empty) start state; later changes are writes, which the store applies itself. */
-  async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
-    onUpdate({ resources: [...this.entries.values()], errors: [], warnings: [] });
+  /** `dir`: where entries are stored; undefined refuses writes. */
+  constructor(readonly dir?: string) {
+    if (dir !== undefined) this.files = new DurableDirectory(dir);
   }
 
-  stop(): void {}
+  async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
+    this.onUpdate = onUpdate;
+    if (this.dir === undefined) return onUpdate({ resources: [], errors: [], warnings: [] });
+    await mkdir(this.dir, { recursive: true });
+    // Left by a write that a crash interrupted; the entry it would have replaced is still whole.
+    for (const name of await readdir(this.dir)) if (TEMP_FILE.test(name)) await unlink(join(this.dir, name)).catch(() => {});
+    await this.readBack();
+  }
+
+  stop(): void {
+    this.onUpdate = undefined;
+    this.watcher?.close();
+  }
 
   stage(write: RegistryWrite): StagedWrite | RegistryProblem {
+    const files = this.files;
+    if (!files) return { kind: "disabled", errors: ["writes over the HTTP API are disabled: start the control plane with --api-dir DIR, where they are stored, to allow them"] };
+    if (this.unreadable.length > 0) {
+      return { kind: "unavailable", errors: [`the entries stored in ${this.dir} could not be read back; writes resume once those files are fixed or removed`, ...this.unreadable] };
+    }
     const key = resourceKey(write);
     const next = new Map(this.entries);
+    const file = entryFileName(write.namespace, write.name);
     if (write.op === "delete") {
       if (!next.delete(key)) return { kind: "not-found", errors: [`no ${write.kind} ${write.namespace}/${write.name} was added over HTTP`] };
     } else {
-      const parsed = parseEntry(write);
-      if ("problem" in parsed) return parsed.problem;
-      next.set(key, { ...parsed.entry, origin: { file: API_ORIGIN, line: 1 } });
+      const parsed = parseEntry(write.body, BODY);
+      if ("errors" in parsed) return { kind: "invalid", errors: [...parsed.errors.map(formatError), ...(parsed.moreErrors > 0 ? [moreLine(parsed.moreErrors)] : [])] };
+      if (parsed.entry.namespace !== write.namespace || parsed.entry.name !== write.name) {
+        return { kind: "invalid", errors: [`${BODY}:${parsed.entry.origin.line}: metadata ${parsed.entry.namespace}/${parsed.entry.name} does not match the path ${write.namespace}/${write.name}`] };
+      }
+      next.set(key, apiEntry(parsed.entry));
     }
     return {
       resources: [...next.values()],
-      commit: () => {
+      commit: async () => {
+        if (write.op === "delete") await files.remove(file);
+        else await files.write(file, write.body);
         this.entries = next;
       },
     };
   }
+
+  /** Reads every stored entry; on errors reports them and watches the directory to try again. */
+  private readBack(): Promise<void> {
+    // Chained so reads never overlap; a failed read does not stop the next one.
+    this.reading = this.reading.catch(() => {}).then(async () => {
+      const dir = this.dir!;
+      const read = await readEntries(dir);
+      if (read.errors.length > 0) {
+        this.unreadable = read.errors.map(formatError);
+        if (read.moreErrors > 0) this.unreadable.push(moreLine(read.moreErrors));
+        this.watcher ??= watchRegistry(dir, () => void this.readBack());
+        this.onUpdate?.({ resources: [], errors: read.errors, warnings: [], moreErrors: read.moreErrors });
+        return;
+      }
+      this.unreadable = [];
+      this.watcher?.close();
+      this.watcher = undefined;
+      this.entries = read.entries;
+      this.onUpdate?.({ resources: [...read.entries.values()], errors: [], warnings: [] });
+    });
+    return this.reading;
+  }
 }
 
-function parseEntry(write: Extract<RegistryWrite, { op: "put" }>): { entry: ServiceEntry } | { problem: RegistryProblem } {
-  const invalid = (errors: string[]) => ({ problem: { kind: "invalid" as const, errors } });
-  const parsed = parseRegistryText(write.body, BODY);
-  if (parsed.errors.length > 0) return invalid(parsed.errors.map(formatError));
+/** One ServiceEntry from a PUT body or a stored file, through the registry's parser and validation. */
+function parseEntry(text: string, label: string): { entry: ServiceEntry } | { errors: RegistryError[]; moreErrors: number } {
+  const parsed = parseRegistryText(text, label, BODY_LIMITS);
+  if (parsed.errors.length > 0) return { errors: parsed.errors, moreErrors: parsed.moreErrors };
   const entries = parsed.resources.filter((r): r is ServiceEntry => r.kind === "ServiceEntry");
   if (entries.length !== 1 || parsed.resources.length !== 1) {
     const skipped = parsed.warnings.length ? ` (${parsed.warnings.map((w) => w.reason).join("; ")})` : "";
-    return invalid([`${BODY}:1: expected exactly one ServiceEntry, got ${parsed.resources.length} ServiceEntry/WorkloadEntry documents${skipped}`]);
+    return { errors: [{ file: label, line: 1, reason: `expected exactly one ServiceEntry, got ${parsed.resources.length} ServiceEntry/WorkloadEntry documents${skipped}` }], moreErrors: 0 };
   }
-  const entry = entries[0]!;
-  if (entry.namespace !== write.namespace || entry.name !== write.name) {
-    return invalid([`${BODY}:${entry.origin.line}: metadata ${entry.namespace}/${entry.name} does not match the path ${write.namespace}/${write.name}`]);
+  return { entry: entries[0]! };
+}
+
+const apiEntry = (entry: ServiceEntry): ServiceEntry => ({ ...entry, origin: { file: API_ORIGIN, line: 1 } });
+
+/** The stored entries by key; every file must hold one ServiceEntry and be named after it. */
+async function readEntries(dir: string): Promise<{ entries: Map<string, ServiceEntry>; errors: RegistryError[]; moreErrors: number }> {
+  const entries = new Map<string, ServiceEntry>();
+  const errors: RegistryError[] = [];
+  let moreErrors = 0;
+  const fail = (e: RegistryError) => (errors.length < MAX_KEPT_ERRORS ? void errors.push(e) : void moreErrors++);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => REGISTRY_FILE.test(n)).sort();
+  } catch (err) {
+    fail({ file: dir, line: 0, reason: (err as Error).message });
+    return { entries, errors, moreErrors };
   }
-  return { entry };
+  for (const name of names) {
+    const path = join(dir, name);
+    const read = await readRegistryFile(path, MAX_FILE_BYTES);
+    if (!read.ok) {
+      if (!read.gone) fail({ file: path, line: 0, reason: read.reason });
+      continue;
+    }
+    const parsed = parseEntry(read.text, path);
+    if ("errors" in parsed) {
+      for (const e of parsed.errors) fail(e);
+      moreErrors += parsed.moreErrors;
+      continue;
+    }
+    const expected = entryFileName(parsed.entry.namespace, parsed.entry.name);
+    if (name !== expected) {
+      fail({ file: path, line: parsed.entry.origin.line, reason: `holds ServiceEntry ${parsed.entry.namespace}/${parsed.entry.name}, so it must be named ${expected}` });
+      continue;
+    }
+    entries.set(resourceKey(parsed.entry), apiEntry(parsed.entry));
+  }
+  return { entries, errors, moreErrors };
 }

@@ -30,9 +30,16 @@ export function buildRegistry(resources: Resource[]): BuildResult {
   }
   if (errors.length > 0) return { ok: false, errors };
 
+  // Selectors only look inside their namespace; grouped once, in name order, rather than scanned per ServiceEntry.
+  const workloadsByNamespace = new Map<string, WorkloadEntry[]>();
+  for (const w of workloads.sort((a, b) => cmp(a.name, b.name))) {
+    const list = workloadsByNamespace.get(w.namespace);
+    if (list) list.push(w);
+    else workloadsByNamespace.set(w.namespace, [w]);
+  }
   const services: Service[] = [];
   for (const se of entries) {
-    const endpoints = se.workloadSelector ? selectWorkloads(se, workloads) : se.endpoints;
+    const endpoints = se.workloadSelector ? selectWorkloads(se, workloadsByNamespace.get(se.namespace) ?? []) : se.endpoints;
     for (const host of se.hosts) {
       services.push({
         entry: `${se.namespace}/${se.name}`, host, addresses: se.addresses, ports: se.ports, endpoints,
@@ -45,11 +52,11 @@ export function buildRegistry(resources: Resource[]): BuildResult {
   return { ok: true, registry: { services, resources: sorted } };
 }
 
-function selectWorkloads(se: ServiceEntry, workloads: WorkloadEntry[]): Endpoint[] {
+/** `workloads`: the ServiceEntry's namespace's, in name order. */
+function selectWorkloads(se: ServiceEntry, workloads: readonly WorkloadEntry[]): Endpoint[] {
   const selector = Object.entries(se.workloadSelector ?? {});
   return workloads
-    .filter((w) => w.namespace === se.namespace && selector.every(([k, v]) => w.labels[k] === v))
-    .sort((a, b) => cmp(a.name, b.name))
+    .filter((w) => selector.every(([k, v]) => w.labels[k] === v))
     .map((w) => ({
       address: w.address, ports: w.ports, labels: w.labels,
       ...(w.network ? { network: w.network } : {}), workloadEntry: `${w.namespace}/${w.name}`,

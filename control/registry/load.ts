@@ -1,15 +1,22 @@
 // Reads a registry from disk: one file, or every *.yaml, *.yml and *.json file directly inside a
 // directory (hidden files and editor backups skipped), in name order.
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { MAX_FILE_BYTES, MAX_KEPT_ERRORS, MAX_REGISTRY_BYTES } from "./limits.ts";
 import type { RegistryError, Resource } from "./model.ts";
 import { parseRegistryText } from "./parse.ts";
+import { readRegistryFile } from "./read-file.ts";
 
 export interface LoadResult {
   files: string[];
+  /** The text of each file read. */
+  texts: Map<string, string>;
   resources: Resource[];
+  /** At most MAX_KEPT_ERRORS over all files; `moreErrors` counts the rest. */
   errors: RegistryError[];
   warnings: RegistryError[];
+  moreErrors: number;
+  moreWarnings: number;
 }
 
 export const REGISTRY_FILE = /^[^.].*\.(ya?ml|json)$/i;
@@ -33,32 +40,47 @@ function parseCached(cache: ParseCache, file: string, text: string): ReturnType<
 }
 
 export async function loadRegistry(path: string, cache: ParseCache = new Map()): Promise<LoadResult> {
-  const out: LoadResult = { files: [], resources: [], errors: [], warnings: [] };
+  const out: LoadResult = { files: [], texts: new Map(), resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0 };
+  const fail = (file: string, reason: string) => void (out.moreErrors += keep(out.errors, [{ file, line: 0, reason }]));
   let files: string[];
   try {
     files = await registryFiles(path);
   } catch (err) {
-    out.errors.push({ file: path, line: 0, reason: (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (err as Error).message });
+    fail(path, (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (err as Error).message);
     return out;
   }
+  let total = 0;
   for (const file of files) {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (err) {
-      // A file deleted between readdir and readFile is simply gone; the next watch event reloads.
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
-      out.errors.push({ file, line: 0, reason: (err as Error).message });
+    const read = await readRegistryFile(file, MAX_FILE_BYTES);
+    if (!read.ok) {
+      // A file deleted between readdir and reading is simply gone; the next watch event reloads.
+      if (!read.gone) fail(file, read.reason);
       continue;
     }
+    total += read.bytes;
+    if (total > MAX_REGISTRY_BYTES) {
+      fail(file, `the registry's files are over the limit of ${MAX_REGISTRY_BYTES} bytes in total; this file and the ones after it were not read`);
+      break;
+    }
     out.files.push(file);
-    const r = parseCached(cache, file, text);
+    out.texts.set(file, read.text);
+    const r = parseCached(cache, file, read.text);
     // Loops, not push(...list): spreading a list of 100,000+ items overflows the stack.
     for (const x of r.resources) out.resources.push(x);
-    for (const x of r.errors) out.errors.push(x);
-    for (const x of r.warnings) out.warnings.push(x);
+    out.moreErrors += r.moreErrors + keep(out.errors, r.errors);
+    out.moreWarnings += r.moreWarnings + keep(out.warnings, r.warnings);
   }
   const present = new Set(out.files);
   for (const file of cache.keys()) if (!present.has(file)) cache.delete(file);
   return out;
+}
+
+/** Appends up to MAX_KEPT_ERRORS in all; returns how many did not fit. */
+function keep(into: RegistryError[], from: readonly RegistryError[]): number {
+  let left = 0;
+  for (const e of from) {
+    if (into.length < MAX_KEPT_ERRORS) into.push(e);
+    else left++;
+  }
+  return left;
 }

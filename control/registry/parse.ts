@@ -1,40 +1,56 @@
 // Registry text (YAML or JSON; one or many documents; `kind: List` too) -> validated resources, with
-// every error and warning at file:line.
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from "yaml";
+// every error and warning at file:line. Documents are validated as they are read, within the limits of
+// limits.ts.
+import { isMap, isScalar, isSeq, LineCounter, type Document, type Node } from "yaml";
+import { clipText } from "../cap-list.ts";
+import { FILE_LIMITS, MAX_ERROR_CHARS, MAX_KEPT_ERRORS, type TextLimits } from "./limits.ts";
 import type { RegistryError, Resource } from "./model.ts";
 import { validateDocument, type Path } from "./validate.ts";
+import { readDocuments } from "./yaml-documents.ts";
 
 export interface ParseResult {
   resources: Resource[];
+  /** The first MAX_KEPT_ERRORS errors, reasons clipped to MAX_ERROR_CHARS; `moreErrors` counts the rest. */
   errors: RegistryError[];
   warnings: RegistryError[];
+  moreErrors: number;
+  moreWarnings: number;
 }
 
 /** Enough for any hand-written registry; stops a runaway file from eating the process. */
 const MAX_ALIAS_COUNT = 100;
 
-export function parseRegistryText(text: string, file: string): ParseResult {
-  const out: ParseResult = { resources: [], errors: [], warnings: [] };
+export function parseRegistryText(text: string, file: string, limits: TextLimits = FILE_LIMITS): ParseResult {
+  const out: ParseResult = { resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0 };
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
   const at = (offset: number) => lines.linePos(offset);
-  for (const doc of Array.isArray(docs) ? docs : []) {
+  const error = (offset: number | { line: number; col: number }, reason: string) => {
+    if (out.errors.length >= MAX_KEPT_ERRORS) return void out.moreErrors++;
+    const pos = typeof offset === "number" ? at(offset) : offset;
+    out.errors.push({ file, line: pos.line, column: pos.col, reason: clipText(reason, MAX_ERROR_CHARS) });
+  };
+  const read = readDocuments(text, limits, lines, (doc) => addDocument(doc));
+  for (const e of read.streamErrors) error(e.pos[0], firstLine(e.message));
+  // Kept past the cap: it says why the rest of the text was not read.
+  if (read.exceeded) {
+    const pos = at(read.exceeded.offset);
+    out.errors.push({ file, line: pos.line, column: pos.col, reason: read.exceeded.reason });
+  }
+  return out;
+
+  function addDocument(doc: Document.Parsed): void {
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
-        const pos = e.linePos?.[0] ?? at(e.pos[0]);
-        out.errors.push({ file, line: pos.line, column: pos.col, reason: firstLine(e.message) });
-      }
-      continue;
+      for (const e of doc.errors) error(e.pos[0], firstLine(e.message));
+      return;
     }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (err) {
-      const pos = at(doc.contents?.range[0] ?? 0);
-      out.errors.push({ file, line: pos.line, column: pos.col, reason: (err as Error).message });
-      continue;
+      error(doc.contents?.range[0] ?? 0, (err as Error).message);
+      return;
     }
-    if (value === null || value === undefined) continue; // an empty document, e.g. a trailing `---`
+    if (value === null || value === undefined) return; // an empty document, e.g. a trailing `---`
     const locate = (path: Path) => at(offsetOf(doc, path));
     const items = isList(value) ? value.items.map((item, i) => ({ item, path: ["items", i] as Path })) : [{ item: value, path: [] as Path }];
     for (const { item, path } of items) {
@@ -42,17 +58,17 @@ export function parseRegistryText(text: string, file: string): ParseResult {
       const v = validateDocument(item, { file, line: docLine }, path);
       if (v.kind === "resource") out.resources.push(v.resource);
       else if (v.kind === "skipped") {
-        const pos = locate(v.warning.path);
-        out.warnings.push({ file, line: pos.line, column: pos.col, reason: v.warning.reason });
-      } else {
-        for (const issue of v.errors) {
-          const pos = locate(issue.path);
-          out.errors.push({ file, line: pos.line, column: pos.col, reason: issue.reason });
+        if (out.warnings.length >= MAX_KEPT_ERRORS) out.moreWarnings++;
+        else {
+          const pos = locate(v.warning.path);
+          out.warnings.push({ file, line: pos.line, column: pos.col, reason: clipText(v.warning.reason, MAX_ERROR_CHARS) });
         }
+      } else {
+        // Locating an error walks the document; past the cap they are only counted.
+        for (const issue of v.errors) error(out.errors.length < MAX_KEPT_ERRORS ? locate(issue.path) : 0, issue.reason);
       }
     }
   }
-  return out;
 }
 
 function isList(v: unknown): v is { items: unknown[] } {

@@ -10,13 +10,27 @@ export interface SourceUpdate {
   errors: readonly RegistryError[];
   /** Non-fatal remarks (e.g. skipped kinds). */
   warnings: readonly RegistryError[];
+  /** Errors and warnings left out of the lists above (they are capped), counted. */
+  moreErrors?: number;
+  moreWarnings?: number;
+}
+
+/** A change a source holds back until it has stayed unchanged for a while (it looks like a partial write or removes many services). */
+export interface HeldChange {
+  reasons: string[];
+  /** ISO times: when the change was first seen as it is, and when it applies if it stays so. */
+  since: string;
+  appliesAt: string;
 }
 
 export interface RegistrySource {
   /** Names the source in logs, metrics and errors: "files", "http-api". */
   readonly name: string;
-  /** Delivers the first update before resolving, then one per change until stop(). */
-  start(onUpdate: (update: SourceUpdate) => void): Promise<void>;
+  /**
+   * Delivers the first update before resolving, then one per change until stop(). `onHeld` is told of
+   * a change held back; the next update (applied or refused) ends the hold.
+   */
+  start(onUpdate: (update: SourceUpdate) => void, onHeld?: (held: HeldChange) => void): Promise<void>;
   stop(): void;
   /** Present on sources that take writes. */
   readonly writes?: WritableSource;
@@ -29,8 +43,12 @@ export type RegistryWrite =
 
 /** Why a write or reload was refused. */
 export type RegistryProblem = {
-  /** invalid: the input does not parse or validate; conflict: it clashes with what is there; not-found: nothing to delete; disabled: the store takes no writes. */
-  kind: "invalid" | "conflict" | "not-found" | "disabled";
+  /**
+   * invalid: the input does not parse or validate; conflict: it clashes with what is there; not-found:
+   * nothing to delete; disabled: the store takes no writes; unavailable: the write could not be made
+   * durable now (storage failing or unreadable), try again later.
+   */
+  kind: "invalid" | "conflict" | "not-found" | "disabled" | "unavailable";
   errors: string[];
 };
 
@@ -38,8 +56,11 @@ export type RegistryProblem = {
 export interface StagedWrite {
   /** The source's resources as they would be after the write. */
   resources: readonly Resource[];
-  /** Makes the write the source's state (and durable, where the source is). The store has applied the resources; the source does not report them again. */
-  commit(): void;
+  /**
+   * Makes the write durable and the source's state; the store applies the resources once it resolves
+   * (the source does not report them again). Rejects when it could not: the source's state is unchanged.
+   */
+  commit(): Promise<void>;
 }
 
 export interface WritableSource {

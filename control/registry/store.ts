@@ -3,9 +3,11 @@
 // with file:line:reason and the last good registry keeps serving. A refused update is kept and tried
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
 import { buildRegistry } from "./build.ts";
+import { capList, moreLine } from "../cap-list.ts";
 import { deepFreeze } from "../deep-freeze.ts";
-import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type Resource } from "./model.ts";
-import { isProblem, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
+import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./limits.ts";
+import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type RegistryError, type Resource } from "./model.ts";
+import { isProblem, type HeldChange, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
 
 export interface StoreEvents {
   /** A new registry version is serving. */
@@ -14,6 +16,8 @@ export interface StoreEvents {
   rejected?(source: string, errors: string[]): void;
   /** Non-fatal remarks, e.g. skipped kinds. */
   warned?(source: string, warnings: string[]): void;
+  /** A source holds a change back (it looks like a partial write or removes many services); the previous registry still serves. */
+  held?(source: string, held: HeldChange): void;
 }
 
 export interface SourceStatus {
@@ -22,6 +26,8 @@ export interface SourceStatus {
   loaded: boolean;
   /** Errors of its last refused update; empty when what it reported last is serving. */
   refused: string[];
+  /** A change the source holds back until it is stable; gone with the source's next update. */
+  held?: HeldChange;
 }
 
 export interface StoreStatus {
@@ -33,7 +39,7 @@ export interface StoreStatus {
   /** Updates applied from sources (file reloads), and refused. */
   reloads: number;
   rejections: number;
-  /** Errors of the last refused update of any source; cleared when its next update applies. */
+  /** Errors of the last refused update of any source (the first 100, then "and N more"); cleared when its next update applies. */
   lastErrors: string[];
   sources: SourceStatus[];
 }
@@ -47,6 +53,7 @@ interface SourceState {
   /** Its last update had errors: refused until a good one comes. */
   failing: boolean;
   refused: string[];
+  held?: HeldChange;
 }
 
 export class RegistryStore {
@@ -54,6 +61,8 @@ export class RegistryStore {
   private current: Registry = EMPTY_REGISTRY;
   private counts = { version: 0, reloads: 0, rejections: 0 };
   private lastErrors: string[] = [];
+  /** The write in progress (writes are serialized). */
+  private writing: Promise<unknown> = Promise.resolve();
 
   constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}) {
     const names = new Set(sources.map((s) => s.name));
@@ -78,21 +87,30 @@ export class RegistryStore {
       reloads: this.counts.reloads,
       rejections: this.counts.rejections,
       lastErrors: [...this.lastErrors],
-      sources: this.states.map((s) => ({ name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused] })),
+      sources: this.states.map((s) => ({ name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused], ...(s.held ? { held: s.held } : {}) })),
     };
   }
 
   /** Starts every source in order; each delivers its first update before the next starts. */
   async start(): Promise<void> {
-    for (const state of this.states) await state.source.start((u) => this.onUpdate(state, u));
+    for (const state of this.states) await state.source.start((u) => this.onUpdate(state, u), (h) => this.onHeld(state, h));
   }
 
   stop(): void {
     for (const s of this.states) s.source.stop();
   }
 
-  /** Applies a write to the source that takes it, if the whole registry still builds with it. */
-  async write(w: RegistryWrite): Promise<WriteOutcome> {
+  /**
+   * Applies a write to the source that takes it, if the whole registry still builds with it, once the
+   * source has made it durable. Writes run one at a time: each is staged on the state the last left.
+   */
+  write(w: RegistryWrite): Promise<WriteOutcome> {
+    const run = this.writing.then(() => this.applyWrite(w));
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyWrite(w: RegistryWrite): Promise<WriteOutcome> {
     const target = this.states.find((s) => s.source.writes);
     if (!target) return this.refuseWrite("", { kind: "disabled", errors: ["no registry source here takes writes"] });
     const key = resourceKey(w);
@@ -106,17 +124,32 @@ export class RegistryStore {
     // Judged against what serves: another source's refused update is not this write's business.
     const built = this.build(this.states.map((s) => (s === target ? staged.resources : s.accepted ?? [])));
     if (!built.ok) return this.refuseWrite(target.source.name, { kind: "conflict", errors: built.errors.map(formatError) });
-    staged.commit();
+    try {
+      await staged.commit();
+    } catch (err) {
+      return this.refuseWrite(target.source.name, { kind: "unavailable", errors: [`the write could not be stored durably, so the registry did not change: ${(err as Error).message}`] });
+    }
     const before = this.current;
     target.latest = staged.resources;
     this.tryApply(target, false);
+    // A file change that landed while the write was being stored may clash with it: the write is stored
+    // and waits, like any refused update, until what blocks it is gone.
+    if (target.refused.length > 0) {
+      return { ok: false, problem: { kind: "conflict", errors: capped([`${w.kind} ${w.namespace}/${w.name} is stored but not serving: a registry change that arrived meanwhile clashes with it; it applies once that is resolved`, ...target.refused]) } };
+    }
     return { ok: true, registry: this.current, changed: this.current !== before };
   }
 
+  private onHeld(state: SourceState, held: HeldChange): void {
+    state.held = held;
+    this.events.held?.(state.source.name, held);
+  }
+
   private onUpdate(state: SourceState, u: SourceUpdate): void {
-    if (u.warnings.length > 0) this.events.warned?.(state.source.name, u.warnings.map(formatError));
+    state.held = undefined;
+    if (u.warnings.length > 0) this.events.warned?.(state.source.name, capped(formatted(u.warnings, u.moreWarnings)));
     state.failing = u.errors.length > 0;
-    if (state.failing) return this.refuse(state, u.errors.map(formatError));
+    if (state.failing) return this.refuse(state, formatted(u.errors, u.moreErrors));
     state.latest = u.resources;
     // Sources that take writes report only at start; the rest (files) count as reloads.
     this.tryApply(state, !state.source.writes);
@@ -156,17 +189,28 @@ export class RegistryStore {
     return buildRegistry(all);
   }
 
-  private refuse(state: SourceState, errors: string[]): void {
-    state.refused = errors;
-    this.lastErrors = errors;
+  private refuse(state: SourceState, errors: readonly string[]): void {
+    const kept = capped(errors);
+    state.refused = kept;
+    this.lastErrors = kept;
     this.counts.rejections++;
-    this.events.rejected?.(state.source.name, errors);
+    this.events.rejected?.(state.source.name, kept);
   }
 
   private refuseWrite(source: string, problem: RegistryProblem): WriteOutcome {
-    this.events.rejected?.(source, problem.errors);
-    return { ok: false, problem };
+    const kept = { ...problem, errors: capped(problem.errors) };
+    this.events.rejected?.(source, kept.errors);
+    return { ok: false, problem: kept };
   }
+}
+
+/** Error lists are kept, logged and reported capped: a 2 MB file of bad hosts yields 125,000 of them. */
+const capped = (errors: readonly string[]) => capList(errors, MAX_KEPT_ERRORS, MAX_ERROR_CHARS);
+
+function formatted(list: readonly RegistryError[], more = 0): string[] {
+  const out = list.map(formatError);
+  if (more > 0) out.push(moreLine(more));
+  return out;
 }
 
 /** Same resources in the same order: objects a source re-reported unchanged are the same objects, others compare by content. */

@@ -1,5 +1,8 @@
 // Calls `onChange` (debounced) whenever the registry path changes. A single file is watched through its
-// directory, so editors that save by writing a temp file and renaming it are seen too.
+// directory, so editors that save by writing a temp file and renaming it are seen too. A watch follows
+// the directory it was set on (its inode), also when that directory is renamed away: when the watched
+// directory is no longer the one at the path (replaced by another, or gone), the watch is set again on
+// what is there now, or retried every second until something is.
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { statSync } from "node:fs";
@@ -17,28 +20,43 @@ export function watchRegistry(path: string, onChange: () => void, debounceMs = 3
   const only = isDir ? undefined : basename(path);
   let timer: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
+  let watching: string | undefined;
   let retry: NodeJS.Timeout | undefined;
   let closed = false;
   let retried = false;
 
   const fire = () => {
     clearTimeout(timer);
-    timer = setTimeout(onChange, debounceMs);
+    timer = setTimeout(() => {
+      if (watching !== identity(dir)) restart();
+      onChange();
+    }, debounceMs);
   };
-  const start = () => {
+  const retryLater = () => {
+    retried = true;
+    clearTimeout(retry);
+    retry = setTimeout(start, 1000);
+  };
+  const restart = () => {
+    watcher?.close();
+    watcher = undefined;
+    start();
+  };
+  function start() {
     if (closed) return;
     try {
+      watching = identity(dir);
       watcher = watch(dir, { persistent: false }, (_event, name) => {
-        if (only === undefined || name === null || name === only) fire();
+        // The directory's own name: it was renamed or removed itself.
+        if (only === undefined || name === null || name === only || name === basename(dir)) fire();
       });
       // The directory itself went away (or similar): keep trying, and reload when it is back.
-      watcher.on("error", () => { watcher?.close(); watcher = undefined; fire(); retried = true; retry = setTimeout(start, 1000); });
+      watcher.on("error", () => { watcher?.close(); watcher = undefined; fire(); retryLater(); });
       if (retried) fire();
     } catch {
-      retried = true;
-      retry = setTimeout(start, 1000);
+      retryLater();
     }
-  };
+  }
   start();
   return {
     close() {
@@ -48,4 +66,14 @@ export function watchRegistry(path: string, onChange: () => void, debounceMs = 3
       watcher?.close();
     },
   };
+}
+
+/** Which directory is at `dir` now (device and inode), or undefined if none. */
+function identity(dir: string): string | undefined {
+  try {
+    const s = statSync(dir);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return undefined;
+  }
 }

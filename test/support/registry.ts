@@ -45,3 +45,13 @@ export function sidecar(nodeIdIp: string, instanceIps?: string): ProxyIdentity {
     metadata: instanceIps === undefined ? {} : { INSTANCE_IPS: instanceIps },
   });
 }
+
+/** `n` invalid hosts in ServiceEntries of 5,000 hosts each (one document each, under the per-document limit); the second host is 300,000 characters long. */
+export function badHostsText(n: number): string {
+  const docs: string[] = [];
+  for (let i = 0; i < n; i += 5_000) {
+    const hosts = Array.from({ length: Math.min(5_000, n - i) }, (_, j) => (i + j === 1 ? `${"h".repeat(300_000)}_` : `BAD_${i + j}`));
+    docs.push(JSON.stringify({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: `bad-${i}` }, spec: { hosts, ports: [{ number: 1, name: "p" }] } }));
+  }
+  return docs.join("\n---\n");
+}
