@@ -7,7 +7,7 @@ import { loadRegistry, type LoadResult, type ParseCache } from "./load.ts";
 import { removalConcerns, type FilesState } from "./removal-check.ts";
 import { SettleGate } from "./settle-gate.ts";
 import type { HeldChange, RegistrySource, SourceUpdate } from "./source.ts";
-import { watchRegistry, type Watcher } from "./watch.ts";
+import { watchRegistry, type Changed, type Watcher } from "./watch.ts";
 
 export interface FileSourceOptions {
   /** A reload removing more than this share (0..1) of the services is held; removing all always is. Default 1. */
@@ -31,6 +31,8 @@ export class FileSource implements RegistrySource {
   private onHeld?: (h: HeldChange) => void;
   private reloading?: Promise<SourceUpdate>;
   private reloadAgain = false;
+  /** File names changed since the last read (see watch.ts), or "all". */
+  private changed: Set<string> | "all" = "all";
   /** What this source reported last without errors: held reloads are judged against it. */
   private reported?: FilesState;
 
@@ -44,7 +46,7 @@ export class FileSource implements RegistrySource {
     this.onUpdate = onUpdate;
     this.onHeld = onHeld;
     await this.reload();
-    this.watcher = watchRegistry(this.path, () => void this.reload());
+    this.watcher = watchRegistry(this.path, (changed) => void this.reload(changed));
   }
 
   stop(): void {
@@ -54,8 +56,15 @@ export class FileSource implements RegistrySource {
     this.gate.release();
   }
 
-  /** Re-reads the files and reports them (or holds them). Concurrent calls coalesce: one more read runs after the current one. */
-  reload(): Promise<SourceUpdate> {
+  /**
+   * Re-reads the files and reports them (or holds them): those named in `changed`, or all. Concurrent
+   * calls coalesce: one more read runs after the current one.
+   */
+  reload(changed: Changed = "all"): Promise<SourceUpdate> {
+    if (this.changed !== "all") {
+      if (changed === "all") this.changed = "all";
+      else for (const name of changed) this.changed.add(name);
+    }
     if (this.reloading) {
       this.reloadAgain = true;
       return this.reloading;
@@ -65,10 +74,13 @@ export class FileSource implements RegistrySource {
       try {
         do {
           this.reloadAgain = false;
-          update = await loadRegistry(this.path, this.cache);
+          const changed = this.changed;
+          this.changed = new Set();
+          update = await loadRegistry(this.path, this.cache, changed);
         } while (this.reloadAgain);
       } catch (err) {
-        // Reported like any bad file; and `reloading` is cleared below, so the next change reloads.
+        // Reported like any bad file; and `reloading` is cleared below, so the next change reloads (all of it).
+        this.changed = "all";
         const reason = `reading the registry failed: ${(err as Error).message}`;
         update = { files: [], texts: new Map(), resources: [], errors: [{ file: this.path, line: 0, reason }], warnings: [], moreErrors: 0, moreWarnings: 0 };
       } finally {

@@ -9,6 +9,12 @@ import type { Resource } from "./model.ts";
 export interface FilesState {
   resources: readonly Resource[];
   texts: ReadonlyMap<string, string>;
+  /** Computed once per state (see summaryOf): a state is compared as `after`, then again as `before`. */
+  summary?: { services: Set<string>; perFile: Map<string, number> };
+}
+
+function summaryOf(state: FilesState): NonNullable<FilesState["summary"]> {
+  return (state.summary ??= { services: serviceKeys(state.resources), perFile: perFile(state.resources) });
 }
 
 export interface RemovalPolicy {
@@ -19,9 +25,9 @@ export interface RemovalPolicy {
 /** Why `after` should not apply at once; empty when nothing is suspicious. */
 export function removalConcerns(before: FilesState, after: FilesState, policy: RemovalPolicy): string[] {
   const concerns: string[] = [];
-  const was = serviceKeys(before.resources);
+  const { services: was, perFile: countsBefore } = summaryOf(before);
+  const { services: now, perFile: countsAfter } = summaryOf(after);
   if (was.size > 0) {
-    const now = serviceKeys(after.resources);
     let removed = 0;
     for (const k of was) if (!now.has(k)) removed++;
     const share = removed / was.size;
@@ -30,8 +36,6 @@ export function removalConcerns(before: FilesState, after: FilesState, policy: R
       concerns.push(`it would remove ${removed} of the ${was.size} services the files define (${percent(share)}), more than the allowed share of ${percent(policy.maxRemovalShare)}`);
     }
   }
-  const countsBefore = perFile(before.resources);
-  const countsAfter = perFile(after.resources);
   for (const [file, had] of countsBefore) {
     const text = after.texts.get(file);
     const old = before.texts.get(file);

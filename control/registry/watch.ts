@@ -11,7 +11,10 @@ export interface Watcher {
   close(): void;
 }
 
-export function watchRegistry(path: string, onChange: () => void, debounceMs = 30): Watcher {
+/** The names (inside the watched directory) that changed, or "all" when that is not known. */
+export type Changed = ReadonlySet<string> | "all";
+
+export function watchRegistry(path: string, onChange: (changed: Changed) => void, debounceMs = 30): Watcher {
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();
@@ -24,12 +27,18 @@ export function watchRegistry(path: string, onChange: () => void, debounceMs = 3
   let retry: NodeJS.Timeout | undefined;
   let closed = false;
   let retried = false;
+  // What changed since the last call: file names, so a reload reads only those, or everything.
+  let pending: Set<string> | "all" = new Set();
 
-  const fire = () => {
+  const fire = (name?: string) => {
+    if (name === undefined) pending = "all";
+    else if (pending !== "all") pending.add(name);
     clearTimeout(timer);
     timer = setTimeout(() => {
-      if (watching !== identity(dir)) restart();
-      onChange();
+      if (watching !== identity(dir)) { restart(); pending = "all"; }
+      const changed = pending;
+      pending = new Set();
+      onChange(changed);
     }, debounceMs);
   };
   const retryLater = () => {
@@ -48,7 +57,8 @@ export function watchRegistry(path: string, onChange: () => void, debounceMs = 3
       watching = identity(dir);
       watcher = watch(dir, { persistent: false }, (_event, name) => {
         // The directory's own name: it was renamed or removed itself.
-        if (only === undefined || name === null || name === only || name === basename(dir)) fire();
+        if (name === null || name === basename(dir)) fire();
+        else if (only === undefined || name === only) fire(name);
       });
       // The directory itself went away (or similar): keep trying, and reload when it is back.
       watcher.on("error", () => { watcher?.close(); watcher = undefined; fire(); retryLater(); });
