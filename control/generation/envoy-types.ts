@@ -13,3 +13,6 @@ export type { ClusterLoadAssignment } from "../../.envoy-types/envoy/config/endp
 export type { Duration } from "../../.envoy-types/google/protobuf/Duration.ts";
 export type { TcpProxy } from "../../.envoy-types/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy.ts";
 export type { Wasm } from "../../.envoy-types/envoy/extensions/filters/network/wasm/v3/Wasm.ts";
+export type { FilterConfig as SniDynamicForwardProxy } from "../../.envoy-types/envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/FilterConfig.ts";
+export type { ClusterConfig as DynamicForwardProxyCluster } from "../../.envoy-types/envoy/extensions/clusters/dynamic_forward_proxy/v3/ClusterConfig.ts";
+export type { DnsCacheConfig } from "../../.envoy-types/envoy/extensions/common/dynamic_forward_proxy/v3/DnsCacheConfig.ts";

@@ -10,6 +10,8 @@ export interface LoadResult {
   resources: Resource[];
   errors: RegistryError[];
   warnings: RegistryError[];
+  /** Documents that do not parse or validate. */
+  invalidDocuments: number;
 }
 
 export const REGISTRY_FILE = /^[^.].*\.(ya?ml|json)$/i;
@@ -33,7 +35,7 @@ function parseCached(cache: ParseCache, file: string, text: string): ReturnType<
 }
 
 export async function loadRegistry(path: string, cache: ParseCache = new Map()): Promise<LoadResult> {
-  const out: LoadResult = { files: [], resources: [], errors: [], warnings: [] };
+  const out: LoadResult = { files: [], resources: [], errors: [], warnings: [], invalidDocuments: 0 };
   let files: string[];
   try {
     files = await registryFiles(path);
@@ -49,6 +51,7 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map()):
       // A file deleted between readdir and readFile is simply gone; the next watch event reloads.
       if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
       out.errors.push({ file, line: 0, reason: (err as Error).message });
+      out.invalidDocuments++;
       continue;
     }
     out.files.push(file);
@@ -57,6 +60,7 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map()):
     for (const x of r.resources) out.resources.push(x);
     for (const x of r.errors) out.errors.push(x);
     for (const x of r.warnings) out.warnings.push(x);
+    out.invalidDocuments += r.invalidDocuments;
   }
   const present = new Set(out.files);
   for (const file of cache.keys()) if (!present.has(file)) cache.delete(file);

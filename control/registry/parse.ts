@@ -2,24 +2,27 @@
 // every error and warning at file:line.
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from "yaml";
 import type { RegistryError, Resource } from "./model.ts";
-import { validateDocument, type Path } from "./validate.ts";
+import { validateDocument, type Issue, type Path } from "./validate.ts";
 
 export interface ParseResult {
   resources: Resource[];
   errors: RegistryError[];
   warnings: RegistryError[];
+  /** Documents left out because they do not parse or validate (what `--on-invalid skip` skips). */
+  invalidDocuments: number;
 }
 
 /** Enough for any hand-written registry; stops a runaway file from eating the process. */
 const MAX_ALIAS_COUNT = 100;
 
 export function parseRegistryText(text: string, file: string): ParseResult {
-  const out: ParseResult = { resources: [], errors: [], warnings: [] };
+  const out: ParseResult = { resources: [], errors: [], warnings: [], invalidDocuments: 0 };
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
   const at = (offset: number) => lines.linePos(offset);
   for (const doc of Array.isArray(docs) ? docs : []) {
     if (doc.errors.length > 0) {
+      out.invalidDocuments++;
       for (const e of doc.errors) {
         const pos = e.linePos?.[0] ?? at(e.pos[0]);
         out.errors.push({ file, line: pos.line, column: pos.col, reason: firstLine(e.message) });
@@ -30,6 +33,7 @@ export function parseRegistryText(text: string, file: string): ParseResult {
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (err) {
+      out.invalidDocuments++;
       const pos = at(doc.contents?.range[0] ?? 0);
       out.errors.push({ file, line: pos.line, column: pos.col, reason: (err as Error).message });
       continue;
@@ -40,15 +44,19 @@ export function parseRegistryText(text: string, file: string): ParseResult {
     for (const { item, path } of items) {
       const docLine = locate(path).line;
       const v = validateDocument(item, { file, line: docLine }, path);
+      const at = (issue: Issue) => {
+        const pos = locate(issue.path);
+        return { file, line: pos.line, column: pos.col, reason: issue.reason };
+      };
+      if (v.kind === "skipped") {
+        out.warnings.push(at(v.warning));
+        continue;
+      }
+      for (const w of v.warnings) out.warnings.push(at(w));
       if (v.kind === "resource") out.resources.push(v.resource);
-      else if (v.kind === "skipped") {
-        const pos = locate(v.warning.path);
-        out.warnings.push({ file, line: pos.line, column: pos.col, reason: v.warning.reason });
-      } else {
-        for (const issue of v.errors) {
-          const pos = locate(issue.path);
-          out.errors.push({ file, line: pos.line, column: pos.col, reason: issue.reason });
-        }
+      else {
+        out.invalidDocuments++;
+        for (const issue of v.errors) out.errors.push(at(issue));
       }
     }
   }

@@ -10,6 +10,8 @@ export interface SourceUpdate {
   errors: readonly RegistryError[];
   /** Non-fatal remarks (e.g. skipped kinds). */
   warnings: readonly RegistryError[];
+  /** How many documents `errors` stand for (what `--on-invalid skip` leaves out). */
+  invalidDocuments?: number;
 }
 
 export interface RegistrySource {

@@ -1,0 +1,58 @@
+// One real Envoy behind a test xDS server: hand it generated resources and learn whether it ACKs
+// them all (and which listeners it then holds), or what it NACKs.
+import type { GeneratedResources } from "../../control/generation/generate.ts";
+import { SnapshotCache } from "../../control/xds/cache.ts";
+import { TYPE_URL } from "../../control/xds/protos.ts";
+import { startXdsServer, type XdsServer } from "../../control/xds/server.ts";
+import { envoyListeners, sidecarBootstrap } from "./control.ts";
+import { startEnvoy, type RunningEnvoy } from "./envoy.ts";
+import { waitFor } from "./net.ts";
+import { snapshotOf } from "./snapshot.ts";
+
+export interface Verdict {
+  nacks: string[];
+  /** Every wanted type ACKed at the pushed version. */
+  acked: boolean;
+  /** Listener names Envoy holds (active or warming) afterwards. */
+  listeners: string[];
+}
+
+export interface EnvoyJudge {
+  envoy: RunningEnvoy;
+  judge(resources: GeneratedResources): Promise<Verdict>;
+  stop(): Promise<void>;
+}
+
+const NODE_ID = "envoy-judge";
+
+export async function startEnvoyJudge(): Promise<EnvoyJudge> {
+  const cache = new SnapshotCache();
+  const acked = new Map<string, string>();
+  const nacks: string[] = [];
+  const xds: XdsServer = await startXdsServer({
+    host: "127.0.0.1", port: 0, cache,
+    callbacks: { onAck: (a) => acked.set(a.typeUrl, a.version), onNack: (n) => nacks.push(`${n.typeUrl}: ${n.errorDetail}`) },
+  });
+  let envoy: RunningEnvoy;
+  try {
+    envoy = await startEnvoy(sidecarBootstrap(xds.port, { nodeId: NODE_ID, instanceIps: [] }), { extraArgs: ["--drain-time-s", "0"] });
+  } catch (err) {
+    await xds.stop();
+    throw err;
+  }
+  return {
+    envoy,
+    async judge(resources) {
+      const snapshot = snapshotOf(resources);
+      nacks.length = 0;
+      cache.set(NODE_ID, snapshot);
+      const wanted = [TYPE_URL.listener, TYPE_URL.cluster, ...(resources.endpoints.length > 0 ? [TYPE_URL.endpoint] : [])];
+      const done = await waitFor(() => nacks.length > 0 || wanted.every((t) => acked.get(t) === snapshot.get(t)!.version), 10000, 5);
+      return { nacks: [...nacks], acked: Boolean(done) && nacks.length === 0, listeners: [...(await envoyListeners(envoy)).keys()].sort() };
+    },
+    async stop() {
+      await envoy.stop();
+      await xds.stop();
+    },
+  };
+}
