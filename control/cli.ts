@@ -8,6 +8,8 @@ import { serve, type ServeOptions } from "./serve.ts";
 import { start } from "./start.ts";
 import { captureCommand } from "../envoy/capture.ts";
 import { demoCommand } from "./demo/index.ts";
+import { parseMeshNetworks } from "./registry/mesh-networks.ts";
+import { formatError, type MeshNetwork } from "./registry/model.ts";
 
 const USAGE = `usage: multiplane <command> [options]
 
@@ -15,6 +17,7 @@ commands:
   serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
         [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
+        [--mesh-networks FILE]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched)
   start
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
@@ -91,6 +94,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "http-host": { type: "string" }, "http-port": { type: "string" },
       "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
+      "mesh-networks": { type: "string" },
     },
   });
   if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory)");
@@ -112,7 +116,22 @@ export function parseServeArgs(args: string[]): ServeOptions {
     legacySingleIp: values["legacy-single-ip"] ?? false,
     loopGuard: values["no-loop-guard"] ? false : { mode },
     virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },
+    ...(values["mesh-networks"] ? { meshNetworks: readMeshNetworks(values["mesh-networks"]) } : {}),
   };
+}
+
+/** --mesh-networks: Istio's meshNetworks file; any error stops `serve` with file:line:column: reason. */
+function readMeshNetworks(path: string): MeshNetwork[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--mesh-networks: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const r = parseMeshNetworks(text, path);
+  for (const w of r.warnings) console.log(`mesh networks warning: ${formatError(w)}`);
+  if (r.errors.length > 0) throw new UsageError(`--mesh-networks: ${path} is invalid:\n  ${r.errors.map(formatError).join("\n  ")}`);
+  return r.networks;
 }
 
 /** Runs until SIGTERM or SIGINT, then stops cleanly (streams closed, watchers removed). */

@@ -15,7 +15,7 @@ import { ConfigDistributor } from "./pipeline/distributor.ts";
 import { Proxies, shortType } from "./proxies.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
-import type { ServiceEntry } from "./registry/model.ts";
+import type { MeshNetwork, ServiceEntry } from "./registry/model.ts";
 import type { RegistrySource } from "./registry/source.ts";
 import { RegistryStore } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
@@ -40,6 +40,8 @@ export interface ServeOptions {
   /** The virtual listener: default 0.0.0.0:15001 with the original_dst hand-off. */
   virtualListener?: Partial<VirtualListenerOptions>;
   connectTimeoutMs?: number;
+  /** Istio's meshNetworks (networks, their fromCidr ranges and gateways): split-horizon endpoints. */
+  meshNetworks?: MeshNetwork[];
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -189,5 +191,6 @@ function serveGenerationOptions(opts: ServeOptions, log: (line: string) => void)
     virtualListener: { ...DEFAULT_VIRTUAL_LISTENER, ...opts.virtualListener },
     ...(guard ? { loopGuard: guard } : {}),
     ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    ...(opts.meshNetworks ? { meshNetworks: opts.meshNetworks } : {}),
   });
 }
