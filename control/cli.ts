@@ -10,6 +10,7 @@ import { captureCommand } from "../envoy/capture.ts";
 import { demoCommand } from "./demo/index.ts";
 import { parseMeshNetworks } from "./registry/mesh-networks.ts";
 import { formatError, type MeshNetwork } from "./registry/model.ts";
+import { validateCommand, ValidateUsageError } from "./validate-command.ts";
 
 const USAGE = `usage: multiplane <command> [options]
 
@@ -17,8 +18,12 @@ commands:
   serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
         [--token-file F] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
-        [--mesh-networks FILE]
-      run the xDS control plane on a ServiceEntry registry (file or directory, watched)
+        [--mesh-networks FILE] [--on-invalid reject|skip]
+      run the xDS control plane on a ServiceEntry registry (file or directory, watched); with
+      --on-invalid skip, invalid documents are left out (and reported) instead of refusing the change
+  validate [--json] [--mesh-networks FILE] PATH...
+      check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
+      one file:line:column: reason per problem; exit 0 when none is an error, else 1
   start
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C
@@ -94,7 +99,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "http-host": { type: "string" }, "http-port": { type: "string" },
       "token-file": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
       "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
-      "mesh-networks": { type: "string" },
+      "mesh-networks": { type: "string" }, "on-invalid": { type: "string" },
     },
   });
   if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory)");
@@ -104,6 +109,8 @@ export function parseServeArgs(args: string[]): ServeOptions {
   const handoff = values["virtual-handoff"] ?? "original_dst";
   if (handoff !== "original_dst" && handoff !== "proxy_protocol") throw new UsageError(`--virtual-handoff: expected original_dst or proxy_protocol, got ${JSON.stringify(handoff)}`);
   const virtual = values["virtual-listener"] ? parseHostPort(values["virtual-listener"], "--virtual-listener") : undefined;
+  const onInvalid = values["on-invalid"] ?? "reject";
+  if (onInvalid !== "reject" && onInvalid !== "skip") throw new UsageError(`--on-invalid: expected reject or skip, got ${JSON.stringify(onInvalid)}`);
   return {
     registry: values.registry,
     // Separate on purpose: Envoys on other hosts need xDS on a routable address, while the debug API
@@ -117,6 +124,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     loopGuard: values["no-loop-guard"] ? false : { mode },
     virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },
     ...(values["mesh-networks"] ? { meshNetworks: readMeshNetworks(values["mesh-networks"]) } : {}),
+    ...(onInvalid === "skip" ? { onInvalid } : {}),
   };
 }
 
@@ -178,6 +186,8 @@ export async function main(argv: string[]): Promise<number> {
         return await captureCommand(rest);
       case "demo":
         return await demoCommand(rest);
+      case "validate":
+        return await validateCommand(rest);
       case undefined:
       case "help":
       case "--help":
@@ -191,7 +201,8 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error;
     // Expected failures (bad flags, no Envoy, unreachable ports) are one line, not a stack trace.
     console.error(`multiplane: ${e.message}`);
-    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") process.stderr.write(`\n${USAGE}`);
-    return e instanceof UsageError ? 2 : 1;
+    const usage = e instanceof UsageError || e instanceof ValidateUsageError;
+    if (usage || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") process.stderr.write(`\n${USAGE}`);
+    return usage ? 2 : 1;
   }
 }

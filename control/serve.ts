@@ -15,9 +15,9 @@ import { ConfigDistributor } from "./pipeline/distributor.ts";
 import { Proxies, shortType } from "./proxies.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
-import type { MeshNetwork, ServiceEntry } from "./registry/model.ts";
+import { formatError, type MeshNetwork, type ServiceEntry } from "./registry/model.ts";
 import type { RegistrySource } from "./registry/source.ts";
-import { RegistryStore } from "./registry/store.ts";
+import { RegistryStore, type OnInvalid } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
 import { startXdsServer, type XdsServer } from "./xds/server.ts";
@@ -42,6 +42,8 @@ export interface ServeOptions {
   connectTimeoutMs?: number;
   /** Istio's meshNetworks (networks, their fromCidr ranges and gateways): split-horizon endpoints. */
   meshNetworks?: MeshNetwork[];
+  /** Invalid registry documents: refuse the whole change ("reject", default) or leave them out ("skip"). */
+  onInvalid?: OnInvalid;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -75,6 +77,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const store: RegistryStore = new RegistryStore(sources, {
     changed(next, version) {
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);
+      for (const w of next.warnings) log(`registry warning: ${formatError(w)}`);
       void distributor.registryChanged(next, performance.now());
     },
     rejected(source, errors) {
@@ -84,7 +87,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     warned(_source, warnings) {
       for (const w of warnings) log(`registry warning: ${w}`);
     },
-  });
+    skipped(_source, errors) {
+      for (const e of errors) log(`registry: left out (--on-invalid skip): ${e}`);
+    },
+  }, opts.onInvalid ?? "reject");
 
   const metrics = controlPlaneMetrics({
     connectedProxies: () => proxies.size,
@@ -138,7 +144,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         ...(src.loaded ? [] : [`registry not loaded${src.refused.length ? `: ${src.refused.join("; ")}` : ""}`]),
         ...(src.loaded && src.refused.length ? [`${src.name}: last update refused, the last good registry keeps serving: ${src.refused.join("; ")}`] : []),
       ]);
-      return { ready: reasons.length === 0, reasons };
+      // Skip mode serves without the invalid documents: ready, and says how many were left out.
+      const notes = s.leftOut.documents > 0 ? [`${s.leftOut.documents} invalid document${s.leftOut.documents === 1 ? "" : "s"} left out (--on-invalid skip): ${s.leftOut.errors.join("; ")}`] : [];
+      return reasons.length === 0 ? { ready: true, reasons: notes } : { ready: false, reasons };
     },
     registryStatus: () => store.status(),
     proxies: () => proxies.status(),

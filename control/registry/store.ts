@@ -2,7 +2,7 @@
 // all-or-nothing: an update or write that does not parse, validate or fit with the rest is refused
 // with file:line:reason and the last good registry keeps serving. A refused update is kept and tried
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
-import { buildRegistry } from "./build.ts";
+import { buildRegistry, type BuildResult } from "./build.ts";
 import { deepFreeze } from "../deep-freeze.ts";
 import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type Resource } from "./model.ts";
 import { isProblem, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
@@ -14,7 +14,12 @@ export interface StoreEvents {
   rejected?(source: string, errors: string[]): void;
   /** Non-fatal remarks, e.g. skipped kinds. */
   warned?(source: string, warnings: string[]): void;
+  /** With `onInvalid: "skip"`: documents left out of a change that otherwise applied, one error each. */
+  skipped?(source: string, errors: string[]): void;
 }
+
+/** What a change with invalid documents does: refuse the whole change (default), or leave those documents out. */
+export type OnInvalid = "reject" | "skip";
 
 export interface SourceStatus {
   name: string;
@@ -22,6 +27,12 @@ export interface SourceStatus {
   loaded: boolean;
   /** Errors of its last refused update; empty when what it reported last is serving. */
   refused: string[];
+}
+
+export interface LeftOut {
+  /** Documents left out of the serving registry (`onInvalid: "skip"`). */
+  documents: number;
+  errors: string[];
 }
 
 export interface StoreStatus {
@@ -36,6 +47,9 @@ export interface StoreStatus {
   /** Errors of the last refused update of any source; cleared when its next update applies. */
   lastErrors: string[];
   sources: SourceStatus[];
+  /** Remarks on what serves: documents accepted with a warning, and how documents combine. */
+  warnings: string[];
+  leftOut: LeftOut;
 }
 
 interface SourceState {
@@ -47,6 +61,9 @@ interface SourceState {
   /** Its last update had errors: refused until a good one comes. */
   failing: boolean;
   refused: string[];
+  warnings: string[];
+  /** What its last update left out (skip mode). */
+  leftOut: LeftOut;
 }
 
 export class RegistryStore {
@@ -54,11 +71,13 @@ export class RegistryStore {
   private current: Registry = EMPTY_REGISTRY;
   private counts = { version: 0, reloads: 0, rejections: 0 };
   private lastErrors: string[] = [];
+  /** Documents the last build left out because they clash with others (skip mode). */
+  private buildLeftOut: LeftOut = { documents: 0, errors: [] };
 
-  constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}) {
+  constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}, private readonly onInvalid: OnInvalid = "reject") {
     const names = new Set(sources.map((s) => s.name));
     if (names.size !== sources.length) throw new Error(`registry sources need distinct names, got ${sources.map((s) => s.name).join(", ")}`);
-    this.states = sources.map((source) => ({ source, failing: false, refused: [] }));
+    this.states = sources.map((source) => ({ source, failing: false, refused: [], warnings: [], leftOut: { documents: 0, errors: [] } }));
   }
 
   get registry(): Registry {
@@ -79,6 +98,11 @@ export class RegistryStore {
       rejections: this.counts.rejections,
       lastErrors: [...this.lastErrors],
       sources: this.states.map((s) => ({ name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused] })),
+      warnings: [...this.states.flatMap((s) => s.warnings), ...this.current.warnings.map(formatError)],
+      leftOut: {
+        documents: this.states.reduce((n, s) => n + s.leftOut.documents, this.buildLeftOut.documents),
+        errors: [...this.states.flatMap((s) => s.leftOut.errors), ...this.buildLeftOut.errors],
+      },
     };
   }
 
@@ -115,8 +139,13 @@ export class RegistryStore {
 
   private onUpdate(state: SourceState, u: SourceUpdate): void {
     if (u.warnings.length > 0) this.events.warned?.(state.source.name, u.warnings.map(formatError));
-    state.failing = u.errors.length > 0;
+    // Skip mode leaves out invalid documents, but not an unreadable registry (no document to leave out).
+    const skip = this.onInvalid === "skip" && u.errors.length > 0 && (u.invalidDocuments ?? 0) > 0;
+    state.failing = u.errors.length > 0 && !skip;
     if (state.failing) return this.refuse(state, u.errors.map(formatError));
+    state.warnings = u.warnings.map(formatError);
+    state.leftOut = { documents: skip ? u.invalidDocuments! : 0, errors: u.errors.map(formatError) };
+    if (skip) this.events.skipped?.(state.source.name, state.leftOut.errors);
     state.latest = u.resources;
     // Sources that take writes report only at start; the rest (files) count as reloads.
     this.tryApply(state, !state.source.writes);
@@ -127,16 +156,19 @@ export class RegistryStore {
    * have serving (their refused updates wait for a later try).
    */
   private tryApply(trigger: SourceState, counted: boolean): void {
-    let built = this.build(this.states.map((s) => s.latest ?? s.accepted ?? []));
+    const lenient = this.onInvalid === "skip";
+    let built = this.build(this.states.map((s) => s.latest ?? s.accepted ?? []), lenient);
     let applied = this.states;
     if (!built.ok && this.states.some((s) => s !== trigger && s.latest !== s.accepted)) {
-      const own = this.build(this.states.map((s) => (s === trigger ? trigger.latest ?? [] : s.accepted ?? [])));
+      const own = this.build(this.states.map((s) => (s === trigger ? trigger.latest ?? [] : s.accepted ?? [])), lenient);
       if (own.ok) {
         built = own;
         applied = [trigger];
       }
     }
     if (!built.ok) return this.refuse(trigger, built.errors.map(formatError));
+    this.buildLeftOut = built.leftOut ?? { documents: 0, errors: [] };
+    if (built.leftOut) this.events.skipped?.("registry", built.leftOut.errors);
     for (const s of applied) {
       if (s.failing || s.latest === undefined) continue;
       s.accepted = s.latest;
@@ -150,10 +182,15 @@ export class RegistryStore {
     this.events.changed?.(this.current, this.counts.version);
   }
 
-  private build(parts: (readonly Resource[])[]) {
+  /** `lenient` (skip mode, for source updates): documents that clash with earlier ones are left out and the rest builds. */
+  private build(parts: (readonly Resource[])[], lenient = false): BuildResult & { leftOut?: LeftOut } {
     const all: Resource[] = [];
     for (const part of parts) for (const r of part) all.push(r);
-    return buildRegistry(all);
+    const built = buildRegistry(all);
+    if (built.ok || !lenient) return built;
+    const offenders = new Set(built.offenders);
+    const rest = buildRegistry(all.filter((r) => !offenders.has(r)));
+    return rest.ok ? { ...rest, leftOut: { documents: offenders.size, errors: built.errors.map(formatError) } } : built;
   }
 
   private refuse(state: SourceState, errors: string[]): void {

@@ -22,7 +22,7 @@ const fileEntry = (name: string, address: string, line: number): ServiceEntry =>
 export function fixtureView(): ControlPlaneView {
   const entries = new Map<string, ServiceEntry>();
   for (const e of [fileEntry("service-a", "10.75.8.101", 1), fileEntry("service-b", "10.75.8.102", 12)]) entries.set(`${e.namespace}/${e.name}`, e);
-  const status: StoreStatus = { loaded: true, version: 1, services: 2, resources: 2, reloads: 1, rejections: 0, lastErrors: [], sources: [{ name: "files", loaded: true, refused: [] }] };
+  const status: StoreStatus = { loaded: true, version: 1, services: 2, resources: 2, reloads: 1, rejections: 0, lastErrors: [], sources: [{ name: "files", loaded: true, refused: [] }], warnings: [], leftOut: { documents: 0, errors: [] } };
   let rejections = 0;
 
   const registry = (): Registry => {
