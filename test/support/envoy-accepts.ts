@@ -25,6 +25,24 @@ export interface EnvoyJudge {
 
 const NODE_ID = "envoy-judge";
 
+/**
+ * Points Envoy's DNS resolver (DNS clusters, the dynamic forward proxy) at a closed port on loopback:
+ * generated DNS clusters are resolved, but no query ever leaves the machine.
+ */
+export function withLoopbackDns(bootstrap: Record<string, any>): Record<string, any> {
+  return {
+    ...bootstrap,
+    typed_dns_resolver_config: {
+      name: "envoy.network.dns_resolver.cares",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+        resolvers: [{ socket_address: { address: "127.0.0.1", port_value: 9 } }],
+        dns_resolver_options: { no_default_search_domain: true },
+      },
+    },
+  };
+}
+
 export async function startEnvoyJudge(): Promise<EnvoyJudge> {
   const cache = new SnapshotCache();
   const acked = new Map<string, string>();
@@ -35,7 +53,7 @@ export async function startEnvoyJudge(): Promise<EnvoyJudge> {
   });
   let envoy: RunningEnvoy;
   try {
-    envoy = await startEnvoy(sidecarBootstrap(xds.port, { nodeId: NODE_ID, instanceIps: [] }), { extraArgs: ["--drain-time-s", "0"] });
+    envoy = await startEnvoy(withLoopbackDns(sidecarBootstrap(xds.port, { nodeId: NODE_ID, instanceIps: [] })), { extraArgs: ["--drain-time-s", "0"] });
   } catch (err) {
     await xds.stop();
     throw err;
