@@ -8,7 +8,7 @@ import type { Endpoint, Service, ServicePort } from "../registry/model.ts";
 import { localTo, type SharedConfig } from "./generate.ts";
 import { inboundInstances, type InboundInstance } from "./inbound.ts";
 import { outboundClusterName, outboundListenerName } from "./names.ts";
-import { endpointNetwork, reach } from "./networks.ts";
+import { endpointNetwork, networkView, reach, type NetworkView } from "./networks.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
 import { ownerKey } from "./outbound.ts";
@@ -47,6 +47,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
   }
   const owners = new Map(shared.plan.ports.map((p) => [p.port, p.owner]));
   const used = new Set(shared.plan.services);
+  const nv = networkView(view.network, options.meshNetworks);
   const out: Decision[] = [];
   for (const s of registry.services) {
     const visible = used.has(s);
@@ -76,7 +77,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
         }
         const owner = e.addressType === "ip" && s.resolution !== "NONE" ? owners.get(p.number)?.get(ownerKey(e.address)) : cluster;
         const claimed = s.resolution === "STATIC" && owner !== undefined && owner !== cluster ? `destination ${e.address}:${p.number} is matched to ${owner} first` : undefined;
-        const note = [routing, claimed, reachNote(e, view, options)].filter(Boolean).join("; ");
+        const note = [routing, claimed, reachNote(e, view, nv)].filter(Boolean).join("; ");
         out.push({
           ...base, direction: "outbound", reason: outboundReason(proxy, nodeIps.ips, e, view, options),
           ...(visible ? listener : {}), cluster, ...(note ? { note } : {}),
@@ -113,8 +114,8 @@ function outboundNote(p: ServicePort, cluster: string, owner: Map<string, string
   return undefined;
 }
 
-function reachNote(e: Endpoint, view: ProxyView, options: GenerationOptions): string | undefined {
-  const r = reach(e, view.network, options.meshNetworks);
+function reachNote(e: Endpoint, view: ProxyView, nv: NetworkView): string | undefined {
+  const r = reach(e, nv);
   if (r.kind === "direct") return undefined;
   if (r.kind === "unreachable") return `left out of the endpoints: ${r.reason}`;
   return `on network ${r.network}, not the proxy's (${view.network ?? "none"}): reached through ${r.gateways.map((g) => `${g.address}:${g.port}`).join(", ")}`;

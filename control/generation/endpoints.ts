@@ -5,8 +5,7 @@ import { endpointPort } from "../registry/query.ts";
 import type { Endpoint, Service, ServicePort } from "../registry/model.ts";
 import type { Address, ClusterLoadAssignment } from "./envoy-types.ts";
 import { socketAddress } from "./envoy-objects.ts";
-import { gatewayScale, reach } from "./networks.ts";
-import type { MeshNetwork } from "./options.ts";
+import { reach, type NetworkView } from "./networks.ts";
 
 type LocalityLbEndpoints = NonNullable<ClusterLoadAssignment["endpoints"]>[number];
 type LbEndpoint = NonNullable<LocalityLbEndpoints["lb_endpoints"]>[number];
@@ -14,9 +13,11 @@ type LbEndpoint = NonNullable<LocalityLbEndpoints["lb_endpoints"]>[number];
 const MAX_WEIGHT = 0xffffffff;
 
 export interface EndpointSet {
-  groups: LocalityLbEndpoints[];
-  /** Determines `groups`: the interning key of the endpoint set. */
+  /** Determines the groups: the interning key of the endpoint set (computed without building anything). */
   key: string;
+  endpoints: readonly Endpoint[];
+  port: ServicePort;
+  view: NetworkView;
 }
 
 /** The address Envoy connects to for this endpoint on this port (none for an address-less endpoint). */
@@ -32,39 +33,47 @@ export function endpointAddress(e: Endpoint, port: ServicePort): Address | undef
   }
 }
 
-/**
- * `endpoints` defaults to the service's; DNS services without endpoints pass the host itself.
- * `network` is the proxy's network; `networks` the meshNetworks.
- */
-export function endpointSet(service: Service, port: ServicePort, network: string | undefined, networks: readonly MeshNetwork[], endpoints: readonly Endpoint[] = service.endpoints): EndpointSet {
-  const scale = gatewayScale(networks);
-  const groups = new Map<string, { direct: LbEndpoint[]; gateways: Map<string, { address: Address; weight: number }> }>();
-  const groupOf = (locality: string | undefined) => {
-    const k = locality ?? "";
-    let g = groups.get(k);
-    if (!g) groups.set(k, (g = { direct: [], gateways: new Map() }));
-    return g;
-  };
+/** `endpoints` defaults to the service's; DNS services without endpoints pass the host itself. */
+export function endpointSet(service: Service, port: ServicePort, view: NetworkView, endpoints: readonly Endpoint[] = service.endpoints): EndpointSet {
   let key = "";
   for (const e of endpoints) {
-    const r = reach(e, network, networks);
-    const weight = Math.min(MAX_WEIGHT, (e.weight ?? 1) * scale);
+    // One flat network (no gateways anywhere), the common case: every endpoint with an address is direct.
+    const r = view.multi || e.addressType === "none" ? reach(e, view) : undefined;
+    if (r?.kind === "unreachable") continue;
+    // Compact: the key is hashed for every endpoint set of every version (see intern.ts).
+    key += r?.kind === "gateway" ? ` gw ${r.network}` : ` ${e.address}:${endpointPort(e, port)}`;
+    const weight = Math.min(MAX_WEIGHT, (e.weight ?? 1) * view.scale);
+    if (weight !== 1) key += `*${weight}`;
+    if (e.locality) key += `@${e.locality}`;
+  }
+  return { key, endpoints, port, view };
+}
+
+/** The endpoints grouped by locality (built only when the interner has no object for the key). */
+export function buildEndpointSet(set: EndpointSet): LocalityLbEndpoints[] {
+  return buildGroups(set.endpoints, set.port, set.view);
+}
+
+function buildGroups(endpoints: readonly Endpoint[], port: ServicePort, view: NetworkView): LocalityLbEndpoints[] {
+  const groups = new Map<string, { direct: LbEndpoint[]; gateways: Map<string, { address: Address; weight: number }> }>();
+  for (const e of endpoints) {
+    const r = reach(e, view);
     if (r.kind === "unreachable") continue;
-    const g = groupOf(e.locality);
+    const weight = Math.min(MAX_WEIGHT, (e.weight ?? 1) * view.scale);
+    const k = e.locality ?? "";
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { direct: [], gateways: new Map() }));
     if (r.kind === "direct") {
-      const address = endpointAddress(e, port)!;
-      g.direct.push({ endpoint: { address }, ...(weight !== 1 ? { load_balancing_weight: { value: weight } } : {}) });
-      key += ` ${e.locality ?? ""}@${e.address}:${endpointPort(e, port)}*${weight}`;
+      g.direct.push({ endpoint: { address: endpointAddress(e, port)! }, ...(weight !== 1 ? { load_balancing_weight: { value: weight } } : {}) });
       continue;
     }
     // Split the endpoint's weight among its network's gateways (exact: weights were scaled by the lcm of gateway counts).
     for (const gw of r.gateways) {
-      const k = `${gw.address}:${gw.port}`;
-      const prev = g.gateways.get(k);
+      const gk = `${gw.address}:${gw.port}`;
       const share = weight / r.gateways.length;
+      const prev = g.gateways.get(gk);
       if (prev) prev.weight = Math.min(MAX_WEIGHT, prev.weight + share);
-      else g.gateways.set(k, { address: socketAddress(gw.address, gw.port), weight: share });
-      key += ` ${e.locality ?? ""}@gw ${k}+${share}`;
+      else g.gateways.set(gk, { address: socketAddress(gw.address, gw.port), weight: share });
     }
   }
   const out: LocalityLbEndpoints[] = [];
@@ -73,7 +82,7 @@ export function endpointSet(service: Service, port: ServicePort, network: string
     if (lb.length === 0) continue;
     out.push({ ...(locality ? { locality: parseLocality(locality) } : {}), lb_endpoints: capWeights(lb) });
   }
-  return { groups: out, key };
+  return out;
 }
 
 /** "region/zone/subzone": Istio's locality string. */

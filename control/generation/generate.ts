@@ -6,7 +6,7 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Endpoint, Registry } from "../registry/model.ts";
 import { DFP_DNS_CACHE } from "./clusters.ts";
 import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, SniDynamicForwardProxy, TypedExtensionConfig } from "./envoy-types.ts";
-import { duration, listenerFilter, prefixRange, socketAddress, tcpProxy, typedConfig } from "./envoy-objects.ts";
+import { duration, encodeOnce, listenerFilter, prefixRange, socketAddress, tcpProxy, typedConfig } from "./envoy-objects.ts";
 import { inboundInstances } from "./inbound.ts";
 import { Interner } from "./intern.ts";
 import { LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
@@ -39,7 +39,8 @@ export interface SharedConfig {
   readonly endpoints: readonly ClusterLoadAssignment[];
 }
 
-const TLS_INSPECTOR = listenerFilter("tls_inspector");
+/** In every listener that matches by SNI: frozen, and encoded once. */
+const TLS_INSPECTOR = encodeOnce(listenerFilter("tls_inspector"));
 
 /**
  * Builds the shared part for proxies of `view` (their network, and the namespace that decides which

@@ -16,38 +16,51 @@ export type Reach =
 /** The endpoint's network: its own `network`, else the meshNetworks network whose fromCidr holds its IP. */
 export function endpointNetwork(e: Endpoint, networks: readonly MeshNetwork[]): string | undefined {
   if (e.network) return e.network;
-  if (e.addressType !== "ip") return undefined;
+  if (e.addressType !== "ip" || networks.length === 0) return undefined;
   for (const n of networks) if (n.fromCidrs.some((c) => inCidr(e.address, c))) return n.name;
   return undefined;
 }
 
-export function reach(e: Endpoint, proxyNetwork: string | undefined, networks: readonly MeshNetwork[]): Reach {
-  const multiNetwork = networks.some((n) => n.gateways.length > 0);
-  const network = endpointNetwork(e, networks);
-  const gateways = network === undefined ? [] : gatewaysOf(network, networks);
+/** A proxy's network and the meshNetworks, with what every endpoint's reach needs computed once. */
+export interface NetworkView {
+  network: string | undefined;
+  networks: readonly MeshNetwork[];
+  /** Some network has gateways: endpoints are split by network (else one flat network). */
+  multi: boolean;
+  /** Weights are scaled by the lcm of every network's gateway count, so an endpoint's weight splits evenly among its gateways (Istio does the same). */
+  scale: number;
+  gateways: ReadonlyMap<string, Gateway[]>;
+}
+
+export function networkView(network: string | undefined, networks: readonly MeshNetwork[]): NetworkView {
+  let scale = 1;
+  const gateways = new Map<string, Gateway[]>();
+  for (const n of networks) {
+    gateways.set(n.name, n.gateways.map((g) => ({ ...g, network: n.name })));
+    if (n.gateways.length > 0) scale = lcm(scale, n.gateways.length);
+  }
+  return { network, networks, multi: networks.some((n) => n.gateways.length > 0), scale, gateways };
+}
+
+/** The common answer, shared: reach() runs for every endpoint of every service in each version. */
+const DIRECT: Reach = Object.freeze({ kind: "direct" });
+
+export function reach(e: Endpoint, view: NetworkView): Reach {
+  if (!view.multi) return e.addressType === "none" ? { kind: "unreachable", reason: `it has no address and network ${e.network ?? "(none)"} has no gateway in --mesh-networks` } : DIRECT;
+  const network = endpointNetwork(e, view.networks);
+  const gateways = network === undefined ? [] : view.gateways.get(network) ?? [];
   // Istio: an endpoint on a named network goes through its gateways when the proxy names no network.
-  const forceGateway = multiNetwork && proxyNetwork === undefined && network !== undefined && gateways.length > 0;
-  const direct = !multiNetwork || (!forceGateway && (network === undefined || proxyNetwork === undefined || network === proxyNetwork || gateways.length === 0));
+  const forceGateway = view.network === undefined && network !== undefined && gateways.length > 0;
+  const direct = !forceGateway && (network === undefined || view.network === undefined || network === view.network || gateways.length === 0);
   if (direct) {
     if (e.addressType === "none") {
       return { kind: "unreachable", reason: network === undefined || gateways.length === 0
         ? `it has no address and network ${network ?? "(none)"} has no gateway in --mesh-networks`
         : `it has no address and is on network ${network}, the proxy's own, so no gateway applies` };
     }
-    return { kind: "direct" };
+    return DIRECT;
   }
   return { kind: "gateway", network: network!, gateways };
-}
-
-function gatewaysOf(network: string, networks: readonly MeshNetwork[]): Gateway[] {
-  return networks.find((n) => n.name === network)?.gateways.map((g) => ({ ...g, network })) ?? [];
-}
-
-/** Weights are scaled by the lcm of every network's gateway count, so an endpoint's weight splits evenly among its gateways (Istio does the same). */
-export function gatewayScale(networks: readonly MeshNetwork[]): number {
-  let l = 1;
-  for (const n of networks) if (n.gateways.length > 0) l = lcm(l, n.gateways.length);
-  return l;
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));

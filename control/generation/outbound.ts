@@ -4,7 +4,8 @@
 import { isTlsProtocol } from "../registry/istio-syntax.ts";
 import type { Endpoint, Registry, Service, ServicePort } from "../registry/model.ts";
 import { outboundCluster } from "./clusters.ts";
-import { endpointSet, type EndpointSet } from "./endpoints.ts";
+import { buildEndpointSet, endpointSet, type EndpointSet } from "./endpoints.ts";
+import { networkView, type NetworkView } from "./networks.ts";
 import type { Cluster, ClusterLoadAssignment } from "./envoy-types.ts";
 import { Interner } from "./intern.ts";
 import { outboundClusterName } from "./names.ts";
@@ -45,7 +46,7 @@ export interface OutboundPlan {
   clusters: Cluster[];
   endpoints: ClusterLoadAssignment[];
   /** The services of the registry this plan covers (those visible to the view). */
-  services: Service[];
+  services: readonly Service[];
 }
 
 /** The owner key of a destination on a port, optionally for one SNI name. */
@@ -57,15 +58,17 @@ export function outboundPlan(registry: Registry, connectTimeoutMs: number, inter
   const clusters: Cluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
   const services = servicesFor(registry, view.namespace);
+  const nv = networkView(view.network, networks);
   for (const service of services) {
     for (const p of service.ports) {
       if (p.protocol === "UDP") continue; // Envoy sidecars proxy TCP; Istio skips UDP ports too
       const cluster = outboundClusterName(p.number, service.host);
-      const set = endpointSetFor(service, p, view.network, networks);
-      clusters.push(interned.get(`C ${cluster}|${service.resolution}|${p.targetPort ?? ""}|${connectTimeoutMs}|${service.resolution.startsWith("DNS") ? set?.key : ""}`,
-        () => outboundCluster(cluster, service, p, connectTimeoutMs, set)));
+      const set = endpointSetFor(service, p, nv);
+      // One interner serves one set of options: an EDS cluster depends on its name alone; the others on their resolution's inputs.
+      const clusterKey = service.resolution === "STATIC" ? `C ${cluster}` : `C ${cluster}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
+      clusters.push(interned.get(clusterKey, () => outboundCluster(cluster, service, p, connectTimeoutMs, set)));
       if (service.resolution === "STATIC") {
-        endpoints.push(interned.get(`E ${cluster}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: cluster, endpoints: set!.groups })));
+        endpoints.push(interned.get(`E ${cluster}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: cluster, endpoints: buildEndpointSet(set!) })));
       }
       let port = byPort.get(p.number);
       if (!port) byPort.set(p.number, (port = { port: p.number, chains: [], ipv6: false, sni: false, owner: new Map() }));
@@ -98,7 +101,8 @@ export function outboundPlan(registry: Registry, connectTimeoutMs: number, inter
  * not name (DNS) or that forwards to whatever it dialled (NONE) takes the whole port, as in Istio.
  */
 export function destinationsOf(service: Service): readonly string[] {
-  const ips = service.endpoints.filter((e) => e.addressType === "ip").map((e) => e.address);
+  const ips: string[] = [];
+  for (const e of service.endpoints) if (e.addressType === "ip") ips.push(e.address);
   switch (service.resolution) {
     case "STATIC":
       return [...service.addresses, ...ips];
@@ -113,10 +117,10 @@ export function destinationsOf(service: Service): readonly string[] {
 }
 
 /** Endpoints for EDS (STATIC) and for DNS clusters (inline; the host itself when none are given and no selector is set). */
-function endpointSetFor(service: Service, port: ServicePort, network: string | undefined, networks: readonly MeshNetwork[]): EndpointSet | undefined {
-  if (service.resolution === "STATIC") return endpointSet(service, port, network, networks);
+function endpointSetFor(service: Service, port: ServicePort, view: NetworkView): EndpointSet | undefined {
+  if (service.resolution === "STATIC") return endpointSet(service, port, view);
   if (service.resolution !== "DNS" && service.resolution !== "DNS_ROUND_ROBIN") return undefined;
   const selfResolved = service.endpoints.length === 0 && !service.workloadSelector;
   const hostAsEndpoint: Endpoint = { address: service.host, addressType: "hostname", ports: {}, labels: {} };
-  return endpointSet(service, port, network, networks, selfResolved ? [hostAsEndpoint] : service.endpoints);
+  return endpointSet(service, port, view, selfResolved ? [hostAsEndpoint] : service.endpoints);
 }

@@ -8,8 +8,20 @@ export function visibleTo(service: Service, namespace: string | undefined): bool
   return service.exportTo.includes("*") || (namespace !== undefined && service.exportTo.includes(namespace));
 }
 
+/** Every service is exported everywhere and no host is defined twice: every namespace uses them all. */
+function allPublic(registry: Registry): boolean {
+  const services = registry.services;
+  for (let i = 0; i < services.length; i++) {
+    const s = services[i]!;
+    if (s.exportTo.length !== 1 || s.exportTo[0] !== "*") return false;
+    if (i > 0 && services[i - 1]!.host === s.host && services[i - 1]!.namespace !== s.namespace) return false;
+  }
+  return true;
+}
+
 /** The services a proxy of `namespace` uses, in registry order. */
-export function servicesFor(registry: Registry, namespace: string | undefined): Service[] {
+export function servicesFor(registry: Registry, namespace: string | undefined): readonly Service[] {
+  if (allPublic(registry)) return registry.services;
   const visible = registry.services.filter((s) => visibleTo(s, namespace));
   const out: Service[] = [];
   // Services are sorted by host, so one host's entries are adjacent.
@@ -33,6 +45,7 @@ export function servicesFor(registry: Registry, namespace: string | undefined): 
  * namespaces that see the same registry share one outbound configuration ("" when they use it all).
  */
 export function visibilityKey(registry: Registry, namespace: string | undefined): string {
+  if (allPublic(registry)) return "";
   const used = new Set(servicesFor(registry, namespace));
   let key = "";
   registry.services.forEach((s, i) => {
