@@ -205,6 +205,35 @@ test("decisions: services without endpoints say where connections go", () => {
   ]);
 });
 
+test("the examples (examples/istio with examples/mesh-networks.yaml): every mode in one registry, per network", async () => {
+  const { loadRegistry } = await import("../control/registry/load.ts");
+  const { buildRegistry } = await import("../control/registry/build.ts");
+  const { parseMeshNetworks } = await import("../control/registry/mesh-networks.ts");
+  const { readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { PROJECT_ROOT } = await import("../envoy/paths.ts");
+  const loaded = await loadRegistry(join(PROJECT_ROOT, "examples", "istio"));
+  assert.equal(loaded.errors.map(formatError), []);
+  const built = buildRegistry(loaded.resources);
+  assert.ok(built.ok);
+  const mesh = parseMeshNetworks(readFileSync(join(PROJECT_ROOT, "examples", "mesh-networks.yaml"), "utf8"), "mesh-networks.yaml");
+  assert.equal(mesh.errors, []);
+  const options = generationOptions({ ...OPTS, meshNetworks: mesh.networks });
+  const reg = built.ok ? built.registry : (undefined as never);
+  const local = gen("examples (data-plane)", reg, proxy("10.75.8.101", "default", { NETWORK: "data-plane" }), options);
+  assert.equal(lb(named(local.endpoints, "outbound|9090||orders.default.svc.cluster.local").endpoints), ["10.75.8.120:9090 w2", "198.51.100.7:15443 w3", "198.51.100.8:15443 w3"]);
+  const remote = gen("examples (remote)", reg, proxy("10.9.0.1", "default", { NETWORK: "remote" }), options);
+  assert.equal(lb(named(remote.endpoints, "outbound|9090||orders.default.svc.cluster.local").endpoints), ["192.0.2.10:15443 w2"]);
+  const finance = gen("examples (finance)", reg, proxy("10.9.0.2", "finance"), options);
+  assert.ok(named(finance.clusters, "outbound|8080||reports.finance.example"));
+  assert.not.ok(named(local.clusters, "outbound|8080||reports.finance.example"));
+  assert.equal(names(local.clusters).filter((n) => n.startsWith("outbound")).map((n) => `${n} ${named(local.clusters, n).type ?? named(local.clusters, n).cluster_type.name}`), [
+    "outbound|15432||billing-db.example LOGICAL_DNS", "outbound|443||api.maps.example STRICT_DNS", "outbound|443||api.payments.example STRICT_DNS",
+    "outbound|80||inventory.shop.svc.cluster.local EDS", "outbound|8443||*.wiki.example ORIGINAL_DST", "outbound|9090||orders.default.svc.cluster.local EDS",
+    "outbound|9443||*.cdn.example envoy.clusters.dynamic_forward_proxy",
+  ]);
+});
+
 test("a real Envoy ACKs every configuration above", async () => {
   assert.ok(generated.length >= 15, `${generated.length} generated`);
   for (const [what, resources] of generated) {

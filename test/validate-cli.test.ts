@@ -29,10 +29,10 @@ spec:
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("valid files and directories: exit 0, warnings listed, a summary line", () => {
-  const r = cli([join(PROJECT_ROOT, "examples", "registry"), join(PROJECT_ROOT, "test", "fixtures", "istio", "valid.yaml")]);
+  const r = cli(["--mesh-networks", join(PROJECT_ROOT, "examples", "mesh-networks.yaml"), join(PROJECT_ROOT, "examples", "registry"), join(PROJECT_ROOT, "examples", "istio"), join(PROJECT_ROOT, "test", "fixtures", "istio", "valid.yaml")]);
   assert.is(r.status, 0, r.stdout + r.stderr);
   const lines = r.stdout.trim().split("\n");
-  assert.match(lines.at(-1)!, /^valid: 3 files, \d+ resources, 0 errors, \d+ warnings$/);
+  assert.match(lines.at(-1)!, /^valid: 6 files, \d+ resources, 0 errors, \d+ warnings$/);
   assert.ok(lines.some((l) => /valid\.yaml:\d+:\d+: warning: spec\.subjectAltNames is ignored/.test(l)), r.stdout);
 });
 
