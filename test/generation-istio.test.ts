@@ -234,6 +234,21 @@ test("the examples (examples/istio with examples/mesh-networks.yaml): every mode
   ]);
 });
 
+test("multiplane.dev/local-ports (multiplane's own annotation): the process behind the sidecar elsewhere on 127.0.0.1; what clients send to unchanged", () => {
+  const text = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: lp, annotations: {multiplane.dev/local-ports: \"http=19000\"}}\nspec:\n  hosts: [lp.example]\n  ports: [{number: 9000, name: http, protocol: HTTP}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n";
+  const r = gen("local-ports", registryOf(text), proxyIdentity({ id: "sidecar~192.168.10.63~a-1.default~default.svc.cluster.local", metadata: { INSTANCE_IPS: "10.75.8.101" } }));
+  assert.equal(named(r.clusters, "inbound|9000|http|lp.example").load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "127.0.0.1", port_value: 19000 });
+  assert.ok(named(r.listeners, "10.75.8.101_9000"));
+  assert.equal(lb(named(r.endpoints, "outbound|9000||lp.example").endpoints), ["10.75.8.101:9000"]);
+  const bad = parseRegistryText(text.replace("http=19000", "grpc=19000,http=x"), "f.yaml");
+  assert.equal(bad.errors.map(formatError), [
+    "f.yaml:3:36: metadata.annotations.multiplane.dev/local-ports: port grpc is not a port of spec.ports",
+    "f.yaml:3:36: metadata.annotations.multiplane.dev/local-ports: \"http=x\" is not <port name>=<port 1..65535>",
+  ]);
+  const we = parseRegistryText("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w, annotations: {multiplane.dev/local-ports: \"http=1\"}}\nspec: {address: 10.0.0.1}\n", "w.yaml");
+  assert.match(we.warnings.map(formatError).join("\n"), /annotation multiplane\.dev\/local-ports belongs on the ServiceEntry; ignored here/);
+});
+
 test("a real Envoy ACKs every configuration above", async () => {
   assert.ok(generated.length >= 15, `${generated.length} generated`);
   for (const [what, resources] of generated) {

@@ -53,20 +53,22 @@ export function defaultEnvironment(): Environment {
   return netnsUnavailableReason() === undefined ? "netns" : "loopback";
 }
 
-export function registryYaml(serviceIp: string, port: number, targetPort?: number): string {
+export function registryYaml(serviceIp: string, port: number, localPort?: number): string {
+  // localPort: on loopback the capture holds <serviceIp>:<port>, so the process listens elsewhere
+  // (multiplane's local-ports annotation; Istio's targetPort would also move what clients send to).
   return `# The seed: Service A registered at the node's second IP, ${serviceIp}, port ${port}.
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: service-a
-  namespace: default
+  namespace: default${localPort ? `\n  annotations:\n    multiplane.dev/local-ports: "http=${localPort}"` : ""}
 spec:
   hosts:
     - service-a.default.svc.cluster.local
   ports:
     - number: ${port}
       name: http
-      protocol: HTTP${targetPort ? `\n      targetPort: ${targetPort}` : ""}
+      protocol: HTTP
   resolution: STATIC
   location: MESH_INTERNAL
   endpoints:
@@ -204,7 +206,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
     const clientAgent = new NsAgent(site.spawnClient(process.execPath, ["-e", AGENT_SOURCE], "client agent"));
     agents.push(nodeAgent, clientAgent);
 
-    // Service A: a small HTTP server on 127.0.0.1 (its targetPort on loopback, where the capture holds the port).
+    // Service A: a small HTTP server on 127.0.0.1 (on loopback at its local port: the capture holds the service port).
     await nodeAgent.httpServer("127.0.0.1", ports.target ?? ports.service, SERVICE_A_BODY);
 
     // The control plane, as a process, on 127.0.0.1.

@@ -20,7 +20,7 @@ export interface InboundInstance {
   address: string;
   /** The port traffic for this instance arrives on (Istio's endpoint port): endpoint.ports[name], else targetPort, else the service port. */
   listenerPort: number;
-  /** The local process's port: the same port, on 127.0.0.1. */
+  /** The local process's port on 127.0.0.1: the same port (Istio), unless the entry's local-ports annotation names another. */
   localPort: number;
   listener: string;
   cluster: string;
@@ -49,7 +49,7 @@ export function inboundInstances(registry: Registry, nodeIps: ReadonlySet<string
     const own = endpoint.ports[port.name];
     const cluster = inboundClusterName(own ?? port.number, port.name, service.host);
     const inst: InboundInstance = {
-      service, port, address: endpoint.address, listenerPort: endpointPort, localPort: endpointPort,
+      service, port, address: endpoint.address, listenerPort: endpointPort, localPort: service.localPorts?.[port.name] ?? endpointPort,
       listener: inboundListenerName(endpoint.address, endpointPort), cluster,
     };
     claim(inst, endpointPort, cluster, service.entry, "for this instance");

@@ -61,7 +61,8 @@ export function buildRegistry(resources: Resource[]): BuildResult {
     for (const host of se.hosts) {
       services.push({
         entry: `${se.namespace}/${se.name}`, namespace: se.namespace, host, addresses: se.addresses, ports: se.ports, endpoints,
-        ...(se.workloadSelector ? { workloadSelector: se.workloadSelector } : {}), resolution: se.resolution, location: se.location, exportTo: [...new Set(exportTo)], origin: se.origin,
+        ...(se.workloadSelector ? { workloadSelector: se.workloadSelector } : {}), resolution: se.resolution, location: se.location,
+        exportTo: [...new Set(exportTo)], ...(se.localPorts ? { localPorts: se.localPorts } : {}), origin: se.origin,
       });
     }
   }

@@ -64,6 +64,8 @@ export interface ServiceEntry {
   location: Location;
   /** As written; empty = exported to every namespace. */
   exportTo: string[];
+  /** multiplane's own (annotation LOCAL_PORTS_ANNOTATION): port name -> where the process behind the sidecar listens on 127.0.0.1, when not the port its instance receives. */
+  localPorts?: Record<string, number>;
   origin: Origin;
 }
 
@@ -99,6 +101,7 @@ export interface Service {
   location: Location;
   /** Namespaces that see this service, "." resolved; ["*"] = all, [] = none ("~"). */
   exportTo: string[];
+  localPorts?: Record<string, number>;
   origin: Origin;
 }
 

@@ -3,6 +3,7 @@
 import type { Origin, Resource, WorkloadEntry } from "./model.ts";
 import { describe, pathName, Reader, type Issue, type Obj, type Path } from "./reader.ts";
 import { readServiceEntry, type Head } from "./service-entry.ts";
+import { LOCAL_PORTS_ANNOTATION, readLocalPorts } from "./local-ports.ts";
 import { readLabels, readWorkload } from "./workload.ts";
 
 export type { Issue, Path } from "./reader.ts";
@@ -38,26 +39,30 @@ export function validateDocument(doc: unknown, origin: Origin, at: Path = []): V
   const meta = readMetadata(r, top.metadata, [...at, "metadata"]);
   const spec = r.obj(top.spec, [...at, "spec"], true);
   const head: Head = { namespace: meta.namespace, name: meta.name ?? "", origin };
-  const resource = spec && (kind === "ServiceEntry"
-    ? readServiceEntry(r, spec, [...at, "spec"], head)
-    : workloadEntry(r, spec, [...at, "spec"], head, meta.labels));
+  const se = spec && kind === "ServiceEntry" ? readServiceEntry(r, spec, [...at, "spec"], head) : undefined;
+  const localPorts = meta.annotations[LOCAL_PORTS_ANNOTATION];
+  const annotation = [...at, "metadata", "annotations", LOCAL_PORTS_ANNOTATION];
+  if (localPorts !== undefined && kind !== "ServiceEntry") r.warn(annotation, `annotation ${LOCAL_PORTS_ANNOTATION} belongs on the ServiceEntry; ignored here`);
+  if (se && localPorts !== undefined) se.localPorts = readLocalPorts(r, localPorts, annotation, se.ports);
+  const resource = spec && (kind === "ServiceEntry" ? se : workloadEntry(r, spec, [...at, "spec"], head, meta.labels));
   if (r.issues.length > 0 || !resource) return { kind: "invalid", errors: r.issues, warnings: r.warnings };
   return { kind: "resource", resource, warnings: r.warnings };
 }
 
-function readMetadata(r: Reader, v: unknown, at: Path): { name?: string; namespace: string; labels: Record<string, string> } {
+function readMetadata(r: Reader, v: unknown, at: Path): { name?: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string> } {
   const meta = r.obj(v, at, true);
-  if (!meta) return { namespace: "default", labels: {} };
+  if (!meta) return { namespace: "default", labels: {}, annotations: {} };
   r.known(meta, at, META_FIELDS);
   const name = r.str(meta.name, [...at, "name"], true);
   if (name !== undefined && !DNS_SUBDOMAIN.test(name)) r.fail([...at, "name"], `metadata.name ${JSON.stringify(name)} must be a lowercase DNS-1123 name`);
   const namespace = r.str(meta.namespace, [...at, "namespace"], false) || "default";
   if (!DNS_LABEL.test(namespace)) r.fail([...at, "namespace"], `metadata.namespace ${JSON.stringify(namespace)} must be a lowercase DNS-1123 label`);
   const labels = readLabels(r, meta.labels, [...at, "labels"]);
-  for (const key of Object.keys(r.stringMap(meta.annotations, [...at, "annotations"]))) {
+  const annotations = r.stringMap(meta.annotations, [...at, "annotations"]);
+  for (const key of Object.keys(annotations)) {
     if (/(^|\.)istio\.io\//.test(key)) r.warn([...at, "annotations", key], `annotation ${key} is not supported by multiplane; ignored`);
   }
-  return { ...(name !== undefined ? { name } : {}), namespace, labels };
+  return { ...(name !== undefined ? { name } : {}), namespace, labels, annotations };
 }
 
 function workloadEntry(r: Reader, spec: Obj, at: Path, head: Head, metaLabels: Record<string, string>): WorkloadEntry | undefined {
