@@ -194,6 +194,26 @@ test("pipeline: proxies of one network and visibility share the outbound objects
   assert.is(pipeline.sharedConfigs(), 2);
 });
 
+test("pipeline: arbitrary NETWORK values cannot multiply shared configs; retention follows node IPs, network and namespace across versions", () => {
+  const nets: MeshNetwork[] = [{ name: "n1", fromCidrs: [], gateways: [{ address: "192.0.2.1", port: 1 }] }];
+  const pipeline = new ConfigPipeline(generationOptions({ ...OPTS, meshNetworks: nets }));
+  const reg = registryOf(se("s", "  hosts: [s.example]\n  addresses: [240.9.9.9]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n  endpoints: [{address: 10.1.0.1, network: n1}]"));
+  pipeline.setRegistry(reg);
+  for (let i = 0; i < 50; i++) pipeline.configFor(proxy("10.0.0.1", "x", { NETWORK: `made-up-${i}` }));
+  pipeline.configFor(proxy("10.0.0.1", "x", { NETWORK: "n1" }));
+  pipeline.configFor(proxy("10.0.0.1", "x"));
+  assert.is(pipeline.sharedConfigs(), 3, "n1, no network, and every other network alike");
+  const p = proxy("10.0.0.1", "team", { NETWORK: "n1" });
+  pipeline.retain(p);
+  pipeline.configFor(p);
+  assert.is(pipeline.cachedConfigs(), 1);
+  pipeline.setRegistry(registryOf(se("s", "  hosts: [s.example]\n  addresses: [240.9.9.9]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n  exportTo: [team]\n  endpoints: [{address: 10.1.0.1, network: n1}]")));
+  pipeline.configFor(p);
+  assert.is(pipeline.cachedConfigs(), 1, "kept across a version that changes what the namespace sees");
+  pipeline.release(p);
+  assert.is(pipeline.cachedConfigs(), 0, "released under the same key it was retained by");
+});
+
 test("decisions: services without endpoints say where connections go", () => {
   const reg = registryOf(se("none", "  hosts: [none.example]\n  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}]")
     + se("dns", "  hosts: [dns.example]\n  ports: [{number: 81, name: http, protocol: HTTP}]\n  resolution: DNS"));

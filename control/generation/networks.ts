@@ -45,6 +45,17 @@ export function networkView(network: string | undefined, networks: readonly Mesh
 /** The common answer, shared: reach() runs for every endpoint of every service in each version. */
 const DIRECT: Reach = Object.freeze({ kind: "direct" });
 
+/**
+ * What of a proxy's network matters to its endpoints: only whether it is one of the networks that have
+ * gateways (or none at all). Proxies naming any other network get the same endpoints, so an arbitrary
+ * NETWORK value cannot make the control plane build one more configuration per value.
+ */
+export function endpointNetworkKey(network: string | undefined, networks: readonly MeshNetwork[]): string {
+  if (!networks.some((n) => n.gateways.length > 0)) return "";
+  if (network === undefined) return "-";
+  return networks.some((n) => n.name === network && n.gateways.length > 0) ? `=${network}` : "*";
+}
+
 export function reach(e: Endpoint, view: NetworkView): Reach {
   if (!view.multi) return e.addressType === "none" ? { kind: "unreachable", reason: `it has no address and network ${e.network ?? "(none)"} has no gateway in --mesh-networks` } : DIRECT;
   const network = endpointNetwork(e, view.networks);

@@ -9,6 +9,7 @@ import { deepFreeze } from "../deep-freeze.ts";
 import { decide, type Decision } from "../generation/decisions.ts";
 import { proxyConfig, sharedConfig, type GeneratedResources, type SharedConfig } from "../generation/generate.ts";
 import { Interner } from "../generation/intern.ts";
+import { endpointNetworkKey } from "../generation/networks.ts";
 import { nodeIpsOf } from "../generation/node-ips.ts";
 import { proxyView, type ProxyView } from "../generation/proxy-view.ts";
 import { visibilityKey } from "../generation/visibility.ts";
@@ -106,17 +107,25 @@ export class ConfigPipeline {
     return this.shared.size;
   }
 
-  /** Node IPs and view: what decides a proxy's config. */
-  private key(proxy: ProxyIdentity): string {
-    return `${this.nodeIps(proxy).join(",")}|${this.viewKey(proxyView(proxy))}`;
+  /**
+   * What decides a proxy's config, stable across registry versions (so retain and release agree): its
+   * node IPs, its network (its inbound part compares it with endpoints' networks) and its namespace.
+   */
+  configKey(proxy: ProxyIdentity): string {
+    const view = proxyView(proxy);
+    return `${this.nodeIps(proxy).join(",")}|${view.network ?? ""}|${view.namespace ?? ""}`;
   }
 
-  /** Proxies of one network whose namespaces see the same services share a shared config. */
+  private key(proxy: ProxyIdentity): string {
+    return this.configKey(proxy);
+  }
+
+  /** Proxies whose network reaches endpoints alike and whose namespaces see the same services share a shared config. */
   private viewKey(view: ProxyView): string {
     const ns = view.namespace ?? "";
     let vis = this.visibility.get(ns);
     if (vis === undefined) this.visibility.set(ns, (vis = visibilityKey(this.current, view.namespace)));
-    return `${view.network ?? ""}|${vis}`;
+    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${vis}`;
   }
 
   private sharedConfig(view: ProxyView): SharedConfig {

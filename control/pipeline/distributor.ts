@@ -31,7 +31,8 @@ export class ConfigDistributor {
   open(identity: ProxyIdentity, streamId: number, protocol: "sotw" | "delta"): ProxyRecord {
     const known = this.proxies.get(identity.id);
     const r = this.proxies.open(identity, this.pipeline.nodeIps(identity), streamId, protocol);
-    if (!known || known.nodeIps.join(",") !== r.nodeIps.join(",")) {
+    // Retained by what decides its config (node IPs, network, namespace): a reconnect that changes any of them moves it.
+    if (!known || this.pipeline.configKey(known.identity) !== this.pipeline.configKey(identity)) {
       if (known) this.pipeline.release(known.identity);
       this.pipeline.retain(identity);
     }
