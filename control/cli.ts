@@ -8,6 +8,9 @@ import { serve, type ServeOptions } from "./serve.ts";
 import { start } from "./start.ts";
 import { captureCommand } from "../envoy/capture.ts";
 import { demoCommand } from "./demo/index.ts";
+import { parseMeshNetworks } from "./registry/mesh-networks.ts";
+import { formatError, type MeshNetwork } from "./registry/model.ts";
+import { validateCommand, ValidateUsageError } from "./validate-command.ts";
 
 const USAGE = `usage: multiplane <command> [options]
 
@@ -18,11 +21,16 @@ commands:
         [--guard-wasm-port 15013 | --guard-wasm-url URL | --guard-wasm-path PATH]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
         [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
+        [--mesh-networks FILE] [--on-invalid reject|skip]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched); outside
       loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
       The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
       control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
-      its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts
+      its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts.
+      With --on-invalid skip, invalid documents are left out (and reported) instead of refusing the change
+  validate [--json] [--mesh-networks FILE] PATH...
+      check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
+      one file:line:column: reason per problem; exit 0 when none is an error, else 1
   start [--free-ports]
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
@@ -116,6 +124,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "client-ca": { type: "string" }, "insecure-xds": { type: "boolean" }, "trust-domain": { type: "string" },
       "guard-wasm-port": { type: "string" }, "guard-wasm-url": { type: "string" }, "guard-wasm-path": { type: "string" },
       "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
+      "mesh-networks": { type: "string" }, "on-invalid": { type: "string" },
     },
   });
   const guardFlags = ["guard-wasm-port", "guard-wasm-url", "guard-wasm-path"].filter((f) => values[f as "guard-wasm-port"] !== undefined);
@@ -132,6 +141,8 @@ export function parseServeArgs(args: string[]): ServeOptions {
   const handoff = values["virtual-handoff"] ?? "original_dst";
   if (handoff !== "original_dst" && handoff !== "proxy_protocol") throw new UsageError(`--virtual-handoff: expected original_dst or proxy_protocol, got ${JSON.stringify(handoff)}`);
   const virtual = values["virtual-listener"] ? parseHostPort(values["virtual-listener"], "--virtual-listener") : undefined;
+  const onInvalid = values["on-invalid"] ?? "reject";
+  if (onInvalid !== "reject" && onInvalid !== "skip") throw new UsageError(`--on-invalid: expected reject or skip, got ${JSON.stringify(onInvalid)}`);
   return {
     registry: values.registry,
     // Separate on purpose: Envoys on other hosts need xDS on a routable address, while the debug API
@@ -155,6 +166,8 @@ export function parseServeArgs(args: string[]): ServeOptions {
     ...(values["max-removal-share"] !== undefined ? { maxRemovalShare: numberFlag(values["max-removal-share"], "--max-removal-share", 0, 1) } : {}),
     ...(values["settle-seconds"] !== undefined ? { settleSeconds: numberFlag(values["settle-seconds"], "--settle-seconds", 0, 86_400) } : {}),
     ...(values["accept-removals"] ? { acceptRemovals: true } : {}),
+    ...(values["mesh-networks"] ? { meshNetworks: readMeshNetworks(values["mesh-networks"]) } : {}),
+    ...(onInvalid === "skip" ? { onInvalid } : {}),
   };
 }
 
@@ -162,6 +175,20 @@ function numberFlag(value: string, flag: string, min: number, max: number): numb
   const n = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || n < min || n > max) throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
   return n;
+}
+
+/** --mesh-networks: Istio's meshNetworks file; any error stops `serve` with file:line:column: reason. */
+function readMeshNetworks(path: string): MeshNetwork[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--mesh-networks: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const r = parseMeshNetworks(text, path);
+  for (const w of r.warnings) console.log(`mesh networks warning: ${formatError(w)}`);
+  if (r.errors.length > 0) throw new UsageError(`--mesh-networks: ${path} is invalid:\n  ${r.errors.map(formatError).join("\n  ")}`);
+  return r.networks;
 }
 
 /** Runs until SIGTERM or SIGINT, then stops cleanly (streams closed, watchers removed). */
@@ -208,6 +235,8 @@ export async function main(argv: string[]): Promise<number> {
         return await captureCommand(rest);
       case "demo":
         return await demoCommand(rest);
+      case "validate":
+        return await validateCommand(rest);
       case undefined:
       case "help":
       case "--help":
@@ -221,7 +250,8 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error;
     // Expected failures (bad flags, no Envoy, unreachable ports) are one line, not a stack trace.
     console.error(`multiplane: ${e.message}`);
-    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") process.stderr.write(`\n${USAGE}`);
-    return e instanceof UsageError ? 2 : 1;
+    const usage = e instanceof UsageError || e instanceof ValidateUsageError;
+    if (usage || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") process.stderr.write(`\n${USAGE}`);
+    return usage ? 2 : 1;
   }
 }

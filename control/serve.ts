@@ -18,9 +18,9 @@ import { peerIdentityOf } from "./authz/peer-identity.ts";
 import { LimitedLog } from "./log-limit.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
-import type { ServiceEntry } from "./registry/model.ts";
+import { formatError, type MeshNetwork, type ServiceEntry } from "./registry/model.ts";
 import type { HeldChange, RegistrySource } from "./registry/source.ts";
-import { RegistryStore } from "./registry/store.ts";
+import { RegistryStore, type OnInvalid } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
 import { startXdsServer, type XdsServer } from "./xds/server.ts";
@@ -64,6 +64,10 @@ export interface ServeOptions {
   insecureXds?: boolean;
   /** Under mutual TLS, client certificates' SPIFFE ids must be in this trust domain. Default cluster.local. */
   trustDomain?: string;
+  /** Istio's meshNetworks (networks, their fromCidr ranges and gateways): split-horizon endpoints. */
+  meshNetworks?: MeshNetwork[];
+  /** Invalid registry documents: refuse the whole change ("reject", default) or leave them out ("skip"). */
+  onInvalid?: OnInvalid;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -123,6 +127,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const store: RegistryStore = new RegistryStore(sources, {
     changed(next, version) {
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);
+      for (const w of next.warnings) log(`registry warning: ${formatError(w)}`);
       void distributor.registryChanged(next, performance.now());
     },
     rejected(source, errors) {
@@ -136,7 +141,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     held(_source, held) {
       log(`registry reload held back, last good registry keeps serving: ${capList(held.reasons).join("; ")}; ${heldUntil(held)}`);
     },
-  });
+    skipped(_source, errors) {
+      for (const e of errors) log(`registry: left out (--on-invalid skip): ${e}`);
+    },
+  }, opts.onInvalid ?? "reject");
 
   const metrics = controlPlaneMetrics({
     connectedProxies: () => proxies.size,
@@ -201,7 +209,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         ...(src.loaded && src.refused.length ? [`${src.name}: last update refused, the last good registry keeps serving: ${src.refused.join("; ")}`] : []),
         ...(src.held ? [`${src.name}: a change is held back, the last good registry keeps serving: ${src.held.reasons.join("; ")}; ${heldUntil(src.held)}`] : []),
       ]);
-      return { ready: reasons.length === 0, reasons };
+      // Skip mode serves without the invalid documents: ready, and says how many were left out.
+      const notes = s.leftOut.documents > 0 ? [`${s.leftOut.documents} invalid document${s.leftOut.documents === 1 ? "" : "s"} left out (--on-invalid skip): ${s.leftOut.errors.join("; ")}`] : [];
+      return reasons.length === 0 ? { ready: true, reasons: notes } : { ready: false, reasons };
     },
     registryStatus: () => store.status(),
     proxies: () => proxies.status().map((p) => ({
@@ -262,5 +272,6 @@ function serveGenerationOptions(opts: ServeOptions, guard: LoopGuardOptions | un
     virtualListener: { ...DEFAULT_VIRTUAL_LISTENER, ...opts.virtualListener },
     ...(guard ? { loopGuard: guard } : {}),
     ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    ...(opts.meshNetworks ? { meshNetworks: opts.meshNetworks } : {}),
   });
 }

@@ -17,6 +17,7 @@ metadata: {name: ${name}, namespace: default}
 spec:
   hosts: [${name}.example]
   ports: [{number: 9080, name: http}]
+  resolution: STATIC
   endpoints: [{address: ${ip}}]
 `;
 
@@ -90,7 +91,7 @@ test("a bad or misnamed file in --api-dir is reported like a registry error; wri
     const readyz = await fetch(`${cp.httpUrl}/readyz`);
     assert.is(readyz.status, 503);
     const reasons = await readyz.text();
-    assert.match(reasons, `${join(apiDir, "default.bad.yaml")}:7:16: spec.endpoints[0].address: "10.0.0.999" is not an IPv4 or IPv6 address`);
+    assert.match(reasons, `${join(apiDir, "default.bad.yaml")}:8:16: spec.endpoints[0].address: "10.0.0.999" is not an IPv4 or IPv6 address`);
     assert.match(reasons, `${join(apiDir, "default.wrong-name.yaml")}:1: holds ServiceEntry default/named, so it must be named default.named.yaml`);
     const status = (await (await fetch(`${cp.httpUrl}/debug/registry`)).json()).status;
     assert.is(status.sources.find((s: any) => s.name === "http-api").refused.length, 2);

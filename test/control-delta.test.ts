@@ -12,7 +12,7 @@ import { startEnvoy } from "./support/envoy.ts";
 import { freePort, waitFor } from "./support/net.ts";
 import { envoyClusterNames, envoyListeners, SEED_NODE_ID, sidecarBootstrap, tempRegistryDir } from "./support/control.ts";
 
-const entry = (name: string, port: number, ip: string) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}}\nspec:\n  hosts: [${name}.example]\n  ports: [{number: ${port}, name: tcp}]\n  endpoints: [{address: ${ip}}]\n---\n`;
+const entry = (name: string, port: number, ip: string) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}}\nspec:\n  hosts: [${name}.example]\n  ports: [{number: ${port}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: ${ip}}]\n---\n`;
 
 test("Envoy on delta xDS gets the seed's inbound listener; edits add and remove resources incrementally", async () => {
   const dir = tempRegistryDir();

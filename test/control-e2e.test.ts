@@ -38,6 +38,7 @@ metadata: {name: mgmt, namespace: default}
 spec:
   hosts: [mgmt.default.svc.cluster.local]
   ports: [{number: 9080, name: http-mgmt, targetPort: ${echoM.port}}]
+  resolution: STATIC
   endpoints: [{address: 192.168.10.63}]
 ---
 apiVersion: networking.istio.io/v1
@@ -46,6 +47,7 @@ metadata: {name: service-c, namespace: default}
 spec:
   hosts: [service-c.default.svc.cluster.local]
   ports: [{number: ${echoC.port}, name: tcp}]
+  resolution: STATIC
   endpoints: [{address: 127.0.0.3}]
 ${extra}`;
 
@@ -84,7 +86,8 @@ test.after(async () => {
 
 test("Envoy holds listener 10.75.8.101_9080, INBOUND, not bound, delivering to service-a's inbound cluster", async () => {
   const listeners = await envoyListeners(envoy);
-  assert.equal([...listeners.keys()].sort(), [`0.0.0.0_${echoC.port}`, "0.0.0.0_9080", "10.75.8.101_9080", "192.168.10.63_9080", "virtual"]);
+  // targetPort: Istio's inbound listener on <ip>:<targetPort>, plus the service port on the registered address.
+  assert.equal([...listeners.keys()].sort(), [`0.0.0.0_${echoC.port}`, "0.0.0.0_9080", `10.75.8.101_${echoA.port}`, "10.75.8.101_9080", `192.168.10.63_${echoM.port}`, "192.168.10.63_9080", "virtual"].sort());
   for (const l of listeners.values()) assert.is(l.state, "active", l.name);
   const a = listeners.get("10.75.8.101_9080")!.listener;
   assert.is(a.traffic_direction, "INBOUND");
@@ -119,7 +122,7 @@ test("debug API and metrics: the proxy, its node IPs, ACK state per type, and wh
   const res = await fetch(`${cp.httpUrl}/debug/decisions?proxy=${encodeURIComponent(SEED_NODE_ID)}`);
   const { decisions } = await res.json();
   const a = decisions.find((d: any) => d.entry === "default/service-a");
-  assert.equal([a.direction, a.reason, a.listener], ["inbound", "10.75.8.101 is node IP 2 of 2 (from INSTANCE_IPS)", "10.75.8.101_9080"]);
+  assert.equal([a.direction, a.reason, a.listener, a.servicePortListener], ["inbound", "10.75.8.101 is node IP 2 of 2 (from INSTANCE_IPS)", `10.75.8.101_${echoA.port}`, "10.75.8.101_9080"]);
   const dump = await (await fetch(`${cp.httpUrl}/debug/config_dump?proxy=${encodeURIComponent(SEED_NODE_ID)}`)).json();
   assert.ok(dump.listeners.some((l: any) => l.name === "10.75.8.101_9080"));
   const metrics = await (await fetch(`${cp.httpUrl}/metrics`)).text();
@@ -128,13 +131,13 @@ test("debug API and metrics: the proxy, its node IPs, ACK state per type, and wh
   assert.match(metrics, /^multiplane_xds_pushes_total\{type="lds"\} [1-9]/m);
   assert.match(metrics, /^multiplane_xds_acks_total\{type="cds"\} [1-9]/m);
   assert.match(metrics, /^multiplane_xds_push_latency_seconds_count\{type="lds"\} [1-9]/m);
-  assert.ok(logs.some((l) => /^push proxy=sidecar~192\.168\.10\.63\S* stream=\d+ type=lds version=\w+ nonce=\d+ resources=5$/.test(l)), logs.join("\n"));
+  assert.ok(logs.some((l) => /^push proxy=sidecar~192\.168\.10\.63\S* stream=\d+ type=lds version=\w+ nonce=\d+ resources=7$/.test(l)), logs.join("\n"));
 });
 
 test("a registry edit reaches Envoy within 1 s (three edits in a row)", async () => {
   const latencies: number[] = [];
   for (const port of [7001, 7002, 7003]) {
-    const extra = `---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: edit}\nspec:\n  hosts: [edit.example]\n  ports: [{number: ${port}, name: tcp}]\n  endpoints: [{address: 10.75.8.101}]\n`;
+    const extra = `---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: edit}\nspec:\n  hosts: [edit.example]\n  ports: [{number: ${port}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n`;
     const t0 = Date.now();
     writeFileSync(join(dir, "services.yaml"), registryYaml(extra));
     const seen = await waitFor(async () => (await envoyListeners(envoy)).get(`10.75.8.101_${port}`)?.state === "active", 3000, 10);
@@ -147,14 +150,14 @@ test("a registry edit reaches Envoy within 1 s (three edits in a row)", async ()
 
 test("a broken registry file changes nothing in Envoy; an HTTP PUT reaches Envoy; a bad PUT does not", async () => {
   const before = [...(await envoyListeners(envoy)).keys()].sort();
-  writeFileSync(join(dir, "services.yaml"), registryYaml("---\nkind: ServiceEntry\napiVersion: networking.istio.io/v1\nmetadata: {name: broken}\nspec: {hosts: [x.example], ports: [{number: 1, name: p}], endpoints: [{address: 10.75.8.300}]}\n"));
+  writeFileSync(join(dir, "services.yaml"), registryYaml("---\nkind: ServiceEntry\napiVersion: networking.istio.io/v1\nmetadata: {name: broken}\nspec: {hosts: [x.example], ports: [{number: 1, name: p}], resolution: STATIC, endpoints: [{address: 10.75.8.300}]}\n"));
   assert.ok(await waitFor(() => cp.store.status().lastErrors.length > 0, 2000));
   assert.match(cp.store.status().lastErrors[0]!, /services\.yaml:\d+:\d+: spec\.endpoints\[0\]\.address: "10\.75\.8\.300" is not an IPv4/);
   assert.equal([...(await envoyListeners(envoy)).keys()].sort(), before);
   assert.ok(await acked(cp));
 
   const body = JSON.stringify({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "api", namespace: "default" },
-    spec: { hosts: ["api.example"], ports: [{ number: 7500, name: "tcp" }], endpoints: [{ address: "10.75.8.101" }] } });
+    spec: { hosts: ["api.example"], ports: [{ number: 7500, name: "tcp" }], resolution: "STATIC", endpoints: [{ address: "10.75.8.101" }] } });
   const put = await fetch(`${cp.httpUrl}/registry/serviceentries/default/api`, { method: "PUT", body, headers: { authorization: `Bearer ${TOKEN}` } });
   assert.is(put.status, 200);
   assert.ok(await waitFor(async () => (await envoyListeners(envoy)).has("10.75.8.101_7500"), 2000));

@@ -14,7 +14,7 @@ import { envoyListeners, SEED_NODE_ID, sidecarBootstrap, tempRegistryDir, throug
 test("an invalid listener is NACKed with Envoy's reason; the last good config keeps serving; the next good one is ACKed", async () => {
   const echo = await startEcho("127.0.0.1");
   const dir = tempRegistryDir();
-  const entry = (port: number) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: ${port}, name: http, targetPort: ${echo.port}}]\n  endpoints: [{address: 10.75.8.101}]\n`;
+  const entry = (port: number) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: ${port}, name: http, targetPort: ${echo.port}}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n`;
   writeFileSync(join(dir, "a.yaml"), entry(9080));
   const logs: string[] = [];
   const vport = await freePort();

@@ -25,7 +25,7 @@ const guardConfig = (r: GeneratedResources) => JSON.parse((r.extensionConfigs[0]
 
 test("the seed: service-a on the node's second IP gets an INBOUND listener to 127.0.0.1", () => {
   const r = generate(SEED_PROXY, SEED, OPTS);
-  assert.equal(names(r.listeners), ["0.0.0.0_9080", "10.75.8.101_9080", "192.168.10.63_9080", "virtual"]);
+  assert.equal(names(r.listeners), ["0.0.0.0_9080", "10.75.8.101_9080", "192.168.10.63_19080", "192.168.10.63_9080", "virtual"]);
   const inbound = named(r.listeners, "10.75.8.101_9080");
   assert.equal(inbound.address, { socket_address: { address: "10.75.8.101", port_value: 9080 } });
   assert.is(inbound.traffic_direction, "INBOUND");
@@ -112,7 +112,7 @@ test("the loop guard goes first in every outbound chain and the passthrough chai
 test("--legacy-single-ip reproduces Istio 1.0: service-a on the second IP is outbound; the guard knows one IP", () => {
   const opts = generationOptions({ loopGuard: GUARD, legacySingleIp: true });
   const r = generate(SEED_PROXY, SEED, opts);
-  assert.equal(names(r.listeners), ["0.0.0.0_9080", "192.168.10.63_9080", "virtual"]);
+  assert.equal(names(r.listeners), ["0.0.0.0_9080", "192.168.10.63_19080", "192.168.10.63_9080", "virtual"]);
   assert.is(named(r.clusters, "inbound|9080|http|service-a.default.svc.cluster.local"), undefined);
   assert.equal(guardConfig(r), { node_ips: ["192.168.10.63"], mode: "enforce" });
   const d = decisions(SEED_PROXY, SEED, opts).find((x) => x.host.startsWith("service-a"))!;
@@ -129,11 +129,18 @@ test("one port on two node IPs for two different services: two inbound listeners
   assert.is(named(r.listeners, "10.75.8.101_9080").filter_chains[0].filters[0].typed_config.cluster, "inbound|9080|http|service-a.default.svc.cluster.local");
 });
 
-test("targetPort: the inbound cluster points at 127.0.0.1:<targetPort>; the listener stays on the service port", () => {
+test("targetPort (Istio): outbound sends to <endpoint>:<targetPort>; inbound takes <ip>:<targetPort> and the service port to 127.0.0.1:<targetPort>", () => {
   const r = generate(SEED_PROXY, SEED, OPTS);
-  assert.equal(named(r.listeners, "192.168.10.63_9080").address.socket_address, { address: "192.168.10.63", port_value: 9080 });
+  for (const port of [19080, 9080]) {
+    const l = named(r.listeners, `192.168.10.63_${port}`);
+    assert.equal(l.address.socket_address, { address: "192.168.10.63", port_value: port });
+    assert.is(l.filter_chains[0].filters[0].typed_config.cluster, "inbound|9080|http-mgmt|mgmt.default.svc.cluster.local");
+  }
   const c = named(r.clusters, "inbound|9080|http-mgmt|mgmt.default.svc.cluster.local");
   assert.equal(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "127.0.0.1", port_value: 19080 });
+  assert.equal(named(r.endpoints, "outbound|9080||mgmt.default.svc.cluster.local").endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "192.168.10.63", port_value: 19080 });
+  const d = decisions(SEED_PROXY, SEED, OPTS).find((x) => x.host.startsWith("mgmt"))!;
+  assert.equal([d.listener, d.servicePortListener, d.endpointPort], ["192.168.10.63_19080", "192.168.10.63_9080", 19080]);
 });
 
 test("IPv6 node IP: inbound listener on [fd00::5]:9080; the outbound listener also listens on [::]:9080", () => {
@@ -164,7 +171,10 @@ test("endpoint port map: the inbound listener is on the port the endpoint receiv
   const reg = registryFrom([{ name: "mapped", addresses: ["240.0.0.1", "10.200.0.0/16"], ports: [{ number: 80, name: "http", targetPort: 8081 }], endpoints: [{ address: "10.75.8.101", ports: { http: 8080 } }] }]);
   const r = generate(SEED_PROXY, reg, OPTS);
   assert.ok(named(r.listeners, "10.75.8.101_8080"));
-  assert.ok(named(r.clusters, "inbound|8080|http|mapped.default.svc.cluster.local"));
+  assert.not.ok(named(r.listeners, "10.75.8.101_80"), "the endpoint's own port wins over targetPort: no service-port listener");
+  // Istio: the endpoint's port map takes precedence over targetPort, outbound and inbound alike.
+  assert.equal(named(r.clusters, "inbound|8080|http|mapped.default.svc.cluster.local").load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "127.0.0.1", port_value: 8080 });
+  assert.equal(named(r.endpoints, "outbound|80||mapped.default.svc.cluster.local").endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "10.75.8.101", port_value: 8080 });
   assert.equal(named(r.listeners, "0.0.0.0_80").filter_chains[0].filter_chain_match.prefix_ranges,
     [{ address_prefix: "240.0.0.1", prefix_len: { value: 32 } }, { address_prefix: "10.200.0.0", prefix_len: { value: 16 } }, { address_prefix: "10.75.8.101", prefix_len: { value: 32 } }]);
 });

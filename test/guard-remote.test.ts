@@ -63,7 +63,7 @@ test.before(async () => {
   echoPort = echo.port;
   stopEcho = () => echo.close();
   registry = tempRegistryDir();
-  writeFileSync(join(registry, "s.yaml"), `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-c}\nspec:\n  hosts: [service-c.example]\n  ports: [{number: ${echoPort}, name: tcp}]\n  endpoints: [{address: 127.0.0.3}]\n`);
+  writeFileSync(join(registry, "s.yaml"), `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-c}\nspec:\n  hosts: [service-c.example]\n  ports: [{number: ${echoPort}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: 127.0.0.3}]\n`);
 });
 
 test.after(async () => {

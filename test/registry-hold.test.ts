@@ -10,7 +10,7 @@ import { waitFor } from "./support/net.ts";
 
 const entry = (name: string) => JSON.stringify({
   apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name, namespace: "default" },
-  spec: { hosts: [`${name}.example`], ports: [{ number: 9080, name: "http" }], endpoints: [{ address: "10.0.0.1" }] },
+  spec: { hosts: [`${name}.example`], ports: [{ number: 9080, name: "http" }], resolution: "STATIC", endpoints: [{ address: "10.0.0.1" }] },
 });
 
 let dir: string;

@@ -17,6 +17,7 @@ spec:
   hosts: [${name}.example]
   ports: [{number: ${port}, name: http}]
   endpoints: [{address: ${ip}}]
+  resolution: STATIC
 `;
 
 /** The store as `serve` builds it: a file source for `path` and the HTTP API's source, storing in `path`.api. */

@@ -19,6 +19,7 @@ metadata: {name: service-a, namespace: default}
 spec:
   hosts: [service-a.default.svc.cluster.local]
   ports: [{number: 9080, name: http}]
+  resolution: STATIC
   endpoints: [{address: 10.75.8.101}]
 ---
 apiVersion: networking.istio.io/v1
@@ -27,6 +28,7 @@ metadata: {name: service-b, namespace: default}
 spec:
   hosts: [service-b.default.svc.cluster.local]
   ports: [{number: 9081, name: http}]
+  resolution: STATIC
   endpoints: [{address: 10.75.8.102}]
 `;
 

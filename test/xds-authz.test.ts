@@ -58,12 +58,12 @@ if (skip && process.env.CI === "true") {
     writeFileSync(join(dir, "s.yaml"), `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: service-a}
-spec: {hosts: [service-a.example], ports: [{number: 9080, name: http}], endpoints: [{address: 10.75.8.101}]}
+spec: {hosts: [service-a.example], ports: [{number: 9080, name: http}], resolution: STATIC, endpoints: [{address: 10.75.8.101}]}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: service-b}
-spec: {hosts: [service-b.example], ports: [{number: 9081, name: http}], endpoints: [{address: 10.75.8.102}]}
+spec: {hosts: [service-b.example], ports: [{number: 9081, name: http}], resolution: STATIC, endpoints: [{address: 10.75.8.102}]}
 `);
     certs = mkdtempSync(join(tmpdir(), "mp-authz-"));
     ca = makeCa(certs);

@@ -49,7 +49,7 @@ if (skip && process.env.CI === "true") {
 
   test.before(async () => {
     dir = tempRegistryDir();
-    writeFileSync(join(dir, "a.yaml"), "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  endpoints: [{address: 10.75.8.101}]\n");
+    writeFileSync(join(dir, "a.yaml"), "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n");
     certs = mkdtempSync(join(tmpdir(), "mp-certs-"));
     ca = makeCa(certs);
     const server = makeLeaf(certs, ca, "control-plane", { ips: ["127.0.0.1"] });

@@ -35,7 +35,7 @@ const SERVE_NO_GUARD_FLAG = "--no-loop-guard";
 /** `multiplane serve` flags for the loopback environment: the virtual listener's address and its PROXY-protocol hand-off. */
 const serveLoopbackFlags = (virtualPort: number) => ["--virtual-listener", `127.0.0.1:${virtualPort}`, "--virtual-handoff", "proxy_protocol"];
 
-const ENVOY_UID = 1337;
+export const ENVOY_UID = 1337;
 export const ENVOY_FD_LIMIT = 512;
 export const SERVICE_A_BODY = "hello from service-a\n";
 const LOOPBACK = { nodeIdIp: "127.0.0.2", serviceIp: "127.0.0.1", clientIp: "127.0.0.50" } as const;
@@ -54,20 +54,22 @@ export function defaultEnvironment(): Environment {
   return netnsUnavailableReason() === undefined ? "netns" : "loopback";
 }
 
-export function registryYaml(serviceIp: string, port: number, targetPort?: number): string {
+export function registryYaml(serviceIp: string, port: number, localPort?: number): string {
+  // localPort: on loopback the capture holds <serviceIp>:<port>, so the process listens elsewhere
+  // (multiplane's local-ports annotation; Istio's targetPort would also move what clients send to).
   return `# The seed: Service A registered at the node's second IP, ${serviceIp}, port ${port}.
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: service-a
-  namespace: default
+  namespace: default${localPort ? `\n  annotations:\n    multiplane.dev/local-ports: "http=${localPort}"` : ""}
 spec:
   hosts:
     - service-a.default.svc.cluster.local
   ports:
     - number: ${port}
       name: http
-      protocol: HTTP${targetPort ? `\n      targetPort: ${targetPort}` : ""}
+      protocol: HTTP
   resolution: STATIC
   location: MESH_INTERNAL
   endpoints:
@@ -208,7 +210,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
     const clientAgent = new NsAgent(site.spawnClient(process.execPath, ["-e", AGENT_SOURCE], "client agent"));
     agents.push(nodeAgent, clientAgent);
 
-    // Service A: a small HTTP server on 127.0.0.1 (its targetPort on loopback, where the capture holds the port).
+    // Service A: a small HTTP server on 127.0.0.1 (on loopback at its local port: the capture holds the service port).
     await nodeAgent.httpServer("127.0.0.1", ports.target ?? ports.service, SERVICE_A_BODY);
 
     // The control plane, as a process, on 127.0.0.1.
@@ -359,7 +361,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
  * active listener's chains hold the loop guard (inline wasm with root_id loop_guard, or the ECDS reference
  * named loop_guard).
  */
-function activeListeners(dumpJson: string): { active: string[]; warming: string[]; guarded: boolean } {
+export function activeListeners(dumpJson: string): { active: string[]; warming: string[]; guarded: boolean } {
   const dump = JSON.parse(dumpJson) as { configs?: { name?: string; active_state?: { listener?: unknown }; warming_state?: unknown }[] };
   const active: string[] = [];
   const warming: string[] = [];

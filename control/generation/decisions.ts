@@ -1,11 +1,19 @@
 // For each service instance (service port x endpoint): inbound or outbound, and why, in words an
-// operator can check against the node's interfaces. Served by GET /debug/decisions.
+// operator can check against the node's interfaces, its network and its namespace. Services without
+// endpoints (NONE, DYNAMIC_DNS, DNS resolving its own host) get one row per port. Served by
+// GET /debug/decisions.
 import type { ProxyIdentity } from "../identity/proxy.ts";
-import type { SharedConfig } from "./generate.ts";
-import { inboundInstances } from "./inbound.ts";
+import { endpointPort } from "../registry/query.ts";
+import type { Endpoint, Service, ServicePort } from "../registry/model.ts";
+import { localTo, type SharedConfig } from "./generate.ts";
+import { inboundInstances, type InboundInstance } from "./inbound.ts";
 import { outboundClusterName, outboundListenerName } from "./names.ts";
+import { endpointNetwork, networkView, reach, type NetworkView } from "./networks.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
+import { ownerKey } from "./outbound.ts";
+import { proxyView, type ProxyView } from "./proxy-view.ts";
+import { visibleTo } from "./visibility.ts";
 
 export interface Decision {
   /** "namespace/name" of the ServiceEntry. */
@@ -13,48 +21,66 @@ export interface Decision {
   host: string;
   port: number;
   portName: string;
+  /** The endpoint's address (IP, DNS name, unix socket), or what the proxy connects to without one. */
   address: string;
   /** The port this instance receives the service port on. */
   endpointPort: number;
   direction: "inbound" | "outbound";
   reason: string;
   listener?: string;
+  /** A second inbound listener on the service port (targetPort without an endpoint port of its own). */
+  servicePortListener?: string;
   cluster: string;
-  /** Why the listener above is missing or goes elsewhere, when it does. */
+  /** Why the listener above is missing or goes elsewhere, or how the endpoint is reached, when that matters. */
   note?: string;
 }
 
-/** `shared` is the shared config generation built (or would build) for the registry: the same plan, so the same answers. */
+/** `shared` is the shared config generation built (or would build) for the proxy's view: the same plan, so the same answers. */
 export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: GenerationOptions): Decision[] {
   const registry = shared.registry;
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp);
+  const view = proxyView(proxy);
   const vport = options.virtualListener.port;
-  const inbound = new Map<string, ReturnType<typeof inboundInstances>[number]>();
-  for (const inst of inboundInstances(shared.query, new Set(nodeIps.ips), vport)) {
+  const inbound = new Map<string, InboundInstance>();
+  for (const inst of inboundInstances(shared.query, new Set(nodeIps.ips), vport, localTo(view, options))) {
     inbound.set(`${inst.service.entry}|${inst.service.host}|${inst.port.name}|${inst.address}|${inst.listenerPort}`, inst);
   }
   const owners = new Map(shared.plan.ports.map((p) => [p.port, p.owner]));
+  const used = new Set(shared.plan.services);
+  const nv = networkView(view.network, options.meshNetworks);
   const out: Decision[] = [];
   for (const s of registry.services) {
+    const visible = used.has(s);
     for (const p of s.ports) {
+      if (p.protocol === "UDP") continue;
+      const cluster = outboundClusterName(p.number, s.host);
+      const listener = p.number === vport ? {} : { listener: outboundListenerName(p.number) };
+      const routing = outboundNote(p, cluster, owners.get(p.number), vport, visible, view, s);
+      if (s.endpoints.length === 0) {
+        out.push({
+          entry: s.entry, host: s.host, port: p.number, portName: p.name, ...withoutEndpoints(s, p), direction: "outbound",
+          ...(visible ? listener : {}), cluster, ...(routing ? { note: routing } : {}),
+        });
+        continue;
+      }
       for (const e of s.endpoints) {
-        const base = { entry: s.entry, host: s.host, port: p.number, portName: p.name, address: e.address, endpointPort: e.ports[p.name] ?? p.number };
-        const inst = inbound.get(`${s.entry}|${s.host}|${p.name}|${e.address}|${base.endpointPort}`);
+        const base = { entry: s.entry, host: s.host, port: p.number, portName: p.name, address: e.address || `(network ${e.network})`, endpointPort: endpointPort(e, p) };
+        const inst = e.addressType === "ip" ? inbound.get(`${s.entry}|${s.host}|${p.name}|${e.address}|${base.endpointPort}`) : undefined;
         if (inst) {
+          const sp = inst.servicePort;
           out.push({
             ...base, direction: "inbound", reason: `${e.address} is ${nodeIps.describe(e.address)}`,
-            ...(inst.conflict ? { note: inst.conflict } : { listener: inst.listener }), cluster: inst.cluster,
+            ...(inst.conflict ? { note: inst.conflict } : { listener: inst.listener }),
+            ...(sp && !sp.conflict ? { servicePortListener: sp.listener } : {}), cluster: inst.cluster,
           });
           continue;
         }
-        const cluster = outboundClusterName(p.number, s.host);
-        const owner = owners.get(p.number)?.get(e.address);
-        const note = p.number === vport
-          ? `port ${p.number} is the virtual listener's; no outbound listener`
-          : owner !== cluster ? `destination ${e.address}:${p.number} is matched to ${owner} first` : undefined;
+        const owner = e.addressType === "ip" && s.resolution !== "NONE" ? owners.get(p.number)?.get(ownerKey(e.address)) : cluster;
+        const claimed = s.resolution === "STATIC" && owner !== undefined && owner !== cluster ? `destination ${e.address}:${p.number} is matched to ${owner} first` : undefined;
+        const note = [routing, claimed, reachNote(e, view, nv)].filter(Boolean).join("; ");
         out.push({
-          ...base, direction: "outbound", reason: outboundReason(proxy, nodeIps.ips, e.address, options.legacySingleIp),
-          ...(p.number === vport ? {} : { listener: outboundListenerName(p.number) }), cluster, ...(note ? { note } : {}),
+          ...base, direction: "outbound", reason: outboundReason(proxy, nodeIps.ips, e, view, options),
+          ...(visible ? listener : {}), cluster, ...(note ? { note } : {}),
         });
       }
     }
@@ -62,13 +88,49 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
   return out;
 }
 
-function outboundReason(proxy: ProxyIdentity, ips: string[], address: string, legacy: boolean): string {
-  if (legacy) {
+/** What a port of a service without endpoints connects to. */
+function withoutEndpoints(s: Service, p: ServicePort): { address: string; endpointPort: number; reason: string } {
+  const port = p.targetPort ?? p.number;
+  switch (s.resolution) {
+    case "DNS":
+    case "DNS_ROUND_ROBIN":
+      return s.workloadSelector
+        ? { address: "", endpointPort: port, reason: "the workloadSelector selects no usable WorkloadEntry: the cluster has no hosts" }
+        : { address: s.host, endpointPort: port, reason: `resolution ${s.resolution}: Envoy resolves ${s.host} itself (${s.resolution === "DNS" ? "STRICT_DNS, every address" : "LOGICAL_DNS, the first address"})` };
+    case "NONE":
+      return { address: "(original destination)", endpointPort: port, reason: `resolution NONE: connections go on to the address the client dialled${p.targetPort ? `, at port ${p.targetPort}` : ""}` };
+    case "DYNAMIC_DNS":
+      return { address: "(SNI host)", endpointPort: port, reason: `resolution DYNAMIC_DNS: Envoy resolves the host each connection's SNI names and connects to it on port ${port}` };
+    case "STATIC":
+      return { address: "", endpointPort: port, reason: s.workloadSelector ? "the workloadSelector selects no usable WorkloadEntry: no endpoints" : "no endpoints" };
+  }
+}
+
+function outboundNote(p: ServicePort, cluster: string, owner: Map<string, string> | undefined, vport: number, used: boolean, view: ProxyView, s: Service): string | undefined {
+  if (!used && !visibleTo(s, view.namespace)) return `not visible to namespace ${view.namespace ?? "(unknown)"} (exportTo ${s.exportTo.length ? s.exportTo.join(",") : "~"}): no outbound listener chain or cluster`;
+  if (!used) return `host ${s.host} is also defined in another namespace, and this proxy uses that definition (its own namespace's first, else the first): no outbound listener chain or cluster from ${s.entry}`;
+  if (p.number === vport) return `port ${p.number} is the virtual listener's; no outbound listener`;
+  if (owner && ![...owner.values()].includes(cluster)) return `every destination ${cluster} would match on port ${p.number} belongs to another service first: no chain`;
+  return undefined;
+}
+
+function reachNote(e: Endpoint, view: ProxyView, nv: NetworkView): string | undefined {
+  const r = reach(e, nv);
+  if (r.kind === "direct") return undefined;
+  if (r.kind === "unreachable") return `left out of the endpoints: ${r.reason}`;
+  return `on network ${r.network}, not the proxy's (${view.network ?? "none"}): reached through ${r.gateways.map((g) => `${g.address}:${g.port}`).join(", ")}`;
+}
+
+function outboundReason(proxy: ProxyIdentity, ips: string[], e: Endpoint, view: ProxyView, options: GenerationOptions): string {
+  if (e.addressType !== "ip") return `${e.addressType === "hostname" ? `${e.address} is a DNS name` : e.addressType === "unix" ? `${e.address} is a unix socket` : "it has no address"}: never one of the node's IPs`;
+  const address = e.address;
+  if (options.legacySingleIp) {
     const unseen = proxy.instanceIps.includes(address) ? ` (INSTANCE_IPS lists it, but legacy mode ignores INSTANCE_IPS)` : "";
     return proxy.nodeIdIp
       ? `legacy single-IP mode: only node.id's IP ${proxy.nodeIdIp} counts and ${address} is not it${unseen}`
       : `legacy single-IP mode: node.id carries no IP, so no instance is local${unseen}`;
   }
   if (ips.length === 0) return `the proxy reported no node IPs (no IP in node.id, no INSTANCE_IPS)`;
+  if (ips.includes(address)) return `${address} is a node IP, but the endpoint is on network ${endpointNetwork(e, options.meshNetworks)} and the proxy on ${view.network}: another machine`;
   return `${address} is not one of the ${ips.length} node IPs (${ips.join(", ")})`;
 }

@@ -26,11 +26,12 @@ export function tcpProxy(cluster: string): Filter {
   };
 }
 
-// Both listener filters take an empty config, which encodes to zero bytes: the Any is written as
+// These listener filters take an empty config, which encodes to zero bytes: the Any is written as
 // type_url + empty value, so it packs without those filters' protos being loaded.
 const LISTENER_FILTER_TYPES = {
   original_dst: "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
   proxy_protocol: "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
+  tls_inspector: "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
 } as const;
 
 export function listenerFilter(kind: keyof typeof LISTENER_FILTER_TYPES): ListenerFilter {

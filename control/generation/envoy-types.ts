@@ -15,3 +15,6 @@ export type { TcpProxy } from "../../.envoy-types/envoy/extensions/filters/netwo
 export type { Wasm } from "../../.envoy-types/envoy/extensions/filters/network/wasm/v3/Wasm.ts";
 export type { UpstreamTlsContext } from "../../.envoy-types/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.ts";
 export type { AsyncDataSource } from "../../.envoy-types/envoy/config/core/v3/AsyncDataSource.ts";
+export type { FilterConfig as SniDynamicForwardProxy } from "../../.envoy-types/envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/FilterConfig.ts";
+export type { ClusterConfig as DynamicForwardProxyCluster } from "../../.envoy-types/envoy/extensions/clusters/dynamic_forward_proxy/v3/ClusterConfig.ts";
+export type { DnsCacheConfig } from "../../.envoy-types/envoy/extensions/common/dynamic_forward_proxy/v3/DnsCacheConfig.ts";

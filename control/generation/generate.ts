@@ -1,24 +1,26 @@
 // proxy + registry + options -> the proxy's listeners, clusters and endpoints, in Istio 1.0's sidecar
 // layout. Pure: same input, same output, no I/O. Split in two so the config pipeline can build the
-// part every proxy shares once per registry version (sharedConfig) and only the rest per proxy
-// (proxyConfig); generate() is the two in one.
+// part proxies share once per registry version and proxy view (sharedConfig: a network and the
+// services a namespace sees) and only the rest per proxy (proxyConfig); generate() is the two in one.
 import type { ProxyIdentity } from "../identity/proxy.ts";
-import type { Registry } from "../registry/model.ts";
+import type { Endpoint, Registry } from "../registry/model.ts";
 import { RegistryQuery } from "../registry/query.ts";
-import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, TypedExtensionConfig } from "./envoy-types.ts";
-import { duration, listenerFilter, prefixRange, socketAddress, tcpProxy } from "./envoy-objects.ts";
+import { DFP_DNS_CACHE } from "./clusters.ts";
+import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, SniDynamicForwardProxy, TypedExtensionConfig } from "./envoy-types.ts";
+import { duration, encodeOnce, listenerFilter, prefixRange, socketAddress, tcpProxy, typedConfig } from "./envoy-objects.ts";
 import { inboundInstances } from "./inbound.ts";
 import { Interner } from "./intern.ts";
 import { guardWasmCluster, LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
 import { BLACKHOLE_CLUSTER, outboundListenerName, PASSTHROUGH_CLUSTER, VIRTUAL_LISTENER } from "./names.ts";
+import { endpointNetwork } from "./networks.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
-import { outboundPlan, type OutboundPlan } from "./outbound.ts";
+import { outboundPlan, type OutboundChain, type OutboundPlan } from "./outbound.ts";
+import { proxyView, type ProxyView } from "./proxy-view.ts";
 
 /**
  * Same shape as control/xds/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
- * listeners by name; clusters fixed ones, outbound (registry order), inbound, the guard module's;
- * endpoints registry order.
+ * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order.
  */
 export interface GeneratedResources {
   readonly listeners: readonly Listener[];
@@ -28,25 +30,31 @@ export interface GeneratedResources {
   readonly extensionConfigs: readonly TypedExtensionConfig[];
 }
 
-/** The part every proxy shares for one registry version: virtual and outbound listeners, fixed and outbound clusters, endpoints. */
+/** The part proxies of one view share for one registry version: virtual and outbound listeners, fixed and outbound clusters, endpoints. */
 export interface SharedConfig {
   readonly registry: Registry;
-  /** The registry's questions (which instances live on a proxy), answered from one index. */
+  /** The registry's questions (which instances live on a proxy), answered from one index per version. */
   readonly query: RegistryQuery;
+  readonly view: ProxyView;
   readonly plan: OutboundPlan;
   readonly listeners: readonly Listener[];
   readonly clusters: readonly Cluster[];
   readonly endpoints: readonly ClusterLoadAssignment[];
 }
 
+/** In every listener that matches by SNI: frozen, and encoded once. */
+const TLS_INSPECTOR = encodeOnce(listenerFilter("tls_inspector"));
+
 /**
- * Builds the shared part. `interned` (owned by the caller, one per set of options) hands back the
- * previous version's object wherever content is unchanged, so only what changed is encoded again.
+ * Builds the shared part for proxies of `view` (their network, and the namespace that decides which
+ * services they see). `interned` (owned by the caller, one per set of options; its owner ends a
+ * round per registry version) hands back earlier objects wherever content is unchanged; `query` is
+ * the version's index, shared by its views.
  */
-export function sharedConfig(registry: Registry, options: GenerationOptions, interned: Interner = new Interner()): SharedConfig {
-  const plan = outboundPlan(registry, options.connectTimeoutMs, interned);
+export function sharedConfig(registry: Registry, options: GenerationOptions, interned: Interner = new Interner(), view: ProxyView = {}, query = new RegistryQuery(registry)): SharedConfig {
+  const plan = outboundPlan(registry, options.connectTimeoutMs, interned, view, options.meshNetworks);
   const timeout = duration(options.connectTimeoutMs);
-  const guarded = (tcp: Filter): Filter[] => (options.loopGuard ? [LOOP_GUARD_FILTER, tcp] : [tcp]);
+  const guarded = (...filters: Filter[]): Filter[] => (options.loopGuard ? [LOOP_GUARD_FILTER, ...filters] : filters);
   const passthrough: FilterChain = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
   const vl = options.virtualListener;
 
@@ -58,11 +66,10 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
     listener_filters: [listenerFilter(vl.handoff)],
     filter_chains: [passthrough],
   }))];
-  // Outbound: one listener per service port; services sharing a port are told apart by destination IP.
+  // Outbound: one listener per service port; services sharing a port are told apart by destination IP (and SNI).
   for (const port of plan.ports) {
     if (port.port === vl.port) continue; // the virtual listener's own port: see decisions
-    // The chains' keys determine every chain (destinations depend on the chains before them too).
-    let key = `L ${port.port}`;
+    let key = `L ${port.port} ${options.loopGuard ? "g" : ""}`;
     for (const c of port.chains) key += `|${c.key}`;
     const live = port.chains.filter((c) => c.destinations.length > 0);
     listeners.push(interned.get(key, (): Listener => ({
@@ -71,7 +78,12 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
       ...(port.ipv6 ? { additional_addresses: [{ address: socketAddress("::", port.port) }] } : {}),
       bind_to_port: { value: false },
       traffic_direction: "OUTBOUND",
-      filter_chains: live.map((c) => ({ name: c.cluster, filter_chain_match: { prefix_ranges: c.destinations.map(prefixRange) }, filters: guarded(tcpProxy(c.cluster)) })),
+      ...(port.sni ? { listener_filters: [TLS_INSPECTOR] } : {}),
+      filter_chains: live.map((c): FilterChain => ({
+        name: c.cluster,
+        filter_chain_match: { prefix_ranges: c.destinations.map(prefixRange), ...(c.serverNames ? { server_names: c.serverNames } : {}) },
+        filters: guarded(...chainFilters(c)),
+      })),
       // Other destinations on this port were handed here by the virtual listener: pass them through too.
       default_filter_chain: passthrough,
     })));
@@ -81,14 +93,32 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
     interned.get("C blackhole", (): Cluster => ({ name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout })),
     ...plan.clusters,
   ];
-  interned.nextRound();
-  return { registry, query: new RegistryQuery(registry), plan, listeners, clusters, endpoints: plan.endpoints };
+  return { registry, query, view, plan, listeners, clusters, endpoints: plan.endpoints };
+}
+
+function chainFilters(c: OutboundChain): Filter[] {
+  if (c.dynamicForwardPort === undefined) return [tcpProxy(c.cluster)];
+  // DYNAMIC_DNS: resolve the host the SNI names, then connect to it through the forward-proxy cluster.
+  return [{
+    name: "envoy.filters.network.sni_dynamic_forward_proxy",
+    typed_config: typedConfig<SniDynamicForwardProxy>("type.googleapis.com/envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig", {
+      dns_cache_config: DFP_DNS_CACHE, port_value: c.dynamicForwardPort,
+    }),
+  }, tcpProxy(c.cluster)];
+}
+
+/** Endpoints on the proxy's node IPs count as local only on its network (or with no network): the same IP on another network is another machine. */
+export function localTo(view: ProxyView, options: GenerationOptions): (e: Endpoint) => boolean {
+  return (e) => {
+    const n = endpointNetwork(e, options.meshNetworks);
+    return n === undefined || view.network === undefined || n === view.network;
+  };
 }
 
 /**
- * What only this proxy gets on top of the shared part: inbound listeners and clusters for the
- * instances on its node IPs, and the loop guard's configuration with those IPs (with the cluster to
- * fetch the module through, when it is fetched). `via`: the control plane address the proxy's xDS
+ * What only this proxy gets on top of the shared part of its view: inbound listeners and clusters for
+ * the instances on its node IPs, and the loop guard's configuration with those IPs (with the cluster
+ * to fetch the module through, when it is fetched). `via`: the control plane address the proxy's xDS
  * connection arrived at, where a module served on a wildcard address is fetched.
  */
 export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions, via?: string): GeneratedResources {
@@ -99,16 +129,20 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
 
   // Inbound: service instances on this node's IPs, delivered to the local process.
   const inboundClusters = new Set<string>();
-  for (const inst of inboundInstances(shared.query, new Set(nodeIps), options.virtualListener.port)) {
-    if (inst.conflict || inst.repeat) continue;
-    listeners.push({
-      name: inst.listener,
-      address: socketAddress(inst.address, inst.listenerPort),
-      bind_to_port: { value: false },
-      traffic_direction: "INBOUND",
-      filter_chains: [{ filters: [tcpProxy(inst.cluster)] }],
-    });
-    if (inboundClusters.has(inst.cluster)) continue;
+  for (const inst of inboundInstances(shared.query, new Set(nodeIps), options.virtualListener.port, localTo(proxyView(proxy), options))) {
+    const own = inst.conflict || inst.repeat ? [] : [{ name: inst.listener, port: inst.listenerPort }];
+    const sp = inst.servicePort;
+    const extra = sp && !sp.conflict && !sp.repeat ? [{ name: sp.listener, port: sp.port }] : [];
+    for (const l of [...own, ...extra]) {
+      listeners.push({
+        name: l.name,
+        address: socketAddress(inst.address, l.port),
+        bind_to_port: { value: false },
+        traffic_direction: "INBOUND",
+        filter_chains: [{ filters: [tcpProxy(inst.cluster)] }],
+      });
+    }
+    if (own.length + extra.length === 0 || inboundClusters.has(inst.cluster)) continue;
     inboundClusters.add(inst.cluster);
     clusters.push({
       name: inst.cluster,
@@ -134,6 +168,6 @@ export function joinConfig(shared: SharedConfig, own: GeneratedResources): Gener
 }
 
 export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions, via?: string): GeneratedResources {
-  const shared = sharedConfig(registry, options);
+  const shared = sharedConfig(registry, options, new Interner(), proxyView(proxy));
   return joinConfig(shared, proxyConfig(shared, proxy, options, via));
 }

@@ -1,5 +1,8 @@
 // Everything generation depends on besides the proxy and the registry. Plain data: generation reads
 // no files, so the loop guard's wasm path is given here, not looked up.
+import type { MeshNetwork } from "../registry/model.ts";
+
+export type { MeshNetwork } from "../registry/model.ts";
 
 export interface VirtualListenerOptions {
   address: string;
@@ -45,10 +48,12 @@ export interface GenerationOptions {
   /** The loop guard goes first in every outbound chain; undefined leaves it out. */
   loopGuard?: LoopGuardOptions;
   connectTimeoutMs: number;
+  /** Istio's meshNetworks (`serve --mesh-networks`); empty: one flat network, every endpoint reached directly. */
+  meshNetworks: readonly MeshNetwork[];
 }
 
 export const DEFAULT_VIRTUAL_LISTENER: VirtualListenerOptions = { address: "0.0.0.0", port: 15001, handoff: "original_dst" };
 
 export function generationOptions(over: Partial<GenerationOptions> = {}): GenerationOptions {
-  return { legacySingleIp: false, virtualListener: DEFAULT_VIRTUAL_LISTENER, connectTimeoutMs: 1000, ...over };
+  return { legacySingleIp: false, virtualListener: DEFAULT_VIRTUAL_LISTENER, connectTimeoutMs: 1000, meshNetworks: [], ...over };
 }

@@ -1,18 +1,32 @@
-// The part of the configuration that is the same for every proxy: outbound clusters, their endpoints
-// (EDS), and which service each destination IP on each port belongs to. The config pipeline computes
-// it once per registry version and shares it with every proxy.
-import type { Registry, Service } from "../registry/model.ts";
-import { duration, socketAddress } from "./envoy-objects.ts";
-import { Interner } from "./intern.ts";
+// The part of the configuration that depends on the registry, not on the proxy's node IPs: outbound
+// clusters, their endpoints (EDS), and which service each destination on each port belongs to. The
+// config pipeline computes it once per registry version and proxy view (network, visible services).
+import { isTlsProtocol } from "../registry/istio-syntax.ts";
+import type { Endpoint, Registry, Service, ServicePort } from "../registry/model.ts";
+import { outboundCluster } from "./clusters.ts";
+import { buildEndpointSet, endpointSet, type EndpointSet } from "./endpoints.ts";
+import { networkView, type NetworkView } from "./networks.ts";
 import type { Cluster, ClusterLoadAssignment } from "./envoy-types.ts";
+import { Interner } from "./intern.ts";
 import { outboundClusterName } from "./names.ts";
+import type { MeshNetwork } from "./options.ts";
+import type { ProxyView } from "./proxy-view.ts";
+import { servicesFor } from "./visibility.ts";
+
+/** Every destination, both families: a service without addresses of its own takes the whole port (Istio: 0.0.0.0:<port>). */
+export const CATCH_ALL = ["0.0.0.0/0", "::/0"] as const;
 
 export interface OutboundChain {
   cluster: string;
   service: Service;
-  /** Destination IPs or CIDRs this chain matches: spec.addresses, then the endpoint IPs. */
+  port: ServicePort;
+  /** Destination IPs or CIDRs this chain matches: spec.addresses, then endpoint IPs, or CATCH_ALL. */
   destinations: string[];
-  /** Cluster, endpoints and addresses: with the keys of the chains before it, determines the chain. */
+  /** TLS by SNI: set where destinations cannot tell services apart (no addresses of their own). */
+  serverNames?: string[];
+  /** DYNAMIC_DNS: the port the dynamic forward proxy connects to on the host the SNI names. */
+  dynamicForwardPort?: number;
+  /** Determines the chain. */
   key: string;
 }
 
@@ -21,7 +35,9 @@ export interface OutboundPort {
   chains: OutboundChain[];
   /** Some destination is IPv6, so the listener also needs the [::]:port address. */
   ipv6: boolean;
-  /** destination -> cluster that owns it on this port (the first service, in registry order). */
+  /** Some chain matches by SNI, so the listener needs the TLS inspector. */
+  sni: boolean;
+  /** destination (and SNI) -> cluster that owns it on this port (the first service, in registry order). */
   owner: Map<string, string>;
 }
 
@@ -29,41 +45,82 @@ export interface OutboundPlan {
   ports: OutboundPort[];
   clusters: Cluster[];
   endpoints: ClusterLoadAssignment[];
+  /** The services of the registry this plan covers (those visible to the view). */
+  services: readonly Service[];
 }
 
+/** The owner key of a destination on a port, optionally for one SNI name. */
+export const ownerKey = (destination: string, serverName?: string) => (serverName ? `${destination} sni ${serverName}` : destination);
+
 /** `interned` hands back the previous version's object for unchanged content (see intern.ts). */
-export function outboundPlan(registry: Registry, connectTimeoutMs: number, interned: Interner): OutboundPlan {
-  // Shared sub-objects: less garbage, and a serializer that caches by object identity encodes them once.
-  const timeout = duration(connectTimeoutMs);
-  const edsConfig: Cluster["eds_cluster_config"] = { eds_config: { ads: {}, resource_api_version: "V3" } };
+export function outboundPlan(registry: Registry, connectTimeoutMs: number, interned: Interner, view: ProxyView = {}, networks: readonly MeshNetwork[] = []): OutboundPlan {
   const byPort = new Map<number, OutboundPort>();
   const clusters: Cluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
-  for (const service of registry.services) {
+  const services = servicesFor(registry, view.namespace);
+  const nv = networkView(view.network, networks);
+  for (const service of services) {
     for (const p of service.ports) {
+      if (p.protocol === "UDP") continue; // Envoy sidecars proxy TCP; Istio skips UDP ports too
       const cluster = outboundClusterName(p.number, service.host);
-      const portOf = (e: Service["endpoints"][number]) => e.ports[p.name] ?? p.number;
-      let key = `E ${cluster}`;
-      for (const e of service.endpoints) key += ` ${e.address}:${portOf(e)}`;
-      // The cluster depends on its name alone (one interner serves one set of options), its endpoints on the key.
-      clusters.push(interned.get(`C ${cluster}`, (): Cluster => ({ name: cluster, type: "EDS", connect_timeout: timeout, eds_cluster_config: edsConfig })));
-      endpoints.push(interned.get(key, (): ClusterLoadAssignment => ({
-        cluster_name: cluster,
-        endpoints: service.endpoints.length === 0 ? [] : [{ lb_endpoints: service.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.address, portOf(e)) } })) }],
-      })));
+      const set = endpointSetFor(service, p, nv);
+      // One interner serves one set of options: an EDS cluster depends on its name alone; the others on their resolution's inputs.
+      const clusterKey = service.resolution === "STATIC" ? `C ${cluster}` : `C ${cluster}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
+      clusters.push(interned.get(clusterKey, () => outboundCluster(cluster, service, p, connectTimeoutMs, set)));
+      if (service.resolution === "STATIC") {
+        endpoints.push(interned.get(`E ${cluster}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: cluster, endpoints: buildEndpointSet(set!) })));
+      }
       let port = byPort.get(p.number);
-      if (!port) byPort.set(p.number, (port = { port: p.number, chains: [], ipv6: false, owner: new Map() }));
+      if (!port) byPort.set(p.number, (port = { port: p.number, chains: [], ipv6: false, sni: false, owner: new Map() }));
+      const wanted = destinationsOf(service);
+      const serverNames = service.resolution === "DYNAMIC_DNS" || (wanted === CATCH_ALL && isTlsProtocol(p.protocol)) ? [service.host] : undefined;
       const destinations: string[] = [];
-      for (let i = 0; i < service.addresses.length + service.endpoints.length; i++) {
-        const d = i < service.addresses.length ? service.addresses[i]! : service.endpoints[i - service.addresses.length]!.address;
-        if (port.owner.has(d)) continue; // an earlier service (or this one) already matches it
-        port.owner.set(d, cluster);
+      for (const d of wanted) {
+        const k = ownerKey(d, serverNames?.[0]);
+        if (port.owner.has(k)) continue; // an earlier service (or this one) already matches it
+        port.owner.set(k, cluster);
         destinations.push(d);
         if (d.includes(":")) port.ipv6 = true;
       }
-      port.chains.push({ cluster, service, destinations, key: service.addresses.length ? `${key} @${service.addresses.join(",")}` : key });
+      if (serverNames && destinations.length > 0) port.sni = true;
+      const dynamicForwardPort = service.resolution === "DYNAMIC_DNS" ? p.targetPort ?? p.number : undefined;
+      port.chains.push({
+        cluster, service, port: p, destinations,
+        ...(serverNames ? { serverNames } : {}), ...(dynamicForwardPort ? { dynamicForwardPort } : {}),
+        key: `${cluster} ${destinations.join(",")} ${serverNames?.join(",") ?? ""} ${dynamicForwardPort ?? ""}`,
+      });
     }
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
-  return { ports, clusters, endpoints };
+  return { ports, clusters, endpoints, services };
+}
+
+/**
+ * What selects this service on its ports: its addresses, then its endpoint IPs (multiplane tells
+ * services on one port apart by them); with neither, a service that reaches endpoints the client did
+ * not name (DNS) or that forwards to whatever it dialled (NONE) takes the whole port, as in Istio.
+ */
+export function destinationsOf(service: Service): readonly string[] {
+  const ips: string[] = [];
+  for (const e of service.endpoints) if (e.addressType === "ip") ips.push(e.address);
+  switch (service.resolution) {
+    case "STATIC":
+      return [...service.addresses, ...ips];
+    case "DNS":
+    case "DNS_ROUND_ROBIN":
+      return service.addresses.length + ips.length > 0 ? [...service.addresses, ...ips] : CATCH_ALL;
+    case "NONE":
+      return service.addresses.length > 0 ? service.addresses : CATCH_ALL;
+    case "DYNAMIC_DNS":
+      return CATCH_ALL;
+  }
+}
+
+/** Endpoints for EDS (STATIC) and for DNS clusters (inline; the host itself when none are given and no selector is set). */
+function endpointSetFor(service: Service, port: ServicePort, view: NetworkView): EndpointSet | undefined {
+  if (service.resolution === "STATIC") return endpointSet(service, port, view);
+  if (service.resolution !== "DNS" && service.resolution !== "DNS_ROUND_ROBIN") return undefined;
+  const selfResolved = service.endpoints.length === 0 && !service.workloadSelector;
+  const hostAsEndpoint: Endpoint = { address: service.host, addressType: "hostname", ports: {}, labels: {} };
+  return endpointSet(service, port, view, selfResolved ? [hostAsEndpoint] : service.endpoints);
 }

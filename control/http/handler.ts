@@ -46,7 +46,8 @@ const ROUTES: Route[] = [
     methods: {
       GET: ({ view }) => {
         const r = view.readiness();
-        return r.ready ? text("ready\n") : text(`not ready: ${capList(r.reasons).join("; ")}\n`, 503);
+        if (!r.ready) return text(`not ready: ${capList(r.reasons).join("; ")}\n`, 503);
+        return text(r.reasons.length ? `ready: ${capList(r.reasons).join("; ")}\n` : "ready\n");
       },
     },
   },

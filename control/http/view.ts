@@ -66,6 +66,7 @@ export interface ConnectionStatus {
 }
 
 export interface ControlPlaneView {
+  /** Not ready: why. Ready: remarks worth knowing (e.g. documents left out), usually none. */
   readiness(): { ready: boolean; reasons: string[] };
   registryStatus(): StoreStatus;
   proxies(): ProxyStatus[];

@@ -1,26 +1,32 @@
 // One control plane's way from a registry version to what each proxy is served:
-//   registry version (frozen) -> shared config, built and packed once per version (generation/sharedConfig)
-//   -> per node-IP set: the proxy's own resources (generation/proxyConfig), packed into a small layer
+//   registry version (frozen) -> shared config, built and packed once per version and proxy view (its
+//   network and the services its namespace sees; generation/sharedConfig)
+//   -> per node-IP set and view: the proxy's own resources (generation/proxyConfig), packed into a small layer
 //   -> snapshot = shared layer + own layer.
-// Proxies that report the same node IPs get the same config object (and the same address the control
-// plane was reached at, when the loop guard module is fetched from there). Interning and packing caches
+// Proxies that report the same node IPs and view get the same config object (and the same address the
+// control plane was reached at, when the loop guard module is fetched from there); proxies of one
+// network whose namespaces see the same services share the shared layer. Interning and packing caches
 // belong to this instance, so two control planes in one process share nothing.
 import { deepFreeze } from "../deep-freeze.ts";
 import { decide, type Decision } from "../generation/decisions.ts";
 import { joinConfig, proxyConfig, sharedConfig, type GeneratedResources, type SharedConfig } from "../generation/generate.ts";
 import { Interner } from "../generation/intern.ts";
+import { guardFetchDependsOnConnection } from "../generation/loop-guard.ts";
+import { endpointNetworkKey } from "../generation/networks.ts";
 import { nodeIpsOf } from "../generation/node-ips.ts";
 import type { GenerationOptions } from "../generation/options.ts";
-import { guardFetchDependsOnConnection } from "../generation/loop-guard.ts";
+import { proxyView, type ProxyView } from "../generation/proxy-view.ts";
+import { visibilityKey } from "../generation/visibility.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import { EMPTY_REGISTRY, type Registry } from "../registry/model.ts";
+import { RegistryQuery } from "../registry/query.ts";
 import { Encoder } from "../xds/encode.ts";
 import { Layer, Packer, Snapshot } from "../xds/snapshot.ts";
 
-/** What one node-IP set is served. Deep-frozen resources, shared where unchanged across versions. */
+/** What one node-IP set (and view) is served. Deep-frozen resources, shared where unchanged across versions. */
 export class ProxyConfig {
   constructor(
-    /** The version's shared part (and its packed layer, in the snapshot), the same object for every proxy. */
+    /** The shared part of the proxy's view (its packed layer is in the snapshot), the same object for every proxy of the view. */
     readonly shared: SharedConfig,
     /** The proxy's own resources: inbound listeners and clusters, the loop guard's configuration. */
     readonly own: GeneratedResources,
@@ -42,11 +48,18 @@ export class ConfigPipeline {
   private readonly interned = new Interner();
   private readonly packer: Packer;
   private current: Registry = EMPTY_REGISTRY;
-  private shared?: SharedPart;
-  /** Configs of the current version by node-IP set (and `via`, see key()); only sets some connected proxy uses. */
+  /** The current version's index, shared by its views. */
+  private query?: RegistryQuery;
+  /** Shared parts of the current version by view key (network and visible services). */
+  private readonly shared = new Map<string, SharedPart>();
+  /** Visibility keys of the current version by namespace. */
+  private readonly visibility = new Map<string, string>();
+  /** Configs of the current version by key(); only those some connected proxy uses. */
   private readonly configs = new Map<string, ProxyConfig>();
-  /** How many retained proxies use each node-IP set. */
+  /** How many retained proxies use each of those keys. */
   private readonly users = new Map<string, number>();
+  /** Something was built since the interner's last round: a new version starts a new round. */
+  private builtThisRound = false;
 
   constructor(readonly options: GenerationOptions, encoder: Encoder = new Encoder()) {
     this.packer = new Packer(encoder);
@@ -59,8 +72,14 @@ export class ConfigPipeline {
   /** A new registry version: configs are built again, lazily, reusing every unchanged object. */
   setRegistry(registry: Registry): void {
     this.current = registry;
-    this.shared = undefined;
+    this.query = undefined;
+    this.shared.clear();
+    this.visibility.clear();
     this.configs.clear();
+    // Versions nobody was built for (one replaced by the next before any proxy asked) keep the round
+    // open, so the objects of the last version built are still found.
+    if (this.builtThisRound) this.interned.nextRound();
+    this.builtThisRound = false;
   }
 
   /** The IPs that count as this proxy's node (only node.id's in legacy mode). */
@@ -76,7 +95,7 @@ export class ConfigPipeline {
     const key = this.key(proxy, via);
     let config = this.configs.get(key);
     if (!config) {
-      const shared = this.sharedPart();
+      const shared = this.sharedPart(proxyView(proxy));
       const own = deepFreeze(proxyConfig(shared.config, proxy, this.options, via));
       config = new ProxyConfig(shared.config, own, new Snapshot(shared.layer, Layer.pack(this.packer, own)));
       if (this.users.has(key)) this.configs.set(key, config);
@@ -89,13 +108,13 @@ export class ConfigPipeline {
     return this.configs.has(this.key(proxy, via));
   }
 
-  /** A proxy with these node IPs is connected: keep its config between calls. */
+  /** A proxy is connected: keep its config between calls. */
   retain(proxy: ProxyIdentity, via?: string): void {
     const key = this.key(proxy, via);
     this.users.set(key, (this.users.get(key) ?? 0) + 1);
   }
 
-  /** The proxy is gone; a node-IP set nobody uses any more is forgotten. */
+  /** The proxy is gone; a key nobody uses any more is forgotten. */
   release(proxy: ProxyIdentity, via?: string): void {
     const key = this.key(proxy, via);
     const n = (this.users.get(key) ?? 1) - 1;
@@ -106,26 +125,48 @@ export class ConfigPipeline {
 
   /** The inbound/outbound choice for every instance, from the same shared config generation uses. */
   decisions(proxy: ProxyIdentity): Decision[] {
-    return decide(proxy, this.sharedPart().config, this.options);
+    return decide(proxy, this.sharedPart(proxyView(proxy)).config, this.options);
   }
 
-  /** Configs kept, one per node-IP set in use (leak checks). */
+  /** Configs kept, one per key in use (leak checks). */
   cachedConfigs(): number {
     return this.configs.size;
   }
 
-  /** Node IPs decide a config; so does `via` when the guard module is fetched from where the proxy reached us. */
-  private key(proxy: ProxyIdentity, via: string | undefined): string {
-    const ips = this.nodeIps(proxy).join(",");
-    return guardFetchDependsOnConnection(this.options.loopGuard) ? `${ips}@${via ?? ""}` : ips;
+  /** Shared configs of the current version (one per view in use). */
+  sharedConfigs(): number {
+    return this.shared.size;
   }
 
-  /** Built and packed once per registry version, on first use. */
-  private sharedPart(): SharedPart {
-    if (!this.shared) {
-      const config = deepFreeze(sharedConfig(this.current, this.options, this.interned));
-      this.shared = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }) };
+  /**
+   * What decides a proxy's config, stable across registry versions (so retain and release agree): its
+   * node IPs, its network (its inbound part compares it with endpoints' networks) and its namespace;
+   * and `via` when the guard module is fetched from where the proxy reached us.
+   */
+  private key(proxy: ProxyIdentity, via: string | undefined): string {
+    const view = proxyView(proxy);
+    const key = `${this.nodeIps(proxy).join(",")}|${view.network ?? ""}|${view.namespace ?? ""}`;
+    return guardFetchDependsOnConnection(this.options.loopGuard) ? `${key}@${via ?? ""}` : key;
+  }
+
+  /** Proxies whose network reaches endpoints alike and whose namespaces see the same services share a shared part. */
+  private viewKey(view: ProxyView): string {
+    const ns = view.namespace ?? "";
+    let vis = this.visibility.get(ns);
+    if (vis === undefined) this.visibility.set(ns, (vis = visibilityKey(this.current, view.namespace)));
+    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${vis}`;
+  }
+
+  /** Built and packed once per registry version and view, on first use. */
+  private sharedPart(view: ProxyView): SharedPart {
+    const key = this.viewKey(view);
+    let part = this.shared.get(key);
+    if (!part) {
+      const query = (this.query ??= new RegistryQuery(this.current));
+      const config = deepFreeze(sharedConfig(this.current, this.options, this.interned, view, query));
+      this.shared.set(key, (part = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }) }));
+      this.builtThisRound = true;
     }
-    return this.shared;
+    return part;
   }
 }

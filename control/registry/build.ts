@@ -1,34 +1,58 @@
 // Resources from every source -> one Registry: WorkloadEntries joined to the ServiceEntries that select
-// them, and the checks that span documents (duplicate names; one host:port defined twice).
+// them (as Istio selects them), and the checks that span documents (duplicate names; one host:port
+// defined twice).
 import type { Endpoint, Registry, RegistryError, Resource, Service, ServiceEntry, WorkloadEntry } from "./model.ts";
 import { resourceKey } from "./model.ts";
 
-export type BuildResult = { ok: true; registry: Registry } | { ok: false; errors: RegistryError[] };
+/** On failure, `offenders` are the documents the errors name (the later of two that clash): leaving them out builds. */
+export type BuildResult = { ok: true; registry: Registry } | { ok: false; errors: RegistryError[]; offenders: Resource[] };
 
 export function buildRegistry(resources: Resource[]): BuildResult {
   const errors: RegistryError[] = [];
+  const offenders = new Set<Resource>();
   const byKey = new Map<string, Resource>();
   for (const r of resources) {
     const prev = byKey.get(resourceKey(r));
-    if (prev) errors.push({ ...r.origin, reason: `${r.kind} ${r.namespace}/${r.name} is already defined at ${prev.origin.file}:${prev.origin.line}` });
-    else byKey.set(resourceKey(r), r);
+    if (prev) {
+      errors.push({ ...r.origin, reason: `${r.kind} ${r.namespace}/${r.name} is already defined at ${prev.origin.file}:${prev.origin.line}` });
+      offenders.add(r);
+    } else byKey.set(resourceKey(r), r);
   }
   const entries = [...byKey.values()].filter((r): r is ServiceEntry => r.kind === "ServiceEntry");
   const workloads = [...byKey.values()].filter((r): r is WorkloadEntry => r.kind === "WorkloadEntry");
 
-  // Cluster names are `outbound|<port>||<host>`: a host:port pair may be defined once only.
+  // Cluster names are `outbound|<port>||<host>`: within a namespace a host:port pair may be defined
+  // once only (Istio merges such entries; multiplane refuses rather than guess). Across namespaces
+  // they are different services, and each proxy uses one of them (see generation/visibility.ts).
   const hostPorts = new Map<string, ServiceEntry>();
+  const warnings: RegistryError[] = [];
+  const elsewhere = new Set<string>();
+  // The first entry (by namespace) defining each host, to say where else a host is defined.
+  const firstByHost = new Map<string, ServiceEntry>();
   for (const se of entries) {
     for (const host of se.hosts) {
-      for (const p of se.ports) {
-        const k = `${host}:${p.number}`;
-        const prev = hostPorts.get(k);
-        if (prev) errors.push({ ...se.origin, reason: `host ${host} port ${p.number} is already defined by ServiceEntry ${prev.namespace}/${prev.name} at ${prev.origin.file}:${prev.origin.line}` });
-        else hostPorts.set(k, se);
+      const prev = firstByHost.get(host);
+      if (!prev || se.namespace < prev.namespace) firstByHost.set(host, se);
+    }
+  }
+  for (const se of entries) {
+    const keys = se.hosts.flatMap((host) => se.ports.map((p) => ({ host, port: p.number, key: `${se.namespace}/${host}:${p.number}` })));
+    const clashes = keys.filter((k) => hostPorts.has(k.key));
+    for (const { host, port, key } of clashes) {
+      const prev = hostPorts.get(key)!;
+      errors.push({ ...se.origin, reason: `host ${host} port ${port} is already defined by ServiceEntry ${prev.namespace}/${prev.name} at ${prev.origin.file}:${prev.origin.line}` });
+    }
+    if (clashes.length > 0) offenders.add(se);
+    else for (const k of keys) hostPorts.set(k.key, se);
+    for (const host of se.hosts) {
+      const other = firstByHost.get(host)!;
+      if (other.namespace !== se.namespace && !elsewhere.has(`${se.namespace}/${host}`)) {
+        elsewhere.add(`${se.namespace}/${host}`);
+        warnings.push({ ...se.origin, reason: `host ${host} is also defined in namespace ${other.namespace} (ServiceEntry ${other.namespace}/${other.name}): a proxy that sees both uses the one of its own namespace, else ${other.namespace}'s` });
       }
     }
   }
-  if (errors.length > 0) return { ok: false, errors };
+  if (errors.length > 0) return { ok: false, errors, offenders: [...offenders] };
 
   // Selectors only look inside their namespace; grouped once, in name order, rather than scanned per ServiceEntry.
   const workloadsByNamespace = new Map<string, WorkloadEntry[]>();
@@ -39,28 +63,55 @@ export function buildRegistry(resources: Resource[]): BuildResult {
   }
   const services: Service[] = [];
   for (const se of entries) {
-    const endpoints = se.workloadSelector ? selectWorkloads(se, workloadsByNamespace.get(se.namespace) ?? []) : se.endpoints;
+    const endpoints = se.workloadSelector ? selectWorkloads(se, workloadsByNamespace.get(se.namespace) ?? [], warnings) : se.endpoints;
+    const exportTo = se.exportTo.length === 0 ? ["*"] : se.exportTo.includes("~") ? [] : se.exportTo.map((e) => (e === "." ? se.namespace : e));
     for (const host of se.hosts) {
       services.push({
-        entry: `${se.namespace}/${se.name}`, host, addresses: se.addresses, ports: se.ports, endpoints,
-        location: se.location, origin: se.origin,
+        entry: `${se.namespace}/${se.name}`, namespace: se.namespace, host, addresses: se.addresses, ports: se.ports, endpoints,
+        ...(se.workloadSelector ? { workloadSelector: se.workloadSelector } : {}), resolution: se.resolution, location: se.location,
+        exportTo: [...new Set(exportTo)], ...(se.localPorts ? { localPorts: se.localPorts } : {}), origin: se.origin,
       });
     }
   }
   services.sort((a, b) => cmp(a.host, b.host) || cmp(a.entry, b.entry));
   const sorted = [...byKey.values()].sort((a, b) => cmp(resourceKey(a), resourceKey(b)));
-  return { ok: true, registry: { services, resources: sorted } };
+  return { ok: true, registry: { services, resources: sorted, warnings } };
 }
 
+/**
+ * Istio's selection: WorkloadEntries in the ServiceEntry's namespace whose (merged) labels include the
+ * selector. A DNS name is usable only by DNS resolutions, and a DNS cluster needs an address to resolve.
+ */
 /** `workloads`: the ServiceEntry's namespace's, in name order. */
-function selectWorkloads(se: ServiceEntry, workloads: readonly WorkloadEntry[]): Endpoint[] {
+function selectWorkloads(se: ServiceEntry, workloads: readonly WorkloadEntry[], warnings: RegistryError[]): Endpoint[] {
   const selector = Object.entries(se.workloadSelector ?? {});
-  return workloads
-    .filter((w) => selector.every(([k, v]) => w.labels[k] === v))
-    .map((w) => ({
-      address: w.address, ports: w.ports, labels: w.labels,
-      ...(w.network ? { network: w.network } : {}), workloadEntry: `${w.namespace}/${w.name}`,
-    }));
+  const dns = se.resolution === "DNS" || se.resolution === "DNS_ROUND_ROBIN";
+  const out: Endpoint[] = [];
+  const selected = workloads.filter((w) => selector.every(([k, v]) => w.labels[k] === v));
+  for (const w of selected) {
+    const we = `WorkloadEntry ${w.namespace}/${w.name}`;
+    if (w.addressType === "hostname" && !dns) {
+      warnings.push({ ...w.origin, reason: `${we} (address ${w.address}) is not used by ServiceEntry ${se.namespace}/${se.name}: a DNS name needs resolution DNS or DNS_ROUND_ROBIN (Istio leaves it out too)` });
+      continue;
+    }
+    if (dns && (w.addressType === "unix" || w.addressType === "none")) {
+      warnings.push({ ...w.origin, reason: `${we} is not used by ServiceEntry ${se.namespace}/${se.name}: resolution ${se.resolution} needs an IP or DNS name to resolve, and it has ${w.addressType === "unix" ? "a unix socket" : "no address"}` });
+      continue;
+    }
+    if (se.resolution === "DNS_ROUND_ROBIN" && out.length === 1) {
+      warnings.push({ ...w.origin, reason: `${we} is not used by ServiceEntry ${se.namespace}/${se.name}: resolution DNS_ROUND_ROBIN takes one endpoint, and ${out[0]!.workloadEntry} was selected first` });
+      continue;
+    }
+    out.push({
+      address: w.address, addressType: w.addressType, ports: w.ports, labels: w.labels,
+      ...(w.network ? { network: w.network } : {}), ...(w.locality ? { locality: w.locality } : {}), ...(w.weight ? { weight: w.weight } : {}),
+      workloadEntry: `${w.namespace}/${w.name}`,
+    });
+  }
+  if (selected.length === 0) {
+    warnings.push({ ...se.origin, reason: `ServiceEntry ${se.namespace}/${se.name}: workloadSelector ${selector.map(([k, v]) => `${k}=${v}`).join(",") || "{}"} selects no WorkloadEntry in namespace ${se.namespace} (yet)` });
+  }
+  return out;
 }
 
 function cmp(a: string, b: string): number {

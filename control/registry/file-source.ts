@@ -82,7 +82,7 @@ export class FileSource implements RegistrySource {
         // Reported like any bad file; and `reloading` is cleared below, so the next change reloads (all of it).
         this.changed = "all";
         const reason = `reading the registry failed: ${(err as Error).message}`;
-        update = { files: [], texts: new Map(), resources: [], errors: [{ file: this.path, line: 0, reason }], warnings: [], moreErrors: 0, moreWarnings: 0 };
+        update = { files: [], texts: new Map(), resources: [], errors: [{ file: this.path, line: 0, reason }], warnings: [], moreErrors: 0, moreWarnings: 0, invalidDocuments: 0 };
       } finally {
         this.reloading = undefined;
       }

@@ -17,6 +17,8 @@ export interface LoadResult {
   warnings: RegistryError[];
   moreErrors: number;
   moreWarnings: number;
+  /** Documents that do not parse or validate. */
+  invalidDocuments: number;
 }
 
 export const REGISTRY_FILE = /^[^.].*\.(ya?ml|json)$/i;
@@ -45,7 +47,7 @@ function parseCached(cache: ParseCache, file: string, text: string): ReturnType<
  * read again: an edit of one file of 10,000 reads that file.
  */
 export async function loadRegistry(path: string, cache: ParseCache = new Map(), changed: ReadonlySet<string> | "all" = "all"): Promise<LoadResult> {
-  const out: LoadResult = { files: [], texts: new Map(), resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0 };
+  const out: LoadResult = { files: [], texts: new Map(), resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0, invalidDocuments: 0 };
   const fail = (file: string, reason: string) => void (out.moreErrors += keep(out.errors, [{ file, line: 0, reason }]));
   let files: string[];
   try {
@@ -60,7 +62,10 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map(), 
     const read = cached ? { ok: true as const, text: cached.text, bytes: Buffer.byteLength(cached.text) } : await readRegistryFile(file, MAX_FILE_BYTES);
     if (!read.ok) {
       // A file deleted between readdir and reading is simply gone; the next watch event reloads.
-      if (!read.gone) fail(file, read.reason);
+      if (!read.gone) {
+        fail(file, read.reason);
+        out.invalidDocuments++;
+      }
       continue;
     }
     total += read.bytes;
@@ -75,6 +80,7 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map(), 
     for (const x of r.resources) out.resources.push(x);
     out.moreErrors += r.moreErrors + keep(out.errors, r.errors);
     out.moreWarnings += r.moreWarnings + keep(out.warnings, r.warnings);
+    out.invalidDocuments += r.invalidDocuments;
   }
   const present = new Set(out.files);
   for (const file of cache.keys()) if (!present.has(file)) cache.delete(file);

@@ -1,5 +1,6 @@
 // The registry after parsing and validation: Istio ServiceEntry and WorkloadEntry, reduced to what
 // generation needs, plus where each came from so errors and decisions can point at it.
+import type { KnownProtocol } from "./istio-syntax.ts";
 
 /** Where a resource was defined: a file and line, or "http-api" for entries PUT over HTTP. */
 export interface Origin {
@@ -12,23 +13,39 @@ export interface RegistryError extends Origin {
   reason: string;
 }
 
-export type Protocol = "HTTP" | "HTTPS" | "HTTP2" | "GRPC" | "TCP" | "TLS" | "MONGO";
+/** Istio's protocol names (Istio's spelling); "" = not given, which Istio detects by sniffing. */
+export type Protocol = KnownProtocol | "";
+
+/** Istio's resolution modes; a ServiceEntry without one is NONE (the enum's zero value). */
+export type Resolution = "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN" | "DYNAMIC_DNS";
+
+/** Istio's locations; a ServiceEntry without one is MESH_EXTERNAL (the enum's zero value). */
+export type Location = "MESH_EXTERNAL" | "MESH_INTERNAL";
 
 export interface ServicePort {
-  /** The port clients dial: the outbound listener's port, and the inbound listener's. */
+  /** The port clients dial: the outbound listener's port. */
   number: number;
   name: string;
   protocol: Protocol;
-  /** The port the workload's process listens on (on 127.0.0.1 behind its sidecar); default `number`. */
+  /** The port endpoints receive this service port on when they name none of their own (Istio's targetPort). */
   targetPort?: number;
 }
 
+/** What an endpoint's address is: an IP, a DNS name (DNS resolutions), a unix socket, or nothing (reached through its network's gateway). */
+export type AddressType = "ip" | "hostname" | "unix" | "none";
+
 export interface Endpoint {
+  /** An IP in canonical form, a DNS name, a unix socket ("unix:///path" or "unix://@name"), or "" when only `network` is given. */
   address: string;
-  /** Port name -> the port this endpoint receives that service port on (default: the service port). */
+  addressType: AddressType;
+  /** Port name -> the port this endpoint receives that service port on. */
   ports: Record<string, number>;
   labels: Record<string, string>;
   network?: string;
+  /** "region/zone/subzone". */
+  locality?: string;
+  /** Load-balancing weight (Istio: 0 or unset = 1). */
+  weight?: number;
   /** "namespace/name" of the WorkloadEntry this endpoint came from, when selected by workloadSelector. */
   workloadEntry?: string;
 }
@@ -38,13 +55,17 @@ export interface ServiceEntry {
   namespace: string;
   name: string;
   hosts: string[];
-  /** VIPs or CIDRs (spec.addresses); with the endpoint IPs they tell services on one port apart. */
+  /** VIPs or CIDRs (spec.addresses): the destinations that select this service on its ports. */
   addresses: string[];
   ports: ServicePort[];
   endpoints: Endpoint[];
   workloadSelector?: Record<string, string>;
-  resolution: "STATIC";
-  location: "MESH_INTERNAL" | "MESH_EXTERNAL";
+  resolution: Resolution;
+  location: Location;
+  /** As written; empty = exported to every namespace. */
+  exportTo: string[];
+  /** multiplane's own (annotation LOCAL_PORTS_ANNOTATION): port name -> where the process behind the sidecar listens on 127.0.0.1, when not the port its instance receives. */
+  localPorts?: Record<string, number>;
   origin: Origin;
 }
 
@@ -53,9 +74,13 @@ export interface WorkloadEntry {
   namespace: string;
   name: string;
   address: string;
+  addressType: AddressType;
   ports: Record<string, number>;
+  /** spec.labels merged with metadata.labels (metadata wins), as Istio selects on them. */
   labels: Record<string, string>;
   network?: string;
+  locality?: string;
+  weight?: number;
   origin: Origin;
 }
 
@@ -65,11 +90,18 @@ export type Resource = ServiceEntry | WorkloadEntry;
 export interface Service {
   /** "namespace/name" of the ServiceEntry. */
   entry: string;
+  namespace: string;
   host: string;
   addresses: string[];
   ports: ServicePort[];
   endpoints: Endpoint[];
-  location: ServiceEntry["location"];
+  /** Set when the endpoints were selected from WorkloadEntries (then none selected means none, even for DNS). */
+  workloadSelector?: Record<string, string>;
+  resolution: Resolution;
+  location: Location;
+  /** Namespaces that see this service, "." resolved; ["*"] = all, [] = none ("~"). */
+  exportTo: string[];
+  localPorts?: Record<string, number>;
   origin: Origin;
 }
 
@@ -77,9 +109,20 @@ export interface Registry {
   /** Sorted by host, then entry: generation output is deterministic. */
   services: Service[];
   resources: Resource[];
+  /** Remarks about how documents combine (a selector that selects nothing, a WorkloadEntry a resolution cannot use). */
+  warnings: RegistryError[];
 }
 
-export const EMPTY_REGISTRY: Registry = Object.freeze({ services: [], resources: [] }) as Registry;
+/** One network of Istio's meshNetworks: which endpoints belong to it and how other networks reach them. */
+export interface MeshNetwork {
+  name: string;
+  /** Endpoints without a `network` whose IP falls in one of these CIDRs are on this network (Istio's fromCidr). */
+  fromCidrs: string[];
+  /** The network's gateways (IP and port), in the order given; endpoints of this network are reached through them from other networks. */
+  gateways: { address: string; port: number; locality?: string }[];
+}
+
+export const EMPTY_REGISTRY: Registry = Object.freeze({ services: [], resources: [], warnings: [] }) as Registry;
 
 export function resourceKey(r: { kind: string; namespace: string; name: string }): string {
   return `${r.kind}/${r.namespace}/${r.name}`;

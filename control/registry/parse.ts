@@ -5,7 +5,7 @@ import { isMap, isScalar, isSeq, LineCounter, type Document, type Node } from "y
 import { clipText } from "../cap-list.ts";
 import { FILE_LIMITS, MAX_ERROR_CHARS, MAX_KEPT_ERRORS, type TextLimits } from "./limits.ts";
 import type { RegistryError, Resource } from "./model.ts";
-import { validateDocument, type Path } from "./validate.ts";
+import { validateDocument, type Issue, type Path } from "./validate.ts";
 import { readDocuments } from "./yaml-documents.ts";
 
 export interface ParseResult {
@@ -15,15 +15,21 @@ export interface ParseResult {
   warnings: RegistryError[];
   moreErrors: number;
   moreWarnings: number;
+  /** Documents left out because they do not parse or validate (what `--on-invalid skip` skips). */
+  invalidDocuments: number;
 }
 
 /** Enough for any hand-written registry; stops a runaway file from eating the process. */
 const MAX_ALIAS_COUNT = 100;
 
 export function parseRegistryText(text: string, file: string, limits: TextLimits = FILE_LIMITS): ParseResult {
-  const out: ParseResult = { resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0 };
+  const out: ParseResult = { resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0, invalidDocuments: 0 };
   const lines = new LineCounter();
   const at = (offset: number) => lines.linePos(offset);
+  const warn = (pos: { line: number; col: number }, reason: string) => {
+    if (out.warnings.length >= MAX_KEPT_ERRORS) return void out.moreWarnings++;
+    out.warnings.push({ file, line: pos.line, column: pos.col, reason: clipText(reason, MAX_ERROR_CHARS) });
+  };
   const error = (offset: number | { line: number; col: number }, reason: string) => {
     if (out.errors.length >= MAX_KEPT_ERRORS) return void out.moreErrors++;
     const pos = typeof offset === "number" ? at(offset) : offset;
@@ -40,6 +46,7 @@ export function parseRegistryText(text: string, file: string, limits: TextLimits
 
   function addDocument(doc: Document.Parsed): void {
     if (doc.errors.length > 0) {
+      out.invalidDocuments++;
       for (const e of doc.errors) error(e.pos[0], firstLine(e.message));
       return;
     }
@@ -47,6 +54,7 @@ export function parseRegistryText(text: string, file: string, limits: TextLimits
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (err) {
+      out.invalidDocuments++;
       error(doc.contents?.range[0] ?? 0, (err as Error).message);
       return;
     }
@@ -56,15 +64,16 @@ export function parseRegistryText(text: string, file: string, limits: TextLimits
     for (const { item, path } of items) {
       const docLine = locate(path).line;
       const v = validateDocument(item, { file, line: docLine }, path);
+      // Locating an issue walks the document; past the caps they are only counted.
+      const warnAt = (issue: Issue) => (out.warnings.length < MAX_KEPT_ERRORS ? warn(locate(issue.path), issue.reason) : void out.moreWarnings++);
+      if (v.kind === "skipped") {
+        warnAt(v.warning);
+        continue;
+      }
+      for (const w of v.warnings) warnAt(w);
       if (v.kind === "resource") out.resources.push(v.resource);
-      else if (v.kind === "skipped") {
-        if (out.warnings.length >= MAX_KEPT_ERRORS) out.moreWarnings++;
-        else {
-          const pos = locate(v.warning.path);
-          out.warnings.push({ file, line: pos.line, column: pos.col, reason: clipText(v.warning.reason, MAX_ERROR_CHARS) });
-        }
-      } else {
-        // Locating an error walks the document; past the cap they are only counted.
+      else {
+        out.invalidDocuments++;
         for (const issue of v.errors) error(out.errors.length < MAX_KEPT_ERRORS ? locate(issue.path) : 0, issue.reason);
       }
     }

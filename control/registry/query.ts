@@ -7,8 +7,13 @@ export interface LocalInstance {
   service: Service;
   port: ServicePort;
   endpoint: Endpoint;
-  /** The port this instance receives the service port on: endpoint.ports[name], else the service port. */
+  /** The port this instance receives the service port on (Istio): endpoint.ports[name], else targetPort, else the service port. */
   endpointPort: number;
+}
+
+/** Istio's instance port: the endpoint's own port for this service port, else the port's targetPort, else its number. */
+export function endpointPort(e: Endpoint, port: ServicePort): number {
+  return e.ports[port.name] ?? port.targetPort ?? port.number;
 }
 
 /**
@@ -22,14 +27,20 @@ export class RegistryQuery {
     this.byAddress = this.index();
   }
 
-  /** Instances on the given node IPs, in registry order (service, endpoint, port). */
-  instancesOn(nodeIps: ReadonlySet<string>): LocalInstance[] {
+  /**
+   * Instances on the given node IPs, in registry order (service, endpoint, port). `isLocal` can narrow
+   * what counts (an endpoint on another network with the same IP is another machine). UDP ports carry
+   * nothing through a sidecar and are left out.
+   */
+  instancesOn(nodeIps: ReadonlySet<string>, isLocal: (e: Endpoint) => boolean = () => true): LocalInstance[] {
     const found: { service: Service; endpoint: Endpoint; order: number }[] = [];
-    for (const ip of nodeIps) for (const e of this.byAddress.get(ip) ?? []) found.push(e);
+    for (const ip of nodeIps) for (const e of this.byAddress.get(ip) ?? []) if (isLocal(e.endpoint)) found.push(e);
     found.sort((a, b) => a.order - b.order);
     const out: LocalInstance[] = [];
     for (const { service, endpoint } of found) {
-      for (const port of service.ports) out.push({ service, port, endpoint, endpointPort: endpoint.ports[port.name] ?? port.number });
+      for (const port of service.ports) {
+        if (port.protocol !== "UDP") out.push({ service, port, endpoint, endpointPort: endpointPort(endpoint, port) });
+      }
     }
     return out;
   }
@@ -39,6 +50,7 @@ export class RegistryQuery {
     let order = 0;
     for (const service of this.registry.services) {
       for (const endpoint of service.endpoints) {
+        if (endpoint.addressType !== "ip") continue; // DNS names and unix sockets are never a node IP
         let list = index.get(endpoint.address);
         if (!list) index.set(endpoint.address, (list = []));
         list.push({ service, endpoint, order: order++ });

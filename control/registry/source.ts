@@ -13,6 +13,8 @@ export interface SourceUpdate {
   /** Errors and warnings left out of the lists above (they are capped), counted. */
   moreErrors?: number;
   moreWarnings?: number;
+  /** How many documents `errors` stand for (what `--on-invalid skip` leaves out). */
+  invalidDocuments?: number;
 }
 
 /** A change a source holds back until it has stayed unchanged for a while (it looks like a partial write or removes many services). */

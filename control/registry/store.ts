@@ -2,7 +2,7 @@
 // all-or-nothing: an update or write that does not parse, validate or fit with the rest is refused
 // with file:line:reason and the last good registry keeps serving. A refused update is kept and tried
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
-import { buildRegistry } from "./build.ts";
+import { buildRegistry, type BuildResult } from "./build.ts";
 import { capList, moreLine } from "../cap-list.ts";
 import { deepFreeze } from "../deep-freeze.ts";
 import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./limits.ts";
@@ -18,7 +18,12 @@ export interface StoreEvents {
   warned?(source: string, warnings: string[]): void;
   /** A source holds a change back (it looks like a partial write or removes many services); the previous registry still serves. */
   held?(source: string, held: HeldChange): void;
+  /** With `onInvalid: "skip"`: documents left out of a change that otherwise applied, one error each. */
+  skipped?(source: string, errors: string[]): void;
 }
+
+/** What a change with invalid documents does: refuse the whole change (default), or leave those documents out. */
+export type OnInvalid = "reject" | "skip";
 
 export interface SourceStatus {
   name: string;
@@ -28,6 +33,12 @@ export interface SourceStatus {
   refused: string[];
   /** A change the source holds back until it is stable; gone with the source's next update. */
   held?: HeldChange;
+}
+
+export interface LeftOut {
+  /** Documents left out of the serving registry (`onInvalid: "skip"`). */
+  documents: number;
+  errors: string[];
 }
 
 export interface StoreStatus {
@@ -42,6 +53,9 @@ export interface StoreStatus {
   /** Errors of the last refused update of any source (the first 100, then "and N more"); cleared when its next update applies. */
   lastErrors: string[];
   sources: SourceStatus[];
+  /** Remarks on what serves: documents accepted with a warning, and how documents combine. */
+  warnings: string[];
+  leftOut: LeftOut;
 }
 
 interface SourceState {
@@ -54,6 +68,9 @@ interface SourceState {
   failing: boolean;
   refused: string[];
   held?: HeldChange;
+  warnings: string[];
+  /** What its last update left out (skip mode). */
+  leftOut: LeftOut;
 }
 
 export class RegistryStore {
@@ -63,11 +80,13 @@ export class RegistryStore {
   private lastErrors: string[] = [];
   /** The write in progress (writes are serialized). */
   private writing: Promise<unknown> = Promise.resolve();
+  /** Documents the last build left out because they clash with others (skip mode). */
+  private buildLeftOut: LeftOut = { documents: 0, errors: [] };
 
-  constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}) {
+  constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}, private readonly onInvalid: OnInvalid = "reject") {
     const names = new Set(sources.map((s) => s.name));
     if (names.size !== sources.length) throw new Error(`registry sources need distinct names, got ${sources.map((s) => s.name).join(", ")}`);
-    this.states = sources.map((source) => ({ source, failing: false, refused: [] }));
+    this.states = sources.map((source) => ({ source, failing: false, refused: [], warnings: [], leftOut: { documents: 0, errors: [] } }));
   }
 
   get registry(): Registry {
@@ -88,6 +107,11 @@ export class RegistryStore {
       rejections: this.counts.rejections,
       lastErrors: [...this.lastErrors],
       sources: this.states.map((s) => ({ name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused], ...(s.held ? { held: s.held } : {}) })),
+      warnings: capped([...this.states.flatMap((s) => s.warnings), ...this.current.warnings.map(formatError)]),
+      leftOut: {
+        documents: this.states.reduce((n, s) => n + s.leftOut.documents, this.buildLeftOut.documents),
+        errors: capped([...this.states.flatMap((s) => s.leftOut.errors), ...this.buildLeftOut.errors]),
+      },
     };
   }
 
@@ -148,8 +172,13 @@ export class RegistryStore {
   private onUpdate(state: SourceState, u: SourceUpdate): void {
     state.held = undefined;
     if (u.warnings.length > 0) this.events.warned?.(state.source.name, capped(formatted(u.warnings, u.moreWarnings)));
-    state.failing = u.errors.length > 0;
+    // Skip mode leaves out invalid documents, but not an unreadable registry (no document to leave out).
+    const skip = this.onInvalid === "skip" && u.errors.length > 0 && (u.invalidDocuments ?? 0) > 0;
+    state.failing = u.errors.length > 0 && !skip;
     if (state.failing) return this.refuse(state, formatted(u.errors, u.moreErrors));
+    state.warnings = formatted(u.warnings, u.moreWarnings);
+    state.leftOut = { documents: skip ? u.invalidDocuments! : 0, errors: formatted(u.errors, u.moreErrors) };
+    if (skip) this.events.skipped?.(state.source.name, state.leftOut.errors);
     state.latest = u.resources;
     // Sources that take writes report only at start; the rest (files) count as reloads.
     this.tryApply(state, !state.source.writes);
@@ -160,16 +189,19 @@ export class RegistryStore {
    * have serving (their refused updates wait for a later try).
    */
   private tryApply(trigger: SourceState, counted: boolean): void {
-    let built = this.build(this.states.map((s) => s.latest ?? s.accepted ?? []));
+    const lenient = this.onInvalid === "skip";
+    let built = this.build(this.states.map((s) => s.latest ?? s.accepted ?? []), lenient);
     let applied = this.states;
     if (!built.ok && this.states.some((s) => s !== trigger && s.latest !== s.accepted)) {
-      const own = this.build(this.states.map((s) => (s === trigger ? trigger.latest ?? [] : s.accepted ?? [])));
+      const own = this.build(this.states.map((s) => (s === trigger ? trigger.latest ?? [] : s.accepted ?? [])), lenient);
       if (own.ok) {
         built = own;
         applied = [trigger];
       }
     }
     if (!built.ok) return this.refuse(trigger, built.errors.map(formatError));
+    this.buildLeftOut = built.leftOut ?? { documents: 0, errors: [] };
+    if (built.leftOut) this.events.skipped?.("registry", built.leftOut.errors);
     for (const s of applied) {
       if (s.failing || s.latest === undefined) continue;
       s.accepted = s.latest;
@@ -183,10 +215,15 @@ export class RegistryStore {
     this.events.changed?.(this.current, this.counts.version);
   }
 
-  private build(parts: (readonly Resource[])[]) {
+  /** `lenient` (skip mode, for source updates): documents that clash with earlier ones are left out and the rest builds. */
+  private build(parts: (readonly Resource[])[], lenient = false): BuildResult & { leftOut?: LeftOut } {
     const all: Resource[] = [];
     for (const part of parts) for (const r of part) all.push(r);
-    return buildRegistry(all);
+    const built = buildRegistry(all);
+    if (built.ok || !lenient) return built;
+    const offenders = new Set(built.offenders);
+    const rest = buildRegistry(all.filter((r) => !offenders.has(r)));
+    return rest.ok ? { ...rest, leftOut: { documents: offenders.size, errors: built.errors.map(formatError) } } : built;
   }
 
   private refuse(state: SourceState, errors: readonly string[]): void {

@@ -17,6 +17,8 @@ export const RESOURCE_PROTOS = [
   "envoy/config/endpoint/v3/endpoint.proto",
   "envoy/config/core/v3/extension.proto",
   "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
+  "envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy.proto",
+  "envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto",
   "envoy/extensions/filters/network/wasm/v3/wasm.proto",
   "envoy/extensions/filters/network/rbac/v3/rbac.proto",
   "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",

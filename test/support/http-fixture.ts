@@ -15,22 +15,23 @@ const NODE_IPS = ["192.168.10.63", "10.75.8.101"];
 
 const fileEntry = (name: string, address: string, line: number): ServiceEntry => ({
   kind: "ServiceEntry", namespace: "default", name, hosts: [`${name}.default.svc.cluster.local`], addresses: [],
-  ports: [{ number: 9080, name: "http", protocol: "HTTP" }], endpoints: [{ address, ports: {}, labels: {} }],
-  resolution: "STATIC", location: "MESH_INTERNAL", origin: { file: "fixture.yaml", line },
+  ports: [{ number: 9080, name: "http", protocol: "HTTP" }], endpoints: [{ address, addressType: "ip", ports: {}, labels: {} }],
+  resolution: "STATIC", location: "MESH_INTERNAL", exportTo: [], origin: { file: "fixture.yaml", line },
 });
 
 export function fixtureView(): ControlPlaneView {
   const entries = new Map<string, ServiceEntry>();
   for (const e of [fileEntry("service-a", "10.75.8.101", 1), fileEntry("service-b", "10.75.8.102", 12)]) entries.set(`${e.namespace}/${e.name}`, e);
-  const status: StoreStatus = { loaded: true, version: 1, services: 2, resources: 2, reloads: 1, rejections: 0, lastErrors: [], sources: [{ name: "files", loaded: true, refused: [] }] };
+  const status: StoreStatus = { loaded: true, version: 1, services: 2, resources: 2, reloads: 1, rejections: 0, lastErrors: [], sources: [{ name: "files", loaded: true, refused: [] }], warnings: [], leftOut: { documents: 0, errors: [] } };
   let rejections = 0;
 
   const registry = (): Registry => {
     const resources = [...entries.values()];
     const services: Service[] = resources.flatMap((e) => e.hosts.map((host) => ({
-      entry: `${e.namespace}/${e.name}`, host, addresses: e.addresses, ports: e.ports, endpoints: e.endpoints, location: e.location, origin: e.origin,
+      entry: `${e.namespace}/${e.name}`, namespace: e.namespace, host, addresses: e.addresses, ports: e.ports, endpoints: e.endpoints,
+      resolution: e.resolution, location: e.location, exportTo: ["*"], origin: e.origin,
     })));
-    return { services: services.sort((a, b) => a.host.localeCompare(b.host)), resources };
+    return { services: services.sort((a, b) => a.host.localeCompare(b.host)), resources, warnings: [] };
   };
   const applied = (changed: boolean): WriteOutcome => {
     if (changed) status.version++;
@@ -95,8 +96,8 @@ export function fixtureView(): ControlPlaneView {
     entries.set(key, {
       kind: "ServiceEntry", namespace, name, hosts: hosts as string[], addresses: [],
       ports: ports.map((p) => ({ number: p.number, name: String(p.name ?? `port-${p.number}`), protocol: "TCP" })),
-      endpoints: addresses.map((address) => ({ address: String(address), ports: {}, labels: {} })),
-      resolution: "STATIC", location: "MESH_INTERNAL", origin: { file: "http-api", line: 1 },
+      endpoints: addresses.map((address) => ({ address: String(address), addressType: "ip" as const, ports: {}, labels: {} })),
+      resolution: "STATIC", location: "MESH_INTERNAL", exportTo: [], origin: { file: "http-api", line: 1 },
     });
     return applied(JSON.stringify(entries.get(key)) !== before);
   }

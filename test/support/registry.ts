@@ -18,19 +18,25 @@ export interface ServiceSpec {
   namespace?: string;
   host?: string;
   ports: { number: number; name: string; protocol?: string; targetPort?: number }[];
-  endpoints: { address: string; ports?: Record<string, number> }[];
+  endpoints: { address?: string; ports?: Record<string, number>; network?: string; weight?: number; locality?: string }[];
   addresses?: string[];
+  /** Default STATIC; NONE and DYNAMIC_DNS leave endpoints out. */
+  resolution?: "STATIC" | "DNS" | "DNS_ROUND_ROBIN" | "NONE" | "DYNAMIC_DNS";
+  exportTo?: string[];
 }
 
 /** A ServiceEntry document in YAML (JSON is YAML). */
 export function serviceEntryYaml(s: ServiceSpec): string {
+  const resolution = s.resolution ?? "STATIC";
   return JSON.stringify({
     apiVersion: "networking.istio.io/v1", kind: "ServiceEntry",
     metadata: { name: s.name, namespace: s.namespace ?? "default" },
     spec: {
       hosts: [s.host ?? `${s.name}.${s.namespace ?? "default"}.svc.cluster.local`], ports: s.ports,
       ...(s.addresses ? { addresses: s.addresses } : {}),
-      resolution: "STATIC", location: "MESH_INTERNAL", endpoints: s.endpoints,
+      resolution, location: "MESH_INTERNAL",
+      ...(resolution === "NONE" || resolution === "DYNAMIC_DNS" ? {} : { endpoints: s.endpoints }),
+      ...(s.exportTo ? { exportTo: s.exportTo } : {}),
     },
   }) + "\n---\n";
 }
