@@ -8,6 +8,7 @@ import { DEFAULT_VIRTUAL_LISTENER, generationOptions, type GenerationOptions, ty
 import { createHandler } from "./http/handler.ts";
 import { serveHandler, type HttpServer } from "./http/node-adapter.ts";
 import type { ControlPlaneView } from "./http/view.ts";
+import { checkInstanceIps, DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from "./identity/instance-ips.ts";
 import { proxyIdentity } from "./identity/proxy.ts";
 import { controlPlaneMetrics } from "./metrics.ts";
 import { ConfigPipeline } from "./pipeline/config-pipeline.ts";
@@ -20,6 +21,7 @@ import type { RegistrySource } from "./registry/source.ts";
 import { RegistryStore } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
+import { DEFAULT_XDS_LIMITS, invalid, statusName, type XdsLimits } from "./xds/limits.ts";
 import { startXdsServer, type XdsServer } from "./xds/server.ts";
 
 export interface ServeOptions {
@@ -40,6 +42,8 @@ export interface ServeOptions {
   /** The virtual listener: default 0.0.0.0:15001 with the original_dst hand-off. */
   virtualListener?: Partial<VirtualListenerOptions>;
   connectTimeoutMs?: number;
+  /** Overrides of what one xDS client may send (DEFAULT_XDS_LIMITS, DEFAULT_IDENTITY_LIMITS). */
+  limits?: Partial<XdsLimits & IdentityLimits>;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -63,6 +67,7 @@ const MAX_REMEMBERED_PROBLEMS = 10_000;
 
 export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((line: string) => console.log(line));
+  const limits = { ...DEFAULT_XDS_LIMITS, ...DEFAULT_IDENTITY_LIMITS, ...opts.limits };
   const genOptions = serveGenerationOptions(opts, log);
   const cache = new SnapshotCache();
   const proxies = new Proxies();
@@ -98,6 +103,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
 
   const callbacks: XdsCallbacks = {
     onStreamOpen(info) {
+      const tooMany = checkInstanceIps(info.node.metadata.INSTANCE_IPS, limits);
+      if (tooMany) return invalid(tooMany);
       const identity = proxyIdentity(info.node);
       for (const p of identity.problems) {
         if (loggedProblems.size > MAX_REMEMBERED_PROBLEMS) loggedProblems.clear();
@@ -105,6 +112,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       }
       const r = distributor.open(identity, info.streamId, info.protocol);
       log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}`);
+    },
+    onRefused(info) {
+      log(`refused peer=${info.peer} stream=${info.streamId} protocol=${info.protocol}${info.nodeId !== undefined ? ` proxy=${info.nodeId}` : ""} status=${statusName(info.refusal.code)} reason=${JSON.stringify(info.refusal.details)}`);
     },
     onStreamClosed(info) {
       distributor.close(info.node.id, info.streamId);
@@ -154,7 +164,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   let xds: XdsServer | undefined;
   let http: HttpServer | undefined;
   try {
-    xds = await startXdsServer({ host: opts.xdsHost ?? "127.0.0.1", port: opts.xdsPort ?? 15010, cache, callbacks });
+    xds = await startXdsServer({ host: opts.xdsHost ?? "127.0.0.1", port: opts.xdsPort ?? 15010, cache, callbacks, limits });
     if (opts.httpPort !== false) {
       http = await serveHandler(createHandler(view, opts.token !== undefined ? { token: opts.token } : {}), { host: opts.httpHost ?? "127.0.0.1", port: opts.httpPort ?? 15014 });
     }

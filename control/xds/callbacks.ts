@@ -1,4 +1,5 @@
 // What the transport reports to the rest of the control plane (wiring, logs, metrics).
+import type { Refusal } from "./limits.ts";
 import type { XdsNode } from "./node.ts";
 
 export interface StreamInfo {
@@ -23,9 +24,24 @@ export interface NackInfo extends AckInfo {
   errorDetail: string;
 }
 
+export interface RefusedInfo {
+  streamId: number;
+  protocol: "sotw" | "delta";
+  /** The client's address without its port ("127.0.0.1", "::1"): the source that log limits count by. */
+  peer: string;
+  /** node.id when the stream had been opened (within the limits) before the refusal. */
+  nodeId?: string;
+  refusal: Refusal;
+}
+
 export interface XdsCallbacks {
-  /** The stream's first request arrived (its node is known); the snapshot for node.id should exist soon. */
-  onStreamOpen?(info: StreamInfo): void;
+  /**
+   * The stream's first request arrived (its node is known); the snapshot for node.id should exist soon.
+   * A Refusal ends the stream with that status instead (the node is not acceptable to the control plane).
+   */
+  onStreamOpen?(info: StreamInfo): Refusal | void;
+  /** A stream was ended because a request broke a limit; the client gets `refusal` as its status. */
+  onRefused?(info: RefusedInfo): void;
   onStreamClosed?(info: StreamInfo): void;
   onPush?(info: PushInfo): void;
   onAck?(info: AckInfo): void;

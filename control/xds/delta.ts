@@ -5,7 +5,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { StreamInfo, XdsCallbacks } from "./callbacks.ts";
-import { openStream } from "./open-stream.ts";
+import { checkDeltaRequest, errorDetailOf, exhausted, type Refusal, type XdsLimits } from "./limits.ts";
+import { openStream, refuse } from "./open-stream.ts";
 import type { Snapshot } from "./snapshot.ts";
 
 interface TypeState {
@@ -32,6 +33,7 @@ export function handleDeltaStream(
   streamId: number,
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
+  limits: XdsLimits,
 ): void {
   const types = new Map<string, TypeState>();
   const inFlight = new Map<string, InFlight>();
@@ -82,11 +84,18 @@ export function handleDeltaStream(
     if (info) callbacks.onStreamClosed?.(info);
   };
 
+  const end = (refusal: Refusal) => {
+    refuse(call, callbacks, { streamId, protocol: "delta", ...(info ? { nodeId: info.node.id } : {}) }, refusal);
+    close();
+  };
+
   call.on("data", (req: any) => {
     if (closed) return;
+    const tooBig = checkDeltaRequest(req, limits);
+    if (tooBig) return end(tooBig);
     if (!info) {
-      const opened = openStream(call, req, streamId, "delta", cache, callbacks, pushAll);
-      if (!opened) return close();
+      const opened = openStream(req, streamId, "delta", cache, callbacks, limits, pushAll);
+      if ("refusal" in opened) return end(opened.refusal);
       ({ info, unwatch } = opened);
     }
     const typeUrl: string = req.type_url ?? "";
@@ -96,7 +105,8 @@ export function handleDeltaStream(
       inFlight.delete(nonce);
       if (sent) {
         const ack = { ...info, typeUrl, version: sent.version, nonce, resourceCount: sent.count, latencyMs: performance.now() - sent.sentAt };
-        if (req.error_detail) callbacks.onNack?.({ ...ack, errorDetail: String(req.error_detail.message ?? "") });
+        const errorDetail = errorDetailOf(req, limits);
+        if (errorDetail !== undefined) callbacks.onNack?.({ ...ack, errorDetail });
         else callbacks.onAck?.(ack);
       }
     }
@@ -106,6 +116,7 @@ export function handleDeltaStream(
     let state = types.get(typeUrl);
     const first = !state;
     if (!state) {
+      if (types.size >= limits.maxTypesPerStream) return end(exhausted(`the stream asks for more than ${limits.maxTypesPerStream} resource types, the limit per stream`));
       // Legacy wildcard: a type's first request naming nothing subscribes to everything.
       types.set(typeUrl, (state = { wildcard: subscribe.length === 0, names: new Set(), known: new Map(), answered: false }));
       for (const [name, version] of Object.entries<string>(req.initial_resource_versions ?? {})) state.known.set(name, version);
@@ -117,6 +128,9 @@ export function handleDeltaStream(
     for (const name of unsubscribe) {
       if (name === "*") state.wildcard = false;
       else state.names.delete(name);
+    }
+    if (state.names.size > limits.maxSubscribedNames) {
+      return end(exhausted(`the stream subscribes to ${state.names.size} resources of one type, over the limit of ${limits.maxSubscribedNames}`));
     }
     // ACKs change nothing; a first request or a subscription change may need an answer.
     if (first || subscribe.length > 0 || unsubscribe.length > 0) send(typeUrl, state, cache.get(info.node.id));

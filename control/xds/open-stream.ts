@@ -1,25 +1,45 @@
-// What both ADS flavours do with a stream's first request: it names the proxy.
-import * as grpc from "@grpc/grpc-js";
+// What both ADS flavours do with a stream's first request (it names the proxy) and with a request
+// that breaks a limit (the stream ends with a status naming it).
+import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { StreamInfo, XdsCallbacks } from "./callbacks.ts";
+import { invalid, type Refusal, type XdsLimits } from "./limits.ts";
 import { nodeFromRequest } from "./node.ts";
 import type { Snapshot } from "./snapshot.ts";
 
+/** The client's address without its port: "127.0.0.1:5000" -> "127.0.0.1", "::1:5000" -> "::1". */
+export function peerHost(peer: string): string {
+  return peer.replace(/:\d+$/, "");
+}
+
+/** Ends the stream with the refusal as its status, and reports it. */
+export function refuse(
+  call: grpc.ServerDuplexStream<any, any>, callbacks: XdsCallbacks,
+  stream: { streamId: number; protocol: StreamInfo["protocol"]; nodeId?: string }, refusal: Refusal,
+): void {
+  callbacks.onRefused?.({ ...stream, peer: peerHost(call.getPeer()), refusal });
+  call.emit("error", { code: refusal.code, details: refusal.details });
+}
+
 /**
- * Records the proxy and watches its snapshot; a first request without node.id ends the stream with
- * INVALID_ARGUMENT (undefined is returned and the caller closes).
+ * Records the proxy and watches its snapshot. A first request without node.id, with a node over the
+ * limits, or one the control plane refuses (onStreamOpen) gets a Refusal back: the caller ends the stream.
  */
 export function openStream(
-  call: grpc.ServerDuplexStream<any, any>, firstRequest: any, streamId: number, protocol: StreamInfo["protocol"],
-  cache: SnapshotCache, callbacks: XdsCallbacks, onSnapshot: (s: Snapshot) => void,
-): { info: StreamInfo; unwatch: () => void } | undefined {
-  const info: StreamInfo = { streamId, node: nodeFromRequest(firstRequest.node), protocol };
-  if (info.node.id === "") {
-    const message = protocol === "sotw" ? "DiscoveryRequest" : "DeltaDiscoveryRequest";
-    call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: `the first ${message} must carry node.id` });
-    return undefined;
+  firstRequest: any, streamId: number, protocol: StreamInfo["protocol"],
+  cache: SnapshotCache, callbacks: XdsCallbacks, limits: XdsLimits, onSnapshot: (s: Snapshot) => void,
+): { info: StreamInfo; unwatch: () => void } | { refusal: Refusal } {
+  const node = nodeFromRequest(firstRequest.node, limits);
+  if ("refusal" in node) return node;
+  if (node.node.id === "") {
+    return { refusal: invalid(`the first ${protocol === "sotw" ? "DiscoveryRequest" : "DeltaDiscoveryRequest"} must carry node.id`) };
   }
+  const info: StreamInfo = { streamId, node: node.node, protocol };
   const unwatch = cache.watch(info.node.id, onSnapshot);
-  callbacks.onStreamOpen?.(info);
+  const refused = callbacks.onStreamOpen?.(info);
+  if (refused) {
+    unwatch();
+    return { refusal: refused };
+  }
   return { info, unwatch };
 }

@@ -3,6 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks } from "./callbacks.ts";
+import { DEFAULT_XDS_LIMITS, type XdsLimits } from "./limits.ts";
 import { adsServiceDefinition } from "./protos.ts";
 import { handleDeltaStream } from "./delta.ts";
 import { handleSotwStream } from "./sotw.ts";
@@ -13,6 +14,8 @@ export interface XdsServerOptions {
   port: number;
   cache: SnapshotCache;
   callbacks?: XdsCallbacks;
+  /** Overrides of DEFAULT_XDS_LIMITS. */
+  limits?: Partial<XdsLimits>;
 }
 
 export interface XdsServer {
@@ -25,9 +28,10 @@ export interface XdsServer {
 
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const callbacks = opts.callbacks ?? {};
+  const limits: XdsLimits = { ...DEFAULT_XDS_LIMITS, ...opts.limits };
   const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
   const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
-  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
+  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1, "grpc.max_receive_message_length": limits.maxRequestBytes });
   let nextStreamId = 0;
   let open = 0;
   const track = (call: grpc.ServerDuplexStream<any, any>) => {
@@ -41,11 +45,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   server.addService(service, {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
       track(call);
-      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks);
+      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks, limits);
     },
     DeltaAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
       track(call);
-      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks);
+      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks, limits);
     },
   });
   const port = await new Promise<number>((resolve, reject) => {

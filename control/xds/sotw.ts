@@ -4,7 +4,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks, StreamInfo } from "./callbacks.ts";
-import { openStream } from "./open-stream.ts";
+import { checkSotwRequest, errorDetailOf, exhausted, type Refusal, type XdsLimits } from "./limits.ts";
+import { openStream, refuse } from "./open-stream.ts";
 import { TYPE_URL } from "./protos.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -26,6 +27,7 @@ export function handleSotwStream(
   streamId: number,
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
+  limits: XdsLimits,
 ): void {
   const types = new Map<string, TypeState>();
   let info: StreamInfo | undefined;
@@ -62,16 +64,26 @@ export function handleSotwStream(
     if (info) callbacks.onStreamClosed?.(info);
   };
 
+  const end = (refusal: Refusal) => {
+    refuse(call, callbacks, { streamId, protocol: "sotw", ...(info ? { nodeId: info.node.id } : {}) }, refusal);
+    close();
+  };
+
   call.on("data", (req: any) => {
     if (closed) return;
+    const tooBig = checkSotwRequest(req, limits);
+    if (tooBig) return end(tooBig);
     if (!info) {
-      const opened = openStream(call, req, streamId, "sotw", cache, callbacks, pushAll);
-      if (!opened) return close();
+      const opened = openStream(req, streamId, "sotw", cache, callbacks, limits, pushAll);
+      if ("refusal" in opened) return end(opened.refusal);
       ({ info, unwatch } = opened);
     }
     const typeUrl: string = req.type_url ?? "";
     let state = types.get(typeUrl);
-    if (!state) types.set(typeUrl, (state = { names: new Set() }));
+    if (!state) {
+      if (types.size >= limits.maxTypesPerStream) return end(exhausted(`the stream asks for more than ${limits.maxTypesPerStream} resource types, the limit per stream`));
+      types.set(typeUrl, (state = { names: new Set() }));
+    }
     const nonce: string = req.response_nonce ?? "";
     if (nonce !== "") {
       if (nonce !== state.sentNonce) return; // answers an older response: superseded, ignore
@@ -79,7 +91,8 @@ export function handleSotwStream(
         ...info, typeUrl, version: req.version_info ?? "", nonce,
         resourceCount: state.sentCount ?? 0, latencyMs: performance.now() - (state.sentAt ?? performance.now()),
       };
-      if (req.error_detail) callbacks.onNack?.({ ...ack, version: state.sentVersion ?? "", errorDetail: String(req.error_detail.message ?? "") });
+      const errorDetail = errorDetailOf(req, limits);
+      if (errorDetail !== undefined) callbacks.onNack?.({ ...ack, version: state.sentVersion ?? "", errorDetail });
       else callbacks.onAck?.(ack);
     }
     state.names = new Set<string>(req.resource_names ?? []);
