@@ -10,6 +10,8 @@ import { serveHandler, type HttpServer } from "./http/node-adapter.ts";
 import type { ControlPlaneView } from "./http/view.ts";
 import { checkInstanceIps, DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from "./identity/instance-ips.ts";
 import { proxyIdentity } from "./identity/proxy.ts";
+import { clip } from "./log/clip.ts";
+import { DEFAULT_LOG_RATE, RateLimitedLog, type LogRate } from "./log/rate-limited-log.ts";
 import { controlPlaneMetrics } from "./metrics.ts";
 import { ConfigPipeline } from "./pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "./pipeline/distributor.ts";
@@ -44,6 +46,8 @@ export interface ServeOptions {
   connectTimeoutMs?: number;
   /** Overrides of what one xDS client may send (DEFAULT_XDS_LIMITS, DEFAULT_IDENTITY_LIMITS). */
   limits?: Partial<XdsLimits & IdentityLimits>;
+  /** Log lines per proxy (stream events) and per peer address (refused streams); default DEFAULT_LOG_RATE. */
+  logRate?: Partial<LogRate>;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -68,6 +72,9 @@ const MAX_REMEMBERED_PROBLEMS = 10_000;
 export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const limits = { ...DEFAULT_XDS_LIMITS, ...DEFAULT_IDENTITY_LIMITS, ...opts.limits };
+  // Stream events are counted per proxy, refusals per peer address; values a client chose are clipped.
+  const limited = new RateLimitedLog(log, { ...DEFAULT_LOG_RATE, ...opts.logRate });
+  const proxyLog = (id: string, line: string) => limited.line(`proxy=${clip(id, 200)}`, line);
   const genOptions = serveGenerationOptions(opts, log);
   const cache = new SnapshotCache();
   const proxies = new Proxies();
@@ -98,7 +105,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
 
   const distributor = new ConfigDistributor(pipeline, cache, proxies, {
     generated: (seconds) => metrics.generation.observe(seconds),
-    failed: (id, err) => log(`error: generation for proxy ${id} failed, keeping its last config: ${err.message}`),
+    failed: (id, err) => proxyLog(id, `error: generation for proxy ${clip(id, 200)} failed, keeping its last config: ${clip(err.message)}`),
   });
 
   const callbacks: XdsCallbacks = {
@@ -108,17 +115,17 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       const identity = proxyIdentity(info.node);
       for (const p of identity.problems) {
         if (loggedProblems.size > MAX_REMEMBERED_PROBLEMS) loggedProblems.clear();
-        if (!loggedProblems.has(p)) { loggedProblems.add(p); log(`warning: ${p}`); }
+        if (!loggedProblems.has(p)) { loggedProblems.add(p); proxyLog(identity.id, `warning: ${clip(p)}`); }
       }
       const r = distributor.open(identity, info.streamId, info.protocol);
-      log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}`);
+      proxyLog(identity.id, `connect proxy=${clip(identity.id, 200)} stream=${info.streamId} protocol=${info.protocol} node_ips=${clip(r.nodeIps.join(",")) || "none"}`);
     },
     onRefused(info) {
-      log(`refused peer=${info.peer} stream=${info.streamId} protocol=${info.protocol}${info.nodeId !== undefined ? ` proxy=${info.nodeId}` : ""} status=${statusName(info.refusal.code)} reason=${JSON.stringify(info.refusal.details)}`);
+      limited.line(`peer=${info.peer}`, `refused peer=${info.peer} stream=${info.streamId} protocol=${info.protocol}${info.nodeId !== undefined ? ` proxy=${clip(info.nodeId, 200)}` : ""} status=${statusName(info.refusal.code)} reason=${JSON.stringify(clip(info.refusal.details))}`);
     },
     onStreamClosed(info) {
       distributor.close(info.node.id, info.streamId);
-      log(`disconnect proxy=${info.node.id} stream=${info.streamId}`);
+      proxyLog(info.node.id, `disconnect proxy=${clip(info.node.id, 200)} stream=${info.streamId}`);
     },
     onPush(info) {
       proxies.pushed(info.node.id, info.typeUrl, info.version, info.nonce, info.resourceCount);
@@ -126,7 +133,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       metrics.pushes.inc({ type });
       const r = proxies.get(info.node.id);
       if (r?.triggeredAt !== undefined) metrics.pushLatency.observe((performance.now() - r.triggeredAt) / 1000, { type });
-      log(`push proxy=${info.node.id} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
+      proxyLog(info.node.id, `push proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
     },
     onAck(info) {
       proxies.answered(info.node.id, info.typeUrl, info.nonce, info.version);
@@ -135,7 +142,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     onNack(info) {
       proxies.answered(info.node.id, info.typeUrl, info.nonce, info.version, info.errorDetail);
       metrics.nacks.inc({ type: shortType(info.typeUrl) });
-      log(`NACK proxy=${info.node.id} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} nonce=${info.nonce} error=${JSON.stringify(info.errorDetail)}`);
+      proxyLog(info.node.id, `NACK proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} nonce=${info.nonce} error=${JSON.stringify(clip(info.errorDetail))}`);
     },
   };
 
@@ -178,11 +185,13 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       cachedGenerations: () => pipeline.cachedConfigs(),
       async stop() {
         distributor.stop();
+        limited.stop();
         store.stop();
         await Promise.all([http?.close(), xdsServer.stop()]);
       },
     };
   } catch (err) {
+    limited.stop();
     store.stop();
     await xds?.stop();
     throw err;

@@ -104,7 +104,8 @@ export function handleDeltaStream(
       const sent = inFlight.get(nonce);
       inFlight.delete(nonce);
       if (sent) {
-        const ack = { ...info, typeUrl, version: sent.version, nonce, resourceCount: sent.count, latencyMs: performance.now() - sent.sentAt };
+        // The type of the response the nonce names, not the request's: a client cannot invent types for metrics.
+        const ack = { ...info, typeUrl: sent.typeUrl, version: sent.version, nonce, resourceCount: sent.count, latencyMs: performance.now() - sent.sentAt };
         const errorDetail = errorDetailOf(req, limits);
         if (errorDetail !== undefined) callbacks.onNack?.({ ...ack, errorDetail });
         else callbacks.onAck?.(ack);
