@@ -1,13 +1,14 @@
 // Delta (incremental) ADS: per type, the stream remembers which version of each resource the proxy
 // has, and a response carries only resources whose content hash changed plus the names removed.
 // Subscriptions follow the xDS spec: a type's first request with no names (or "*") is a wildcard;
-// EDS names its clusters. Kept apart from sotw.ts on purpose (as go-control-plane does).
+// EDS names its clusters. Kept apart from sotw.ts on purpose (as go-control-plane does). Responses go
+// out through a SendQueue: at most one per type on its way, built from the newest snapshot.
 import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { StreamInfo, XdsCallbacks } from "./callbacks.ts";
 import { checkDeltaRequest, errorDetailOf, exhausted, type Refusal, type XdsLimits } from "./limits.ts";
 import { openStream, refuse } from "./open-stream.ts";
-import type { Snapshot } from "./snapshot.ts";
+import { SendQueue } from "./send-queue.ts";
 
 interface TypeState {
   wildcard: boolean;
@@ -42,10 +43,12 @@ export function handleDeltaStream(
   let nonceCounter = 0;
   let closed = false;
 
-  const send = (typeUrl: string, state: TypeState, snapshot: Snapshot | undefined) => {
-    if (!info || !snapshot) return;
-    const typeSnap = snapshot.get(typeUrl);
-    if (!typeSnap) return;
+  // Built when the stream can take it (send-queue.ts): the difference between what the proxy holds and
+  // the newest snapshot, so changes made while a response was on its way are merged into the next one.
+  const build = (typeUrl: string) => {
+    const state = types.get(typeUrl);
+    const typeSnap = info && cache.get(info.node.id)?.get(typeUrl);
+    if (!state || !typeSnap || !info) return undefined;
     const resources: { name: string; version: string; resource: unknown }[] = [];
     const removed: string[] = [];
     const wanted = state.wildcard ? typeSnap.resources.keys() : state.names.values();
@@ -63,22 +66,24 @@ export function handleDeltaStream(
         state.known.delete(name);
       }
     }
-    if (resources.length === 0 && removed.length === 0 && state.answered) return;
+    if (resources.length === 0 && removed.length === 0 && state.answered) return undefined;
     state.answered = true;
     const nonce = String(++nonceCounter);
     inFlight.set(nonce, { typeUrl, version: typeSnap.version, sentAt: performance.now(), count: resources.length });
     if (inFlight.size > MAX_IN_FLIGHT) inFlight.delete(inFlight.keys().next().value!);
-    call.write({ system_version_info: typeSnap.version, type_url: typeUrl, nonce, resources, removed_resources: removed });
     callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: resources.length });
+    return { system_version_info: typeSnap.version, type_url: typeUrl, nonce, resources, removed_resources: removed };
   };
+  const queue = new SendQueue(call, build);
 
-  const pushAll = (snapshot: Snapshot) => {
-    for (const [typeUrl, state] of types) send(typeUrl, state, snapshot);
+  const pushAll = () => {
+    for (const typeUrl of types.keys()) queue.request(typeUrl);
   };
 
   const close = () => {
     if (closed) return;
     closed = true;
+    queue.close();
     unwatch?.();
     inFlight.clear();
     if (info) callbacks.onStreamClosed?.(info);
@@ -134,7 +139,7 @@ export function handleDeltaStream(
       return end(exhausted(`the stream subscribes to ${state.names.size} resources of one type, over the limit of ${limits.maxSubscribedNames}`));
     }
     // ACKs change nothing; a first request or a subscription change may need an answer.
-    if (first || subscribe.length > 0 || unsubscribe.length > 0) send(typeUrl, state, cache.get(info.node.id));
+    if (first || subscribe.length > 0 || unsubscribe.length > 0) queue.request(typeUrl);
   });
   call.on("end", () => { close(); call.end(); });
   call.on("error", close);

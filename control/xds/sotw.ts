@@ -1,13 +1,14 @@
 // State-of-the-world ADS: one stream carries every type; each type has its own version and nonce.
 // A response is sent when the node's snapshot version for a type differs from what this stream
 // last sent (or the subscribed names changed); an ACK or NACK is matched to its response by nonce.
+// Responses go out through a SendQueue: at most one per type on its way, built from the newest snapshot.
 import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks, StreamInfo } from "./callbacks.ts";
 import { checkSotwRequest, errorDetailOf, exhausted, type Refusal, type XdsLimits } from "./limits.ts";
 import { openStream, refuse } from "./open-stream.ts";
 import { TYPE_URL } from "./protos.ts";
-import type { Snapshot } from "./snapshot.ts";
+import { SendQueue } from "./send-queue.ts";
 
 interface TypeState {
   /** Resource names Envoy asked for; empty = wildcard (all). */
@@ -35,31 +36,35 @@ export function handleSotwStream(
   let nonceCounter = 0;
   let closed = false;
 
-  const send = (typeUrl: string, state: TypeState, snapshot: Snapshot, force: boolean) => {
-    const typeSnap = snapshot.get(typeUrl);
-    if (!typeSnap || !info) return;
+  // Built when the stream can take it (send-queue.ts), from the newest snapshot: a slow reader gets the latest version.
+  const build = (typeUrl: string, force: boolean) => {
+    const state = types.get(typeUrl);
+    const typeSnap = info && cache.get(info.node.id)?.get(typeUrl);
+    if (!state || !typeSnap || !info) return undefined;
     const wanted = state.names.size === 0 || !NAMED_TYPES.has(typeUrl)
       ? [...typeSnap.resources.values()]
       : [...state.names].flatMap((n) => typeSnap.resources.get(n) ?? []);
     const sentNames = wanted.map((r) => r.name).sort().join(",");
-    if (!force && state.sentVersion === typeSnap.version && state.sentNames === sentNames) return;
+    if (!force && state.sentVersion === typeSnap.version && state.sentNames === sentNames) return undefined;
     const nonce = String(++nonceCounter);
     state.sentVersion = typeSnap.version;
     state.sentNonce = nonce;
     state.sentAt = performance.now();
     state.sentCount = wanted.length;
     state.sentNames = sentNames;
-    call.write({ version_info: typeSnap.version, type_url: typeUrl, nonce, resources: wanted.map((r) => r.any) });
     callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: wanted.length });
+    return { version_info: typeSnap.version, type_url: typeUrl, nonce, resources: wanted.map((r) => r.any) };
   };
+  const queue = new SendQueue(call, build);
 
-  const pushAll = (snapshot: Snapshot) => {
-    for (const [typeUrl, state] of types) send(typeUrl, state, snapshot, false);
+  const pushAll = () => {
+    for (const typeUrl of types.keys()) queue.request(typeUrl);
   };
 
   const close = () => {
     if (closed) return;
     closed = true;
+    queue.close();
     unwatch?.();
     if (info) callbacks.onStreamClosed?.(info);
   };
@@ -96,9 +101,8 @@ export function handleSotwStream(
       else callbacks.onAck?.(ack);
     }
     state.names = new Set<string>(req.resource_names ?? []);
-    const snapshot = cache.get(info.node.id);
     // A fresh request (no nonce: first, or Envoy reconnected) always gets an answer once a snapshot exists.
-    if (snapshot) send(typeUrl, state, snapshot, nonce === "");
+    queue.request(typeUrl, nonce === "");
   });
   call.on("end", () => { close(); call.end(); });
   call.on("error", close);
