@@ -85,7 +85,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const store: RegistryStore = new RegistryStore(sources, {
     changed(next, version) {
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);
-      void distributor.registryChanged(next, performance.now());
+      distributor.registryChanged(next, performance.now());
     },
     rejected(source, errors) {
       metrics.rejections.inc({ source });
