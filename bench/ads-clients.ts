@@ -21,8 +21,8 @@ interface Stream {
   edsRequested?: boolean;
 }
 
-// Several channels, as many Envoys would be several connections.
-const CHANNELS = 8;
+// Several channels, as many Envoys would be several connections (ADS_CHANNELS, default 8).
+const CHANNELS = Number(process.env.ADS_CHANNELS ?? 8);
 const clients = Array.from({ length: CHANNELS }, () => adsClient(address));
 const streams: Stream[] = [];
 let ready = 0;

@@ -31,7 +31,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const limits: XdsLimits = { ...DEFAULT_XDS_LIMITS, ...opts.limits };
   const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
   const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
-  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1, "grpc.max_receive_message_length": limits.maxRequestBytes });
+  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1, "grpc.max_receive_message_length": limits.maxRequestBytes, "grpc.enable_channelz": 0 });
   let nextStreamId = 0;
   let open = 0;
   const track = (call: grpc.ServerDuplexStream<any, any>) => {
