@@ -1,6 +1,7 @@
 // An ADS client over plain node:http2 that stops reading when told to, as a stuck or slow Envoy
 // would: once its HTTP/2 flow-control window (64 KiB) is full, the server cannot send it anything
-// more. resume() reads again and decodes every response that was held back.
+// more. resume() reads again and decodes every response that was held back. It can also send bytes
+// that are not a request at all.
 import http2 from "node:http2";
 import { adsServiceDefinition } from "../../control/xds/protos.ts";
 
@@ -10,6 +11,8 @@ export interface SlowReader {
   /** Responses decoded so far (only while reading). */
   responses: any[];
   write(request: object): void;
+  /** Sends `body` as one gRPC message as it is: bytes that need not be a request at all. */
+  writeFrame(body: Uint8Array): void;
   pause(): void;
   resume(): void;
   close(): void;
@@ -34,10 +37,12 @@ export function slowReader(port: number, method: "StreamAggregatedResources" | "
   return {
     responses,
     write(request) {
-      const body: Buffer = def.requestSerialize(request);
+      this.writeFrame(def.requestSerialize(request));
+    },
+    writeFrame(body) {
       const frame = Buffer.alloc(5 + body.length);
       frame.writeUInt32BE(body.length, 1);
-      body.copy(frame, 5);
+      frame.set(body, 5);
       stream.write(frame);
     },
     pause: () => stream.pause(),
