@@ -2,20 +2,23 @@
 // xDS, plus the HTTP API. The proxy's identity (node.id and INSTANCE_IPS) comes from its first xDS
 // request. Every push and every NACK is logged on one line. Signals are the CLI's business; this
 // returns stop().
+import * as grpc from "@grpc/grpc-js";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { DEFAULT_VIRTUAL_LISTENER, generationOptions, type GenerationOptions, type LoopGuardOptions, type VirtualListenerOptions } from "./generation/options.ts";
 import { createHandler } from "./http/handler.ts";
 import { serveHandler, type HttpServer } from "./http/node-adapter.ts";
 import { capList } from "./http/responses.ts";
 import type { ControlPlaneView } from "./http/view.ts";
+import { checkInstanceIps, DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from "./identity/instance-ips.ts";
 import { proxyIdentity } from "./identity/proxy.ts";
+import { clip } from "./log/clip.ts";
+import { DEFAULT_LOG_RATE, RateLimitedLog, type LogRate } from "./log/rate-limited-log.ts";
 import { controlPlaneMetrics } from "./metrics.ts";
 import { ConfigPipeline } from "./pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "./pipeline/distributor.ts";
 import { Proxies, shortType } from "./proxies.ts";
 import { admit } from "./authz/admission.ts";
 import { peerIdentityOf } from "./authz/peer-identity.ts";
-import { LimitedLog } from "./log-limit.ts";
 import { ApiSource } from "./registry/api-source.ts";
 import { FileSource } from "./registry/file-source.ts";
 import { formatError, type MeshNetwork, type ServiceEntry } from "./registry/model.ts";
@@ -23,6 +26,7 @@ import type { HeldChange, RegistrySource } from "./registry/source.ts";
 import { RegistryStore, type OnInvalid } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
+import { DEFAULT_XDS_LIMITS, invalid, statusName, type XdsLimits } from "./xds/limits.ts";
 import { startXdsServer, type XdsServer } from "./xds/server.ts";
 import type { TlsFiles } from "./tls/cert-files.ts";
 import { xdsSecurity } from "./tls/xds-security.ts";
@@ -68,6 +72,10 @@ export interface ServeOptions {
   meshNetworks?: MeshNetwork[];
   /** Invalid registry documents: refuse the whole change ("reject", default) or leave them out ("skip"). */
   onInvalid?: OnInvalid;
+  /** Overrides of what one xDS client may send (DEFAULT_XDS_LIMITS, DEFAULT_IDENTITY_LIMITS). */
+  limits?: Partial<XdsLimits & IdentityLimits>;
+  /** Log lines per proxy (stream events) and per peer address (refused streams); default DEFAULT_LOG_RATE. */
+  logRate?: Partial<LogRate>;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -110,13 +118,15 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   }
   const loopGuard = guard;
   const genOptions = serveGenerationOptions(opts, loopGuard?.options);
+  const limits = { ...DEFAULT_XDS_LIMITS, ...DEFAULT_IDENTITY_LIMITS, ...opts.limits };
+  // Stream events are counted per proxy, refusals per peer address; values a client chose are clipped.
+  const limited = new RateLimitedLog(log, { ...DEFAULT_LOG_RATE, ...opts.logRate });
+  const proxyLog = (id: string, line: string) => limited.line(`proxy=${clip(id, 200)}`, line);
   const cache = new SnapshotCache();
   const proxies = new Proxies();
   const pipeline = new ConfigPipeline(genOptions);
   const loggedProblems = new Set<string>();
   const trustDomain = opts.trustDomain ?? "cluster.local";
-  // Refused clients tend to retry: every refusal is counted, at most 10 a minute are logged.
-  const refusalLog = new LimitedLog(log, "refusals");
 
   const fileOptions = {
     ...(opts.maxRemovalShare !== undefined ? { maxRemovalShare: opts.maxRemovalShare } : {}),
@@ -127,8 +137,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const store: RegistryStore = new RegistryStore(sources, {
     changed(next, version) {
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);
-      for (const w of next.warnings) log(`registry warning: ${formatError(w)}`);
-      void distributor.registryChanged(next, performance.now());
+      for (const w of capList(next.warnings.map(formatError))) log(`registry warning: ${w}`);
+      distributor.registryChanged(next, performance.now());
     },
     rejected(source, errors) {
       metrics.rejections.inc({ source });
@@ -156,31 +166,36 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
 
   const distributor = new ConfigDistributor(pipeline, cache, proxies, {
     generated: (seconds) => metrics.generation.observe(seconds),
-    failed: (id, streamId, err) => log(`error: generation for proxy ${id} stream=${streamId} failed, keeping its last config: ${err.message}`),
+    failed: (id, streamId, err) => proxyLog(id, `error: generation for proxy ${clip(id, 200)} stream=${streamId} failed, keeping its last config: ${clip(err.message)}`),
   });
 
   const callbacks: XdsCallbacks = {
     onStreamOpen(info) {
+      const tooMany = checkInstanceIps(info.node.metadata.INSTANCE_IPS, limits);
+      if (tooMany) return invalid(tooMany);
       const identity = proxyIdentity(info.node);
       for (const p of identity.problems) {
         if (loggedProblems.size > MAX_REMEMBERED_PROBLEMS) loggedProblems.clear();
-        if (!loggedProblems.has(p)) { loggedProblems.add(p); log(`warning: ${p}`); }
+        if (!loggedProblems.has(p)) { loggedProblems.add(p); proxyLog(identity.id, `warning: ${clip(p)}`); }
       }
       const peer = info.peer.certificate ? peerIdentityOf(info.peer.certificate) : undefined;
       const admission = admit({ proxy: identity, streamId: info.streamId, nodeIps: pipeline.nodeIps(identity), ...(peer ? { peer } : {}), open: proxies.forNode(identity.id), policy: { trustDomain } });
       if (!admission.ok) {
+        // Logged (per peer, rate-limited) by onRefused, as every refused stream is.
         metrics.refusals.inc({ reason: admission.kind });
-        refusalLog.line(`refused proxy=${identity.id} stream=${info.streamId} peer=${peer?.display ?? "none"} reason=${admission.kind}: ${admission.reason}`);
-        return { reason: admission.reason };
+        return { code: grpc.status.PERMISSION_DENIED, details: admission.reason };
       }
       const { peerIdentity, warning } = admission;
       const r = distributor.open(identity, info.streamId, info.protocol, { peerIdentity, via: info.peer.localAddress, remoteAddress: info.peer.remoteAddress, warning });
-      log(`connect proxy=${identity.id} stream=${info.streamId} protocol=${info.protocol} node_ips=${r.nodeIps.join(",") || "none"}${peerIdentity ? ` peer=${peerIdentity}` : ""}`);
-      if (warning) log(`warning: stream=${info.streamId}: ${warning}`);
+      proxyLog(identity.id, `connect proxy=${clip(identity.id, 200)} stream=${info.streamId} protocol=${info.protocol} node_ips=${clip(r.nodeIps.join(",")) || "none"}${peerIdentity ? ` peer=${clip(peerIdentity, 200)}` : ""}`);
+      if (warning) proxyLog(identity.id, `warning: stream=${info.streamId}: ${clip(warning)}`);
+    },
+    onRefused(info) {
+      limited.line(`peer=${info.peer}`, `refused peer=${info.peer} stream=${info.streamId} protocol=${info.protocol}${info.nodeId !== undefined ? ` proxy=${clip(info.nodeId, 200)}` : ""} status=${statusName(info.refusal.code)} reason=${JSON.stringify(clip(info.refusal.details))}`);
     },
     onStreamClosed(info) {
       distributor.close(info.streamId);
-      log(`disconnect proxy=${info.node.id} stream=${info.streamId}`);
+      proxyLog(info.node.id, `disconnect proxy=${clip(info.node.id, 200)} stream=${info.streamId}`);
     },
     onPush(info) {
       proxies.pushed(info.streamId, info.typeUrl, info.version, info.nonce, info.resourceCount);
@@ -188,7 +203,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       metrics.pushes.inc({ type });
       const r = proxies.get(info.streamId);
       if (r?.triggeredAt !== undefined) metrics.pushLatency.observe((performance.now() - r.triggeredAt) / 1000, { type });
-      log(`push proxy=${info.node.id} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
+      proxyLog(info.node.id, `push proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
     },
     onAck(info) {
       proxies.answered(info.streamId, info.typeUrl, info.nonce, info.version);
@@ -197,7 +212,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     onNack(info) {
       proxies.answered(info.streamId, info.typeUrl, info.nonce, info.version, info.errorDetail);
       metrics.nacks.inc({ type: shortType(info.typeUrl) });
-      log(`NACK proxy=${info.node.id} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} nonce=${info.nonce} error=${JSON.stringify(info.errorDetail)}`);
+      proxyLog(info.node.id, `NACK proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} nonce=${info.nonce} error=${JSON.stringify(clip(info.errorDetail))}`);
     },
   };
 
@@ -233,7 +248,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   let xds: XdsServer | undefined;
   let http: HttpServer | undefined;
   try {
-    xds = await startXdsServer({ host: xdsHost, port: opts.xdsPort ?? 15010, cache, callbacks, ...(security.credentials ? { credentials: security.credentials } : {}) });
+    xds = await startXdsServer({ host: xdsHost, port: opts.xdsPort ?? 15010, cache, callbacks, limits, ...(security.credentials ? { credentials: security.credentials } : {}) });
     if (opts.httpPort !== false) {
       http = await serveHandler(createHandler(view, opts.token !== undefined ? { token: opts.token } : {}), { host: opts.httpHost ?? "127.0.0.1", port: opts.httpPort ?? 15014 });
     }
@@ -248,12 +263,14 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       cachedGenerations: () => pipeline.cachedConfigs(),
       async stop() {
         distributor.stop();
+        limited.stop();
         store.stop();
         security.stop();
         await Promise.all([http?.close(), xdsServer.stop(), guard?.close()]);
       },
     };
   } catch (err) {
+    limited.stop();
     store.stop();
     security.stop();
     await Promise.all([xds?.stop(), guard?.close()]);

@@ -11,7 +11,6 @@ import { authorize } from "../control/authz/authorize.ts";
 import { parseSubjectAltNames, peerIdentityOf, type PeerIdentity } from "../control/authz/peer-identity.ts";
 import { sameNodeConflict } from "../control/authz/same-node.ts";
 import { proxyIdentity } from "../control/identity/proxy.ts";
-import { LimitedLog } from "../control/log-limit.ts";
 import { makeCa, makeLeaf, opensslUnavailableReason } from "./support/certs.ts";
 
 const POLICY = { trustDomain: "cluster.local" };
@@ -88,17 +87,6 @@ test("admission: under mutual TLS a disagreeing stream is refused; without it, s
   // Authorization comes first.
   const foreign = admit({ proxy: proxy(NODE1, "10.75.8.12"), streamId: 3, nodeIps: [], peer: NODE1_CERT, open: [], policy: POLICY });
   assert.ok(!foreign.ok && foreign.kind === "node_ip");
-});
-
-test("refusal log: at most N lines per window, then how many were held back", () => {
-  const lines: string[] = [];
-  let now = 0;
-  const l = new LimitedLog((x) => lines.push(x), "refusals", 3, 60_000, () => now);
-  for (let i = 0; i < 10; i++) l.line(`refused ${i}`);
-  assert.equal(lines, ["refused 0", "refused 1", "refused 2"]);
-  now = 61_000;
-  l.line("refused 10");
-  assert.equal(lines.slice(3), ["7 more refusals not logged in the last 61 s", "refused 10"]);
 });
 
 const noOpenssl = opensslUnavailableReason();

@@ -52,6 +52,7 @@ metadata: {name: service-a, namespace: default}
 spec:
   hosts: [${SERVICE_A}]
   ports: [{number: 9080, name: http, protocol: HTTP}]
+  resolution: STATIC
   endpoints: [{address: ${NODES.n1.data}}]
 ${withB ? `---
 apiVersion: networking.istio.io/v1
@@ -60,6 +61,7 @@ metadata: {name: service-b, namespace: default}
 spec:
   hosts: [${SERVICE_B}]
   ports: [{number: 9081, name: http, protocol: HTTP}]
+  resolution: STATIC
   endpoints: [{address: ${NODES.n2.data}}]
 ` : ""}`;
 
@@ -216,7 +218,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     try {
       assert.ok(await waitFor(async () => (await metric(/^multiplane_xds_refusals_total\{reason="node_ip"\} (\d+)$/m)) > before, 20000), `no refusal${await context()}\nimpostor:\n${impostor.output().slice(-2000)}`);
       assert.ok(await waitFor(() => /gRPC config stream to xds-grpc closed.*: 7, node%20IPs%20192\.168\.10\.12%20\(node\.id\)/.test(impostor.output()), 10000), impostor.output().slice(-2000));
-      assert.match(cp.output(), `refused proxy=${NODES.n2.id}`);
+      assert.match(cp.output(), new RegExp(`refused peer=\\S+ stream=\\d+ protocol=\\w+ proxy=${NODES.n2.id.replace(/[.~]/g, "\\$&")} status=PERMISSION_DENIED`));
       const n2 = (await proxies()).find((p) => p.id === NODES.n2.id);
       assert.is(n2.connections.length, 1, "only node 2's own stream");
       assert.is(n2.connections[0].peerIdentity, spiffe(NODES.n2.sa));

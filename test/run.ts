@@ -24,18 +24,31 @@ const child = spawn(process.execPath, ["--import", "tsx", uvu, "test", pattern, 
   stdio: ["ignore", "pipe", "inherit"],
 });
 let out = "";
+// A test that leaves a handle open keeps uvu alive after its summary; the run must still end (CI has
+// a deadline), and the leak must show: it is ended, reported, and counted as a failure.
+const LINGER_MS = 20_000;
+let lingered = false;
+let lingerTimer: NodeJS.Timeout | undefined;
 child.stdout.on("data", (d: Buffer) => {
   out += d.toString();
   process.stdout.write(d);
+  if (!lingerTimer && /Duration:\s+[\d.]+ms/.test(out.replace(/\x1b\[[0-9;]*m/g, ""))) {
+    lingerTimer = setTimeout(() => {
+      lingered = true;
+      console.log(`FAIL the test process did not exit ${LINGER_MS / 1000} s after its summary (a test left a handle open); ended it`);
+      child.kill("SIGKILL");
+    }, LINGER_MS);
+  }
 });
 child.on("exit", (code, signal) => {
+  clearTimeout(lingerTimer);
   // uvu's summary: "Total: N", "Passed: N", "Skipped: N" (ANSI colours stripped).
   const plain = out.replace(/\x1b\[[0-9;]*m/g, "");
   const num = (label: string) => Number(new RegExp(`^\\s*${label}:\\s+(\\d+)`, "m").exec(plain)?.[1] ?? 0);
   const total = num("Total");
   const skipped = num("Skipped");
   let failed = total - num("Passed"); // uvu's Total does not include skipped tests
-  if ((code !== 0 || signal) && failed === 0) failed = 1; // crashed before or while reporting
+  if ((code !== 0 || signal) && failed === 0) failed = 1; // crashed before or while reporting, or lingered
   const passed = num("Passed") + stepsPassed;
   failed += stepsFailed;
   // Repeated here so that a failed build or type-check is not lost above the tests' output.

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { isUnspecified } from "../identity/ip.ts";
 import type { LoopGuardOptions } from "../generation/options.ts";
 import type { GuardModuleStatus } from "../http/view.ts";
-import { LimitedLog } from "../log-limit.ts";
+import { RateLimitedLog } from "../log/rate-limited-log.ts";
 import type { CertificateFiles } from "../tls/cert-files.ts";
 import { checkModuleUrl } from "./check-url.ts";
 import { guardDelivery, type GuardDeliveryFlags } from "./delivery.ts";
@@ -60,10 +60,11 @@ export async function setUpLoopGuard(
   }
 
   const fetches = new FetchLog();
-  const requests = new LimitedLog(log, "module requests", 20);
+  // Counted per client address, like every other line a client can provoke.
+  const requests = new RateLimitedLog(log);
   const server = await startGuardModuleServer({
     host: d.host, port: d.port, module, ...(flags.certs ? { certs: flags.certs } : {}),
-    onRequest: (line, address, status) => { fetches.record(address, status); requests.line(line); },
+    onRequest: (line, address, status) => { fetches.record(address, status); requests.line(`module requests from ${address}`, line); },
   });
   const tls = flags.certs ? (flags.certs.mutual ? "mtls" : "tls") : "none";
   // On a wildcard address each proxy fetches from the address its xDS connection arrived at.
@@ -77,6 +78,6 @@ export async function setUpLoopGuard(
       const f = remoteAddress ? fetches.last(remoteAddress) : undefined;
       return { source: "url", location: url(host ?? via ?? d.host), sha256: module.sha256, fetched: f ? { at: f.at.toISOString(), status: f.status } : false };
     },
-    close: () => server.close(),
+    close: () => { requests.stop(); return server.close(); },
   };
 }

@@ -12,10 +12,16 @@ export interface ProxyIdentity {
   instanceIps: string[];
   /** node.id's IP first, then INSTANCE_IPS; canonical and deduplicated. */
   nodeIps: string[];
-  /** Ignored input, one message each: the caller logs them once. */
+  /** Ignored input, one message each (at most MAX_PROBLEMS, then one "and N more"): the caller logs them once. */
   problems: string[];
   metadata: Record<string, unknown>;
 }
+
+/** Problems listed per proxy; the rest are counted. */
+const MAX_PROBLEMS = 10;
+/** How much of node.id and its IP part a problem echoes. */
+const ECHO_CHARS = 200;
+const echo = (s: string) => JSON.stringify(s.length <= ECHO_CHARS ? s : `${s.slice(0, ECHO_CHARS)}…`);
 
 /** The xDS node (control/xds/node.ts), of which identity reads the id and the metadata. */
 export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): ProxyIdentity {
@@ -24,10 +30,13 @@ export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): 
   const nodeId = parseNodeId(id);
   const problems: string[] = [];
   if (nodeId.form === "istio" && nodeId.invalidIp !== undefined) {
-    problems.push(`node.id ${JSON.stringify(id)}: ${JSON.stringify(nodeId.invalidIp)} is not an IP address; ignored`);
+    problems.push(`node.id ${echo(id)}: ${echo(nodeId.invalidIp)} is not an IP address; ignored`);
   }
   const instance = parseInstanceIps(metadata.INSTANCE_IPS);
-  for (const bad of instance.invalid) problems.push(`node ${JSON.stringify(id)} INSTANCE_IPS: ${bad.reason}; ignored`);
+  const listed = instance.invalid.slice(0, MAX_PROBLEMS);
+  for (const bad of listed) problems.push(`node ${echo(id)} INSTANCE_IPS: ${bad.reason}; ignored`);
+  const unlisted = instance.invalid.length - listed.length;
+  if (unlisted > 0) problems.push(`node ${echo(id)} INSTANCE_IPS: and ${unlisted} more entries that are not IP addresses; ignored`);
   const nodeIdIp = nodeId.form === "istio" ? nodeId.ip : undefined;
   const nodeIps = [...new Set([...(nodeIdIp ? [nodeIdIp] : []), ...instance.ips])];
   return { id, nodeId, ...(nodeIdIp ? { nodeIdIp } : {}), instanceIps: instance.ips, nodeIps, problems, metadata };

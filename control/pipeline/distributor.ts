@@ -1,9 +1,14 @@
 // Hands each connected proxy its config and keeps it current: on connect, and for every proxy after a
 // registry change. Everything is per stream: a stream's config lives under its stream id, so streams
-// that claim the same node id never change each other's config. A change reaches proxies in rounds
-// that yield now and then, so pushes already made are written and new streams and HTTP requests are
-// served while the rest are generated; a newer change abandons an older round (its proxies get the
-// newer registry anyway).
+// that claim the same node id never change each other's config.
+//
+// Generating a config is the expensive step, so it never runs inside a request handler: streams wait
+// in two queues and are served in slices of at most SLICE_MS, with the event loop free between slices.
+// Requests that can be answered at once (ACKs, re-requests answered from the cache, other proxies'
+// streams) are therefore never held up by more than a slice, however many proxies connect at the same
+// moment. The queues take turns, so a connect storm does not hold back registry changes for proxies
+// already served, nor the other way round. A stream waits at most once: a newer change leaves it where
+// it is, and it gets the newest registry when its turn comes.
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Proxies, ProxyRecord } from "../proxies.ts";
 import type { Registry } from "../registry/model.ts";
@@ -17,10 +22,16 @@ export interface DistributorEvents {
   failed?(proxyId: string, streamId: number, error: Error): void;
 }
 
-const YIELD_EVERY = 25;
+/** Longest run of generation before the event loop gets a turn. */
+const SLICE_MS = 10;
 
 export class ConfigDistributor {
-  private round = 0;
+  /** Stream id -> when the change it waits for happened (performance.now()); insertion order is the order served. */
+  private readonly changed = new Map<number, number>();
+  private readonly connected = new Map<number, number>();
+  private connectsNext = false;
+  private scheduled = false;
+  private stopped = false;
 
   constructor(
     private readonly pipeline: ConfigPipeline,
@@ -29,11 +40,11 @@ export class ConfigDistributor {
     private readonly events: DistributorEvents = {},
   ) {}
 
-  /** A stream opened for `identity`: record it and give it its config. */
+  /** A stream opened for `identity`: record it; its config follows shortly (the stream is answered once it exists). */
   open(identity: ProxyIdentity, streamId: number, protocol: "sotw" | "delta", extra: Pick<ProxyRecord, "peerIdentity" | "via" | "remoteAddress" | "warning"> = {}): ProxyRecord {
     const r = this.proxies.open({ streamId, protocol, identity, nodeIps: this.pipeline.nodeIps(identity), ...extra });
     this.pipeline.retain(identity, r.via);
-    this.update(r, performance.now());
+    this.enqueue(streamId, this.connected, performance.now());
     return r;
   }
 
@@ -43,27 +54,51 @@ export class ConfigDistributor {
     if (!r) return;
     this.cache.delete(streamId);
     this.pipeline.release(r.identity, r.via);
+    this.changed.delete(streamId);
+    this.connected.delete(streamId);
   }
 
-  /** A new registry version: every connected proxy gets its new config. */
-  async registryChanged(registry: Registry, triggeredAt: number): Promise<void> {
+  /** A new registry version: every connected stream gets its new config. O(streams) once per version. */
+  registryChanged(registry: Registry, triggeredAt: number): void {
     this.pipeline.setRegistry(registry);
-    const mine = ++this.round;
-    let n = 0;
-    for (const r of this.proxies.all()) {
-      if (mine !== this.round) return;
-      this.update(r, triggeredAt);
-      if (++n % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-    }
+    for (const r of this.proxies.all()) this.enqueue(r.streamId, this.changed, triggeredAt);
   }
 
-  /** Abandons a round in progress. */
+  /** Drops the work not done yet. */
   stop(): void {
-    this.round++;
+    this.stopped = true;
+    this.changed.clear();
+    this.connected.clear();
+  }
+
+  /** Queues the stream unless it already waits (then it keeps its place and its earlier trigger time). */
+  private enqueue(streamId: number, queue: Map<number, number>, triggeredAt: number): void {
+    if (!this.connected.has(streamId) && !this.changed.has(streamId)) queue.set(streamId, triggeredAt);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => this.work());
+  }
+
+  /** One slice: streams from both queues in turn, until SLICE_MS have passed; then the event loop's turn. */
+  private work(): void {
+    this.scheduled = false;
+    const until = performance.now() + SLICE_MS;
+    while (this.changed.size + this.connected.size > 0 && performance.now() < until) {
+      const queue = (this.connectsNext && this.connected.size > 0) || this.changed.size === 0 ? this.connected : this.changed;
+      this.connectsNext = queue !== this.connected;
+      const [streamId, triggeredAt] = queue.entries().next().value!;
+      queue.delete(streamId);
+      const r = this.proxies.get(streamId);
+      if (r) this.update(r, triggeredAt);
+    }
+    if (this.changed.size + this.connected.size > 0) this.schedule();
   }
 
   private update(r: ProxyRecord, triggeredAt: number): void {
-    if (this.proxies.get(r.streamId) !== r) return; // disconnected meanwhile: store nothing for it
     const t0 = performance.now();
     const built = !this.pipeline.hasConfig(r.identity, r.via);
     let config;

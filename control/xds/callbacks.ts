@@ -1,4 +1,5 @@
 // What the transport reports to the rest of the control plane (wiring, logs, metrics).
+import type { Refusal } from "./limits.ts";
 import type { XdsNode } from "./node.ts";
 import type { StreamPeer } from "./peer.ts";
 
@@ -7,11 +8,6 @@ export interface StreamInfo {
   node: XdsNode;
   protocol: "sotw" | "delta";
   peer: StreamPeer;
-}
-
-/** onStreamOpen's answer to a stream it will not serve: the stream ends with PERMISSION_DENIED and this reason. */
-export interface StreamRefusal {
-  reason: string;
 }
 
 export interface PushInfo extends StreamInfo {
@@ -30,9 +26,24 @@ export interface NackInfo extends AckInfo {
   errorDetail: string;
 }
 
+export interface RefusedInfo {
+  streamId: number;
+  protocol: "sotw" | "delta";
+  /** The client's address without its port ("127.0.0.1", "::1"): the source that log limits count by. */
+  peer: string;
+  /** node.id when the stream had been opened (within the limits) before the refusal. */
+  nodeId?: string;
+  refusal: Refusal;
+}
+
 export interface XdsCallbacks {
-  /** The stream's first request arrived (its node is known); the stream's snapshot should exist soon, or the stream is refused. */
-  onStreamOpen?(info: StreamInfo): StreamRefusal | void;
+  /**
+   * The stream's first request arrived (its node is known); the stream's snapshot should exist soon. A
+   * Refusal ends the stream with that status instead (the proxy is not acceptable to the control plane).
+   */
+  onStreamOpen?(info: StreamInfo): Refusal | void;
+  /** A stream was ended because a request broke a limit or was refused; the client gets `refusal` as its status. */
+  onRefused?(info: RefusedInfo): void;
   onStreamClosed?(info: StreamInfo): void;
   onPush?(info: PushInfo): void;
   onAck?(info: AckInfo): void;

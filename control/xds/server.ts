@@ -3,6 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks } from "./callbacks.ts";
+import { DEFAULT_XDS_LIMITS, type XdsLimits } from "./limits.ts";
 import { adsServiceDefinition } from "./protos.ts";
 import { handleDeltaStream } from "./delta.ts";
 import { connectionInterceptor } from "./peer.ts";
@@ -16,6 +17,8 @@ export interface XdsServerOptions {
   callbacks?: XdsCallbacks;
   /** TLS (control/tls/); default plaintext. */
   credentials?: grpc.ServerCredentials;
+  /** Overrides of DEFAULT_XDS_LIMITS. */
+  limits?: Partial<XdsLimits>;
 }
 
 export interface XdsServer {
@@ -28,11 +31,15 @@ export interface XdsServer {
 
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const callbacks = opts.callbacks ?? {};
+  const limits: XdsLimits = { ...DEFAULT_XDS_LIMITS, ...opts.limits };
   const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
   const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
   // Responses are bytes already, built around each resource's shared encoding (responses.ts).
   for (const method of Object.values(service) as grpc.MethodDefinition<unknown, Buffer>[]) method.responseSerialize = (v: Buffer) => v;
-  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1, interceptors: [connectionInterceptor] });
+  const server = new grpc.Server({
+    "grpc.keepalive_permit_without_calls": 1, "grpc.max_receive_message_length": limits.maxRequestBytes, "grpc.enable_channelz": 0,
+    interceptors: [connectionInterceptor],
+  });
   let nextStreamId = 0;
   let open = 0;
   const track = (call: grpc.ServerDuplexStream<any, any>) => {
@@ -46,11 +53,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   server.addService(service, {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
       track(call);
-      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks);
+      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks, limits);
     },
     DeltaAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
       track(call);
-      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks);
+      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks, limits);
     },
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,13 +1,16 @@
 // State-of-the-world ADS: one stream carries every type; each type has its own version and nonce.
 // A response is sent when the node's snapshot version for a type differs from what this stream
 // last sent (or the subscribed names changed); an ACK or NACK is matched to its response by nonce.
+// Responses go out through a SendQueue: at most one per type on its way, built from the newest snapshot.
 import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks, StreamInfo } from "./callbacks.ts";
-import { openStream } from "./open-stream.ts";
+import { checkSotwRequest, errorDetailOf, exhausted, type Refusal, type XdsLimits } from "./limits.ts";
+import { openStream, refuse } from "./open-stream.ts";
 import { TYPE_URL } from "./protos.ts";
 import { sotwResponse } from "./responses.ts";
-import type { PackedResource, Snapshot } from "./snapshot.ts";
+import { SendQueue } from "./send-queue.ts";
+import type { PackedResource } from "./snapshot.ts";
 
 /** Per type: what the stream asked for and what it was last sent. */
 interface SotwSubscription {
@@ -31,6 +34,7 @@ export function handleSotwStream(
   streamId: number,
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
+  limits: XdsLimits,
 ): void {
   const types = new Map<string, SotwSubscription>();
   let info: StreamInfo | undefined;
@@ -38,10 +42,13 @@ export function handleSotwStream(
   let nonceCounter = 0;
   let closed = false;
 
-  const send = (typeUrl: string, state: SotwSubscription, snapshot: Snapshot, force: boolean) => {
-    const typeSnap = snapshot.get(typeUrl);
-    if (!typeSnap || !info) return;
-    if (!force && state.sentVersion === typeSnap.version && sameSet(state.sentFor, state.names)) return;
+  // Built when the stream can take it (send-queue.ts), from the newest snapshot: a slow reader gets the latest version.
+  const build = (typeUrl: string, force: boolean): Buffer | undefined => {
+    const state = types.get(typeUrl);
+    const snapshot = info && cache.get(info.streamId);
+    const typeSnap = snapshot?.get(typeUrl);
+    if (!state || !snapshot || !typeSnap || !info) return undefined;
+    if (!force && state.sentVersion === typeSnap.version && sameSet(state.sentFor, state.names)) return undefined;
     const entries: Buffer[] = [];
     let count = 0;
     const shared = snapshot.shared.get(typeUrl);
@@ -64,31 +71,43 @@ export function handleSotwStream(
     state.sentAt = performance.now();
     state.sentCount = count;
     state.sentFor = state.names;
-    call.write(sotwResponse(typeSnap.version, typeUrl, nonce, entries));
     callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: count });
+    return sotwResponse(typeSnap.version, typeUrl, nonce, entries);
   };
+  const queue = new SendQueue(call, build);
 
-  const pushAll = (snapshot: Snapshot) => {
-    for (const [typeUrl, state] of types) send(typeUrl, state, snapshot, false);
+  const pushAll = () => {
+    for (const typeUrl of types.keys()) queue.request(typeUrl);
   };
 
   const close = () => {
     if (closed) return;
     closed = true;
+    queue.close();
     unwatch?.();
     if (info) callbacks.onStreamClosed?.(info);
   };
 
+  const end = (refusal: Refusal, nodeId = info?.node.id) => {
+    refuse(call, callbacks, { streamId, protocol: "sotw", ...(nodeId !== undefined ? { nodeId } : {}) }, refusal);
+    close();
+  };
+
   call.on("data", (req: any) => {
     if (closed) return;
+    const tooBig = checkSotwRequest(req, limits);
+    if (tooBig) return end(tooBig);
     if (!info) {
-      const opened = openStream(call, req, streamId, "sotw", cache, callbacks, pushAll);
-      if (!opened) return close();
+      const opened = openStream(call, req, streamId, "sotw", cache, callbacks, limits, pushAll);
+      if ("refusal" in opened) return end(opened.refusal, opened.nodeId);
       ({ info, unwatch } = opened);
     }
     const typeUrl: string = req.type_url ?? "";
     let state = types.get(typeUrl);
-    if (!state) types.set(typeUrl, (state = { names: new Set() }));
+    if (!state) {
+      if (types.size >= limits.maxTypesPerStream) return end(exhausted(`the stream asks for more than ${limits.maxTypesPerStream} resource types, the limit per stream`));
+      types.set(typeUrl, (state = { names: new Set() }));
+    }
     const nonce: string = req.response_nonce ?? "";
     if (nonce !== "") {
       if (nonce !== state.sentNonce) return; // answers an older response: superseded, ignore
@@ -96,13 +115,13 @@ export function handleSotwStream(
         ...info, typeUrl, version: req.version_info ?? "", nonce,
         resourceCount: state.sentCount ?? 0, latencyMs: performance.now() - (state.sentAt ?? performance.now()),
       };
-      if (req.error_detail) callbacks.onNack?.({ ...ack, version: state.sentVersion ?? "", errorDetail: String(req.error_detail.message ?? "") });
+      const errorDetail = errorDetailOf(req, limits);
+      if (errorDetail !== undefined) callbacks.onNack?.({ ...ack, version: state.sentVersion ?? "", errorDetail });
       else callbacks.onAck?.(ack);
     }
     state.names = new Set<string>(req.resource_names ?? []);
-    const snapshot = cache.get(info.streamId);
     // A fresh request (no nonce: first, or Envoy reconnected) always gets an answer once a snapshot exists.
-    if (snapshot) send(typeUrl, state, snapshot, nonce === "");
+    queue.request(typeUrl, nonce === "");
   });
   call.on("end", () => { close(); call.end(); });
   call.on("error", close);

@@ -23,7 +23,7 @@ export const MAX_LOG_BYTES_PER_EVENT = 64 * 1024;
 
 export const GOOD_ENTRY = JSON.stringify({
   apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "good", namespace: "default" },
-  spec: { hosts: ["good.example"], ports: [{ number: 9080, name: "http" }], endpoints: [{ address: "10.0.0.1" }] },
+  spec: { hosts: ["good.example"], ports: [{ number: 9080, name: "http" }], resolution: "STATIC", endpoints: [{ address: "10.0.0.1" }] },
 });
 
 export interface FuzzPlane {

@@ -45,7 +45,7 @@ export function serviceEntry(name: string): fc.Arbitrary<string> {
   const base = fc.record({ host: fc.constantFrom(`${name}.example`, "good.example", "UPPER.example", "*.wild"), ip: ips, port: fc.integer({ min: -1, max: 70_000 }) })
     .map(({ host, ip, port }) => ({
       apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name, namespace: "default" },
-      spec: { hosts: [host], ports: [{ number: port, name: "http" }], endpoints: [{ address: ip }] },
+      spec: { hosts: [host], ports: [{ number: port, name: "http" }], resolution: "STATIC", endpoints: [{ address: ip }] },
     }) as Record<string, any>);
   const mutation = fc.record({
     path: fc.array(fc.constantFrom<string | number>("spec", "metadata", "hosts", "ports", "endpoints", "labels", "address", "number", "name", "kind", 0, 1), { maxLength: 4 }),

@@ -1,0 +1,55 @@
+// How a stream's responses are written: as fast as the proxy reads, and never more than one per type
+// at a time. While a type's response has not yet been flushed to the connection (the proxy is slow or
+// not reading, so HTTP/2 flow control holds it), later changes of that type only mark it pending;
+// when the response has gone, the next one is built from the newest state. A stuck proxy therefore
+// holds at most one response per type on the server, whatever the number of changes, and a slow one
+// gets the latest version rather than the history. grpc-js's own buffer is respected too: after
+// write() returns false, nothing is written until 'drain'.
+import type * as grpc from "@grpc/grpc-js";
+
+/** Builds a type's response from the stream's current state, or undefined when there is nothing to send. */
+export type BuildResponse = (typeUrl: string, force: boolean) => object | undefined;
+
+export class SendQueue {
+  /** Types whose response the connection has not taken yet. */
+  private readonly writing = new Set<string>();
+  /** Types to (re)build once they may be written; true: answer even if nothing changed. */
+  private readonly pending = new Map<string, boolean>();
+  private blocked = false;
+  private closed = false;
+
+  constructor(private readonly call: grpc.ServerDuplexStream<any, any>, private readonly build: BuildResponse) {
+    call.on("drain", () => {
+      this.blocked = false;
+      this.flush();
+    });
+  }
+
+  /** Sends `typeUrl` from the newest state as soon as the stream can take it; `force` answers even an unchanged type. */
+  request(typeUrl: string, force = false): void {
+    if (this.closed) return;
+    this.pending.set(typeUrl, force || (this.pending.get(typeUrl) ?? false));
+    this.flush();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pending.clear();
+  }
+
+  private flush(): void {
+    for (const [typeUrl, force] of this.pending) {
+      if (this.closed || this.blocked) return;
+      if (this.writing.has(typeUrl)) continue;
+      this.pending.delete(typeUrl);
+      const response = this.build(typeUrl, force);
+      if (!response) continue;
+      this.writing.add(typeUrl);
+      const more = this.call.write(response, () => {
+        this.writing.delete(typeUrl);
+        if (this.pending.has(typeUrl)) this.flush();
+      });
+      if (!more) this.blocked = true;
+    }
+  }
+}
