@@ -1,9 +1,10 @@
 // Istio's meshNetworks (`serve --mesh-networks FILE`): which network each endpoint is on (its own
 // `network`, or a fromCidr range) and each network's gateways, through which proxies of other
 // networks reach it. YAML or JSON text in, networks and file:line problems out; no I/O.
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
+import { LineCounter, parseDocument, type Node } from "yaml";
 import { parseCidr, parseIp } from "../identity/ip.ts";
 import type { MeshNetwork, RegistryError } from "./model.ts";
+import { offsetOf } from "./parse.ts";
 import { pathName, Reader, type Path } from "./reader.ts";
 
 export interface MeshNetworksResult {
@@ -73,20 +74,3 @@ export function parseMeshNetworks(text: string, file: string): MeshNetworksResul
   };
 }
 
-function offsetOf(node: Node | null, path: Path): number {
-  let offset = node?.range?.[0] ?? 0;
-  for (const seg of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
-      if (!pair) break;
-      offset = (pair.key as Node | null)?.range?.[0] ?? offset;
-      node = pair.value as Node | null;
-    } else if (isSeq(node) && typeof seg === "number") {
-      const item = node.items[seg] as Node | undefined;
-      if (!item) break;
-      offset = item.range?.[0] ?? offset;
-      node = item;
-    } else break;
-  }
-  return offset;
-}

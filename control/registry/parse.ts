@@ -59,7 +59,7 @@ export function parseRegistryText(text: string, file: string, limits: TextLimits
       return;
     }
     if (value === null || value === undefined) return; // an empty document, e.g. a trailing `---`
-    const locate = (path: Path) => at(offsetOf(doc, path));
+    const locate = (path: Path) => at(offsetOf(doc.contents as Node | null, path));
     const items = isList(value) ? value.items.map((item, i) => ({ item, path: ["items", i] as Path })) : [{ item: value, path: [] as Path }];
     for (const { item, path } of items) {
       const docLine = locate(path).line;
@@ -88,10 +88,10 @@ function firstLine(message: string): string {
   return message.split("\n")[0]!.trim();
 }
 
-/** Source offset of the deepest node on `path` that exists: a map entry's key, a list item, or the document. */
-function offsetOf(doc: Document, path: Path): number {
-  let node: unknown = doc.contents;
-  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
+/** Source offset of the deepest node on `path` under `root` that exists: a map entry's key, a list item, or the root. */
+export function offsetOf(root: Node | null, path: Path): number {
+  let node: unknown = root;
+  let offset = root?.range?.[0] ?? 0;
   for (const seg of path) {
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
