@@ -62,7 +62,8 @@ export function netnsUnavailableReason(): string | undefined {
   return undefined;
 }
 
-function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+/** Runs a command, its stderr in the error when it fails (for the namespace builders: here and the tests'). */
+export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
   try {
     return execFileSync(cmd, args, { encoding: "utf8", input: opts.input, timeout: opts.timeoutMs ?? 15000, stdio: ["pipe", "pipe", "pipe"] });
   } catch (err) {
@@ -89,7 +90,7 @@ function pidAlive(pid: number): boolean {
 }
 
 /** Kills every process still inside `ns` (only ever called on our own namespaces), then deletes it. */
-function deleteNamespaceSync(ns: string): void {
+export function deleteNamespaceSync(ns: string): void {
   try {
     for (const pid of run("ip", ["netns", "pids", ns], { timeoutMs: 5000 }).split(/\s+/).filter(Boolean)) {
       try { process.kill(Number(pid), "SIGKILL"); } catch { /* gone */ }
@@ -98,11 +99,14 @@ function deleteNamespaceSync(ns: string): void {
   try { run("ip", ["netns", "del", ns], { timeoutMs: 5000 }); } catch { /* already gone */ }
 }
 
-/** Removes namespaces left by earlier runs of this builder whose process no longer exists (a SIGKILLed test). */
-export function sweepStaleNamespaces(): string[] {
+/**
+ * Removes namespaces left by earlier runs of a builder whose process no longer exists (a SIGKILLed
+ * test). `names`: the builder's namespace names, with the owning pid as the first group.
+ */
+export function sweepStaleNamespaces(names: RegExp = NS_RE): string[] {
   const removed: string[] = [];
   for (const ns of listNamespaces()) {
-    const m = NS_RE.exec(ns);
+    const m = names.exec(ns);
     if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
     deleteNamespaceSync(ns);
     removed.push(ns);

@@ -8,10 +8,9 @@
 // Names carry this process's pid, so a later run sweeps what a killed run left. destroy() and, through
 // the CleanupRegistry, process exit or a signal remove the processes started in the namespaces and the
 // namespaces themselves (which takes veths, bridges and iptables rules with them).
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { CleanupRegistry } from "../../control/demo/cleanup.ts";
-import { spawnProcess, type SpawnedProcess } from "../../control/demo/netns.ts";
+import { deleteNamespaceSync, run, spawnProcess, sweepStaleNamespaces, type SpawnedProcess } from "../../control/demo/netns.ts";
 
 export interface HostSpec {
   /** Short role name, e.g. "cp", "n1" (at most 4 characters). */
@@ -34,47 +33,8 @@ export interface Hosts {
 
 const NS_RE = /^mh(\d+)-[0-9a-f]{4}-\w+$/;
 
-function run(cmd: string, args: string[], timeoutMs = 15000): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(" ")}: ${(e.stderr ?? "").trim() || e.message}`);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Kills what still runs in `ns` (only ever our own namespaces) and deletes it. */
-function deleteNamespace(ns: string): void {
-  try {
-    for (const pid of run("ip", ["netns", "pids", ns], 5000).split(/\s+/).filter(Boolean)) {
-      try { process.kill(Number(pid), "SIGKILL"); } catch { /* gone */ }
-    }
-  } catch { /* already gone */ }
-  try { run("ip", ["netns", "del", ns], 5000); } catch { /* already gone */ }
-}
-
 /** Namespaces of this builder left by a run whose process is gone. */
-export function sweepStaleHosts(): string[] {
-  const removed: string[] = [];
-  let list = "";
-  try { list = run("ip", ["netns", "list"]); } catch { return removed; }
-  for (const ns of list.split("\n").map((l) => l.split(/\s+/)[0]!).filter(Boolean)) {
-    const m = NS_RE.exec(ns);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
-    deleteNamespace(ns);
-    removed.push(ns);
-  }
-  return removed;
-}
+export const sweepStaleHosts = (): string[] => sweepStaleNamespaces(NS_RE);
 
 export function createHosts(cleanup: CleanupRegistry, specs: HostSpec[]): Hosts {
   sweepStaleHosts();
@@ -94,10 +54,10 @@ export function createHosts(cleanup: CleanupRegistry, specs: HostSpec[]): Hosts 
     for (const p of processes) {
       try { p.child.kill("SIGKILL"); } catch { /* gone */ }
     }
-    for (const n of [...Object.values(ns), sw]) deleteNamespace(n);
+    for (const n of [...Object.values(ns), sw]) deleteNamespaceSync(n);
   };
   const unregister = cleanup.add(destroySync);
-  const exec = (n: string, cmd: string, args: string[], timeoutMs?: number) => run("ip", ["netns", "exec", n, cmd, ...args], timeoutMs);
+  const exec = (n: string, cmd: string, args: string[], timeoutMs?: number) => run("ip", ["netns", "exec", n, cmd, ...args], timeoutMs === undefined ? {} : { timeoutMs });
 
   try {
     for (const n of [sw, ...Object.values(ns)]) {
