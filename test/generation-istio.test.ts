@@ -13,7 +13,7 @@ import { formatError, type Registry } from "../control/registry/model.ts";
 import { parseRegistryText } from "../control/registry/parse.ts";
 import { ConfigPipeline } from "../control/pipeline/config-pipeline.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
-import { startEnvoyJudge, type EnvoyJudge } from "./support/envoy-accepts.ts";
+import { envoyJudgedFile } from "./support/envoy-accepts.ts";
 import { registryOf } from "./support/registry.ts";
 
 const OPTS = generationOptions({ loopGuard: { wasmPath: LOOP_GUARD_WASM, mode: "enforce" } });
@@ -27,20 +27,8 @@ const lb = (groups: any[]) => groups.flatMap((g: any) => g.lb_endpoints.map((e: 
 const matches = (r: GeneratedResources, port: number) => (named(r.listeners, `0.0.0.0_${port}`)?.filter_chains ?? []).map((c: any) =>
   `${c.name} ${[...c.filter_chain_match.prefix_ranges.map((p: any) => `${p.address_prefix}/${p.prefix_len.value}`), ...(c.filter_chain_match.server_names ?? []).map((s: string) => `sni:${s}`)].join(" ")}`);
 
-let judge: EnvoyJudge;
-const generated: [string, GeneratedResources][] = [];
-const gen = (what: string, registry: Registry, p: ProxyIdentity = proxy("10.0.0.9"), options: GenerationOptions = OPTS) => {
-  const r = generate(p, registry, options);
-  generated.push([what, r]);
-  return r;
-};
-
-test.before(async () => {
-  judge = await startEnvoyJudge();
-});
-test.after(async () => {
-  await judge?.stop();
-});
+const envoy = envoyJudgedFile(test);
+const gen = (what: string, registry: Registry, p: ProxyIdentity = proxy("10.0.0.9"), options: GenerationOptions = OPTS) => envoy.record(what, generate(p, registry, options));
 
 test("no resolution means NONE (Istio's zero value): ORIGINAL_DST, the whole port when there are no addresses", () => {
   const r = gen("default NONE", registryOf(se("ext", "  hosts: [ext.example]\n  ports: [{number: 5432, name: pg, protocol: TCP}]")));
@@ -269,14 +257,6 @@ test("multiplane.dev/local-ports (multiplane's own annotation): the process behi
   assert.match(we.warnings.map(formatError).join("\n"), /annotation multiplane\.dev\/local-ports belongs on the ServiceEntry; ignored here/);
 });
 
-test("a real Envoy ACKs every configuration above", async () => {
-  assert.ok(generated.length >= 15, `${generated.length} generated`);
-  for (const [what, resources] of generated) {
-    const v = await judge.judge(resources);
-    assert.equal(v.nacks, [], `${what}: Envoy NACKed`);
-    assert.ok(v.acked, `${what}: no ACK`);
-    assert.equal(v.listeners, resources.listeners.map((l: any) => l.name).sort(), `${what}: listeners Envoy holds`);
-  }
-});
+test("a real Envoy ACKs every configuration above", () => envoy.assertAllAccepted(15));
 
 test.run();

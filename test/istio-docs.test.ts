@@ -13,7 +13,7 @@ import { buildRegistry } from "../control/registry/build.ts";
 import { formatError, type Registry, type Resource } from "../control/registry/model.ts";
 import { parseRegistryText } from "../control/registry/parse.ts";
 import { LOOP_GUARD_WASM, PROJECT_ROOT } from "../envoy/paths.ts";
-import { startEnvoyJudge, type EnvoyJudge } from "./support/envoy-accepts.ts";
+import { envoyJudgedFile } from "./support/envoy-accepts.ts";
 
 const DOCS = join(PROJECT_ROOT, "test", "fixtures", "istio", "docs");
 const OPTS = generationOptions({ loopGuard: { wasmPath: LOOP_GUARD_WASM, mode: "enforce" } });
@@ -47,20 +47,8 @@ const chains = (r: GeneratedResources, port: number) => named(r.listeners, `0.0.
   match: [...c.filter_chain_match.prefix_ranges.map((p: any) => `${p.address_prefix}/${p.prefix_len.value}`), ...(c.filter_chain_match.server_names ?? []).map((s: string) => `sni:${s}`)].join(" "),
 }));
 
-let judge: EnvoyJudge;
-const generated: [string, GeneratedResources][] = [];
-const gen = (what: string, registry: Registry, p = proxy(), options: GenerationOptions = OPTS) => {
-  const r = generate(p, registry, options);
-  generated.push([what, r]);
-  return r;
-};
-
-test.before(async () => {
-  judge = await startEnvoyJudge();
-});
-test.after(async () => {
-  await judge?.stop();
-});
+const envoy = envoyJudgedFile(test);
+const gen = (what: string, registry: Registry, p = proxy(), options: GenerationOptions = OPTS) => envoy.record(what, generate(p, registry, options));
 
 test("API reference, external HTTPS APIs (TLS, DNS, three hosts): a STRICT_DNS cluster per host, matched by SNI", () => {
   const r = gen("external-svc-https", example("reference-service-entry.yaml", ["external-svc-https"]));
@@ -202,14 +190,6 @@ test("tasks, TCP egress to MongoDB and a VM database: EDS to their IPs, matched 
   assert.equal(edsHosts(vm, "outbound|3306||mysqldb.vm.svc.cluster.local"), ["10.0.0.5:3306"]);
 });
 
-test("a real Envoy ACKs every configuration above", async () => {
-  assert.ok(generated.length >= 15, `${generated.length} generated`);
-  for (const [what, resources] of generated) {
-    const v = await judge.judge(resources);
-    assert.equal(v.nacks, [], `${what}: Envoy NACKed`);
-    assert.ok(v.acked, `${what}: no ACK`);
-    assert.equal(v.listeners, resources.listeners.map((l: any) => l.name).sort(), `${what}: listeners Envoy holds`);
-  }
-});
+test("a real Envoy ACKs every configuration above", () => envoy.assertAllAccepted(15));
 
 test.run();

@@ -1,5 +1,7 @@
 // One real Envoy behind a test xDS server: hand it generated resources and learn whether it ACKs
 // them all (and which listeners it then holds), or what it NACKs.
+import type { Test } from "uvu";
+import * as assert from "uvu/assert";
 import type { GeneratedResources } from "../../control/generation/generate.ts";
 import { SnapshotCache } from "../../control/xds/cache.ts";
 import { TYPE_URL } from "../../control/xds/protos.ts";
@@ -73,6 +75,33 @@ export async function startEnvoyJudge(): Promise<EnvoyJudge> {
     async stop() {
       await envoy.stop();
       await xds.stop();
+    },
+  };
+}
+
+/**
+ * For a test file that generates configurations and wants each one judged by a real Envoy: starts the
+ * judge before the file's tests and stops it after; `record` keeps a configuration (and returns it), and
+ * `assertAllAccepted` (the file's last test) pushes each to Envoy and asserts it is ACKed whole.
+ */
+export function envoyJudgedFile(test: Test) {
+  let judge: EnvoyJudge | undefined;
+  const recorded: [string, GeneratedResources][] = [];
+  test.before(async () => { judge = await startEnvoyJudge(); });
+  test.after(async () => { await judge?.stop(); });
+  return {
+    record(what: string, resources: GeneratedResources): GeneratedResources {
+      recorded.push([what, resources]);
+      return resources;
+    },
+    async assertAllAccepted(minimum: number): Promise<void> {
+      assert.ok(recorded.length >= minimum, `${recorded.length} generated`);
+      for (const [what, resources] of recorded) {
+        const v = await judge!.judge(resources);
+        assert.equal(v.nacks, [], `${what}: Envoy NACKed`);
+        assert.ok(v.acked, `${what}: no ACK`);
+        assert.equal(v.listeners, resources.listeners.map((l) => l.name!).sort(), `${what}: listeners Envoy holds`);
+      }
     },
   };
 }
