@@ -61,6 +61,10 @@ test("--json: one object for machines, the same problems", () => {
   assert.equal([out.valid, out.errors, out.files.length], [false, 2, 2]);
   assert.equal(out.problems[0], { file: join(dir, "bad.yaml"), line: 6, column: 24, reason: "invalid port name: \"http_web\" (a DNS-1123 label: letters, digits and '-', at most 63)", severity: "error" });
   assert.ok(out.problems.some((p: any) => p.severity === "warning"));
+  // Problems come in the order the paths were named, whatever the paths' collation.
+  const reversed = JSON.parse(cli(["--json", join(PROJECT_ROOT, "examples", "registry", "seed.yaml"), join(dir, "bad.yaml")]).stdout);
+  assert.is(reversed.problems[0].file, join(PROJECT_ROOT, "examples", "registry", "seed.yaml"));
+  assert.is(reversed.problems.at(-1).file, join(dir, "bad.yaml"));
 });
 
 test("--mesh-networks is checked too; no path is a usage error (exit 2); a missing path is an error", () => {

@@ -28,6 +28,10 @@ export async function checkPaths(paths: string[]): Promise<CheckResult> {
   const built = buildRegistry(resources);
   if (!built.ok) for (const e of built.errors) problems.push({ ...e, severity: "error" });
   else for (const w of built.registry.warnings) problems.push({ ...w, severity: "warning" });
-  problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || (a.column ?? 0) - (b.column ?? 0)));
+  // Problems follow the order the user named the paths in (then line and column), not the file names'
+  // collation, so the output reads the same on every machine.
+  const rank = new Map(files.map((f, i) => [f, i]));
+  const at = (file: string) => rank.get(file) ?? files.length;
+  problems.sort((a, b) => at(a.file) - at(b.file) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || (a.column ?? 0) - (b.column ?? 0));
   return { files, resources: resources.length, problems };
 }
