@@ -5,7 +5,7 @@ import { isTlsProtocol } from "../registry/istio-syntax.ts";
 import type { Endpoint, Registry, Service, ServicePort } from "../registry/model.ts";
 import { outboundCluster } from "./clusters.ts";
 import { buildEndpointSet, endpointSet, type EndpointSet } from "./endpoints.ts";
-import { networkView, type NetworkView } from "./networks.ts";
+import { endpointNetworkKey, networkView, type NetworkView } from "./networks.ts";
 import type { Cluster, ClusterLoadAssignment } from "./envoy-types.ts";
 import { Interner } from "./intern.ts";
 import { outboundClusterName } from "./names.ts";
@@ -26,7 +26,7 @@ export interface OutboundChain {
   serverNames?: string[];
   /** DYNAMIC_DNS: the port the dynamic forward proxy connects to on the host the SNI names. */
   dynamicForwardPort?: number;
-  /** Determines the chain. */
+  /** Equal keys, equal chains: a serial for a chain derived with its service (see serviceOutbound), else its content. */
   key: string;
 }
 
@@ -52,48 +52,95 @@ export interface OutboundPlan {
 /** The owner key of a destination on a port, optionally for one SNI name. */
 export const ownerKey = (destination: string, serverName?: string) => (serverName ? `${destination} sni ${serverName}` : destination);
 
-/** `interned` hands back the previous version's object for unchanged content (see intern.ts). */
+/**
+ * What one service port brings to every plan of a network view: its cluster, its endpoints (EDS) and
+ * the destinations it wants on its port. Derived once per frozen Service (see intern.ts), so a
+ * registry change costs the services it changed.
+ */
+interface PortOutbound {
+  port: ServicePort;
+  cluster: string;
+  resource: Cluster;
+  endpoints?: ClusterLoadAssignment;
+  wanted: readonly string[];
+  serverNames?: string[];
+  dynamicForwardPort?: number;
+  /** The chain when it gets every destination it wants (the usual case). */
+  chain: OutboundChain;
+}
+
+/** The chain of a service port some of whose destinations an earlier service on the port already has. */
+function narrowedChain(o: PortOutbound, port: OutboundPort): OutboundChain {
+  const destinations: string[] = [];
+  const seen = new Set<string>();
+  for (const d of o.wanted) {
+    const k = ownerKey(d, o.serverNames?.[0]);
+    if (port.owner.has(k) || seen.has(k)) continue;
+    seen.add(k);
+    destinations.push(d);
+  }
+  return { ...o.chain, destinations, key: chainKey(o.cluster, destinations, o.serverNames, o.dynamicForwardPort) };
+}
+
+/** `interned` reuses the previous version's objects: per unchanged Service, and by key for the rest (see intern.ts). */
 export function outboundPlan(registry: Registry, connectTimeoutMs: number, interned: Interner, view: ProxyView = {}, networks: readonly MeshNetwork[] = []): OutboundPlan {
   const byPort = new Map<number, OutboundPort>();
   const clusters: Cluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
   const services = servicesFor(registry, view.namespace);
   const nv = networkView(view.network, networks);
+  const derivedKey = `${endpointNetworkKey(view.network, networks)}|${connectTimeoutMs}`;
   for (const service of services) {
-    for (const p of service.ports) {
-      if (p.protocol === "UDP") continue; // Envoy sidecars proxy TCP; Istio skips UDP ports too
-      const cluster = outboundClusterName(p.number, service.host);
-      const set = endpointSetFor(service, p, nv);
-      // One interner serves one set of options: an EDS cluster depends on its name alone; the others on their resolution's inputs.
-      const clusterKey = service.resolution === "STATIC" ? `C ${cluster}` : `C ${cluster}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
-      clusters.push(interned.get(clusterKey, () => outboundCluster(cluster, service, p, connectTimeoutMs, set)));
-      if (service.resolution === "STATIC") {
-        endpoints.push(interned.get(`E ${cluster}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: cluster, endpoints: buildEndpointSet(set!) })));
-      }
-      let port = byPort.get(p.number);
-      if (!port) byPort.set(p.number, (port = { port: p.number, chains: [], ipv6: false, sni: false, owner: new Map() }));
-      const wanted = destinationsOf(service);
-      const serverNames = service.resolution === "DYNAMIC_DNS" || (wanted === CATCH_ALL && isTlsProtocol(p.protocol)) ? [service.host] : undefined;
-      const destinations: string[] = [];
-      for (const d of wanted) {
-        const k = ownerKey(d, serverNames?.[0]);
-        if (port.owner.has(k)) continue; // an earlier service (or this one) already matches it
-        port.owner.set(k, cluster);
-        destinations.push(d);
+    for (const o of interned.derive(service, derivedKey, () => serviceOutbound(service, nv, connectTimeoutMs, interned))) {
+      clusters.push(o.resource);
+      if (o.endpoints) endpoints.push(o.endpoints);
+      let port = byPort.get(o.port.number);
+      if (!port) byPort.set(o.port.number, (port = { port: o.port.number, chains: [], ipv6: false, sni: false, owner: new Map() }));
+      // Usually no earlier service matches any of these destinations: the chain derived with the service is the one.
+      const clash = o.wanted.some((d) => port!.owner.has(ownerKey(d, o.serverNames?.[0])));
+      const chain = clash ? narrowedChain(o, port) : o.chain;
+      for (const d of chain.destinations) {
+        port.owner.set(ownerKey(d, o.serverNames?.[0]), o.cluster);
         if (d.includes(":")) port.ipv6 = true;
       }
-      if (serverNames && destinations.length > 0) port.sni = true;
-      const dynamicForwardPort = service.resolution === "DYNAMIC_DNS" ? p.targetPort ?? p.number : undefined;
-      port.chains.push({
-        cluster, service, port: p, destinations,
-        ...(serverNames ? { serverNames } : {}), ...(dynamicForwardPort ? { dynamicForwardPort } : {}),
-        key: `${cluster} ${destinations.join(",")} ${serverNames?.join(",") ?? ""} ${dynamicForwardPort ?? ""}`,
-      });
+      if (o.serverNames && chain.destinations.length > 0) port.sni = true;
+      port.chains.push(chain);
     }
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
   return { ports, clusters, endpoints, services };
 }
+
+function serviceOutbound(service: Service, nv: NetworkView, connectTimeoutMs: number, interned: Interner): PortOutbound[] {
+  const out: PortOutbound[] = [];
+  const wanted = destinationsOf(service);
+  for (const p of service.ports) {
+    if (p.protocol === "UDP") continue; // Envoy sidecars proxy TCP; Istio skips UDP ports too
+    const cluster = outboundClusterName(p.number, service.host);
+    const set = endpointSetFor(service, p, nv);
+    // One interner serves one set of options: an EDS cluster depends on its name alone; the others on their resolution's inputs.
+    const clusterKey = service.resolution === "STATIC" ? `C ${cluster}` : `C ${cluster}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
+    const resource = interned.get(clusterKey, () => outboundCluster(cluster, service, p, connectTimeoutMs, set));
+    const endpoints = service.resolution === "STATIC"
+      ? interned.get(`E ${cluster}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: cluster, endpoints: buildEndpointSet(set!) }))
+      : undefined;
+    const serverNames = service.resolution === "DYNAMIC_DNS" || (wanted === CATCH_ALL && isTlsProtocol(p.protocol)) ? [service.host] : undefined;
+    const dynamicForwardPort = service.resolution === "DYNAMIC_DNS" ? p.targetPort ?? p.number : undefined;
+    // A service that names one destination twice (an address that is also an endpoint IP) matches it once.
+    const destinations = [...new Set(wanted)];
+    const chain: OutboundChain = {
+      cluster, service, port: p, destinations,
+      ...(serverNames ? { serverNames } : {}), ...(dynamicForwardPort ? { dynamicForwardPort } : {}),
+      // Short, so listener keys (every chain of a port) stay short; the same for the same content while the interner remembers it.
+      key: interned.get(`K ${chainKey(cluster, destinations, serverNames, dynamicForwardPort)}`, () => ({ serial: interned.serial() })).serial,
+    };
+    out.push({ port: p, cluster, resource, ...(endpoints ? { endpoints } : {}), wanted, ...(serverNames ? { serverNames } : {}), ...(dynamicForwardPort ? { dynamicForwardPort } : {}), chain });
+  }
+  return out;
+}
+
+const chainKey = (cluster: string, destinations: readonly string[], serverNames?: string[], dynamicForwardPort?: number) =>
+  `${cluster} ${destinations.join(",")} ${serverNames?.join(",") ?? ""} ${dynamicForwardPort ?? ""}`;
 
 /**
  * What selects this service on its ports: its addresses, then its endpoint IPs (multiplane tells

@@ -50,6 +50,8 @@ export class ConfigPipeline {
   private current: Registry = EMPTY_REGISTRY;
   /** The current version's index, shared by its views. */
   private query?: RegistryQuery;
+  /** The last index built: the next version's is built from it. */
+  private lastQuery?: RegistryQuery;
   /** Shared parts of the current version by view key (network and visible services). */
   private readonly shared = new Map<string, SharedPart>();
   /** Visibility keys of the current version by namespace. */
@@ -162,7 +164,7 @@ export class ConfigPipeline {
     const key = this.viewKey(view);
     let part = this.shared.get(key);
     if (!part) {
-      const query = (this.query ??= new RegistryQuery(this.current));
+      const query = (this.query ??= this.lastQuery = new RegistryQuery(this.current, this.lastQuery));
       const config = deepFreeze(sharedConfig(this.current, this.options, this.interned, view, query));
       this.shared.set(key, (part = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }) }));
       this.builtThisRound = true;

@@ -7,7 +7,28 @@ import { resourceKey } from "./model.ts";
 /** On failure, `offenders` are the documents the errors name (the later of two that clash): leaving them out builds. */
 export type BuildResult = { ok: true; registry: Registry } | { ok: false; errors: RegistryError[]; offenders: Resource[] };
 
-export function buildRegistry(resources: Resource[]): BuildResult {
+/**
+ * The services built from each ServiceEntry document (and the WorkloadEntries it selected), kept by the
+ * caller between builds: a document and selection seen before give back the very Service objects of
+ * the previous build, so what is derived from them downstream (generation memoises per Service) is
+ * computed for changed services only.
+ */
+export class BuiltServices {
+  private readonly byEntry = new WeakMap<ServiceEntry, { selected: readonly WorkloadEntry[] | undefined; services: Service[] }>();
+
+  get(se: ServiceEntry, selected: readonly WorkloadEntry[] | undefined, build: () => Service[]): Service[] {
+    const before = this.byEntry.get(se);
+    if (before && sameList(before.selected, selected)) return before.services;
+    const services = build();
+    this.byEntry.set(se, { selected, services });
+    return services;
+  }
+}
+
+const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined) =>
+  a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
+
+export function buildRegistry(resources: Resource[], built: BuiltServices = new BuiltServices()): BuildResult {
   const errors: RegistryError[] = [];
   const offenders = new Set<Resource>();
   const byKey = new Map<string, Resource>();
@@ -63,55 +84,66 @@ export function buildRegistry(resources: Resource[]): BuildResult {
   }
   const services: Service[] = [];
   for (const se of entries) {
-    const endpoints = se.workloadSelector ? selectWorkloads(se, workloadsByNamespace.get(se.namespace) ?? [], warnings) : se.endpoints;
-    const exportTo = se.exportTo.length === 0 ? ["*"] : se.exportTo.includes("~") ? [] : se.exportTo.map((e) => (e === "." ? se.namespace : e));
-    for (const host of se.hosts) {
-      services.push({
+    const selected = se.workloadSelector ? selectedWorkloads(se, workloadsByNamespace.get(se.namespace) ?? []) : undefined;
+    if (selected) warnings.push(...selectionWarnings(se, selected));
+    services.push(...built.get(se, selected, () => {
+      const endpoints = selected ? workloadEndpoints(se, selected) : se.endpoints;
+      const exportTo = se.exportTo.length === 0 ? ["*"] : se.exportTo.includes("~") ? [] : se.exportTo.map((e) => (e === "." ? se.namespace : e));
+      return se.hosts.map((host): Service => ({
         entry: `${se.namespace}/${se.name}`, namespace: se.namespace, host, addresses: se.addresses, ports: se.ports, endpoints,
         ...(se.workloadSelector ? { workloadSelector: se.workloadSelector } : {}), resolution: se.resolution, location: se.location,
         exportTo: [...new Set(exportTo)], ...(se.localPorts ? { localPorts: se.localPorts } : {}), origin: se.origin,
-      });
-    }
+      }));
+    }));
   }
   services.sort((a, b) => cmp(a.host, b.host) || cmp(a.entry, b.entry));
   const sorted = [...byKey.values()].sort((a, b) => cmp(resourceKey(a), resourceKey(b)));
   return { ok: true, registry: { services, resources: sorted, warnings } };
 }
 
-/**
- * Istio's selection: WorkloadEntries in the ServiceEntry's namespace whose (merged) labels include the
- * selector. A DNS name is usable only by DNS resolutions, and a DNS cluster needs an address to resolve.
- */
-/** `workloads`: the ServiceEntry's namespace's, in name order. */
-function selectWorkloads(se: ServiceEntry, workloads: readonly WorkloadEntry[], warnings: RegistryError[]): Endpoint[] {
+/** Istio's selection: WorkloadEntries in the ServiceEntry's namespace (`workloads`, in name order) whose (merged) labels include the selector. */
+function selectedWorkloads(se: ServiceEntry, workloads: readonly WorkloadEntry[]): WorkloadEntry[] {
   const selector = Object.entries(se.workloadSelector ?? {});
+  return workloads.filter((w) => selector.every(([k, v]) => w.labels[k] === v));
+}
+
+/** Why a selected WorkloadEntry is not used, if it is not: a DNS name is usable only by DNS resolutions, and a DNS cluster needs an address to resolve. */
+function unusable(se: ServiceEntry, w: WorkloadEntry, usedBefore: WorkloadEntry | undefined): string | undefined {
   const dns = se.resolution === "DNS" || se.resolution === "DNS_ROUND_ROBIN";
-  const out: Endpoint[] = [];
-  const selected = workloads.filter((w) => selector.every(([k, v]) => w.labels[k] === v));
+  const we = `WorkloadEntry ${w.namespace}/${w.name}`;
+  if (w.addressType === "hostname" && !dns) return `${we} (address ${w.address}) is not used by ServiceEntry ${se.namespace}/${se.name}: a DNS name needs resolution DNS or DNS_ROUND_ROBIN (Istio leaves it out too)`;
+  if (dns && (w.addressType === "unix" || w.addressType === "none")) return `${we} is not used by ServiceEntry ${se.namespace}/${se.name}: resolution ${se.resolution} needs an IP or DNS name to resolve, and it has ${w.addressType === "unix" ? "a unix socket" : "no address"}`;
+  if (se.resolution === "DNS_ROUND_ROBIN" && usedBefore) return `${we} is not used by ServiceEntry ${se.namespace}/${se.name}: resolution DNS_ROUND_ROBIN takes one endpoint, and ${usedBefore.namespace}/${usedBefore.name} was selected first`;
+  return undefined;
+}
+
+/** The selected WorkloadEntries a ServiceEntry uses, in selection order. */
+function used(se: ServiceEntry, selected: readonly WorkloadEntry[]): { used: WorkloadEntry[]; problems: { w: WorkloadEntry; reason: string }[] } {
+  const out: WorkloadEntry[] = [];
+  const problems: { w: WorkloadEntry; reason: string }[] = [];
   for (const w of selected) {
-    const we = `WorkloadEntry ${w.namespace}/${w.name}`;
-    if (w.addressType === "hostname" && !dns) {
-      warnings.push({ ...w.origin, reason: `${we} (address ${w.address}) is not used by ServiceEntry ${se.namespace}/${se.name}: a DNS name needs resolution DNS or DNS_ROUND_ROBIN (Istio leaves it out too)` });
-      continue;
-    }
-    if (dns && (w.addressType === "unix" || w.addressType === "none")) {
-      warnings.push({ ...w.origin, reason: `${we} is not used by ServiceEntry ${se.namespace}/${se.name}: resolution ${se.resolution} needs an IP or DNS name to resolve, and it has ${w.addressType === "unix" ? "a unix socket" : "no address"}` });
-      continue;
-    }
-    if (se.resolution === "DNS_ROUND_ROBIN" && out.length === 1) {
-      warnings.push({ ...w.origin, reason: `${we} is not used by ServiceEntry ${se.namespace}/${se.name}: resolution DNS_ROUND_ROBIN takes one endpoint, and ${out[0]!.workloadEntry} was selected first` });
-      continue;
-    }
-    out.push({
-      address: w.address, addressType: w.addressType, ports: w.ports, labels: w.labels,
-      ...(w.network ? { network: w.network } : {}), ...(w.locality ? { locality: w.locality } : {}), ...(w.weight ? { weight: w.weight } : {}),
-      workloadEntry: `${w.namespace}/${w.name}`,
-    });
+    const reason = unusable(se, w, out[0]);
+    if (reason) problems.push({ w, reason });
+    else out.push(w);
   }
+  return { used: out, problems };
+}
+
+function selectionWarnings(se: ServiceEntry, selected: readonly WorkloadEntry[]): RegistryError[] {
+  const warnings = used(se, selected).problems.map(({ w, reason }) => ({ ...w.origin, reason }));
   if (selected.length === 0) {
+    const selector = Object.entries(se.workloadSelector ?? {});
     warnings.push({ ...se.origin, reason: `ServiceEntry ${se.namespace}/${se.name}: workloadSelector ${selector.map(([k, v]) => `${k}=${v}`).join(",") || "{}"} selects no WorkloadEntry in namespace ${se.namespace} (yet)` });
   }
-  return out;
+  return warnings;
+}
+
+function workloadEndpoints(se: ServiceEntry, selected: readonly WorkloadEntry[]): Endpoint[] {
+  return used(se, selected).used.map((w): Endpoint => ({
+    address: w.address, addressType: w.addressType, ports: w.ports, labels: w.labels,
+    ...(w.network ? { network: w.network } : {}), ...(w.locality ? { locality: w.locality } : {}), ...(w.weight ? { weight: w.weight } : {}),
+    workloadEntry: `${w.namespace}/${w.name}`,
+  }));
 }
 
 function cmp(a: string, b: string): number {

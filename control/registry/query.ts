@@ -16,15 +16,31 @@ export function endpointPort(e: Endpoint, port: ServicePort): number {
   return e.ports[port.name] ?? port.targetPort ?? port.number;
 }
 
+interface Indexed {
+  service: Service;
+  endpoint: Endpoint;
+  /** The endpoint's place in its service's list (registry order is service rank, then this). */
+  at: number;
+}
+
 /**
  * A registry version's instances indexed by endpoint address: asking which instances live on a
- * proxy costs its node IPs' entries, not a walk over the mesh. Built once per version, then read only.
+ * proxy costs its node IPs' entries, not a walk over the mesh. Built once per version, then read
+ * only; from the previous version's index when given, touching only the services that changed
+ * (registry builds keep unchanged services' objects).
  */
 export class RegistryQuery {
-  private readonly byAddress: ReadonlyMap<string, readonly { service: Service; endpoint: Endpoint; order: number }[]>;
+  /** Lists by address, shared by the versions built from one full index. */
+  private readonly base: ReadonlyMap<string, readonly Indexed[]>;
+  /** This version's lists where they differ from `base`'s (an empty list: none left). */
+  private readonly changed: ReadonlyMap<string, readonly Indexed[]>;
+  /** Each service's place in the registry, filled on first need (the query is frozen with the config that holds it). */
+  private readonly rank = new Map<Service, number>();
 
-  constructor(readonly registry: Registry) {
-    this.byAddress = this.index();
+  constructor(readonly registry: Registry, previous?: RegistryQuery) {
+    const updated = previous && this.update(previous);
+    this.base = updated ? previous.base : this.index();
+    this.changed = updated ?? new Map();
   }
 
   /**
@@ -33,9 +49,13 @@ export class RegistryQuery {
    * nothing through a sidecar and are left out.
    */
   instancesOn(nodeIps: ReadonlySet<string>, isLocal: (e: Endpoint) => boolean = () => true): LocalInstance[] {
-    const found: { service: Service; endpoint: Endpoint; order: number }[] = [];
-    for (const ip of nodeIps) for (const e of this.byAddress.get(ip) ?? []) if (isLocal(e.endpoint)) found.push(e);
-    found.sort((a, b) => a.order - b.order);
+    const found: Indexed[] = [];
+    for (const ip of nodeIps) for (const e of this.at(ip)) if (isLocal(e.endpoint)) found.push(e);
+    if (found.length > 1) {
+      const rank = this.rank;
+      if (rank.size === 0) this.registry.services.forEach((s, i) => rank.set(s, i));
+      found.sort((a, b) => rank.get(a.service)! - rank.get(b.service)! || a.at - b.at);
+    }
     const out: LocalInstance[] = [];
     for (const { service, endpoint } of found) {
       for (const port of service.ports) {
@@ -45,17 +65,42 @@ export class RegistryQuery {
     return out;
   }
 
-  private index() {
-    const index = new Map<string, { service: Service; endpoint: Endpoint; order: number }[]>();
-    let order = 0;
+  private at(ip: string): readonly Indexed[] {
+    return this.changed.get(ip) ?? this.base.get(ip) ?? [];
+  }
+
+  private index(): Map<string, readonly Indexed[]> {
+    const index = new Map<string, Indexed[]>();
     for (const service of this.registry.services) {
-      for (const endpoint of service.endpoints) {
-        if (endpoint.addressType !== "ip") continue; // DNS names and unix sockets are never a node IP
-        let list = index.get(endpoint.address);
-        if (!list) index.set(endpoint.address, (list = []));
-        list.push({ service, endpoint, order: order++ });
-      }
+      service.endpoints.forEach((endpoint, at) => {
+        if (endpoint.addressType !== "ip") return; // DNS names and unix sockets are never a node IP
+        const list = index.get(endpoint.address);
+        if (list) list.push({ service, endpoint, at });
+        else index.set(endpoint.address, [{ service, endpoint, at }]);
+      });
     }
     return index;
+  }
+
+  /**
+   * The previous version's differences from the shared full index, with the services that left taken
+   * out and those that came added: O(changed). None (build a full index) once they outgrow an eighth of it.
+   */
+  private update(previous: RegistryQuery): Map<string, readonly Indexed[]> | undefined {
+    const before = new Set(previous.registry.services);
+    const now = new Set(this.registry.services);
+    const came = this.registry.services.filter((s) => !before.has(s));
+    const left = new Set(previous.registry.services.filter((s) => !now.has(s)));
+    const changed = new Map(previous.changed);
+    const ip = (e: Endpoint) => e.addressType === "ip"; // DNS names and unix sockets are never a node IP
+    for (const service of left) {
+      for (const e of service.endpoints) if (ip(e)) changed.set(e.address, previous.at(e.address).filter((x) => !left.has(x.service)));
+    }
+    for (const service of came) {
+      service.endpoints.forEach((endpoint, at) => {
+        if (ip(endpoint)) changed.set(endpoint.address, [...(changed.get(endpoint.address) ?? previous.base.get(endpoint.address) ?? []), { service, endpoint, at }]);
+      });
+    }
+    return changed.size > 64 && changed.size > previous.base.size / 8 ? undefined : changed;
   }
 }

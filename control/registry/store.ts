@@ -2,7 +2,7 @@
 // all-or-nothing: an update or write that does not parse, validate or fit with the rest is refused
 // with file:line:reason and the last good registry keeps serving. A refused update is kept and tried
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
-import { buildRegistry, type BuildResult } from "./build.ts";
+import { buildRegistry, BuiltServices, type BuildResult } from "./build.ts";
 import { capList, moreLine } from "../cap-list.ts";
 import { deepFreeze } from "../deep-freeze.ts";
 import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./limits.ts";
@@ -82,6 +82,8 @@ export class RegistryStore {
   private writing: Promise<unknown> = Promise.resolve();
   /** Documents the last build left out because they clash with others (skip mode). */
   private buildLeftOut: LeftOut = { documents: 0, errors: [] };
+  /** Unchanged documents keep their Service objects from build to build (see build.ts). */
+  private readonly builtServices = new BuiltServices();
 
   constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}, private readonly onInvalid: OnInvalid = "reject") {
     const names = new Set(sources.map((s) => s.name));
@@ -219,10 +221,10 @@ export class RegistryStore {
   private build(parts: (readonly Resource[])[], lenient = false): BuildResult & { leftOut?: LeftOut } {
     const all: Resource[] = [];
     for (const part of parts) for (const r of part) all.push(r);
-    const built = buildRegistry(all);
+    const built = buildRegistry(all, this.builtServices);
     if (built.ok || !lenient) return built;
     const offenders = new Set(built.offenders);
-    const rest = buildRegistry(all.filter((r) => !offenders.has(r)));
+    const rest = buildRegistry(all.filter((r) => !offenders.has(r)), this.builtServices);
     return rest.ok ? { ...rest, leftOut: { documents: offenders.size, errors: built.errors.map(formatError) } } : built;
   }
 
