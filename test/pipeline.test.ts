@@ -1,17 +1,18 @@
 // The config pipeline: what every proxy shares is built and packed once per registry version and
-// shared by reference; unchanged content keeps its objects across versions; everything it hands out
-// is deep-frozen; generation and /debug/decisions answer from the same registry query.
+// shared by reference; unchanged content keeps its objects across versions; it never writes to what
+// it handed out; generation and /debug/decisions answer from the same registry query.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { deepFreeze } from "../control/deep-freeze.ts";
 import { generationOptions } from "../control/generation/options.ts";
 import { ConfigPipeline } from "../control/pipeline/config-pipeline.ts";
 import { Encoder } from "../control/xds/encode.ts";
 import { TYPE_URL } from "../control/xds/protos.ts";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
-import { registryFrom, registryOf, sidecar, type ServiceSpec } from "./support/registry.ts";
+import { registryFrom, registryOf, registryVersions, serviceEntryYaml, sidecar, type ServiceSpec } from "./support/registry.ts";
 
 const encoder = new Encoder();
 const SEED = registryOf(readFileSync(join(PROJECT_ROOT, "examples", "registry", "seed.yaml"), "utf8"));
@@ -22,16 +23,6 @@ const pipelineOn = (registry = SEED) => {
   p.setRegistry(registry);
   return p;
 };
-
-function assertDeepFrozen(root: unknown, where: string) {
-  const stack: [unknown, string][] = [[root, where]];
-  while (stack.length) {
-    const [o, at] = stack.pop()!;
-    if (typeof o !== "object" || o === null) continue;
-    assert.ok(Object.isFrozen(o), `${at} is not frozen`);
-    for (const [k, v] of Object.entries(o)) stack.push([v, `${at}.${k}`]);
-  }
-}
 
 test("proxies with different node IPs share the very same outbound objects and packed bytes; their own parts differ", () => {
   const p = pipelineOn();
@@ -45,12 +36,19 @@ test("proxies with different node IPs share the very same outbound objects and p
   assert.is.not(a.snapshot.get(TYPE_URL.extensionConfig)!.version, b.snapshot.get(TYPE_URL.extensionConfig)!.version);
 });
 
-test("everything the pipeline hands out is deep-frozen, and so is the shared part a later proxy reuses", () => {
+test("the pipeline never writes to what it handed out: frozen, it goes on building versions, proxies and decisions from it", () => {
   const p = pipelineOn();
-  const a = p.configFor(sidecar("192.168.10.63", "192.168.10.63,10.75.8.101"));
-  assertDeepFrozen(a.own, "own");
-  assertDeepFrozen(a.shared, "shared");
+  const proxy = sidecar("192.168.10.63", "192.168.10.63,10.75.8.101");
+  const a = p.configFor(proxy);
+  deepFreeze([a.own, a.shared]); // generated objects (the packed snapshot keeps lazy caches of its own)
   assert.throws(() => { (named(a.resources().listeners, "0.0.0.0_9080") as any).name = "x"; }, TypeError);
+  deepFreeze(p.decisions(proxy));
+  // Writing to anything frozen throws (ES modules are strict): reuse must read only.
+  p.configFor(sidecar("10.0.0.9", "10.0.0.9"));
+  p.setRegistry(SEED);
+  const b = p.configFor(proxy);
+  assert.is(named(b.resources().listeners, "0.0.0.0_9080"), named(a.resources().listeners, "0.0.0.0_9080"));
+  p.decisions(proxy);
 });
 
 test("after a registry change, unchanged services keep their very objects and changed ones are rebuilt", () => {
@@ -59,10 +57,11 @@ test("after a registry change, unchanged services keep their very objects and ch
     { name: "y", ports: [{ number: 7000, name: "tcp" }], endpoints: [{ address: "10.9.9.9" }] },
     { name: "z", ports: [{ number: 7001, name: "tcp" }], endpoints: [{ address: "10.9.9.8" }] },
   ];
-  const p = pipelineOn(registryFrom(spec("10.1.1.1")));
+  const versionOf = registryVersions();
+  const p = pipelineOn(versionOf(spec("10.1.1.1").map(serviceEntryYaml)));
   const proxy = sidecar("192.168.10.63", "192.168.10.63");
   const before = p.configFor(proxy).resources();
-  p.setRegistry(registryFrom(spec("10.1.1.2")));
+  p.setRegistry(versionOf(spec("10.1.1.2").map(serviceEntryYaml)));
   const after = p.configFor(proxy).resources();
   const x = "outbound|7000||x.default.svc.cluster.local";
   // x moved: its endpoints and the shared 7000 listener (destination match) are new, with the new IP.

@@ -53,33 +53,32 @@ export interface OutboundPlan {
 export const ownerKey = (destination: string, serverName?: string) => (serverName ? `${destination} sni ${serverName}` : destination);
 
 /**
- * What one service port brings to every plan of a network view: its cluster, its endpoints (EDS) and
- * the destinations it wants on its port. Derived once per frozen Service (see intern.ts), so a
- * registry change costs the services it changed.
+ * What one service port brings to every plan: the destinations it wants on its port, and its filter
+ * chain when it gets them all (the usual case). Derived once per frozen Service (see intern.ts), for
+ * every network view alike, so a registry change costs the services it changed.
  */
-interface PortOutbound {
-  port: ServicePort;
-  cluster: string;
-  resource: Cluster;
-  endpoints?: ClusterLoadAssignment;
+interface PortChain {
   wanted: readonly string[];
-  serverNames?: string[];
-  dynamicForwardPort?: number;
-  /** The chain when it gets every destination it wants (the usual case). */
   chain: OutboundChain;
 }
 
+/** And what it brings to one network view: its cluster and its endpoints (EDS). */
+interface PortResources {
+  cluster: Cluster;
+  endpoints?: ClusterLoadAssignment;
+}
+
 /** The chain of a service port some of whose destinations an earlier service on the port already has. */
-function narrowedChain(o: PortOutbound, port: OutboundPort): OutboundChain {
+function narrowedChain({ wanted, chain }: PortChain, port: OutboundPort): OutboundChain {
   const destinations: string[] = [];
   const seen = new Set<string>();
-  for (const d of o.wanted) {
-    const k = ownerKey(d, o.serverNames?.[0]);
+  for (const d of wanted) {
+    const k = ownerKey(d, chain.serverNames?.[0]);
     if (port.owner.has(k) || seen.has(k)) continue;
     seen.add(k);
     destinations.push(d);
   }
-  return { ...o.chain, destinations, key: chainKey(o.cluster, destinations, o.serverNames, o.dynamicForwardPort) };
+  return { ...chain, destinations, key: `${chain.cluster} ${destinations.join(",")} ${chain.serverNames?.join(",") ?? ""} ${chain.dynamicForwardPort ?? ""}` };
 }
 
 /** `interned` reuses the previous version's objects: per unchanged Service, and by key for the rest (see intern.ts). */
@@ -89,58 +88,63 @@ export function outboundPlan(registry: Registry, connectTimeoutMs: number, inter
   const endpoints: ClusterLoadAssignment[] = [];
   const services = servicesFor(registry, view.namespace);
   const nv = networkView(view.network, networks);
-  const derivedKey = `${endpointNetworkKey(view.network, networks)}|${connectTimeoutMs}`;
+  const resourcesKey = `${endpointNetworkKey(view.network, networks)}|${connectTimeoutMs}`;
   for (const service of services) {
-    for (const o of interned.derive(service, derivedKey, () => serviceOutbound(service, nv, connectTimeoutMs, interned))) {
-      clusters.push(o.resource);
-      if (o.endpoints) endpoints.push(o.endpoints);
-      let port = byPort.get(o.port.number);
-      if (!port) byPort.set(o.port.number, (port = { port: o.port.number, chains: [], ipv6: false, sni: false, owner: new Map() }));
+    const chains = interned.derive(service, "chains", () => serviceChains(service, interned));
+    const resources = interned.derive(service, resourcesKey, () => serviceResources(service, nv, connectTimeoutMs, interned));
+    chains.forEach((c, i) => {
+      clusters.push(resources[i]!.cluster);
+      const eds = resources[i]!.endpoints;
+      if (eds) endpoints.push(eds);
+      const number = c.chain.port.number;
+      let port = byPort.get(number);
+      if (!port) byPort.set(number, (port = { port: number, chains: [], ipv6: false, sni: false, owner: new Map() }));
+      const sni = c.chain.serverNames?.[0];
       // Usually no earlier service matches any of these destinations: the chain derived with the service is the one.
-      const clash = o.wanted.some((d) => port!.owner.has(ownerKey(d, o.serverNames?.[0])));
-      const chain = clash ? narrowedChain(o, port) : o.chain;
+      const chain = c.wanted.some((d) => port!.owner.has(ownerKey(d, sni))) ? narrowedChain(c, port) : c.chain;
       for (const d of chain.destinations) {
-        port.owner.set(ownerKey(d, o.serverNames?.[0]), o.cluster);
+        port.owner.set(ownerKey(d, sni), chain.cluster);
         if (d.includes(":")) port.ipv6 = true;
       }
-      if (o.serverNames && chain.destinations.length > 0) port.sni = true;
+      if (sni && chain.destinations.length > 0) port.sni = true;
       port.chains.push(chain);
-    }
+    });
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
   return { ports, clusters, endpoints, services };
 }
 
-function serviceOutbound(service: Service, nv: NetworkView, connectTimeoutMs: number, interned: Interner): PortOutbound[] {
-  const out: PortOutbound[] = [];
+/** The ports a sidecar proxies: Envoy sidecars proxy TCP; Istio skips UDP ports too. */
+const proxied = (service: Service) => service.ports.filter((p) => p.protocol !== "UDP");
+
+function serviceChains(service: Service, interned: Interner): PortChain[] {
   const wanted = destinationsOf(service);
-  for (const p of service.ports) {
-    if (p.protocol === "UDP") continue; // Envoy sidecars proxy TCP; Istio skips UDP ports too
-    const cluster = outboundClusterName(p.number, service.host);
-    const set = endpointSetFor(service, p, nv);
-    // One interner serves one set of options: an EDS cluster depends on its name alone; the others on their resolution's inputs.
-    const clusterKey = service.resolution === "STATIC" ? `C ${cluster}` : `C ${cluster}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
-    const resource = interned.get(clusterKey, () => outboundCluster(cluster, service, p, connectTimeoutMs, set));
-    const endpoints = service.resolution === "STATIC"
-      ? interned.get(`E ${cluster}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: cluster, endpoints: buildEndpointSet(set!) }))
-      : undefined;
+  // A service that names one destination twice (an address that is also an endpoint IP) matches it once.
+  const destinations = [...new Set(wanted)];
+  return proxied(service).map((p) => {
     const serverNames = service.resolution === "DYNAMIC_DNS" || (wanted === CATCH_ALL && isTlsProtocol(p.protocol)) ? [service.host] : undefined;
     const dynamicForwardPort = service.resolution === "DYNAMIC_DNS" ? p.targetPort ?? p.number : undefined;
-    // A service that names one destination twice (an address that is also an endpoint IP) matches it once.
-    const destinations = [...new Set(wanted)];
     const chain: OutboundChain = {
-      cluster, service, port: p, destinations,
+      cluster: outboundClusterName(p.number, service.host), service, port: p, destinations,
       ...(serverNames ? { serverNames } : {}), ...(dynamicForwardPort ? { dynamicForwardPort } : {}),
-      // Short, so listener keys (every chain of a port) stay short; the same for the same content while the interner remembers it.
-      key: interned.get(`K ${chainKey(cluster, destinations, serverNames, dynamicForwardPort)}`, () => ({ serial: interned.serial() })).serial,
+      // Short, so that a listener's key (every chain of its port) is short; fixed while the Service lives.
+      key: interned.serial(),
     };
-    out.push({ port: p, cluster, resource, ...(endpoints ? { endpoints } : {}), wanted, ...(serverNames ? { serverNames } : {}), ...(dynamicForwardPort ? { dynamicForwardPort } : {}), chain });
-  }
-  return out;
+    return { wanted, chain };
+  });
 }
 
-const chainKey = (cluster: string, destinations: readonly string[], serverNames?: string[], dynamicForwardPort?: number) =>
-  `${cluster} ${destinations.join(",")} ${serverNames?.join(",") ?? ""} ${dynamicForwardPort ?? ""}`;
+function serviceResources(service: Service, nv: NetworkView, connectTimeoutMs: number, interned: Interner): PortResources[] {
+  return proxied(service).map((p) => {
+    const name = outboundClusterName(p.number, service.host);
+    const set = endpointSetFor(service, p, nv);
+    // One interner serves one set of options: an EDS cluster depends on its name alone; the others on their resolution's inputs.
+    const key = service.resolution === "STATIC" ? `C ${name}` : `C ${name}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
+    const cluster = interned.get(key, () => outboundCluster(name, service, p, connectTimeoutMs, set));
+    if (service.resolution !== "STATIC") return { cluster };
+    return { cluster, endpoints: interned.get(`E ${name}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: name, endpoints: buildEndpointSet(set!) })) };
+  });
+}
 
 /**
  * What selects this service on its ports: its addresses, then its endpoint IPs (multiplane tells

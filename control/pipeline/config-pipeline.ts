@@ -7,7 +7,6 @@
 // control plane was reached at, when the loop guard module is fetched from there); proxies of one
 // network whose namespaces see the same services share the shared layer. Interning and packing caches
 // belong to this instance, so two control planes in one process share nothing.
-import { deepFreeze } from "../deep-freeze.ts";
 import { decide, type Decision } from "../generation/decisions.ts";
 import { joinConfig, proxyConfig, sharedConfig, type GeneratedResources, type SharedConfig } from "../generation/generate.ts";
 import { Interner } from "../generation/intern.ts";
@@ -23,7 +22,10 @@ import { RegistryQuery } from "../registry/query.ts";
 import { Encoder } from "../xds/encode.ts";
 import { Layer, Packer, Snapshot } from "../xds/snapshot.ts";
 
-/** What one node-IP set (and view) is served. Deep-frozen resources, shared where unchanged across versions. */
+/**
+ * What one node-IP set (and view) is served: resources shared where unchanged across versions and
+ * proxies, so nobody may write to them (the tests freeze everything handed out and go on building).
+ */
 export class ProxyConfig {
   constructor(
     /** The shared part of the proxy's view (its packed layer is in the snapshot), the same object for every proxy of the view. */
@@ -98,7 +100,7 @@ export class ConfigPipeline {
     let config = this.configs.get(key);
     if (!config) {
       const shared = this.sharedPart(proxyView(proxy));
-      const own = deepFreeze(proxyConfig(shared.config, proxy, this.options, via));
+      const own = proxyConfig(shared.config, proxy, this.options, via);
       config = new ProxyConfig(shared.config, own, new Snapshot(shared.layer, Layer.pack(this.packer, own)));
       if (this.users.has(key)) this.configs.set(key, config);
     }
@@ -165,7 +167,7 @@ export class ConfigPipeline {
     let part = this.shared.get(key);
     if (!part) {
       const query = (this.query ??= this.lastQuery = new RegistryQuery(this.current, this.lastQuery));
-      const config = deepFreeze(sharedConfig(this.current, this.options, this.interned, view, query));
+      const config = sharedConfig(this.current, this.options, this.interned, view, query);
       this.shared.set(key, (part = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }) }));
       this.builtThisRound = true;
     }

@@ -88,9 +88,11 @@ export class RegistryQuery {
    */
   private update(previous: RegistryQuery): Map<string, readonly Indexed[]> | undefined {
     const before = new Set(previous.registry.services);
-    const now = new Set(this.registry.services);
     const came = this.registry.services.filter((s) => !before.has(s));
+    if (tooMany(came.length, this.registry.services.length)) return undefined;
+    const now = new Set(this.registry.services);
     const left = new Set(previous.registry.services.filter((s) => !now.has(s)));
+    if (tooMany(came.length + left.size, this.registry.services.length)) return undefined;
     const changed = new Map(previous.changed);
     const ip = (e: Endpoint) => e.addressType === "ip"; // DNS names and unix sockets are never a node IP
     for (const service of left) {
@@ -101,6 +103,9 @@ export class RegistryQuery {
         if (ip(endpoint)) changed.set(endpoint.address, [...(changed.get(endpoint.address) ?? previous.base.get(endpoint.address) ?? []), { service, endpoint, at }]);
       });
     }
-    return changed.size > 64 && changed.size > previous.base.size / 8 ? undefined : changed;
+    return tooMany(changed.size, previous.base.size) ? undefined : changed;
   }
 }
+
+/** Differences worth a full index instead: more than an eighth of the whole (and more than a few). */
+const tooMany = (changed: number, whole: number) => changed > 64 && changed > whole / 8;

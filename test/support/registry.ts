@@ -1,6 +1,6 @@
 // Registries for tests, from YAML text, and a proxy identity in Istio's form.
-import { buildRegistry } from "../../control/registry/build.ts";
-import type { Registry } from "../../control/registry/model.ts";
+import { buildRegistry, BuiltServices } from "../../control/registry/build.ts";
+import type { Registry, Resource } from "../../control/registry/model.ts";
 import { formatError } from "../../control/registry/model.ts";
 import { parseRegistryText } from "../../control/registry/parse.ts";
 import { proxyIdentity, type ProxyIdentity } from "../../control/identity/proxy.ts";
@@ -43,6 +43,29 @@ export function serviceEntryYaml(s: ServiceSpec): string {
 
 export function registryFrom(services: ServiceSpec[]): Registry {
   return registryOf(services.map(serviceEntryYaml).join(""));
+}
+
+/**
+ * Registry versions as the store makes them: each document parsed once (the file source keeps
+ * unchanged files' resources) and built with the previous builds' Service objects.
+ */
+export function registryVersions(): (documents: string[]) => Registry {
+  const parsed = new Map<string, Resource[]>();
+  const memo = new BuiltServices();
+  return (documents) => {
+    const resources = documents.flatMap((text) => {
+      let r = parsed.get(text);
+      if (!r) {
+        const p = parseRegistryText(text, "test.yaml");
+        if (p.errors.length > 0) throw new Error(p.errors.map(formatError).join("\n"));
+        parsed.set(text, (r = p.resources));
+      }
+      return r;
+    });
+    const built = buildRegistry(resources, memo);
+    if (!built.ok) throw new Error(built.errors.map(formatError).join("\n"));
+    return built.registry;
+  };
 }
 
 export function sidecar(nodeIdIp: string, instanceIps?: string): ProxyIdentity {
