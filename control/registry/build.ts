@@ -8,13 +8,16 @@ import { resourceKey } from "./model.ts";
 export type BuildResult = { ok: true; registry: Registry } | { ok: false; errors: RegistryError[]; offenders: Resource[] };
 
 /**
- * The services built from each ServiceEntry document (and the WorkloadEntries it selected), kept by the
- * caller between builds: a document and selection seen before give back the very Service objects of
- * the previous build, so what is derived from them downstream (generation memoises per Service) is
- * computed for changed services only.
+ * What builds derive from each document, kept by the caller between builds: its resource key, the
+ * host:port pairs of a ServiceEntry, and the services built from it (and the WorkloadEntries it
+ * selected). A document and selection seen before give back the very Service objects of the previous
+ * build, so what is derived from them downstream (generation memoises per Service) is computed for
+ * changed services only, and a build walks the other documents without building strings for them.
  */
 export class BuiltServices {
   private readonly byEntry = new WeakMap<ServiceEntry, { selected: readonly WorkloadEntry[] | undefined; services: Service[] }>();
+  private readonly keys = new WeakMap<Resource, string>();
+  private readonly hostPortKeys = new WeakMap<ServiceEntry, readonly HostPort[]>();
 
   get(se: ServiceEntry, selected: readonly WorkloadEntry[] | undefined, build: () => Service[]): Service[] {
     const before = this.byEntry.get(se);
@@ -23,6 +26,24 @@ export class BuiltServices {
     this.byEntry.set(se, { selected, services });
     return services;
   }
+
+  keyOf(r: Resource): string {
+    let k = this.keys.get(r);
+    if (k === undefined) this.keys.set(r, (k = resourceKey(r)));
+    return k;
+  }
+
+  hostPorts(se: ServiceEntry): readonly HostPort[] {
+    let hp = this.hostPortKeys.get(se);
+    if (!hp) this.hostPortKeys.set(se, (hp = se.hosts.flatMap((host) => se.ports.map((p) => ({ host, port: p.number, key: `${se.namespace}/${host}:${p.number}` })))));
+    return hp;
+  }
+}
+
+interface HostPort {
+  host: string;
+  port: number;
+  key: string;
 }
 
 const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined) =>
@@ -33,11 +54,12 @@ export function buildRegistry(resources: Resource[], built: BuiltServices = new 
   const offenders = new Set<Resource>();
   const byKey = new Map<string, Resource>();
   for (const r of resources) {
-    const prev = byKey.get(resourceKey(r));
+    const key = built.keyOf(r);
+    const prev = byKey.get(key);
     if (prev) {
       errors.push({ ...r.origin, reason: `${r.kind} ${r.namespace}/${r.name} is already defined at ${prev.origin.file}:${prev.origin.line}` });
       offenders.add(r);
-    } else byKey.set(resourceKey(r), r);
+    } else byKey.set(key, r);
   }
   const entries = [...byKey.values()].filter((r): r is ServiceEntry => r.kind === "ServiceEntry");
   const workloads = [...byKey.values()].filter((r): r is WorkloadEntry => r.kind === "WorkloadEntry");
@@ -57,13 +79,15 @@ export function buildRegistry(resources: Resource[], built: BuiltServices = new 
     }
   }
   for (const se of entries) {
-    const keys = se.hosts.flatMap((host) => se.ports.map((p) => ({ host, port: p.number, key: `${se.namespace}/${host}:${p.number}` })));
-    const clashes = keys.filter((k) => hostPorts.has(k.key));
-    for (const { host, port, key } of clashes) {
-      const prev = hostPorts.get(key)!;
+    const keys = built.hostPorts(se);
+    let clashes = false;
+    for (const { host, port, key } of keys) {
+      const prev = hostPorts.get(key);
+      if (!prev) continue;
+      clashes = true;
       errors.push({ ...se.origin, reason: `host ${host} port ${port} is already defined by ServiceEntry ${prev.namespace}/${prev.name} at ${prev.origin.file}:${prev.origin.line}` });
     }
-    if (clashes.length > 0) offenders.add(se);
+    if (clashes) offenders.add(se);
     else for (const k of keys) hostPorts.set(k.key, se);
     for (const host of se.hosts) {
       const other = firstByHost.get(host)!;
@@ -97,7 +121,7 @@ export function buildRegistry(resources: Resource[], built: BuiltServices = new 
     }));
   }
   services.sort((a, b) => cmp(a.host, b.host) || cmp(a.entry, b.entry));
-  const sorted = [...byKey.values()].sort((a, b) => cmp(resourceKey(a), resourceKey(b)));
+  const sorted = [...byKey.keys()].sort(cmp).map((k) => byKey.get(k)!);
   return { ok: true, registry: { services, resources: sorted, warnings } };
 }
 

@@ -4,7 +4,7 @@
 // partial write or a mistaken removal (removal-check.ts) is held until it has stayed unchanged for the
 // settle period (settle-gate.ts), unless removals are accepted at once.
 import { loadRegistry, type LoadResult, type ParseCache } from "./load.ts";
-import { removalConcerns, type FilesState } from "./removal-check.ts";
+import { RemovalCheck, type FilesState } from "./removal-check.ts";
 import { SettleGate } from "./settle-gate.ts";
 import type { HeldChange, RegistrySource, SourceUpdate } from "./source.ts";
 import { watchRegistry, type Changed, type Watcher } from "./watch.ts";
@@ -24,7 +24,7 @@ export class FileSource implements RegistrySource {
   readonly name = "files";
   private readonly cache: ParseCache = new Map();
   private readonly gate: SettleGate;
-  private readonly maxRemovalShare: number;
+  private readonly removals: RemovalCheck;
   private readonly acceptRemovals: boolean;
   private watcher?: Watcher;
   private onUpdate?: (u: SourceUpdate) => void;
@@ -37,7 +37,7 @@ export class FileSource implements RegistrySource {
   private reported?: FilesState;
 
   constructor(readonly path: string, opts: FileSourceOptions = {}) {
-    this.maxRemovalShare = opts.maxRemovalShare ?? 1;
+    this.removals = new RemovalCheck({ maxRemovalShare: opts.maxRemovalShare ?? 1 });
     this.acceptRemovals = opts.acceptRemovals ?? false;
     this.gate = new SettleGate(opts.settleMs ?? DEFAULT_SETTLE_MS, (h) => this.onHeld?.(h), () => void this.reload());
   }
@@ -95,7 +95,7 @@ export class FileSource implements RegistrySource {
   private deliver(update: LoadResult): void {
     if (update.errors.length === 0) {
       const state: FilesState = { resources: update.resources, texts: update.texts };
-      const concerns = this.reported && !this.acceptRemovals ? removalConcerns(this.reported, state, { maxRemovalShare: this.maxRemovalShare }) : [];
+      const concerns = this.reported && !this.acceptRemovals ? this.removals.concerns(this.reported, state) : [];
       if (concerns.length > 0 && !this.gate.pass(state.texts, concerns)) return;
       this.reported = state;
     }

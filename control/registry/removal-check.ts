@@ -9,12 +9,8 @@ import type { Resource } from "./model.ts";
 export interface FilesState {
   resources: readonly Resource[];
   texts: ReadonlyMap<string, string>;
-  /** Computed once per state (see summaryOf): a state is compared as `after`, then again as `before`. */
+  /** Computed once per state (see RemovalCheck): a state is compared as `after`, then again as `before`. A service is one host of one ServiceEntry, as in the serving registry. */
   summary?: { services: Set<string>; perFile: Map<string, number> };
-}
-
-function summaryOf(state: FilesState): NonNullable<FilesState["summary"]> {
-  return (state.summary ??= { services: serviceKeys(state.resources), perFile: perFile(state.resources) });
 }
 
 export interface RemovalPolicy {
@@ -22,11 +18,36 @@ export interface RemovalPolicy {
   maxRemovalShare: number;
 }
 
-/** Why `after` should not apply at once; empty when nothing is suspicious. */
-export function removalConcerns(before: FilesState, after: FilesState, policy: RemovalPolicy): string[] {
+/** One file source's checks: it keeps each resource's service keys while the resource lives (files that did not change keep their resources). */
+export class RemovalCheck {
+  private readonly keys = new WeakMap<Resource, readonly string[]>();
+
+  constructor(private readonly policy: RemovalPolicy) {}
+
+  /** Why `after` should not apply at once; empty when nothing is suspicious. */
+  concerns(before: FilesState, after: FilesState): string[] {
+    return removalConcerns(this.summaryOf(before), this.summaryOf(after), before, after, this.policy);
+  }
+
+  private summaryOf(state: FilesState): NonNullable<FilesState["summary"]> {
+    if (state.summary) return state.summary;
+    const services = new Set<string>();
+    const perFile = new Map<string, number>();
+    for (const r of state.resources) {
+      perFile.set(r.origin.file, (perFile.get(r.origin.file) ?? 0) + 1);
+      if (r.kind !== "ServiceEntry") continue;
+      let keys = this.keys.get(r);
+      if (!keys) this.keys.set(r, (keys = r.hosts.map((host) => `${r.namespace}/${r.name} ${host}`)));
+      for (const k of keys) services.add(k);
+    }
+    return (state.summary = { services, perFile });
+  }
+}
+
+type Summary = NonNullable<FilesState["summary"]>;
+
+function removalConcerns({ services: was, perFile: countsBefore }: Summary, { services: now, perFile: countsAfter }: Summary, before: FilesState, after: FilesState, policy: RemovalPolicy): string[] {
   const concerns: string[] = [];
-  const { services: was, perFile: countsBefore } = summaryOf(before);
-  const { services: now, perFile: countsAfter } = summaryOf(after);
   if (was.size > 0) {
     let removed = 0;
     for (const k of was) if (!now.has(k)) removed++;
@@ -39,7 +60,7 @@ export function removalConcerns(before: FilesState, after: FilesState, policy: R
   for (const [file, had] of countsBefore) {
     const text = after.texts.get(file);
     const old = before.texts.get(file);
-    if (text === undefined || old === undefined) continue; // deleted files count through the services above
+    if (text === undefined || old === undefined || text === old) continue; // deleted files count through the services above
     const has = countsAfter.get(file) ?? 0;
     if (text.trim() === "") concerns.push(`${file} is empty (${text.length} characters) but held ${count(had, "resource")}`);
     else if (has < had && text.length < old.length && old.startsWith(text)) {
@@ -47,19 +68,6 @@ export function removalConcerns(before: FilesState, after: FilesState, policy: R
     }
   }
   return concerns;
-}
-
-/** A service is one host of one ServiceEntry, as in the serving registry. */
-function serviceKeys(resources: readonly Resource[]): Set<string> {
-  const keys = new Set<string>();
-  for (const r of resources) if (r.kind === "ServiceEntry") for (const host of r.hosts) keys.add(`${r.namespace}/${r.name} ${host}`);
-  return keys;
-}
-
-function perFile(resources: readonly Resource[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const r of resources) counts.set(r.origin.file, (counts.get(r.origin.file) ?? 0) + 1);
-  return counts;
 }
 
 const percent = (share: number) => `${Math.round(share * 1000) / 10} %`;
