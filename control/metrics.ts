@@ -90,12 +90,14 @@ export class MetricsRegistry {
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** The control plane's series; serve.ts feeds them, GET /metrics renders them. */
-export function controlPlaneMetrics(read: { connectedProxies(): number; streams(): [Labels, number][]; services(): number; reloads(): number; heldChanges(): [Labels, number][] }) {
+export function controlPlaneMetrics(read: { connectedProxies(): number; streams(): [Labels, number][]; services(): number; reloads(): number; heldChanges(): [Labels, number][]; sendBytes(): number; sendWaiting(): number }) {
   const registry = new MetricsRegistry();
   return {
     registry,
     connectedProxies: registry.add(new Gauge("multiplane_connected_proxies", "Proxies (distinct node ids) with at least one open xDS stream.", read.connectedProxies)),
     streams: registry.add(new Gauge("multiplane_xds_streams", "Open xDS streams by protocol.", read.streams)),
+    sendBytes: registry.add(new Gauge("multiplane_xds_send_bytes", "Bytes of built responses the connections have not taken yet, over all streams (bounded by the send budget).", read.sendBytes)),
+    sendWaiting: registry.add(new Gauge("multiplane_xds_streams_waiting_to_send", "Streams waiting for the send budget before they build their next response.", read.sendWaiting)),
     pushes: registry.add(new Counter("multiplane_xds_pushes_total", "Discovery responses sent, by resource type.")),
     pushLatency: registry.add(new Histogram("multiplane_xds_push_latency_seconds", "From the change that triggered a push (registry change or proxy connect) to the response being written.", LATENCY_BUCKETS)),
     acks: registry.add(new Counter("multiplane_xds_acks_total", "Responses Envoy accepted, by resource type.")),

@@ -162,6 +162,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     services: () => store.registry.services.length,
     reloads: () => store.status().reloads,
     heldChanges: () => store.status().sources.map((s) => [{ source: s.name }, s.held ? 1 : 0]),
+    sendBytes: () => xds?.sending().bytes ?? 0,
+    sendWaiting: () => xds?.sending().waiting ?? 0,
   });
 
   const distributor = new ConfigDistributor(pipeline, cache, proxies, {

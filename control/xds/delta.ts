@@ -15,6 +15,7 @@ import type { StreamInfo, XdsCallbacks } from "./callbacks.ts";
 import { checkDeltaRequest, errorDetailOf, exhausted, type Refusal, type XdsLimits } from "./limits.ts";
 import { openStream, refuse } from "./open-stream.ts";
 import { deltaResponse } from "./responses.ts";
+import type { SendBudget } from "./send-budget.ts";
 import { SendQueue } from "./send-queue.ts";
 import type { PackedResource, PackedType } from "./snapshot.ts";
 
@@ -50,6 +51,7 @@ export function handleDeltaStream(
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
   limits: XdsLimits,
+  budget: SendBudget,
 ): void {
   const subs = new Map<string, Subscription>();
   const inFlight = new Map<string, InFlight>();
@@ -122,7 +124,7 @@ export function handleDeltaStream(
     callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: count });
     return deltaResponse(typeSnap.version, typeUrl, nonce, entries, removed);
   };
-  const queue = new SendQueue(call, build);
+  const queue = new SendQueue(call, build, budget);
 
   const pushAll = () => {
     for (const typeUrl of subs.keys()) queue.request(typeUrl);

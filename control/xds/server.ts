@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
 import type { XdsCallbacks } from "./callbacks.ts";
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from "./limits.ts";
+import { DEFAULT_SEND_BUDGET, SendBudget, type SendBudgetOptions } from "./send-budget.ts";
 import { adsServiceDefinition } from "./protos.ts";
 import { handleDeltaStream } from "./delta.ts";
 import { connectionInterceptor } from "./peer.ts";
@@ -19,6 +20,8 @@ export interface XdsServerOptions {
   credentials?: grpc.ServerCredentials;
   /** Overrides of DEFAULT_XDS_LIMITS. */
   limits?: Partial<XdsLimits>;
+  /** Overrides of DEFAULT_SEND_BUDGET: bytes of responses on their way over all streams. */
+  sendBudget?: Partial<SendBudgetOptions>;
 }
 
 export interface XdsServer {
@@ -26,12 +29,15 @@ export interface XdsServer {
   port: number;
   /** Open streams, for debug and leak checks. */
   openStreams(): number;
+  /** Bytes of responses on their way over all streams, and streams waiting to build theirs (send-budget.ts). */
+  sending(): { bytes: number; waiting: number };
   stop(): Promise<void>;
 }
 
 export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
   const callbacks = opts.callbacks ?? {};
   const limits: XdsLimits = { ...DEFAULT_XDS_LIMITS, ...opts.limits };
+  const budget = new SendBudget({ ...DEFAULT_SEND_BUDGET, ...opts.sendBudget });
   const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
   const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
   // Responses are bytes already, built around each resource's shared encoding (responses.ts).
@@ -53,11 +59,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   server.addService(service, {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
       track(call);
-      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks, limits);
+      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks, limits, budget);
     },
     DeltaAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
       track(call);
-      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks, limits);
+      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks, limits, budget);
     },
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -68,6 +74,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     host: opts.host,
     port,
     openStreams: () => open,
+    sending: () => ({ bytes: budget.bytesOnTheirWay, waiting: budget.streamsWaiting }),
     stop: () => new Promise<void>((resolve) => {
       server.tryShutdown(() => resolve());
       setTimeout(() => { server.forceShutdown(); resolve(); }, 2000).unref();

@@ -9,6 +9,7 @@ import { checkSotwRequest, errorDetailOf, exhausted, type Refusal, type XdsLimit
 import { openStream, refuse } from "./open-stream.ts";
 import { TYPE_URL } from "./protos.ts";
 import { sotwResponse } from "./responses.ts";
+import type { SendBudget } from "./send-budget.ts";
 import { SendQueue } from "./send-queue.ts";
 import type { PackedResource } from "./snapshot.ts";
 
@@ -35,6 +36,7 @@ export function handleSotwStream(
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
   limits: XdsLimits,
+  budget: SendBudget,
 ): void {
   const types = new Map<string, SotwSubscription>();
   let info: StreamInfo | undefined;
@@ -74,7 +76,7 @@ export function handleSotwStream(
     callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: count });
     return sotwResponse(typeSnap.version, typeUrl, nonce, entries);
   };
-  const queue = new SendQueue(call, build);
+  const queue = new SendQueue(call, build, budget);
 
   const pushAll = () => {
     for (const typeUrl of types.keys()) queue.request(typeUrl);
