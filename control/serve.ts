@@ -205,6 +205,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       if (r?.triggeredAt !== undefined) metrics.pushLatency.observe((performance.now() - r.triggeredAt) / 1000, { type });
       proxyLog(info.node.id, `push proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
     },
+    onHeld(info) {
+      proxies.held(info.streamId, info.typeUrl, info.version, info.resourceCount);
+      proxyLog(info.node.id, `held proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} resources=${info.resourceCount} (current already: nothing sent)`);
+    },
     onAck(info) {
       proxies.answered(info.streamId, info.typeUrl, info.nonce, info.version);
       metrics.acks.inc({ type: shortType(info.typeUrl) });

@@ -7,7 +7,10 @@ import type { RegistryWrite, WriteOutcome } from "../registry/source.ts";
 import type { StoreStatus } from "../registry/store.ts";
 
 export interface TypeState {
-  /** "ACK": Envoy applied `version`; "NACK": it refused the last push and keeps `ackedVersion`; "PENDING": sent, no answer yet. */
+  /**
+   * "ACK": Envoy applied `version` (or held it already when it opened the stream: then `nonce` is "",
+   * nothing was sent); "NACK": it refused the last push and keeps `ackedVersion`; "PENDING": sent, no answer yet.
+   */
   state: "ACK" | "NACK" | "PENDING";
   sentVersion: string;
   ackedVersion?: string;
