@@ -35,11 +35,12 @@ commands:
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
       (the example's services renumbered to match), to run beside something on 15000, 9080, ...
-  bootstrap --xds HOST:PORT --node-id ID [--instance-ips auto|none|IP,IP...]
+  bootstrap --xds HOST:PORT[,HOST:PORT...] --node-id ID [--instance-ips auto|none|IP,IP...]
             [--xds-ca F [--cert F --key F] [--xds-san NAME]] [--admin 127.0.0.1:15000] [--out FILE]
-      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; --xds-ca:
-      xDS over TLS (the control plane's certificate must carry NAME, default the --xds host);
-      --cert/--key: this proxy's certificate for mutual TLS
+      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; several
+      --xds addresses: control-plane replicas, one xDS cluster that Envoy fails over within; --xds-ca:
+      xDS over TLS (the control plane's certificate must carry NAME, default the --xds host; replicas
+      on several hosts need NAME); --cert/--key: this proxy's certificate for mutual TLS
   capture install|uninstall [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid GID]
           [--exclude-inbound-ports 15000,15010] [--exclude-outbound-ports 15000,15010]
           [--no-local-loopback-redirect] [--netns NS] [--dry-run]
@@ -71,14 +72,14 @@ function bootstrapCommand(args: string[]): void {
       "xds-ca": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, "xds-san": { type: "string" },
     },
   });
-  if (!values.xds) throw new UsageError("bootstrap: --xds HOST:PORT is required");
+  if (!values.xds) throw new UsageError("bootstrap: --xds HOST:PORT[,HOST:PORT...] is required");
   if (!values["node-id"]) throw new UsageError("bootstrap: --node-id is required");
   if (!values.cert !== !values.key) throw new UsageError("bootstrap: --cert and --key go together");
   if ((values.cert || values["xds-san"]) && !values["xds-ca"]) throw new UsageError("bootstrap: --cert, --key and --xds-san need --xds-ca (xDS over TLS)");
   const config = generateBootstrap({
     nodeId: values["node-id"],
     instanceIps: parseInstanceIpsFlag(values["instance-ips"]),
-    xds: parseHostPort(values.xds, "--xds"),
+    xds: values.xds.split(",").map((x) => parseHostPort(x, "--xds")),
     admin: values.admin ? parseHostPort(values.admin, "--admin") : DEFAULT_ADMIN,
     ...(values["xds-ca"] ? {
       tls: {
