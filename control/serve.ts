@@ -227,6 +227,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         ...(src.loaded ? [] : [`registry not loaded${src.refused.length ? `: ${src.refused.join("; ")}` : ""}`]),
         ...(src.loaded && src.refused.length ? [`${src.name}: last update refused, the last good registry keeps serving: ${src.refused.join("; ")}`] : []),
         ...(src.held ? [`${src.name}: a change is held back, the last good registry keeps serving: ${src.held.reasons.join("; ")}; ${heldUntil(src.held)}`] : []),
+        ...(src.unavailable ? [`${src.name}: ${src.unavailable}`] : []),
       ]);
       // Skip mode serves without the invalid documents: ready, and says how many were left out.
       const notes = s.leftOut.documents > 0 ? [`${s.leftOut.documents} invalid document${s.leftOut.documents === 1 ? "" : "s"} left out (--on-invalid skip): ${s.leftOut.errors.join("; ")}`] : [];
@@ -245,6 +246,11 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     },
     metricsText: () => metrics.registry.render(),
     serviceEntries: () => store.registry.resources.filter((x): x is ServiceEntry => x.kind === "ServiceEntry"),
+    serviceEntry(namespace, name) {
+      const entry = store.registry.resources.find((x): x is ServiceEntry => x.kind === "ServiceEntry" && x.namespace === namespace && x.name === name);
+      const etag = entry && store.etag(entry);
+      return entry && etag ? { entry, etag } : undefined;
+    },
     write: (w) => store.write(w),
   };
 

@@ -77,6 +77,8 @@ export interface ControlPlaneView {
   decisions(proxyId: string): Decision[] | undefined;
   metricsText(): string;
   serviceEntries(): ServiceEntry[];
+  /** One ServiceEntry that is serving, with its ETag (what If-Match names on a later write). */
+  serviceEntry(namespace: string, name: string): { entry: ServiceEntry; etag: string } | undefined;
   /** PUT/DELETE of a registry entry: applied only if the whole registry still builds with it. */
   write(w: RegistryWrite): Promise<WriteOutcome>;
 }
