@@ -11,6 +11,7 @@ import { demoCommand } from "./demo/index.ts";
 import { parseMeshNetworks } from "./registry/mesh-networks.ts";
 import { formatError, type MeshNetwork } from "./registry/model.ts";
 import { validateCommand, ValidateUsageError } from "./validate-command.ts";
+import { isEtcdUrl, parseEtcdUrl } from "./registry/etcd-layout.ts";
 
 const USAGE = `usage: multiplane <command> [options]
 
@@ -22,7 +23,9 @@ commands:
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
         [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
         [--mesh-networks FILE] [--on-invalid reject|skip]
-      run the xDS control plane on a ServiceEntry registry (file or directory, watched); outside
+      run the xDS control plane on a ServiceEntry registry (file or directory, watched), or on
+      etcd://HOST:PORT[,HOST:PORT...]/PREFIX (one key per entry, watched; the HTTP API's writes go to
+      etcd, so --api-dir and the hold flags are for files only; replicas on one etcd are interchangeable); outside
       loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
       The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
       control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
@@ -135,7 +138,16 @@ export function parseServeArgs(args: string[]): ServeOptions {
   if (values["client-ca"] && !values["tls-cert"]) throw new UsageError("serve: --client-ca (mutual TLS) needs --tls-cert and --tls-key");
   if (values["insecure-xds"] && values["tls-cert"]) throw new UsageError("serve: --insecure-xds and --tls-cert contradict each other");
   if (values["trust-domain"] !== undefined && !values["client-ca"]) throw new UsageError("serve: --trust-domain applies to client certificates: it needs --client-ca");
-  if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory)");
+  if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory, or etcd://HOST:PORT/PREFIX)");
+  if (isEtcdUrl(values.registry)) {
+    try {
+      parseEtcdUrl(values.registry);
+    } catch (err) {
+      throw new UsageError(`--registry: ${(err as Error).message}`);
+    }
+    const fileOnly = ["api-dir", "max-removal-share", "settle-seconds", "accept-removals"].filter((f) => values[f as "api-dir"] !== undefined);
+    if (fileOnly.length > 0) throw new UsageError(`serve: --${fileOnly.join(", --")} ${fileOnly.length > 1 ? "are" : "is"} for a file registry; an etcd registry stores the API's writes itself and applies every change`);
+  }
   const mode = values["guard-mode"] ?? "enforce";
   if (mode !== "enforce" && mode !== "observe") throw new UsageError(`--guard-mode: expected enforce or observe, got ${JSON.stringify(mode)}`);
   if (values["no-loop-guard"] && values["guard-mode"]) throw new UsageError("--guard-mode and --no-loop-guard contradict each other");

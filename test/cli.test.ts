@@ -60,6 +60,14 @@ test("bootstrap --xds-ca with replicas on several hosts needs the SAN they share
   assert.is(samehost.status, 0, "replicas on one host: its address is the SAN");
 });
 
+test("serve --registry etcd://...: a malformed URL and the file registry's flags are usage errors", () => {
+  assert.throws(() => parseServeArgs(["--registry", "etcd://127.0.0.1:2379"]), /no \/PREFIX/);
+  assert.throws(() => parseServeArgs(["--registry", "etcd://nohost/p"]), /is not HOST:PORT/);
+  assert.throws(() => parseServeArgs(["--registry", "etcd://127.0.0.1:2379/p", "--api-dir", "/tmp/x"]), /--api-dir is for a file registry/);
+  assert.throws(() => parseServeArgs(["--registry", "etcd://127.0.0.1:2379/p", "--settle-seconds", "3", "--accept-removals"]), /--settle-seconds, --accept-removals are for a file registry/);
+  assert.is(parseServeArgs(["--registry", "etcd://10.0.0.1:2379,10.0.0.2:2379/multiplane"]).registry, "etcd://10.0.0.1:2379,10.0.0.2:2379/multiplane");
+});
+
 test("bootstrap --instance-ips none omits INSTANCE_IPS (an old single-IP proxy)", () => {
   const r = cli(["bootstrap", "--xds", "127.0.0.1:15010", "--node-id", "n", "--instance-ips", "none"]);
   assert.is(r.status, 0, r.stderr);
