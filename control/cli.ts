@@ -12,6 +12,7 @@ import { parseMeshNetworks } from "./registry/mesh-networks.ts";
 import { formatError, type MeshNetwork } from "./registry/model.ts";
 import { validateCommand, ValidateUsageError } from "./validate-command.ts";
 import { isEtcdUrl, parseEtcdUrl } from "./registry/etcd-layout.ts";
+import { registryCommand, REGISTRY_USAGE, TransferUsageError } from "./transfer-command.ts";
 
 const USAGE = `usage: multiplane <command> [options]
 
@@ -34,6 +35,7 @@ commands:
   validate [--json] [--mesh-networks FILE] PATH...
       check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
       one file:line:column: reason per problem; exit 0 when none is an error, else 1
+${REGISTRY_USAGE}
   start [--free-ports]
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
@@ -250,6 +252,8 @@ export async function main(argv: string[]): Promise<number> {
         return await demoCommand(rest);
       case "validate":
         return await validateCommand(rest);
+      case "registry":
+        return await registryCommand(rest, console.log);
       case undefined:
       case "help":
       case "--help":
@@ -263,7 +267,7 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error;
     // Expected failures (bad flags, no Envoy, unreachable ports) are one line, not a stack trace.
     console.error(`multiplane: ${e.message}`);
-    const usage = e instanceof UsageError || e instanceof ValidateUsageError;
+    const usage = e instanceof UsageError || e instanceof ValidateUsageError || e instanceof TransferUsageError;
     if (usage || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") process.stderr.write(`\n${USAGE}`);
     return usage ? 2 : 1;
   }

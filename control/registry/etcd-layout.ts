@@ -86,6 +86,3 @@ export function parseEtcdValue(prefix: string, key: string, value: string): Pars
   }
   return { resource: r, errors: [], warnings };
 }
-
-/** An etcd client error's first line, without the resolver note grpc-js appends (it says nothing here). */
-export const firstLine = (err: Error) => err.message.split("\n")[0]!.replace(/\.? Resolution note:.*$/, "");

@@ -5,9 +5,9 @@
 // replica's stale view can overwrite someone else's change, and the store's judgement of the whole
 // registry holds in etcd too. A write is acknowledged once etcd has committed it and this replica
 // has reported it; other replicas learn of it through their watches.
-import { noop } from "cockatiel";
-import { Etcd3, type ITxnResponse } from "etcd3";
-import { etcdUrl, firstLine, parseEtcdValue, prefixRange, resourceEtcdKey, type EtcdLocation, type ParsedValue } from "./etcd-layout.ts";
+import type { Etcd3, ITxnResponse } from "etcd3";
+import { etcdClient, firstLine } from "./etcd-client.ts";
+import { etcdUrl, parseEtcdValue, prefixRange, resourceEtcdKey, type EtcdLocation, type ParsedValue } from "./etcd-layout.ts";
 import { EtcdView } from "./etcd-view.ts";
 import { MAX_KEPT_ERRORS } from "./limits.ts";
 import type { RegistryError, Resource } from "./model.ts";
@@ -20,9 +20,6 @@ export interface EtcdSourceOptions {
   /** How long a committed write waits to show up in this replica's registry before it is acknowledged anyway. */
   confirmTimeoutMs?: number;
 }
-
-/** Bigger than any registry page or value; gRPC's default (4 MiB) is not. */
-const MAX_MESSAGE_BYTES = 64 << 20;
 
 export class EtcdSource implements RegistrySource, WritableSource {
   readonly name = "etcd";
@@ -153,31 +150,6 @@ export class EtcdSource implements RegistrySource, WritableSource {
     await this.view.until(() => (this.view.kvs.get(key)?.modRevision ?? 0) === current && this.view.reportedRevision >= newer, this.confirmTimeoutMs);
     return { kind: "conflict", retry: true, errors: [`the registry in ${this.url} changed while ${write.kind} ${write.namespace}/${write.name} was being written; try again`] };
   }
-}
-
-/** A client on `hosts`; calls fail over between members, and messages may be large. */
-export function etcdClient(hosts: string[], attemptTimeoutMs = 2000): Etcd3 {
-  return new Etcd3({
-    hosts: hosts.map((h) => `http://${h}`),
-    dialTimeout: 2000,
-    grpcOptions: {
-      "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-      "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-      // A member that vanishes without closing its connections (a dead host) is noticed.
-      "grpc.keepalive_time_ms": 10_000,
-      "grpc.keepalive_timeout_ms": 5_000,
-      // A member that comes back is reconnected to within a second, not after grpc's default back-off.
-      "grpc.initial_reconnect_backoff_ms": 100,
-      "grpc.max_reconnect_backoff_ms": 1000,
-    },
-    // Each attempt gets its own deadline: etcd3 retries a call on another member (3 attempts) with the
-    // options it was given, so one deadline per call would leave the retries none after a first attempt
-    // that hung on a member just killed. Streams (the watch) have none.
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + attemptTimeoutMs }),
-    // No per-member circuit breaker: etcd3's stays open for 5 s after 3 failures, so right after members
-    // come back every call would still be refused. A dead member costs one refused connection instead.
-    faultHandling: { host: () => noop },
-  });
 }
 
 /** The first MAX_KEPT_ERRORS items, and how many more there were. */

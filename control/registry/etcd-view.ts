@@ -3,7 +3,8 @@
 // is missed and nothing is read twice; if etcd compacted that history away, everything is listed
 // again. Writers wait on it: a write is visible here once `reportedRevision` reaches its revision.
 import type { Etcd3, IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from "etcd3";
-import { firstLine, prefixRange } from "./etcd-layout.ts";
+import { firstLine } from "./etcd-client.ts";
+import { prefixRange } from "./etcd-layout.ts";
 
 export interface StoredValue {
   value: string;
@@ -89,22 +90,12 @@ export class EtcdView {
     }
   }
 
-  /** Every key under the prefix at one revision, page by page. */
+  /** Every key under the prefix at one revision. */
   private async list(): Promise<void> {
-    const range = prefixRange(this.prefix);
-    const kvs = new Map<string, StoredValue>();
-    let revision: string | undefined;
-    let from = range.key;
-    for (;;) {
-      const res = await this.client.kv.range({ key: from, range_end: range.range_end, limit: PAGE, ...(revision ? { revision } : {}) });
-      revision ??= res.header.revision;
-      for (const kv of res.kvs) kvs.set(kv.key.toString(), stored(kv));
-      if (!res.more || res.kvs.length === 0) break;
-      from = Buffer.concat([res.kvs.at(-1)!.key, Buffer.from([0])]);
-    }
+    const listed = await listPrefix(this.client, this.prefix);
     this.kvs.clear();
-    for (const [k, v] of kvs) this.kvs.set(k, v);
-    this.revision = Number(revision);
+    for (const [k, v] of listed.kvs) this.kvs.set(k, v);
+    this.revision = listed.revision;
     this.listed = true;
     this.listings++;
     this.emitChanged();
@@ -179,6 +170,21 @@ export class EtcdView {
     this.connected = connected;
     this.lastError = error;
     for (const wake of [...this.waiters]) wake();
+  }
+}
+
+/** Every key under `prefix/` with its value and mod revision, read page by page at one revision. */
+export async function listPrefix(client: Etcd3, prefix: string): Promise<{ revision: number; kvs: Map<string, StoredValue> }> {
+  const range = prefixRange(prefix);
+  const kvs = new Map<string, StoredValue>();
+  let revision: string | undefined;
+  let from = range.key;
+  for (;;) {
+    const res = await client.kv.range({ key: from, range_end: range.range_end, limit: PAGE, ...(revision ? { revision } : {}) });
+    revision ??= res.header.revision;
+    for (const kv of res.kvs) kvs.set(kv.key.toString(), stored(kv));
+    if (!res.more || res.kvs.length === 0) return { revision: Number(revision), kvs };
+    from = Buffer.concat([res.kvs.at(-1)!.key, Buffer.from([0])]);
   }
 }
 
