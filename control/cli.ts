@@ -26,8 +26,8 @@ commands:
         [--mesh-networks FILE] [--on-invalid reject|skip]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched), or on
       etcd://HOST:PORT[,HOST:PORT...]/PREFIX (one key per entry, watched; the HTTP API's writes go to
-      etcd, so --api-dir and the hold flags are for files only; replicas on one etcd are interchangeable); outside
-      loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
+      etcd, so --api-dir and the hold flags are for files only; replicas on one etcd are
+      interchangeable). Outside loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
       The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
       control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
       its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts.
