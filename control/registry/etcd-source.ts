@@ -38,14 +38,14 @@ export class EtcdSource implements RegistrySource, WritableSource {
     const callTimeoutMs = opts.callTimeoutMs ?? 2000;
     this.confirmTimeoutMs = opts.confirmTimeoutMs ?? 5000;
     this.client = etcdClient(location.hosts, callTimeoutMs);
-    this.view = new EtcdView(this.client, location.prefix, { changed: () => this.report() }, callTimeoutMs);
+    this.view = new EtcdView(this.client, location.prefix, { changed: () => this.report() });
   }
 
   async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
     this.onUpdate = onUpdate;
     await this.view.start();
     // Unreachable at start: not loaded (not ready) until the first listing succeeds; the view keeps trying.
-    if (!this.view.isListed) onUpdate({ resources: [], errors: [{ file: this.url, line: 0, reason: `cannot list the registry: ${this.view.lastError}` }], warnings: [] });
+    if (!this.view.isListed) onUpdate({ resources: [], errors: [{ file: this.url, line: 0, reason: `cannot list the registry: ${this.view.lastError ?? "no answer"}` }], warnings: [] });
   }
 
   stop(): void {

@@ -20,6 +20,8 @@ export interface EtcdViewEvents {
 const PAGE = 1000;
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2000;
+/** Listing a large registry takes seconds; every etcd call has its own deadline, so this only bounds a watch that is never confirmed. */
+const START_TIMEOUT_MS = 60_000;
 
 export class EtcdView {
   readonly kvs = new Map<string, StoredValue>();
@@ -42,7 +44,7 @@ export class EtcdView {
   private stopped = false;
   private readonly waiters = new Set<() => void>();
 
-  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly events: EtcdViewEvents, private readonly callTimeoutMs = 5000) {}
+  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly events: EtcdViewEvents) {}
 
   /**
    * Lists and starts watching; resolves once the listing is reported and the watch is established, or
@@ -50,7 +52,7 @@ export class EtcdView {
    */
   async start(): Promise<void> {
     await this.connect();
-    await this.until(() => (this.connected && this.reportedRevision === this.revision) || this.lastError !== undefined, this.callTimeoutMs);
+    await this.until(() => (this.connected && this.reportedRevision === this.revision) || this.lastError !== undefined, START_TIMEOUT_MS);
   }
 
   get isListed(): boolean {
