@@ -5,7 +5,11 @@
 //  2. Meshes (bench/mesh.ts): a registry directory of one file per service, N proxies each with its
 //     own node IPs in a child process (light ADS clients), one endpoint moved by an atomic file edit:
 //     time until every proxy has received and ACKed the new address, control plane RSS and CPU.
-// Environment: BENCH_ROUNDS (default 7), BENCH_MESHES to pick rows (e.g. "100x1000:delta,10000x1000:delta").
+//  3. etcd (bench/etcd.ts): the same ServiceEntries in a 3-member etcd, two replicas with N proxies
+//     each: import, cold load, one key changed until every proxy of both replicas has the new address.
+// Environment: BENCH_ROUNDS (default 7), BENCH_SERVICES (the pipeline's registry, default 10,000),
+// BENCH_MESHES and BENCH_ETCD to pick rows (e.g. "100x1000:delta,10000x1000:delta"; for etcd, services x
+// proxies per replica, default "10000x100:delta"); an empty value skips the section.
 import os from "node:os";
 import { generate } from "../control/generation/generate.ts";
 import { generationOptions } from "../control/generation/options.ts";
@@ -17,15 +21,19 @@ import { parseRegistryText } from "../control/registry/parse.ts";
 import { Encoder } from "../control/xds/encode.ts";
 import { TYPE_URL } from "../control/xds/protos.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
+import { etcdBench, type EtcdResult } from "./etcd.ts";
 import { meshBench, serviceEntryYaml, type MeshResult } from "./mesh.ts";
 
-const SERVICES = 10_000;
+const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const MESHES = (process.env.BENCH_MESHES ?? "100x1000:sotw,100x1000:delta,1000x1000:delta,10000x1000:delta,10000x1000:sotw").split(",").map((m) => {
+/** "SERVICESxPROXIES:PROTOCOL,..." */
+const sizes = (spec: string) => spec.split(",").filter(Boolean).map((m) => {
   const [size, protocol] = m.split(":") as [string, "sotw" | "delta"];
   const [services, proxies] = size.split("x").map(Number) as [number, number];
   return { services, proxies, protocol };
 });
+const MESHES = sizes(process.env.BENCH_MESHES ?? "100x1000:sotw,100x1000:delta,1000x1000:delta,10000x1000:delta,10000x1000:sotw");
+const ETCD = sizes(process.env.BENCH_ETCD ?? "10000x100:delta");
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
@@ -102,6 +110,14 @@ for (const m of MESHES) {
     console.error(`mesh ${m.services} x ${m.proxies} ${m.protocol} failed: ${(err as Error).message}`);
   }
 }
+const etcds: EtcdResult[] = [];
+for (const e of ETCD) {
+  try {
+    etcds.push(await etcdBench(e.services, e.proxies, e.protocol, ROUNDS));
+  } catch (err) {
+    console.error(`etcd ${e.services} x ${e.proxies} ${e.protocol} failed: ${(err as Error).message}`);
+  }
+}
 
 const cpu = os.cpus();
 const row = (what: string, value: string, goal = "") => `| ${what} | ${value} | ${goal} |`;
@@ -121,5 +137,12 @@ for (const m of meshes) {
   console.log(row("  control plane RSS: idle / all connected / peak", `${m.rssMb.idle.toFixed(0)} / ${m.rssMb.connected.toFixed(0)} / ${m.rssMb.peak.toFixed(0)} MB`, goals.rss));
   console.log(row("  CPU while connecting: control plane / clients; for the change: control plane", `${ms(m.cpuMs.connectServer)} / ${ms(m.cpuMs.connectClients)}; ${ms(m.cpuMs.changeServer)}`));
   console.log(row(`  registry of ${m.services} files: load at start / one file edited, new version serving`, `${ms(m.loadMs)} / ${ms(m.applyMs)}`, m.services === 10_000 ? "<= 1 s / <= 50 ms" : ""));
+}
+for (const e of etcds) {
+  console.log(row(`etcd (3 members, loopback): ${e.services} ServiceEntries imported (\`registry import --apply\`)`, ms(e.importMs)));
+  console.log(row(`  cold load: serve() on etcd until the ${e.services} services serve (median of ${e.loadMs.length})`, spread(e.loadMs)));
+  console.log(row(`  one key changed in etcd -> that control plane serves the new registry version (median of ${e.watchMs.length})`, spread(e.watchMs)));
+  console.log(row(`  2 replicas x ${e.proxiesPerReplica} ${e.protocol === "sotw" ? "SotW" : "delta"} proxies: all connected and ACKed`, ms(e.connectMs)));
+  console.log(row(`  one key changed in etcd -> every proxy of both replicas has the new address + ACKed, p50 / p99 (${e.latenciesMs.length / (2 * e.proxiesPerReplica)} changes)`, `${ms(pct(e.latenciesMs, 50))} / ${ms(pct(e.latenciesMs, 99))}`));
 }
 console.log("");

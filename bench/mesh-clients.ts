@@ -6,6 +6,7 @@
 //   stdout {"ready": N, "bytes": B, "cpuMs": C}               every stream has ACKed LDS, CDS, EDS and ECDS
 //   stdin  {"t0": ns, "cluster": NAME, "address": IP}       an endpoint of NAME is about to move to IP
 //   stdout {"latenciesMs": [...], "checked": N, "cpuMs": C}  per stream: t0 -> ACK of the EDS response carrying IP
+// (once per change; bench/etcd.ts makes several in a row)
 // cpuMs is this process's CPU time so far, so the parent can show the clients are not the bottleneck.
 import * as grpc from "@grpc/grpc-js";
 import { createInterface } from "node:readline";
@@ -99,4 +100,6 @@ for (let i = 0; i < COUNT; i++) {
 createInterface({ input: process.stdin }).on("line", (line) => {
   const msg = JSON.parse(line) as { t0: string; cluster: string; address: string };
   change = { t0: BigInt(msg.t0), cluster: msg.cluster, address: Buffer.from(msg.address) };
+  checked = 0;
+  for (const s of streams) s.doneAt = undefined;
 });

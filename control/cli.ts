@@ -11,6 +11,8 @@ import { demoCommand } from "./demo/index.ts";
 import { parseMeshNetworks } from "./registry/mesh-networks.ts";
 import { formatError, type MeshNetwork } from "./registry/model.ts";
 import { validateCommand, ValidateUsageError } from "./validate-command.ts";
+import { isEtcdUrl, parseEtcdUrl } from "./registry/etcd-layout.ts";
+import { registryCommand, REGISTRY_USAGE, TransferUsageError } from "./transfer-command.ts";
 
 const USAGE = `usage: multiplane <command> [options]
 
@@ -22,8 +24,10 @@ commands:
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
         [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
         [--mesh-networks FILE] [--on-invalid reject|skip]
-      run the xDS control plane on a ServiceEntry registry (file or directory, watched); outside
-      loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
+      run the xDS control plane on a ServiceEntry registry (file or directory, watched), or on
+      etcd://HOST:PORT[,HOST:PORT...]/PREFIX (one key per entry, watched; the HTTP API's writes go to
+      etcd, so --api-dir and the hold flags are for files only; replicas on one etcd are
+      interchangeable). Outside loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
       The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
       control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
       its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts.
@@ -31,15 +35,17 @@ commands:
   validate [--json] [--mesh-networks FILE] PATH...
       check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
       one file:line:column: reason per problem; exit 0 when none is an error, else 1
+${REGISTRY_USAGE}
   start [--free-ports]
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
       (the example's services renumbered to match), to run beside something on 15000, 9080, ...
-  bootstrap --xds HOST:PORT --node-id ID [--instance-ips auto|none|IP,IP...]
+  bootstrap --xds HOST:PORT[,HOST:PORT...] --node-id ID [--instance-ips auto|none|IP,IP...]
             [--xds-ca F [--cert F --key F] [--xds-san NAME]] [--admin 127.0.0.1:15000] [--out FILE]
-      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; --xds-ca:
-      xDS over TLS (the control plane's certificate must carry NAME, default the --xds host);
-      --cert/--key: this proxy's certificate for mutual TLS
+      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; several
+      --xds addresses: control-plane replicas, one xDS cluster that Envoy fails over within; --xds-ca:
+      xDS over TLS (the control plane's certificate must carry NAME, default the --xds host; replicas
+      on several hosts need NAME); --cert/--key: this proxy's certificate for mutual TLS
   capture install|uninstall [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid GID]
           [--exclude-inbound-ports 15000,15010] [--exclude-outbound-ports 15000,15010]
           [--no-local-loopback-redirect] [--netns NS] [--dry-run]
@@ -71,14 +77,14 @@ function bootstrapCommand(args: string[]): void {
       "xds-ca": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, "xds-san": { type: "string" },
     },
   });
-  if (!values.xds) throw new UsageError("bootstrap: --xds HOST:PORT is required");
+  if (!values.xds) throw new UsageError("bootstrap: --xds HOST:PORT[,HOST:PORT...] is required");
   if (!values["node-id"]) throw new UsageError("bootstrap: --node-id is required");
   if (!values.cert !== !values.key) throw new UsageError("bootstrap: --cert and --key go together");
   if ((values.cert || values["xds-san"]) && !values["xds-ca"]) throw new UsageError("bootstrap: --cert, --key and --xds-san need --xds-ca (xDS over TLS)");
   const config = generateBootstrap({
     nodeId: values["node-id"],
     instanceIps: parseInstanceIpsFlag(values["instance-ips"]),
-    xds: parseHostPort(values.xds, "--xds"),
+    xds: values.xds.split(",").map((x) => parseHostPort(x, "--xds")),
     admin: values.admin ? parseHostPort(values.admin, "--admin") : DEFAULT_ADMIN,
     ...(values["xds-ca"] ? {
       tls: {
@@ -134,7 +140,16 @@ export function parseServeArgs(args: string[]): ServeOptions {
   if (values["client-ca"] && !values["tls-cert"]) throw new UsageError("serve: --client-ca (mutual TLS) needs --tls-cert and --tls-key");
   if (values["insecure-xds"] && values["tls-cert"]) throw new UsageError("serve: --insecure-xds and --tls-cert contradict each other");
   if (values["trust-domain"] !== undefined && !values["client-ca"]) throw new UsageError("serve: --trust-domain applies to client certificates: it needs --client-ca");
-  if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory)");
+  if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory, or etcd://HOST:PORT/PREFIX)");
+  if (isEtcdUrl(values.registry)) {
+    try {
+      parseEtcdUrl(values.registry);
+    } catch (err) {
+      throw new UsageError(`--registry: ${(err as Error).message}`);
+    }
+    const fileOnly = ["api-dir", "max-removal-share", "settle-seconds", "accept-removals"].filter((f) => values[f as "api-dir"] !== undefined);
+    if (fileOnly.length > 0) throw new UsageError(`serve: --${fileOnly.join(", --")} ${fileOnly.length > 1 ? "are" : "is"} for a file registry; an etcd registry stores the API's writes itself and applies every change`);
+  }
   const mode = values["guard-mode"] ?? "enforce";
   if (mode !== "enforce" && mode !== "observe") throw new UsageError(`--guard-mode: expected enforce or observe, got ${JSON.stringify(mode)}`);
   if (values["no-loop-guard"] && values["guard-mode"]) throw new UsageError("--guard-mode and --no-loop-guard contradict each other");
@@ -237,6 +252,8 @@ export async function main(argv: string[]): Promise<number> {
         return await demoCommand(rest);
       case "validate":
         return await validateCommand(rest);
+      case "registry":
+        return await registryCommand(rest, console.log);
       case undefined:
       case "help":
       case "--help":
@@ -250,7 +267,7 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error;
     // Expected failures (bad flags, no Envoy, unreachable ports) are one line, not a stack trace.
     console.error(`multiplane: ${e.message}`);
-    const usage = e instanceof UsageError || e instanceof ValidateUsageError;
+    const usage = e instanceof UsageError || e instanceof ValidateUsageError || e instanceof TransferUsageError;
     if (usage || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") process.stderr.write(`\n${USAGE}`);
     return usage ? 2 : 1;
   }

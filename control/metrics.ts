@@ -105,8 +105,8 @@ export function controlPlaneMetrics(read: { connectedProxies(): number; streams(
     refusals: registry.add(new Counter("multiplane_xds_refusals_total", "xDS streams refused with PERMISSION_DENIED (mutual TLS: the certificate does not prove what the proxy claims), by reason.")),
     generation: registry.add(new Histogram("multiplane_generation_seconds", "Generating and packing one proxy's resources.", LATENCY_BUCKETS)),
     registryServices: registry.add(new Gauge("multiplane_registry_services", "Services (ServiceEntry hosts) in the serving registry.", read.services)),
-    reloads: registry.add(new Gauge("multiplane_registry_reloads_total", "Registry file reloads that were applied.", read.reloads, "counter")),
-    rejections: registry.add(new Counter("multiplane_registry_rejections_total", "Registry changes refused (bad file or bad HTTP request), by source.")),
+    reloads: registry.add(new Gauge("multiplane_registry_reloads_total", "Registry updates from files or etcd that were applied.", read.reloads, "counter")),
+    rejections: registry.add(new Counter("multiplane_registry_rejections_total", "Registry changes refused (bad file, etcd value or HTTP request), by source.")),
     heldChanges: registry.add(new Gauge("multiplane_registry_held_changes", "1 while a source holds a change back until it is stable (it looks like a partial write or removes many services), by source.", read.heldChanges)),
   };
 }

@@ -91,6 +91,13 @@ export class Proxies {
     });
   }
 
+  /** The proxy holds `version` already (a re-opened stream): as good as an ACK, though nothing was sent. */
+  held(streamId: number, typeUrl: string, version: string, resources: number): void {
+    const r = this.byStream.get(streamId);
+    if (!r) return;
+    r.types.set(typeUrl, { state: "ACK", sentVersion: version, ackedVersion: version, nonce: "", resources, updatedAt: new Date().toISOString() });
+  }
+
   answered(streamId: number, typeUrl: string, nonce: string, version: string, errorDetail?: string): void {
     const r = this.byStream.get(streamId);
     const t = r?.types.get(typeUrl);

@@ -20,6 +20,8 @@ import { Proxies, shortType } from "./proxies.ts";
 import { admit } from "./authz/admission.ts";
 import { peerIdentityOf } from "./authz/peer-identity.ts";
 import { ApiSource } from "./registry/api-source.ts";
+import { isEtcdUrl, parseEtcdUrl } from "./registry/etcd-layout.ts";
+import { EtcdSource } from "./registry/etcd-source.ts";
 import { FileSource } from "./registry/file-source.ts";
 import { formatError, type MeshNetwork, type ServiceEntry } from "./registry/model.ts";
 import type { HeldChange, RegistrySource } from "./registry/source.ts";
@@ -33,7 +35,10 @@ import { xdsSecurity } from "./tls/xds-security.ts";
 import { setUpLoopGuard, type GuardSetup } from "./guard-wasm/setup.ts";
 
 export interface ServeOptions {
-  /** A registry file or directory, watched for changes. Undefined: start empty (HTTP API only). */
+  /**
+   * A registry file or directory, or etcd://HOST:PORT[,HOST:PORT...]/PREFIX (which also stores the HTTP
+   * API's writes, shared by every replica); watched for changes. Undefined: start empty (HTTP API only).
+   */
   registry?: string;
   /** xDS (gRPC) listen address. Default 127.0.0.1:15010; port 0 picks a free one. */
   xdsHost?: string;
@@ -43,7 +48,7 @@ export interface ServeOptions {
   httpPort?: number | false;
   /** Bearer token that PUT/DELETE of ServiceEntries require; undefined disables writes. */
   token?: string;
-  /** Where ServiceEntries written over the HTTP API are stored (one file each) and read back at start; undefined refuses writes. */
+  /** Where ServiceEntries written over the HTTP API are stored (one file each) and read back at start; undefined refuses writes. Not with etcd, which stores them itself. */
   apiDir?: string;
   /** A registry reload removing more than this share (0..1) of the services is held until stable; removing all always is. Default 1. */
   maxRemovalShare?: number;
@@ -101,6 +106,8 @@ const MAX_REMEMBERED_PROBLEMS = 10_000;
 
 export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((line: string) => console.log(line));
+  const etcd = opts.registry !== undefined && isEtcdUrl(opts.registry) ? parseEtcdUrl(opts.registry) : undefined;
+  if (etcd && opts.apiDir !== undefined) throw new Error("apiDir: an etcd registry stores the HTTP API's writes itself");
   const xdsHost = opts.xdsHost ?? "127.0.0.1";
   const security = xdsSecurity(xdsHost, opts.xdsPort ?? 15010, opts.tls, opts.insecureXds ?? false, log);
   let guard: GuardSetup | undefined;
@@ -117,6 +124,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     throw err;
   }
   const loopGuard = guard;
+  if (etcd && guard?.server) log(`warning: loop guard module: each replica serves it at its own address, so Envoys that fail over between replicas are sent a new module URL; give every replica the same --guard-wasm-url or --guard-wasm-path`);
   const genOptions = serveGenerationOptions(opts, loopGuard?.options);
   const limits = { ...DEFAULT_XDS_LIMITS, ...DEFAULT_IDENTITY_LIMITS, ...opts.limits };
   // Stream events are counted per proxy, refusals per peer address; values a client chose are clipped.
@@ -133,7 +141,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     ...(opts.settleSeconds !== undefined ? { settleMs: opts.settleSeconds * 1000 } : {}),
     ...(opts.acceptRemovals !== undefined ? { acceptRemovals: opts.acceptRemovals } : {}),
   };
-  const sources: RegistrySource[] = [...(opts.registry !== undefined ? [new FileSource(opts.registry, fileOptions)] : []), new ApiSource(opts.apiDir)];
+  // etcd holds files' part and the API's part at once, shared by every replica.
+  const sources: RegistrySource[] = etcd
+    ? [new EtcdSource(etcd)]
+    : [...(opts.registry !== undefined ? [new FileSource(opts.registry, fileOptions)] : []), new ApiSource(opts.apiDir)];
   const store: RegistryStore = new RegistryStore(sources, {
     changed(next, version) {
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);
@@ -207,6 +218,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       if (r?.triggeredAt !== undefined) metrics.pushLatency.observe((performance.now() - r.triggeredAt) / 1000, { type });
       proxyLog(info.node.id, `push proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
     },
+    onHeld(info) {
+      proxies.held(info.streamId, info.typeUrl, info.version, info.resourceCount);
+      proxyLog(info.node.id, `held proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} resources=${info.resourceCount} (current already: nothing sent)`);
+    },
     onAck(info) {
       proxies.answered(info.streamId, info.typeUrl, info.nonce, info.version);
       metrics.acks.inc({ type: shortType(info.typeUrl) });
@@ -225,6 +240,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
         ...(src.loaded ? [] : [`registry not loaded${src.refused.length ? `: ${src.refused.join("; ")}` : ""}`]),
         ...(src.loaded && src.refused.length ? [`${src.name}: last update refused, the last good registry keeps serving: ${src.refused.join("; ")}`] : []),
         ...(src.held ? [`${src.name}: a change is held back, the last good registry keeps serving: ${src.held.reasons.join("; ")}; ${heldUntil(src.held)}`] : []),
+        ...(src.unavailable ? [`${src.name}: ${src.unavailable}`] : []),
       ]);
       // Skip mode serves without the invalid documents: ready, and says how many were left out.
       const notes = s.leftOut.documents > 0 ? [`${s.leftOut.documents} invalid document${s.leftOut.documents === 1 ? "" : "s"} left out (--on-invalid skip): ${s.leftOut.errors.join("; ")}`] : [];
@@ -243,6 +259,11 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     },
     metricsText: () => metrics.registry.render(),
     serviceEntries: () => store.registry.resources.filter((x): x is ServiceEntry => x.kind === "ServiceEntry"),
+    serviceEntry(namespace, name) {
+      const entry = store.registry.resources.find((x): x is ServiceEntry => x.kind === "ServiceEntry" && x.namespace === namespace && x.name === name);
+      const etag = entry && store.etag(entry);
+      return entry && etag ? { entry, etag } : undefined;
+    },
     write: (w) => store.write(w),
   };
 

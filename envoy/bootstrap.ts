@@ -15,7 +15,8 @@ export interface BootstrapOptions {
   nodeId: string;
   /** Node IPs for metadata INSTANCE_IPS; undefined = this host's interface IPs; [] = omit the key (an old, single-IP proxy). */
   instanceIps?: string[];
-  xds: HostPort;
+  /** The control plane; several addresses (replicas) are the endpoints of one xDS cluster. */
+  xds: HostPort | HostPort[];
   admin?: HostPort;
   cluster?: string;
   /** xDS over TLS: verify the control plane against this CA; with cert and key, present them (mutual TLS). */
@@ -28,12 +29,17 @@ export interface XdsTlsOptions {
   /** This proxy's certificate and key (PEM files), for mutual TLS. */
   certFile?: string;
   keyFile?: string;
-  /** The name or IP the control plane's certificate must carry; default the xDS host. */
+  /** The name or IP the control plane's certificate must carry; default the xDS host (needed when replicas are on several hosts). */
   san?: string;
 }
 
 export const DEFAULT_ADMIN: HostPort = { host: "127.0.0.1", port: 15000 };
 const XDS_CLUSTER = "xds-grpc";
+/**
+ * With replicas, a lost stream is re-opened soon (Envoy's default first retry is 0.5-1 s), and the
+ * cluster's round robin sends the retry to another replica.
+ */
+const FAILOVER_RETRY = { retry_back_off: { base_interval: "0.1s", max_interval: "1s" } };
 
 export function parseHostPort(value: string, what: string): HostPort {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(value.trim());
@@ -49,6 +55,8 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
   const ips = opts.instanceIps ?? interfaceIps();
   const metadata: Record<string, string> = {};
   if (ips.length > 0) metadata.INSTANCE_IPS = ips.join(",");
+  const xds = Array.isArray(opts.xds) ? opts.xds : [opts.xds];
+  if (xds.length === 0) throw new Error("bootstrap: no xDS address");
   return {
     node: { id: opts.nodeId, cluster: opts.cluster ?? "multiplane", metadata },
     admin: { address: { socket_address: { address: admin.host, port_value: admin.port } } },
@@ -56,7 +64,7 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
       ads_config: {
         api_type: "GRPC",
         transport_api_version: "V3",
-        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER, ...(xds.length > 1 ? { retry_policy: FAILOVER_RETRY } : {}) } }],
         set_node_on_first_message_only: true,
       },
       lds_config: { ads: {}, resource_api_version: "V3" },
@@ -76,9 +84,9 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
         },
         load_assignment: {
           cluster_name: XDS_CLUSTER,
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: opts.xds.host, port_value: opts.xds.port } } } }] }],
+          endpoints: [{ lb_endpoints: xds.map((x) => ({ endpoint: { address: { socket_address: { address: x.host, port_value: x.port } } } })) }],
         },
-        ...(opts.tls ? { transport_socket: xdsTransportSocket(opts.tls, opts.xds.host) } : {}),
+        ...(opts.tls ? { transport_socket: xdsTransportSocket(opts.tls, xdsTlsHost(opts.tls, xds)) } : {}),
       }],
     },
   };
@@ -96,6 +104,17 @@ function xdsSecrets(tls: XdsTlsOptions): object[] {
       ? [{ name: XDS_CERT_SECRET, tls_certificate: { certificate_chain: { filename: resolve(tls.certFile) }, private_key: { filename: resolve(tls.keyFile) } } }]
       : []),
   ];
+}
+
+/**
+ * The host the TLS context is for (its SNI, and the SAN unless --xds-san names one). Replicas on
+ * several hosts share one cluster, so one TLS context: their certificates need a name in common, the SAN.
+ */
+function xdsTlsHost(tls: XdsTlsOptions, xds: HostPort[]): string {
+  const hosts = [...new Set(xds.map((x) => x.host))];
+  if (hosts.length === 1) return hosts[0]!;
+  if (tls.san === undefined) throw new Error(`bootstrap: the control-plane replicas are on several hosts (${hosts.join(", ")}): name the SAN their certificates share with --xds-san`);
+  return tls.san;
 }
 
 /** TLS to the control plane: its certificate must chain to the CA and carry the expected name or IP. */

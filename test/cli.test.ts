@@ -36,6 +36,38 @@ test("bootstrap: node id, INSTANCE_IPS, ADS to the given control plane, admin on
   assert.equal(xds, { address: "127.0.0.1", port_value: 15010 });
 });
 
+test("bootstrap --xds with several addresses: one xDS cluster whose endpoints are the replicas, quick retries", () => {
+  const r = cli(["bootstrap", "--xds", "127.0.0.1:15010,[::1]:15011,cp-2.example:15012", "--node-id", "n", "--instance-ips", "none"]);
+  assert.is(r.status, 0, r.stderr);
+  const b = JSON.parse(r.stdout);
+  assert.is(b.static_resources.clusters.length, 1);
+  const endpoints = b.static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address);
+  assert.equal(endpoints, [{ address: "127.0.0.1", port_value: 15010 }, { address: "::1", port_value: 15011 }, { address: "cp-2.example", port_value: 15012 }]);
+  assert.equal(b.dynamic_resources.ads_config.grpc_services[0].envoy_grpc.retry_policy, { retry_back_off: { base_interval: "0.1s", max_interval: "1s" } });
+  const one = JSON.parse(cli(["bootstrap", "--xds", "127.0.0.1:15010", "--node-id", "n"]).stdout);
+  assert.equal(one.dynamic_resources.ads_config.grpc_services[0].envoy_grpc, { cluster_name: "xds-grpc" }, "one address: unchanged");
+});
+
+test("bootstrap --xds-ca with replicas on several hosts needs the SAN they share", () => {
+  const base = ["bootstrap", "--xds", "cp-1.example:15010,cp-2.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"];
+  const r = cli(base);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, "several hosts (cp-1.example, cp-2.example): name the SAN their certificates share with --xds-san");
+  const tls = JSON.parse(cli([...base, "--xds-san", "cp.example"]).stdout).static_resources.clusters[0].transport_socket.typed_config;
+  assert.is(tls.sni, "cp.example");
+  assert.equal(tls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names, [{ san_type: "DNS", matcher: { exact: "cp.example" } }]);
+  const samehost = cli(["bootstrap", "--xds", "10.0.0.1:15010,10.0.0.1:15011", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]);
+  assert.is(samehost.status, 0, "replicas on one host: its address is the SAN");
+});
+
+test("serve --registry etcd://...: a malformed URL and the file registry's flags are usage errors", () => {
+  assert.throws(() => parseServeArgs(["--registry", "etcd://127.0.0.1:2379"]), /no \/PREFIX/);
+  assert.throws(() => parseServeArgs(["--registry", "etcd://nohost/p"]), /is not HOST:PORT/);
+  assert.throws(() => parseServeArgs(["--registry", "etcd://127.0.0.1:2379/p", "--api-dir", "/tmp/x"]), /--api-dir is for a file registry/);
+  assert.throws(() => parseServeArgs(["--registry", "etcd://127.0.0.1:2379/p", "--settle-seconds", "3", "--accept-removals"]), /--settle-seconds, --accept-removals are for a file registry/);
+  assert.is(parseServeArgs(["--registry", "etcd://10.0.0.1:2379,10.0.0.2:2379/multiplane"]).registry, "etcd://10.0.0.1:2379,10.0.0.2:2379/multiplane");
+});
+
 test("bootstrap --instance-ips none omits INSTANCE_IPS (an old single-IP proxy)", () => {
   const r = cli(["bootstrap", "--xds", "127.0.0.1:15010", "--node-id", "n", "--instance-ips", "none"]);
   assert.is(r.status, 0, r.stderr);

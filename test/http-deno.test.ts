@@ -119,13 +119,13 @@ test("404 lists the routes; 405 names the allowed methods in Allow", async () =>
   assert.is(nope.status, 404);
   const { error, details } = await nope.json();
   assert.is(error, "no route /nope");
-  assert.ok(details.includes("PUT, DELETE /registry/serviceentries/{namespace}/{name}"), details.join("\n"));
+  assert.ok(details.includes("GET, PUT, DELETE, HEAD /registry/serviceentries/{namespace}/{name}"), details.join("\n"));
   const post = await call("/debug/proxies", { method: "POST", body: "x" });
   assert.is(post.status, 405);
   assert.is(post.headers.get("allow"), "GET, HEAD");
-  const get = await call("/registry/serviceentries/default/x");
-  assert.is(get.status, 405);
-  assert.is(get.headers.get("allow"), "PUT, DELETE");
+  const postEntry = await call("/registry/serviceentries/default/x", { method: "POST" });
+  assert.is(postEntry.status, 405);
+  assert.is(postEntry.headers.get("allow"), "GET, PUT, DELETE, HEAD");
 });
 
 test("writes without the right token get 401, and without a configured token 403; nothing changes", async () => {

@@ -81,6 +81,31 @@ test("PUT applies a valid ServiceEntry (JSON or YAML); DELETE removes it; malfor
   assert.equal((await (await call("/registry/serviceentries")).json()).serviceEntries.length, 1);
 });
 
+test("GET one entry carries an ETag; PUT and DELETE with a stale If-Match get 412 and change nothing", async () => {
+  const path = "/registry/serviceentries/default/tagged";
+  const created = await call(path, { method: "PUT", body: entry("tagged", "10.0.0.5"), headers: auth() });
+  assert.is(created.status, 200);
+  const tag1 = created.headers.get("etag")!;
+  assert.match(tag1, /^"[0-9a-f]{16}"$/);
+  const got = await call(path);
+  assert.is(got.status, 200);
+  assert.is(got.headers.get("etag"), tag1);
+  assert.is((await got.json()).serviceEntry.endpoints[0].address, "10.0.0.5");
+  const updated = await call(path, { method: "PUT", body: entry("tagged", "10.0.0.6"), headers: { ...auth(), "if-match": tag1 } });
+  assert.is(updated.status, 200, await updated.clone().text());
+  const tag2 = updated.headers.get("etag")!;
+  assert.is.not(tag2, tag1);
+  const stale = await call(path, { method: "PUT", body: entry("tagged", "10.0.0.7"), headers: { ...auth(), "if-match": tag1 } });
+  assert.is(stale.status, 412);
+  assert.equal((await stale.json()).details, [`ServiceEntry default/tagged is at ETag ${tag2}, not If-Match ${tag1}; read it again`]);
+  assert.is((await call(path, { method: "DELETE", headers: { ...auth(), "if-match": tag1 } })).status, 412);
+  assert.is((await (await call(path)).json()).serviceEntry.endpoints[0].address, "10.0.0.6", "nothing changed");
+  assert.is((await call("/registry/serviceentries/default/absent", { method: "PUT", body: entry("absent", "10.0.0.8"), headers: { ...auth(), "if-match": "*" } })).status, 412, "If-Match: * needs the entry to exist");
+  assert.is((await call(path, { method: "PUT", body: entry("tagged", "10.0.0.6"), headers: { ...auth(), "if-match": "*" } })).status, 200);
+  assert.is((await call(path, { method: "DELETE", headers: { ...auth(), "if-match": tag2 } })).status, 200);
+  assert.is((await call(path)).status, 404);
+});
+
 test("oversized bodies get 413; unknown routes 404; wrong methods 405", async () => {
   const big = await call("/registry/serviceentries/default/big", { method: "PUT", body: "x".repeat(MAX_BODY_BYTES + 10), headers: auth() }).catch((e) => e);
   assert.ok(big instanceof Response, String(big));
@@ -90,9 +115,9 @@ test("oversized bodies get 413; unknown routes 404; wrong methods 405", async ()
   assert.is(post.status, 405);
   assert.is(post.headers.get("allow"), "GET, HEAD");
   assert.equal(await post.json(), { error: "POST is not allowed on /debug/proxies; allowed: GET, HEAD" });
-  const get = await call("/registry/serviceentries/default/x");
-  assert.is(get.status, 405);
-  assert.is(get.headers.get("allow"), "PUT, DELETE");
+  const postEntry = await call("/registry/serviceentries/default/x", { method: "POST" });
+  assert.is(postEntry.status, 405);
+  assert.is(postEntry.headers.get("allow"), "GET, PUT, DELETE, HEAD");
   const head = await call("/healthz", { method: "HEAD" });
   assert.is(head.status, 200);
   assert.is(await head.text(), "");
@@ -105,7 +130,7 @@ test("the 404 answer lists the route table, and every route it lists is served",
   assert.equal(body.details, [
     "GET, HEAD /healthz", "GET, HEAD /readyz", "GET, HEAD /metrics", "GET, HEAD /debug/proxies",
     "GET, HEAD /debug/config_dump?proxy=ID", "GET, HEAD /debug/decisions?proxy=ID", "GET, HEAD /debug/registry",
-    "GET, HEAD /registry/serviceentries", "PUT, DELETE /registry/serviceentries/{namespace}/{name}",
+    "GET, HEAD /registry/serviceentries", "GET, PUT, DELETE, HEAD /registry/serviceentries/{namespace}/{name}",
   ]);
   for (const line of body.details as string[]) {
     const [methods, route] = line.split(/ (?=\/)/) as [string, string];

@@ -14,7 +14,9 @@ export interface ApiOptions {
 export type Handler = (req: Request) => Promise<Response>;
 
 /** Registry outcomes are domain terms; HTTP statuses are this module's business. */
-const PROBLEM_STATUS: Record<RegistryProblem["kind"], number> = { invalid: 400, conflict: 409, "not-found": 404, disabled: 403, unavailable: 503 };
+const PROBLEM_STATUS: Record<RegistryProblem["kind"], number> = {
+  invalid: 400, conflict: 409, "not-found": 404, disabled: 403, "precondition-failed": 412, unavailable: 503,
+};
 
 /** Larger request bodies get 413. Enforced here, so it holds under any server, and by node-adapter.ts while reading. */
 export const MAX_BODY_BYTES = 1 << 20;
@@ -69,10 +71,17 @@ const ROUTES: Route[] = [
   {
     path: "/registry/serviceentries/{namespace}/{name}",
     methods: {
+      GET: ({ params: [namespace, name], view }) => {
+        const found = view.serviceEntry(namespace!, name!);
+        if (!found) return problem(404, `no ServiceEntry ${namespace}/${name} is serving`);
+        const res = json({ serviceEntry: found.entry });
+        res.headers.set("etag", found.etag);
+        return res;
+      },
       PUT: async ({ req, params: [namespace, name], view }) =>
-        applied("PUT", namespace!, name!, await view.write({ op: "put", kind: "ServiceEntry", namespace: namespace!, name: name!, body: await readBody(req) })),
-      DELETE: async ({ params: [namespace, name], view }) =>
-        applied("DELETE", namespace!, name!, await view.write({ op: "delete", kind: "ServiceEntry", namespace: namespace!, name: name! })),
+        applied("PUT", namespace!, name!, await view.write({ op: "put", kind: "ServiceEntry", namespace: namespace!, name: name!, body: await readBody(req), ...ifMatch(req) })),
+      DELETE: async ({ req, params: [namespace, name], view }) =>
+        applied("DELETE", namespace!, name!, await view.write({ op: "delete", kind: "ServiceEntry", namespace: namespace!, name: name!, ...ifMatch(req) })),
     },
   },
 ];
@@ -176,9 +185,17 @@ async function readBody(req: Request): Promise<string> {
   return new TextDecoder().decode(all);
 }
 
+/** If-Match makes a write conditional on the entry's ETag: two writers cannot overwrite each other unseen. */
+function ifMatch(req: Request): { ifMatch?: string } {
+  const v = req.headers.get("if-match");
+  return v === null ? {} : { ifMatch: v };
+}
+
 function applied(method: Method, namespace: string, name: string, outcome: WriteOutcome): Response {
   if (!outcome.ok) return problem(PROBLEM_STATUS[outcome.problem.kind], `${method} ${namespace}/${name} refused; nothing was changed`, outcome.problem.errors);
-  return json({ applied: `${method} ${namespace}/${name}`, changed: outcome.changed, services: outcome.registry.services.length });
+  const res = json({ applied: `${method} ${namespace}/${name}`, changed: outcome.changed, services: outcome.registry.services.length });
+  if (outcome.etag) res.headers.set("etag", outcome.etag);
+  return res;
 }
 
 function perProxy(url: URL, view: ControlPlaneView, get: (id: string) => unknown): Response {

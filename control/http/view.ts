@@ -7,7 +7,10 @@ import type { RegistryWrite, WriteOutcome } from "../registry/source.ts";
 import type { StoreStatus } from "../registry/store.ts";
 
 export interface TypeState {
-  /** "ACK": Envoy applied `version`; "NACK": it refused the last push and keeps `ackedVersion`; "PENDING": sent, no answer yet. */
+  /**
+   * "ACK": Envoy applied `version` (or held it already when it opened the stream: then `nonce` is "",
+   * nothing was sent); "NACK": it refused the last push and keeps `ackedVersion`; "PENDING": sent, no answer yet.
+   */
   state: "ACK" | "NACK" | "PENDING";
   sentVersion: string;
   ackedVersion?: string;
@@ -74,6 +77,8 @@ export interface ControlPlaneView {
   decisions(proxyId: string): Decision[] | undefined;
   metricsText(): string;
   serviceEntries(): ServiceEntry[];
+  /** One ServiceEntry that is serving, with its ETag (what If-Match names on a later write). */
+  serviceEntry(namespace: string, name: string): { entry: ServiceEntry; etag: string } | undefined;
   /** PUT/DELETE of a registry entry: applied only if the whole registry still builds with it. */
   write(w: RegistryWrite): Promise<WriteOutcome>;
 }

@@ -9,6 +9,9 @@
 // moment. The queues take turns, so a connect storm does not hold back registry changes for proxies
 // already served, nor the other way round. A stream waits at most once: a newer change leaves it where
 // it is, and it gets the newest registry when its turn comes.
+//
+// Nothing is handed out before the first registry version: a replica that starts while its registry
+// (etcd) cannot be reached must not give an Envoy failing over to it an empty configuration.
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Proxies, ProxyRecord } from "../proxies.ts";
 import type { Registry } from "../registry/model.ts";
@@ -32,6 +35,7 @@ export class ConfigDistributor {
   private connectsNext = false;
   private scheduled = false;
   private stopped = false;
+  private hasRegistry = false;
 
   constructor(
     private readonly pipeline: ConfigPipeline,
@@ -61,6 +65,7 @@ export class ConfigDistributor {
   /** A new registry version: every connected stream gets its new config. O(streams) once per version. */
   registryChanged(registry: Registry, triggeredAt: number): void {
     this.pipeline.setRegistry(registry);
+    this.hasRegistry = true;
     for (const r of this.proxies.all()) this.enqueue(r.streamId, this.changed, triggeredAt);
   }
 
@@ -78,7 +83,8 @@ export class ConfigDistributor {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.stopped) return;
+    // Streams wait in their queue; registryChanged() schedules them.
+    if (this.scheduled || this.stopped || !this.hasRegistry) return;
     this.scheduled = true;
     setImmediate(() => this.work());
   }

@@ -10,16 +10,15 @@ import { moreLine } from "../cap-list.ts";
 import { DurableDirectory, TEMP_FILE } from "./durable-file.ts";
 import { entryFileName } from "./entry-file-name.ts";
 import { REGISTRY_FILE } from "./load.ts";
-import { BODY_LIMITS, MAX_FILE_BYTES, MAX_KEPT_ERRORS } from "./limits.ts";
+import { MAX_FILE_BYTES, MAX_KEPT_ERRORS } from "./limits.ts";
 import { formatError, resourceKey, type RegistryError, type ServiceEntry } from "./model.ts";
-import { parseRegistryText } from "./parse.ts";
 import { readRegistryFile } from "./read-file.ts";
-import type { RegistryProblem, RegistrySource, RegistryWrite, SourceUpdate, StagedWrite, WritableSource } from "./source.ts";
+import { isProblem, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type StagedWrite, type WritableSource } from "./source.ts";
 import { watchRegistry, type Watcher } from "./watch.ts";
+import { parseOneServiceEntry, parseWrittenEntry } from "./written-entry.ts";
 
 /** The origin ("file") of entries written over the API, as errors and /registry/serviceentries show it. */
 export const API_ORIGIN = "http-api";
-const BODY = "request body";
 
 export class ApiSource implements RegistrySource, WritableSource {
   readonly name = "http-api";
@@ -63,11 +62,8 @@ export class ApiSource implements RegistrySource, WritableSource {
     if (write.op === "delete") {
       if (!next.delete(key)) return { kind: "not-found", errors: [`no ${write.kind} ${write.namespace}/${write.name} was added over HTTP`] };
     } else {
-      const parsed = parseEntry(write.body, BODY);
-      if ("errors" in parsed) return { kind: "invalid", errors: [...parsed.errors.map(formatError), ...(parsed.moreErrors > 0 ? [moreLine(parsed.moreErrors)] : [])] };
-      if (parsed.entry.namespace !== write.namespace || parsed.entry.name !== write.name) {
-        return { kind: "invalid", errors: [`${BODY}:${parsed.entry.origin.line}: metadata ${parsed.entry.namespace}/${parsed.entry.name} does not match the path ${write.namespace}/${write.name}`] };
-      }
+      const parsed = parseWrittenEntry(write);
+      if (isProblem(parsed)) return parsed;
       next.set(key, apiEntry(parsed.entry));
     }
     return {
@@ -76,6 +72,8 @@ export class ApiSource implements RegistrySource, WritableSource {
         if (write.op === "delete") await files.remove(file);
         else await files.write(file, write.body);
         this.entries = next;
+        this.onUpdate?.({ resources: [...next.values()], errors: [], warnings: [] });
+        return {};
       },
     };
   }
@@ -103,18 +101,6 @@ export class ApiSource implements RegistrySource, WritableSource {
   }
 }
 
-/** One ServiceEntry from a PUT body or a stored file, through the registry's parser and validation. */
-function parseEntry(text: string, label: string): { entry: ServiceEntry } | { errors: RegistryError[]; moreErrors: number } {
-  const parsed = parseRegistryText(text, label, BODY_LIMITS);
-  if (parsed.errors.length > 0) return { errors: parsed.errors, moreErrors: parsed.moreErrors };
-  const entries = parsed.resources.filter((r): r is ServiceEntry => r.kind === "ServiceEntry");
-  if (entries.length !== 1 || parsed.resources.length !== 1) {
-    const skipped = parsed.warnings.length ? ` (${parsed.warnings.map((w) => w.reason).join("; ")})` : "";
-    return { errors: [{ file: label, line: 1, reason: `expected exactly one ServiceEntry, got ${parsed.resources.length} ServiceEntry/WorkloadEntry documents${skipped}` }], moreErrors: 0 };
-  }
-  return { entry: entries[0]! };
-}
-
 const apiEntry = (entry: ServiceEntry): ServiceEntry => ({ ...entry, origin: { file: API_ORIGIN, line: 1 } });
 
 /** The stored entries by key; every file must hold one ServiceEntry and be named after it. */
@@ -137,7 +123,7 @@ async function readEntries(dir: string): Promise<{ entries: Map<string, ServiceE
       if (!read.gone) fail({ file: path, line: 0, reason: read.reason });
       continue;
     }
-    const parsed = parseEntry(read.text, path);
+    const parsed = parseOneServiceEntry(read.text, path);
     if ("errors" in parsed) {
       for (const e of parsed.errors) fail(e);
       moreErrors += parsed.moreErrors;

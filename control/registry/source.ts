@@ -1,4 +1,4 @@
-// Where registry documents come from. Each source (files, the HTTP API, later etcd) reports its whole
+// Where registry documents come from. Each source (files, the HTTP API, etcd) reports its whole
 // current set of resources; the store joins them into one registry version. Domain outcomes are typed
 // here and mapped to HTTP statuses only in control/http/.
 import type { Registry, RegistryError, Resource } from "./model.ts";
@@ -26,7 +26,7 @@ export interface HeldChange {
 }
 
 export interface RegistrySource {
-  /** Names the source in logs, metrics and errors: "files", "http-api". */
+  /** Names the source in logs, metrics and errors: "files", "http-api", "etcd". */
   readonly name: string;
   /**
    * Delivers the first update before resolving, then one per change until stop(). `onHeld` is told of
@@ -36,22 +36,33 @@ export interface RegistrySource {
   stop(): void;
   /** Present on sources that take writes. */
   readonly writes?: WritableSource;
+  /** Why the source cannot be reached right now (its last registry keeps serving, writes are refused); undefined when it can. */
+  unavailable?(): string | undefined;
+  /** The ETag of one of its resources, when the source versions them itself (etcd: the key's revision); else the store hashes the content. */
+  etag?(r: { kind: string; namespace: string; name: string }): string | undefined;
 }
 
 /** A change asked of a writable source. */
-export type RegistryWrite =
+export type RegistryWrite = (
   | { op: "put"; kind: "ServiceEntry"; namespace: string; name: string; body: string }
-  | { op: "delete"; kind: "ServiceEntry"; namespace: string; name: string };
+  | { op: "delete"; kind: "ServiceEntry"; namespace: string; name: string }
+) & {
+  /** HTTP If-Match: the write applies only if the entry's ETag is this one (`*`: if the entry exists). */
+  ifMatch?: string;
+};
 
 /** Why a write or reload was refused. */
 export type RegistryProblem = {
   /**
    * invalid: the input does not parse or validate; conflict: it clashes with what is there; not-found:
-   * nothing to delete; disabled: the store takes no writes; unavailable: the write could not be made
-   * durable now (storage failing or unreadable), try again later.
+   * nothing to delete; disabled: the store takes no writes; precondition-failed: If-Match names
+   * another version of the entry; unavailable: the write could not be made durable now (storage
+   * failing, unreadable or unreachable), try again later.
    */
-  kind: "invalid" | "conflict" | "not-found" | "disabled" | "unavailable";
+  kind: "invalid" | "conflict" | "not-found" | "disabled" | "precondition-failed" | "unavailable";
   errors: string[];
+  /** The source's state was behind its storage (another writer came first) and has caught up: the write is staged again. */
+  retry?: boolean;
 };
 
 /** A write checked against the source's own state, applied only if the whole registry still builds. */
@@ -59,16 +70,22 @@ export interface StagedWrite {
   /** The source's resources as they would be after the write. */
   resources: readonly Resource[];
   /**
-   * Makes the write durable and the source's state; the store applies the resources once it resolves
-   * (the source does not report them again). Rejects when it could not: the source's state is unchanged.
+   * Makes the write durable and the source's state, and reports that state (onUpdate) before it
+   * resolves: the store judges it as any update. Resolves with a problem when the write was refused,
+   * and rejects when it could not be stored: either way the source's state is unchanged.
    */
-  commit(): Promise<void>;
+  commit(): Promise<Committed | RegistryProblem>;
+}
+
+export interface Committed {
+  /** The entry's new ETag, when the source versions its resources itself (RegistrySource.etag). */
+  etag?: string;
 }
 
 export interface WritableSource {
   stage(write: RegistryWrite): StagedWrite | RegistryProblem;
 }
 
-export type WriteOutcome = { ok: true; registry: Registry; changed: boolean } | { ok: false; problem: RegistryProblem };
+export type WriteOutcome = { ok: true; registry: Registry; changed: boolean; etag?: string } | { ok: false; problem: RegistryProblem };
 
-export const isProblem = (x: StagedWrite | RegistryProblem): x is RegistryProblem => "kind" in x;
+export const isProblem = (x: object): x is RegistryProblem => "kind" in x;

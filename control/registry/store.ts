@@ -2,12 +2,16 @@
 // all-or-nothing: an update or write that does not parse, validate or fit with the rest is refused
 // with file:line:reason and the last good registry keeps serving. A refused update is kept and tried
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
+import { createHash } from "node:crypto";
 import { buildRegistry, BuiltServices, type BuildResult } from "./build.ts";
-import { capList, moreLine } from "../cap-list.ts";
+import { capList, clipText, moreLine } from "../cap-list.ts";
 import { deepFreeze } from "../deep-freeze.ts";
 import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./limits.ts";
 import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type RegistryError, type Resource } from "./model.ts";
-import { isProblem, type HeldChange, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
+import { isProblem, type Committed, type HeldChange, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
+
+/** A write whose source was behind its storage (another replica wrote first) is staged again after it caught up, this many times at most. */
+const WRITE_ATTEMPTS = 10;
 
 export interface StoreEvents {
   /** A new registry version is serving. */
@@ -33,6 +37,8 @@ export interface SourceStatus {
   refused: string[];
   /** A change the source holds back until it is stable; gone with the source's next update. */
   held?: HeldChange;
+  /** Why the source cannot be reached right now (its last registry keeps serving). */
+  unavailable?: string;
 }
 
 export interface LeftOut {
@@ -80,6 +86,8 @@ export class RegistryStore {
   private lastErrors: string[] = [];
   /** The write in progress (writes are serialized). */
   private writing: Promise<unknown> = Promise.resolve();
+  /** The source whose commit is in progress: what it reports meanwhile is the write, not a reload. */
+  private committing?: SourceState;
   /** Documents the last build left out because they clash with others (skip mode). */
   private buildLeftOut: LeftOut = { documents: 0, errors: [] };
   /** Unchanged documents keep their Service objects from build to build (see build.ts). */
@@ -108,7 +116,10 @@ export class RegistryStore {
       reloads: this.counts.reloads,
       rejections: this.counts.rejections,
       lastErrors: [...this.lastErrors],
-      sources: this.states.map((s) => ({ name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused], ...(s.held ? { held: s.held } : {}) })),
+      sources: this.states.map((s) => {
+        const unavailable = s.source.unavailable?.();
+        return { name: s.source.name, loaded: s.accepted !== undefined, refused: [...s.refused], ...(s.held ? { held: s.held } : {}), ...(unavailable ? { unavailable } : {}) };
+      }),
       warnings: capped([...this.states.flatMap((s) => s.warnings), ...this.current.warnings.map(formatError)]),
       leftOut: {
         documents: this.states.reduce((n, s) => n + s.leftOut.documents, this.buildLeftOut.documents),
@@ -145,25 +156,55 @@ export class RegistryStore {
       const owned = other.latest?.find((r) => resourceKey(r) === key);
       if (owned) return this.refuseWrite(target.source.name, { kind: "conflict", errors: [`${w.kind} ${w.namespace}/${w.name} is defined in ${owned.origin.file}:${owned.origin.line}; edit that file instead`] });
     }
-    const staged = target.source.writes!.stage(w);
-    if (isProblem(staged)) return this.refuseWrite(target.source.name, staged);
-    // Judged against what serves: another source's refused update is not this write's business.
-    const built = this.build(this.states.map((s) => (s === target ? staged.resources : s.accepted ?? [])));
-    if (!built.ok) return this.refuseWrite(target.source.name, { kind: "conflict", errors: built.errors.map(formatError) });
-    try {
-      await staged.commit();
-    } catch (err) {
-      return this.refuseWrite(target.source.name, { kind: "unavailable", errors: [`the write could not be stored durably, so the registry did not change: ${(err as Error).message}`] });
+    for (let attempt = 1; ; attempt++) {
+      // Against the ETag the source is staged on: a source that versions its entries compares that version again when it commits.
+      const stale = w.ifMatch !== undefined && this.preconditionFailed(w, w.ifMatch);
+      if (stale) return this.refuseWrite(target.source.name, stale);
+      const staged = target.source.writes!.stage(w);
+      if (isProblem(staged)) return this.refuseWrite(target.source.name, staged);
+      // Judged against what serves: another source's refused update is not this write's business.
+      const built = this.build(this.states.map((s) => (s === target ? staged.resources : s.accepted ?? [])));
+      if (!built.ok) return this.refuseWrite(target.source.name, { kind: "conflict", errors: built.errors.map(formatError) });
+      const before = this.current;
+      let committed: Committed | RegistryProblem;
+      this.committing = target;
+      try {
+        committed = await staged.commit();
+      } catch (err) {
+        return this.refuseWrite(target.source.name, { kind: "unavailable", errors: [`the write could not be stored durably, so the registry did not change: ${(err as Error).message}`] });
+      } finally {
+        this.committing = undefined;
+      }
+      if (isProblem(committed)) {
+        if (committed.retry && attempt < WRITE_ATTEMPTS) continue;
+        return this.refuseWrite(target.source.name, committed);
+      }
+      // The source has reported its state with the write (onUpdate). A change that landed meanwhile may
+      // clash with it: the write is stored and waits, like any refused update, until what blocks it is gone.
+      if (target.refused.length > 0) {
+        return { ok: false, problem: { kind: "conflict", errors: capped([`${w.kind} ${w.namespace}/${w.name} is stored but not serving: a registry change that arrived meanwhile clashes with it; it applies once that is resolved`, ...target.refused]) } };
+      }
+      const etag = committed.etag ?? this.etag(w);
+      return { ok: true, registry: this.current, changed: this.current !== before, ...(w.op === "put" && etag ? { etag } : {}) };
     }
-    const before = this.current;
-    target.latest = staged.resources;
-    this.tryApply(target, false);
-    // A file change that landed while the write was being stored may clash with it: the write is stored
-    // and waits, like any refused update, until what blocks it is gone.
-    if (target.refused.length > 0) {
-      return { ok: false, problem: { kind: "conflict", errors: capped([`${w.kind} ${w.namespace}/${w.name} is stored but not serving: a registry change that arrived meanwhile clashes with it; it applies once that is resolved`, ...target.refused]) } };
+  }
+
+  /** The ETag of a resource that is serving: its source's version of it, or a hash of its content. */
+  etag(r: { kind: string; namespace: string; name: string }): string | undefined {
+    const key = resourceKey(r);
+    for (const s of this.states) {
+      const found = s.accepted?.find((x) => resourceKey(x) === key);
+      if (found) return s.source.etag?.(r) ?? `"${createHash("sha256").update(JSON.stringify(found)).digest("hex").slice(0, 16)}"`;
     }
-    return { ok: true, registry: this.current, changed: this.current !== before };
+    return undefined;
+  }
+
+  /** If-Match: `*` needs the entry to exist, anything else to be its ETag. */
+  private preconditionFailed(w: RegistryWrite, ifMatch: string): RegistryProblem | undefined {
+    const tag = this.etag(w);
+    const wanted = ifMatch.trim();
+    if (wanted === "*" ? tag !== undefined : wanted === tag) return undefined;
+    return { kind: "precondition-failed", errors: [`${w.kind} ${w.namespace}/${w.name} is ${tag ? `at ETag ${tag}` : "absent"}, not If-Match ${clipText(wanted, 100)}; read it again`] };
   }
 
   private onHeld(state: SourceState, held: HeldChange): void {
@@ -182,8 +223,9 @@ export class RegistryStore {
     state.leftOut = { documents: skip ? u.invalidDocuments! : 0, errors: formatted(u.errors, u.moreErrors) };
     if (skip) this.events.skipped?.(state.source.name, state.leftOut.errors);
     state.latest = u.resources;
-    // Sources that take writes report only at start; the rest (files) count as reloads.
-    this.tryApply(state, !state.source.writes);
+    // Reloads: every update of a source that is only read (files), and every later update of one that
+    // is also written elsewhere (etcd); not a source's report of a write made here.
+    this.tryApply(state, state !== this.committing && (!state.source.writes || state.accepted !== undefined));
   }
 
   /**

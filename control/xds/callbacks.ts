@@ -17,6 +17,13 @@ export interface PushInfo extends StreamInfo {
   resourceCount: number;
 }
 
+/** A type the proxy already holds at the current version (it said so when it opened the stream): nothing was sent. */
+export interface HeldInfo extends StreamInfo {
+  typeUrl: string;
+  version: string;
+  resourceCount: number;
+}
+
 export interface AckInfo extends PushInfo {
   /** Time from sending the response to receiving Envoy's ACK or NACK. */
   latencyMs: number;
@@ -46,6 +53,8 @@ export interface XdsCallbacks {
   onRefused?(info: RefusedInfo): void;
   onStreamClosed?(info: StreamInfo): void;
   onPush?(info: PushInfo): void;
+  /** A re-opened stream's type needs no response: the proxy holds the current version. */
+  onHeld?(info: HeldInfo): void;
   onAck?(info: AckInfo): void;
   onNack?(info: NackInfo): void;
 }

@@ -110,10 +110,17 @@ export function handleDeltaStream(
       if (wanted(name) && !shared?.resources.has(name)) removed.push(name);
     }
     // What the proxy said it had on reconnecting and this version no longer has.
+    const resumed = sub.initial !== undefined;
     for (const name of sub.initial?.keys() ?? []) if (wanted(name) && !typeSnap.resources.has(name)) removed.push(name);
     sub.initial = undefined;
 
-    if (!sharedBlock && out.size === 0 && removed.length === 0 && sub.answered) return undefined;
+    if (!sharedBlock && out.size === 0 && removed.length === 0 && sub.answered) {
+      if (resumed) {
+        const held = sub.wildcard ? typeSnap.resources.size : [...sub.names].filter((n) => typeSnap.resources.has(n)).length;
+        callbacks.onHeld?.({ ...info, typeUrl, version: typeSnap.version, resourceCount: held });
+      }
+      return undefined;
+    }
     sub.answered = true;
     const nonce = String(++nonceCounter);
     const count = out.size + (sharedBlock ? shared!.resources.size : 0);
@@ -177,7 +184,12 @@ export function handleDeltaStream(
       // Legacy wildcard: a type's first request naming nothing subscribes to everything.
       subs.set(typeUrl, (sub = { wildcard: subscribe.length === 0, names: new Set(), fresh: new Set(), ownKnown: new Map(), answered: false }));
       const initial = Object.entries<string>(req.initial_resource_versions ?? {});
-      if (initial.length > 0) sub.initial = new Map(initial);
+      if (initial.length > 0) {
+        sub.initial = new Map(initial);
+        // Envoy re-opening its stream (it failed over from another replica, or this one restarted)
+        // with resources it holds is initialised already: when they are all current, nothing is sent.
+        sub.answered = true;
+      }
     }
     let changed = false;
     for (const name of subscribe) {

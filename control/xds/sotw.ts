@@ -1,6 +1,7 @@
 // State-of-the-world ADS: one stream carries every type; each type has its own version and nonce.
 // A response is sent when the node's snapshot version for a type differs from what this stream
-// last sent (or the subscribed names changed); an ACK or NACK is matched to its response by nonce.
+// last sent (or the subscribed names changed), or from what Envoy says it holds when it opens the
+// stream; an ACK or NACK is matched to its response by nonce.
 // Responses go out through a SendQueue: at most one per type on its way, built from the newest snapshot.
 import type * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "./cache.ts";
@@ -23,6 +24,8 @@ interface SotwSubscription {
   sentCount?: number;
   /** The names asked for when the last response was sent: a change of them is answered even if the version is the same. */
   sentFor?: Set<string>;
+  /** The version Envoy said it holds when it opened the stream; used up by the first answer. */
+  held?: string;
 }
 
 const sameSet = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>) => a !== undefined && a.size === b.size && [...b].every((x) => a.has(x));
@@ -50,6 +53,17 @@ export function handleSotwStream(
     const snapshot = info && cache.get(info.streamId);
     const typeSnap = snapshot?.get(typeUrl);
     if (!state || !snapshot || !typeSnap || !info) return undefined;
+    const held = state.held;
+    state.held = undefined;
+    // Envoy re-opening its stream (it failed over from another replica, or this one restarted) already
+    // holds this content: versions are content hashes, so the same version needs no response.
+    if (held === typeSnap.version) {
+      state.sentVersion = held;
+      state.sentFor = state.names;
+      const wanted = state.names.size === 0 || !NAMED_TYPES.has(typeUrl) ? typeSnap.resources.size : [...state.names].filter((n) => typeSnap.resources.has(n)).length;
+      callbacks.onHeld?.({ ...info, typeUrl, version: held, resourceCount: wanted });
+      return undefined;
+    }
     if (!force && state.sentVersion === typeSnap.version && sameSet(state.sentFor, state.names)) return undefined;
     const entries: Buffer[] = [];
     let count = 0;
@@ -122,6 +136,7 @@ export function handleSotwStream(
       else callbacks.onAck?.(ack);
     }
     state.names = new Set<string>(req.resource_names ?? []);
+    if (nonce === "") state.held = req.version_info || undefined;
     // A fresh request (no nonce: first, or Envoy reconnected) always gets an answer once a snapshot exists.
     queue.request(typeUrl, nonce === "");
   });

@@ -70,6 +70,10 @@ export function fixtureView(): ControlPlaneView {
       "# TYPE multiplane_registry_rejections_total counter", `multiplane_registry_rejections_total{source="http-api"} ${rejections}`, "",
     ].join("\n"),
     serviceEntries: () => [...entries.values()],
+    serviceEntry: (namespace, name) => {
+      const entry = entries.get(`${namespace}/${name}`);
+      return entry && { entry, etag: `"${JSON.stringify(entry).length}"` };
+    },
     write: async (w) => (w.op === "put" ? put(w.namespace, w.name, w.body) : del(w.namespace, w.name)),
   };
 
