@@ -16,7 +16,7 @@ import { startEnvoy } from "./support/envoy.ts";
 import { freePort, waitFor } from "./support/net.ts";
 import { envoyListeners, sidecarBootstrap } from "./support/control.ts";
 import { registryFrom, type ServiceSpec } from "./support/registry.ts";
-import { withLoopbackDns } from "./support/envoy-accepts.ts";
+import { wantedTypes, withLoopbackDns } from "./support/envoy-accepts.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
 const NODE_ID = "property-node";
@@ -118,7 +118,7 @@ test(`generated configs for ${RUNS} random registries and node IP sets are all a
       nacks.length = 0;
       assert.ok(await waitFor(() => streamId !== undefined, 10000), "Envoy opened no ADS stream");
       cache.set(streamId!, snapshot);
-      const wanted = [TYPE_URL.listener, TYPE_URL.cluster, ...(resources.endpoints.length > 0 ? [TYPE_URL.endpoint] : [])];
+      const wanted = wantedTypes(resources);
       const done = await waitFor(() => nacks.length > 0 || wanted.every((t) => acked.get(t) === snapshot.get(t)!.version), 10000, 5);
       assert.equal(nacks, [], "Envoy NACKed generated config");
       assert.ok(done, "no ACK within 10 s");

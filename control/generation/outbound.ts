@@ -1,9 +1,11 @@
 // The part of the configuration that depends on the registry, not on the proxy's node IPs: outbound
 // clusters, their endpoints (EDS), and which service each destination on each port belongs to. The
 // config pipeline computes it once per registry version and proxy view (network, visible services).
-import { isTlsProtocol } from "../registry/istio-syntax.ts";
+import { isHttpProtocol, isTlsProtocol } from "../registry/istio-syntax.ts";
 import type { Endpoint, Registry, Service, ServicePort } from "../registry/model.ts";
 import { outboundCluster } from "./clusters.ts";
+import { isHttp2Protocol } from "./http.ts";
+import type { HttpRoute } from "./routes.ts";
 import { buildEndpointSet, endpointSet, type EndpointSet } from "./endpoints.ts";
 import { networkView, type NetworkView } from "./networks.ts";
 import type { Cluster, ClusterLoadAssignment } from "./envoy-types.ts";
@@ -22,7 +24,7 @@ export interface OutboundChain {
   port: ServicePort;
   /** Destination IPs or CIDRs this chain matches: spec.addresses, then endpoint IPs, or CATCH_ALL. */
   destinations: string[];
-  /** TLS by SNI: set where destinations cannot tell services apart (no addresses of their own). */
+  /** TLS by SNI: set where no VIP tells the service apart (see matchedBySni). */
   serverNames?: string[];
   /** DYNAMIC_DNS: the port the dynamic forward proxy connects to on the host the SNI names. */
   dynamicForwardPort?: number;
@@ -30,14 +32,25 @@ export interface OutboundChain {
   key: string;
 }
 
+/** A port's HTTP services, told apart by Host in one HTTP connection manager (RDS route config `<port>`). */
+export interface OutboundHttp {
+  /** What the HTTP chain matches: every destination no earlier service took (Istio: 0.0.0.0:<port>). */
+  destinations: string[];
+  /** One virtual host each, in registry order. */
+  routes: HttpRoute[];
+}
+
 export interface OutboundPort {
   port: number;
+  /** Services proxied at L4 (TCP, TLS, ...), told apart by destination IP and SNI. */
   chains: OutboundChain[];
+  /** Set when some service on the port speaks HTTP. */
+  http?: OutboundHttp;
   /** Some destination is IPv6, so the listener also needs the [::]:port address. */
   ipv6: boolean;
   /** Some chain matches by SNI, so the listener needs the TLS inspector. */
   sni: boolean;
-  /** destination (and SNI) -> cluster that owns it on this port (the first service, in registry order). */
+  /** destination (and SNI) -> cluster (or httpRoutesOwner) that owns it on this port (the first service, in registry order). */
   owner: Map<string, string>;
 }
 
@@ -52,6 +65,22 @@ export interface OutboundPlan {
 /** The owner key of a destination on a port, optionally for one SNI name. */
 export const ownerKey = (destination: string, serverName?: string) => (serverName ? `${destination} sni ${serverName}` : destination);
 
+/** Who owns the destinations a port's HTTP chain matches. */
+export const httpRoutesOwner = (port: number) => `the HTTP routes of port ${port}`;
+
+/** Claims each destination (with the SNI name) no earlier service owns on `port`; returns those it got. */
+function claim(port: OutboundPort, wanted: readonly string[], owner: string, serverName?: string): string[] {
+  const got: string[] = [];
+  for (const d of wanted) {
+    const k = ownerKey(d, serverName);
+    if (port.owner.has(k)) continue; // an earlier service (or this one) already matches it
+    port.owner.set(k, owner);
+    got.push(d);
+    if (d.includes(":")) port.ipv6 = true;
+  }
+  return got;
+}
+
 /** `interned` hands back the previous version's object for unchanged content (see intern.ts). */
 export function outboundPlan(registry: Registry, connectTimeoutMs: number, interned: Interner, view: ProxyView = {}, networks: readonly MeshNetwork[] = []): OutboundPlan {
   const byPort = new Map<number, OutboundPort>();
@@ -64,24 +93,24 @@ export function outboundPlan(registry: Registry, connectTimeoutMs: number, inter
       if (p.protocol === "UDP") continue; // Envoy sidecars proxy TCP; Istio skips UDP ports too
       const cluster = outboundClusterName(p.number, service.host);
       const set = endpointSetFor(service, p, nv);
-      // One interner serves one set of options: an EDS cluster depends on its name alone; the others on their resolution's inputs.
-      const clusterKey = service.resolution === "STATIC" ? `C ${cluster}` : `C ${cluster}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
+      // One interner serves one set of options: an EDS cluster depends on its name and upstream protocol alone; the others on their resolution's inputs too.
+      const h2 = isHttp2Protocol(p.protocol) ? "h2" : "";
+      const clusterKey = service.resolution === "STATIC" ? `C ${cluster}|${h2}` : `C ${cluster}|${h2}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
       clusters.push(interned.get(clusterKey, () => outboundCluster(cluster, service, p, connectTimeoutMs, set)));
       if (service.resolution === "STATIC") {
         endpoints.push(interned.get(`E ${cluster}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: cluster, endpoints: buildEndpointSet(set!) })));
       }
       let port = byPort.get(p.number);
       if (!port) byPort.set(p.number, (port = { port: p.number, chains: [], ipv6: false, sni: false, owner: new Map() }));
-      const wanted = destinationsOf(service);
-      const serverNames = service.resolution === "DYNAMIC_DNS" || (wanted === CATCH_ALL && isTlsProtocol(p.protocol)) ? [service.host] : undefined;
-      const destinations: string[] = [];
-      for (const d of wanted) {
-        const k = ownerKey(d, serverNames?.[0]);
-        if (port.owner.has(k)) continue; // an earlier service (or this one) already matches it
-        port.owner.set(k, cluster);
-        destinations.push(d);
-        if (d.includes(":")) port.ipv6 = true;
+      if (isHttpProtocol(p.protocol)) {
+        // Told apart by Host, so the port's one HTTP chain takes every destination still free.
+        port.http ??= { destinations: claim(port, CATCH_ALL, httpRoutesOwner(p.number)), routes: [] };
+        port.http.routes.push({ service, port: p, cluster });
+        continue;
       }
+      const sni = matchedBySni(service, p);
+      const serverNames = sni ? [service.host] : undefined;
+      const destinations = claim(port, sni ? sniDestinations(service) : destinationsOf(service), cluster, serverNames?.[0]);
       if (serverNames && destinations.length > 0) port.sni = true;
       const dynamicForwardPort = service.resolution === "DYNAMIC_DNS" ? p.targetPort ?? p.number : undefined;
       port.chains.push({
@@ -115,6 +144,20 @@ export function destinationsOf(service: Service): readonly string[] {
       return CATCH_ALL;
   }
 }
+
+/**
+ * Istio tells services on a TLS or HTTPS port apart by SNI where no VIP does: a service without IP
+ * addresses of its own (none, or CIDRs), which is MESH_EXTERNAL (clients dial whatever its name
+ * resolves to), has CIDRs, or has no IP endpoints to match either. DYNAMIC_DNS always (it resolves the SNI).
+ */
+function matchedBySni(service: Service, port: ServicePort): boolean {
+  if (service.resolution === "DYNAMIC_DNS") return true;
+  if (!isTlsProtocol(port.protocol) || service.addresses.some((a) => !a.includes("/"))) return false;
+  return service.location === "MESH_EXTERNAL" || service.addresses.length > 0 || destinationsOf(service) === CATCH_ALL;
+}
+
+/** Where an SNI match applies: the service's CIDRs, else every destination on the port. */
+const sniDestinations = (service: Service): readonly string[] => (service.addresses.length > 0 ? service.addresses : CATCH_ALL);
 
 /** Endpoints for EDS (STATIC) and for DNS clusters (inline; the host itself when none are given and no selector is set). */
 function endpointSetFor(service: Service, port: ServicePort, view: NetworkView): EndpointSet | undefined {
