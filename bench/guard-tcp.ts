@@ -1,5 +1,5 @@
-// `npm run bench:guard`: what the loop guard costs a healthy connection. One real Envoy (one
-// worker) with OUTBOUND listeners in front of the same echo upstream, all on loopback:
+// The TCP rows of `npm run bench:guard`: what the loop guard costs a healthy connection. One real Envoy
+// (one worker) with OUTBOUND listeners in front of the same echo upstream, all on loopback:
 //   (a) tcp_proxy only
 //   (b) loop guard (node_ips + metadata INSTANCE_IPS, enforce) + tcp_proxy
 //   (c) Envoy's native RBAC network filter denying the same destination IPs + tcp_proxy
@@ -12,19 +12,23 @@
 import net from "node:net";
 import os from "node:os";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { startEnvoy, type RunningEnvoy } from "../test/support/envoy.ts";
 import { freePort } from "../test/support/net.ts";
 import * as f from "../test/support/guard-fixtures.ts";
-import { LOOP_GUARD_WASM, PROJECT_ROOT } from "../envoy/paths.ts";
+import { PROJECT_ROOT } from "../envoy/paths.ts";
+import { cpuMicros, median, quantileUs, sortNs, workerStat } from "./envoy-worker.ts";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
-const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 2);
-const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 4000);
+export interface TcpBenchOptions {
+  rounds: number;
+  rateSeconds: number;
+  latencySamples: number;
+  nodeIps: string[];
+}
+
 const IN_FLIGHT = 16;
 const PAYLOAD = Buffer.alloc(64, "x");
-const NODE_IPS = ["10.75.8.101", "192.168.10.63"];
 const NAMES = ["a", "b", "c", "d"] as const;
 type Name = (typeof NAMES)[number];
 const LABELS: Record<Name, string> = { a: "(a) no filter", b: "(b) loop guard", c: "(c) RBAC deny", d: "(d) empty wasm" };
@@ -60,20 +64,6 @@ async function drive(port: number, seconds: number, inFlight: number): Promise<b
   return latencies;
 }
 
-/** utime + stime of a process or thread (/proc/<pid>[/task/<tid>]/stat), in microseconds. */
-function cpuMicros(statPath: string): number {
-  const fields = readFileSync(statPath, "utf8").split(") ")[1]!.split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // clock ticks are 1/100 s on Linux
-}
-
-/** The stat file of Envoy's worker thread (named wrk:worker_0): only it runs the filters. */
-function workerStat(pid: number): string {
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    if (readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim().startsWith("wrk:")) return `/proc/${pid}/task/${tid}/stat`;
-  }
-  throw new Error("no Envoy worker thread found");
-}
-
 /**
  * The echo upstream in its own process (not sharing the load generator's event loop), on
  * ECHO_PORTS ports: Envoy round-robins over them, so its upstream 4-tuples (and TIME_WAIT) spread.
@@ -94,12 +84,9 @@ async function startEchoProcess(): Promise<{ ports: number[]; stop(): void }> {
   return { ports, stop: () => child.kill("SIGKILL") };
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
-const quantileUs = (sorted: bigint[], q: number) => Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!) / 1000;
-
 interface Round { rate: number; cpu: number }
 
-async function main() {
+export async function tcpGuardBench(o: TcpBenchOptions): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), "multiplane-bench-"));
   const echo = await startEchoProcess();
   let env: RunningEnvoy | undefined;
@@ -111,12 +98,12 @@ async function main() {
     for (const n of NAMES) ports[n] = await freePort("127.0.0.3");
     const filters: Record<Name, object[]> = {
       a: [],
-      b: [f.guardNetworkFilter({ node_ips: NODE_IPS, mode: "enforce" })],
-      c: [f.rbacDenyFilter(NODE_IPS)],
+      b: [f.guardNetworkFilter({ node_ips: o.nodeIps, mode: "enforce" })],
+      c: [f.rbacDenyFilter(o.nodeIps)],
       d: [f.guardNetworkFilter("", "empty", empty)],
     };
     env = await startEnvoy(f.bootstrap({
-      instanceIps: NODE_IPS.join(","),
+      instanceIps: o.nodeIps.join(","),
       listeners: NAMES.map((n) => f.listener(n, "127.0.0.3", ports[n], [...filters[n], f.tcpProxy("echo")], "OUTBOUND")),
       clusters: [{
         ...f.cluster("echo", "127.0.0.1", 0, { maxConnections: 100000 }),
@@ -127,23 +114,21 @@ async function main() {
       }],
     }), { concurrency: 1 });
     const worker = workerStat(env.process.pid!);
-    console.log(`loop-guard benchmark, ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? "?"}), ` +
-      `node ${process.version}, Envoy concurrency 1, wasm ${statSync(LOOP_GUARD_WASM).size} bytes`);
-    console.log(`rate: ${ROUNDS} rounds x ${NAMES.length} scenarios x ${RATE_SECONDS}s at ${IN_FLIGHT} in flight; ` +
-      `latency: ${LATENCY_SAMPLES} connections per scenario, one at a time, scenarios taking turns`);
+    console.log(`\nTCP: rate: ${o.rounds} rounds x ${NAMES.length} scenarios x ${o.rateSeconds}s at ${IN_FLIGHT} in flight; ` +
+      `latency: ${o.latencySamples} connections per scenario, one at a time, scenarios taking turns`);
 
     for (const n of NAMES) await drive(ports[n], 1, 4); // warm-up
     // Latency first, before the rate rounds leave tens of thousands of sockets in TIME_WAIT.
     const latencies: Record<Name, bigint[]> = { a: [], b: [], c: [], d: [] };
-    for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    for (let i = 0; i < o.latencySamples; i++) {
       for (const n of NAMES) latencies[n].push(await once(ports[n], `127.0.0.${10 + (sourceIndex++ % 240)}`));
     }
     const rounds: Record<Name, Round[]> = { a: [], b: [], c: [], d: [] };
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < o.rounds; r++) {
       for (const n of NAMES) {
         const cpu0 = cpuMicros(worker);
         const t0 = process.hrtime.bigint();
-        const count = (await drive(ports[n], RATE_SECONDS, IN_FLIGHT)).length;
+        const count = (await drive(ports[n], o.rateSeconds, IN_FLIGHT)).length;
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const cpu = (cpuMicros(worker) - cpu0) / count;
         rounds[n].push({ rate: count / seconds, cpu });
@@ -159,7 +144,7 @@ async function main() {
 
     const fig = {} as Record<Name, { rate: number; cpu: number; p50: number; p99: number }>;
     for (const n of NAMES) {
-      const lat = latencies[n].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+      const lat = sortNs(latencies[n]);
       fig[n] = { rate: median(rounds[n].map((x) => x.rate)), cpu: median(rounds[n].map((x) => x.cpu)), p50: quantileUs(lat, 0.5), p99: quantileUs(lat, 0.99) };
     }
     const rateRatio = (x: Name, y: Name) => median(rounds[x].map((v, i) => v.rate / rounds[y][i]!.rate));
@@ -181,4 +166,3 @@ async function main() {
   }
 }
 
-await main();
