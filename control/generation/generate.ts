@@ -94,12 +94,7 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
           filter_chain_match: { prefix_ranges: c.destinations.map(prefixRange), ...(c.serverNames ? { server_names: c.serverNames } : {}) },
           filters: guarded(...chainFilters(c)),
         })),
-        ...(http ? [{
-          name: `http ${port.port}`,
-          filter_chain_match: { prefix_ranges: http.destinations.map(prefixRange) },
-          // The HTTP guard, not the network one: it answers 508 and marks hops instead of closing.
-          filters: [httpConnectionManager(`outbound_0.0.0.0_${port.port}`, outboundRouteName(port.port), options.loopGuard ? [LOOP_GUARD_HTTP_FILTER] : [])],
-        }] : []),
+        ...(http ? [httpChain(port.port, http.destinations, options.loopGuard !== undefined)] : []),
       ],
       // Other destinations on this port were handed here by the virtual listener: pass them through too.
       default_filter_chain: passthrough,
@@ -117,6 +112,16 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
     ...plan.clusters,
   ];
   return { registry, query, view, plan, listeners, clusters, endpoints: plan.endpoints, routes };
+}
+
+/** An outbound port's HTTP services: one connection manager, routes by RDS from route config `<port>`. */
+function httpChain(port: number, destinations: readonly string[], guard: boolean): FilterChain {
+  return {
+    name: `http ${port}`,
+    filter_chain_match: { prefix_ranges: destinations.map(prefixRange) },
+    // The HTTP guard, not the network one: it answers 508 and marks hops instead of closing.
+    filters: [httpConnectionManager(`outbound_0.0.0.0_${port}`, outboundRouteName(port), guard ? [LOOP_GUARD_HTTP_FILTER] : [])],
+  };
 }
 
 function chainFilters(c: OutboundChain): Filter[] {
