@@ -130,11 +130,12 @@ test("a domain is never named twice in one route config (Envoy refuses that): ho
 
 test("an L4 service without addresses owns the port before a later HTTP service: no HTTP chain, and the decision says why", () => {
   const reg = registryOf(
-    se("aaa", "  hosts: [aaa.example]\n  ports: [{number: 8000, name: tcp, protocol: TCP}]\n  resolution: DNS")
+    se("aa", "  hosts: [aa.example]\n  addresses: [240.0.0.50]\n  ports: [{number: 8000, name: tcp, protocol: TCP}]\n  resolution: STATIC\n  endpoints: [{address: 10.0.5.5}]")
+    + se("aaa", "  hosts: [aaa.example]\n  ports: [{number: 8000, name: tcp, protocol: TCP}]\n  resolution: DNS")
     + se("zzz", "  hosts: [zzz.example]\n  ports: [{number: 8000, name: http, protocol: HTTP}]\n  resolution: DNS"));
   const p = proxy("10.0.0.9");
   const r = gen("TCP takes the whole port first", reg, p);
-  assert.equal(named(r.listeners, "0.0.0.0_8000").filter_chains.map((c: any) => c.name), ["outbound|8000||aaa.example"]);
+  assert.equal(named(r.listeners, "0.0.0.0_8000").filter_chains.map((c: any) => c.name), ["outbound|8000||aa.example", "outbound|8000||aaa.example"]);
   assert.equal(r.routes, []);
   assert.equal(names(r.extensionConfigs), ["loop_guard"], "no HTTP chain names the HTTP guard");
   const d = decide(p, sharedConfig(reg, OPTS, undefined, proxyView(p)), OPTS).find((x) => x.host === "zzz.example")!;

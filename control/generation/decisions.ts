@@ -12,7 +12,7 @@ import { outboundClusterName, outboundListenerName, outboundRouteName, virtualHo
 import { endpointNetwork, networkView, reach, type NetworkView } from "./networks.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
-import { ownerKey, type OutboundPort } from "./outbound.ts";
+import { CATCH_ALL, ownerKey, type OutboundPort } from "./outbound.ts";
 import { proxyView, type ProxyView } from "./proxy-view.ts";
 import { visibleTo } from "./visibility.ts";
 
@@ -120,7 +120,7 @@ function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | unde
   if (!used) return `host ${s.host} is also defined in another namespace, and this proxy uses that definition (its own namespace's first, else the first): no outbound listener chain or cluster from ${s.entry}`;
   if (p.number === vport) return `port ${p.number} is the virtual listener's; no outbound listener`;
   if (isHttpProtocol(p.protocol)) {
-    if (port?.http && port.http.destinations.length === 0) return `HTTP, but every destination on port ${p.number} belongs to ${[...port.owner.values()][0]} first (a service proxied at L4 without addresses of its own): no HTTP routes on this port`;
+    if (port?.http && port.http.destinations.length === 0) return `HTTP, but every destination on port ${p.number} belongs to ${port.owner.get(ownerKey(CATCH_ALL[0]))} first (a service proxied at L4 without addresses of its own): no HTTP routes on this port`;
     return undefined;
   }
   if (port && ![...port.owner.values()].includes(cluster)) return `every destination ${cluster} would match on port ${p.number} belongs to another service first: no chain`;
