@@ -1,9 +1,10 @@
 // Child process of bench/control.ts: N ADS streams (delta or state of the world), each acting as one
 // Envoy with its own node IPs, subscribing like Envoy does (LDS and CDS wildcard, EDS by the cluster
-// names CDS gave, ECDS by the loop guard's name) and ACKing every response. Responses are scanned, not
+// names CDS gave, RDS by the route configs the HTTP listeners name, ECDS by the loop guard filters'
+// names) and ACKing every response. Responses are scanned, not
 // decoded (bench/wire.ts), so this process is not the bottleneck.
 // Protocol with the parent, one JSON object per line:
-//   stdout {"ready": N, "bytes": B, "cpuMs": C}               every stream has ACKed LDS, CDS, EDS and ECDS
+//   stdout {"ready": N, "bytes": B, "cpuMs": C}               every stream has ACKed LDS, CDS, EDS, RDS and ECDS
 //   stdin  {"t0": ns, "cluster": NAME, "address": IP}       an endpoint of NAME is about to move to IP
 //   stdout {"latenciesMs": [...], "checked": N, "cpuMs": C}  per stream: t0 -> ACK of the EDS response carrying IP
 // (once per change; bench/etcd.ts makes several in a row)
@@ -20,10 +21,15 @@ const TYPE = {
   cds: "type.googleapis.com/envoy.config.cluster.v3.Cluster",
   eds: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
   ecds: "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+  rds: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
 };
-const LOOP_GUARD = "loop_guard";
 
-const [address, countText, protocol = "delta"] = process.argv.slice(2) as [string, string, string?];
+// routes: the route configs the listeners name (the parent knows them; scanning listeners for them
+// would cost this process more than Envoy's subscription logic is worth here).
+const [address, countText, protocol = "delta", routesText = ""] = process.argv.slice(2) as [string, string, string?, string?];
+const ROUTES = routesText ? routesText.split(",") : [];
+const GUARDS = ROUTES.length > 0 ? ["loop_guard", "loop_guard_http"] : ["loop_guard"];
+const WANTED = [TYPE.lds, TYPE.cds, TYPE.eds, TYPE.ecds, ...(ROUTES.length > 0 ? [TYPE.rds] : [])];
 const delta = protocol === "delta";
 const COUNT = Number(countText);
 const CHANNELS = 8; // several connections, as many Envoys would be
@@ -75,10 +81,12 @@ for (let i = 0; i < COUNT; i++) {
     }
     if (res.typeUrl === TYPE.lds && !s.seen.has("ecds-requested")) {
       s.seen.add("ecds-requested");
-      send(TYPE.ecds, undefined, undefined, [LOOP_GUARD]);
+      send(TYPE.ecds, undefined, undefined, GUARDS);
+      if (ROUTES.length > 0) send(TYPE.rds, undefined, undefined, ROUTES);
     }
-    send(res.typeUrl, res.nonce, res.version, !delta && res.typeUrl === TYPE.eds ? s.edsNames : !delta && res.typeUrl === TYPE.ecds ? [LOOP_GUARD] : undefined);
-    if (!s.counted && [TYPE.lds, TYPE.cds, TYPE.eds, TYPE.ecds].every((t) => s.seen.has(t))) {
+    const named = !delta && res.typeUrl === TYPE.eds ? s.edsNames : !delta && res.typeUrl === TYPE.ecds ? GUARDS : !delta && res.typeUrl === TYPE.rds ? ROUTES : undefined;
+    send(res.typeUrl, res.nonce, res.version, named);
+    if (!s.counted && WANTED.every((t) => s.seen.has(t))) {
       s.counted = true;
       if (++ready === COUNT) process.stdout.write(JSON.stringify({ ready, bytes, cpuMs: cpuMs() }) + "\n");
     }

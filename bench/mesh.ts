@@ -14,14 +14,27 @@ import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 /** Service i's k-th endpoint IP; the first one of service i is hosted by proxy i (see mesh-clients.ts). */
 export const endpointIp = (i: number, k: number) => `10.${(i >> 8) & 255}.${i & 255}.${k + 1}`;
 
-/** ServiceEntry i: host svc-i, one of 500 ports (services share ports, as in real meshes), 3 endpoints. */
+/** Service i's port: one of 500 (services share ports, as in real meshes). */
+export const servicePort = (i: number) => 10000 + (i % 500);
+/** A quarter of the services speak HTTP: those on ports divisible by 4, so a port is all HTTP or all TCP. */
+export const isHttpService = (i: number) => servicePort(i) % 4 === 0;
+
+/** The route configurations (RDS: one per HTTP port) a registry of `services` services has. */
+export function routeNames(services: number): string[] {
+  const names = new Set<string>();
+  for (let i = 0; i < Math.min(services, 500); i++) if (isHttpService(i)) names.add(String(servicePort(i)));
+  return [...names];
+}
+
+/** ServiceEntry i: host svc-i, port servicePort(i), HTTP or TCP, 3 endpoints. */
 export function serviceEntryYaml(i: number, firstEndpoint = endpointIp(i, 0)): string {
+  const protocol = isHttpService(i) ? "HTTP" : "TCP";
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: svc-${i}, namespace: bench}
 spec:
   hosts: [svc-${i}.bench.svc.cluster.local]
-  ports: [{number: ${10000 + (i % 500)}, name: tcp, protocol: TCP}]
+  ports: [{number: ${servicePort(i)}, name: ${protocol.toLowerCase()}, protocol: ${protocol}}]
   resolution: STATIC
   location: MESH_INTERNAL
   endpoints: [{address: ${firstEndpoint}}, {address: ${endpointIp(i, 1)}}, {address: ${endpointIp(i, 2)}}]
@@ -32,7 +45,7 @@ export interface MeshResult {
   services: number;
   proxies: number;
   protocol: "sotw" | "delta";
-  /** Start of the clients until every proxy has ACKed LDS, CDS, EDS and ECDS. */
+  /** Start of the clients until every proxy has ACKed LDS, CDS, EDS, RDS and ECDS. */
   connectMs: number;
   /** Bytes the clients received to get there. */
   connectBytes: number;
@@ -77,7 +90,7 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   const loadMs = performance.now() - t;
   const idle = process.memoryUsage().rss;
   peak = idle;
-  const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol, routeNames(services).join(",")], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const next = () => new Promise<any>((resolve, reject) => {
     lines.once("line", (l) => resolve(JSON.parse(l)));
@@ -96,7 +109,7 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     const moved = "10.250.0.7";
     const result = next();
     const t0 = process.hrtime.bigint();
-    child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${10000 + 7}||svc-7.bench.svc.cluster.local`, address: moved }) + "\n");
+    child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${servicePort(7)}||svc-7.bench.svc.cluster.local`, address: moved }) + "\n");
     writeFileSync(join(dir, ".svc-7.yaml.tmp"), serviceEntryYaml(7, moved));
     renameSync(join(dir, ".svc-7.yaml.tmp"), join(dir, "svc-7.yaml"));
     const cpu2 = process.cpuUsage();

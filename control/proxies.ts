@@ -29,7 +29,7 @@ export interface ProxyRecord {
   triggeredAt?: number;
 }
 
-const SHORT: Record<string, string> = { [TYPE_URL.listener]: "lds", [TYPE_URL.cluster]: "cds", [TYPE_URL.endpoint]: "eds", [TYPE_URL.extensionConfig]: "ecds" };
+const SHORT: Record<string, string> = { [TYPE_URL.listener]: "lds", [TYPE_URL.cluster]: "cds", [TYPE_URL.endpoint]: "eds", [TYPE_URL.route]: "rds", [TYPE_URL.extensionConfig]: "ecds" };
 export const shortType = (typeUrl: string) => SHORT[typeUrl] ?? typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
 
 export class Proxies {

@@ -27,7 +27,7 @@ kind: ServiceEntry
 metadata: {name: service-a, namespace: default}
 spec:
   hosts: [service-a.default.svc.cluster.local]
-  ports: [{number: 9080, name: http, protocol: HTTP, targetPort: ${echoA.port}}]
+  ports: [{number: 9080, name: http, protocol: TCP, targetPort: ${echoA.port}}]   # TCP: raw bytes to echo servers (HTTP ports: http-routes.test.ts)
   resolution: STATIC
   location: MESH_INTERNAL
   endpoints: [{address: 10.75.8.101}]

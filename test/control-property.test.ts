@@ -1,6 +1,7 @@
-// Property: for randomized registries (every resolution mode, endpoint weights, localities and
-// networks, exportTo), node IP sets, namespaces, networks and options, every configuration generation
-// produces is accepted by a real Envoy (ACKed over ADS, every listener then held by Envoy).
+// Property: for randomized registries (every resolution mode and protocol, HTTP ports with their route
+// configs, endpoint weights, localities and networks, exportTo, location), node IP sets, namespaces,
+// networks and options, every configuration generation produces is accepted by a real Envoy (every type
+// ACKed over ADS, route configs and guard configs included; every listener then held by Envoy).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
@@ -16,7 +17,7 @@ import { startEnvoy } from "./support/envoy.ts";
 import { freePort, waitFor } from "./support/net.ts";
 import { envoyListeners, sidecarBootstrap } from "./support/control.ts";
 import { registryFrom, type ServiceSpec } from "./support/registry.ts";
-import { withLoopbackDns } from "./support/envoy-accepts.ts";
+import { wantedTypes, withLoopbackDns } from "./support/envoy-accepts.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 300);
 const NODE_ID = "property-node";
@@ -24,7 +25,7 @@ const IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "192.168.10.63", "10.75.8.101",
 const VIPS = ["240.0.0.1", "240.0.0.2", "10.200.0.0/16", "fd00:1::/64", "10.0.0.1"];
 const HOSTNAMES = ["a.dns.test", "b.dns.test", "c.dns.test"];
 const PORTS = [80, 443, 3306, 8080, 9080, 15001];
-const PROTOCOLS = ["", "TCP", "HTTP", "TLS", "HTTPS", "UDP", "Redis", "GRPC"];
+const PROTOCOLS = ["", "TCP", "HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web", "TLS", "HTTPS", "UDP", "Redis"];
 const NETWORKS: MeshNetwork[] = [
   { name: "n1", fromCidrs: ["10.0.0.0/24"], gateways: [{ address: "192.0.2.1", port: 15443 }] },
   { name: "n2", fromCidrs: [], gateways: [{ address: "192.0.2.2", port: 15443 }, { address: "192.0.2.3", port: 15443 }] },
@@ -53,6 +54,7 @@ const service = (name: string) => fc.record({
   addresses: opt(fc.subarray(VIPS, { maxLength: 2 })),
   namespace: fc.constantFrom("default", "team"),
   exportTo: opt(fc.constantFrom(".", "*", "team", "~", "other").map((e) => [e])),
+  external: fc.boolean(),
 }).map((s): ServiceSpec => {
   const r = s.resolution;
   const protocol = (i: number) => (r === "DYNAMIC_DNS" ? "TLS" : s.protocols[i]!);
@@ -74,6 +76,7 @@ const service = (name: string) => fc.record({
     endpoints,
     ...(addresses?.length ? { addresses } : {}),
     ...(s.exportTo ? { exportTo: s.exportTo } : {}),
+    ...(s.external ? { location: "MESH_EXTERNAL" as const } : {}),
   };
 });
 const registry = fc.subarray(["a", "b", "c", "d", "e", "f"], { maxLength: 6 }).chain((names) => fc.tuple(...names.map(service)));
@@ -118,7 +121,7 @@ test(`generated configs for ${RUNS} random registries and node IP sets are all a
       nacks.length = 0;
       assert.ok(await waitFor(() => streamId !== undefined, 10000), "Envoy opened no ADS stream");
       cache.set(streamId!, snapshot);
-      const wanted = [TYPE_URL.listener, TYPE_URL.cluster, ...(resources.endpoints.length > 0 ? [TYPE_URL.endpoint] : [])];
+      const wanted = wantedTypes(resources);
       const done = await waitFor(() => nacks.length > 0 || wanted.every((t) => acked.get(t) === snapshot.get(t)!.version), 10000, 5);
       assert.equal(nacks, [], "Envoy NACKed generated config");
       assert.ok(done, "no ACK within 10 s");

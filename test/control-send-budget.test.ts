@@ -16,7 +16,7 @@ const MIB = 2 ** 20;
 /** One listener of ~400 KiB: a first answer far over a stalled proxy's 64 KiB flow-control window. */
 const BIG = snapshotOf({
   listeners: [{ name: "big", stat_prefix: "x".repeat(400 * 1024), address: { socket_address: { address: "127.0.0.1", port_value: 10000 } } }],
-  clusters: [], endpoints: [], extensionConfigs: [],
+  clusters: [], endpoints: [], routes: [], extensionConfigs: [],
 });
 const STREAMS = 6;
 

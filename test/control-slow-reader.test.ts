@@ -24,7 +24,7 @@ const ID = "sidecar~10.0.0.7~stuck.default~default.svc.cluster.local";
 /** Version i: a "keep" listener plus one of 400 KiB named after i (so delta must add one and remove one). */
 function version(i: number): Snapshot {
   const listener = (name: string, filler: string) => ({ name, stat_prefix: filler, address: { socket_address: { address: "127.0.0.1", port_value: 10000 } } });
-  return snapshotOf({ listeners: [listener("keep", "k"), listener(`l${i}`, `${i}:`.padEnd(400 * 1024, "x"))], clusters: [], endpoints: [], extensionConfigs: [] });
+  return snapshotOf({ listeners: [listener("keep", "k"), listener(`l${i}`, `${i}:`.padEnd(400 * 1024, "x"))], clusters: [], endpoints: [], routes: [], extensionConfigs: [] });
 }
 
 async function stuckClientScenario(protocol: "sotw" | "delta"): Promise<{ cp: ControlPlane; client: SlowReader; grew: number; last: Snapshot }> {

@@ -11,9 +11,9 @@ import { MATRIX } from "../control/demo/scenario.ts";
 const cli = (args: string[]) =>
   spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), ...args], { encoding: "utf8", timeout: 120_000 });
 
-const KEYS = ["controlPlane", "downstreamCxTotal", "envoyAlive", "guard", "instanceIps", "name", "request", "selfLearned", "shortCircuited", "status"];
+const KEYS = ["controlPlane", "downstreamCxTotal", "envoyAlive", "guard", "instanceIps", "name", "protocol", "request", "selfLearned", "shortCircuited", "status"];
 
-test("demo --json --environment loopback: the seed's five outcomes, JSON exactly as specified, under two minutes", () => {
+test("demo --json --environment loopback: the seed's five outcomes and the HTTP loop's 508, JSON exactly as specified, under two minutes", () => {
   const t0 = Date.now();
   const r = cli(["demo", "--json", "--environment", "loopback"]);
   const ms = Date.now() - t0;
@@ -41,14 +41,19 @@ test("demo --json --environment loopback: the seed's five outcomes, JSON exactly
     const f = row(name);
     assert.equal([f.controlPlane, f.guard, f.request, f.status, f.shortCircuited, f.selfLearned, f.envoyAlive], ["multi-ip", name === "fix+guard", "ok", 200, 0, 0, true], name);
   }
+  for (const s of out.scenarios) assert.is(s.protocol, s.name === "http-loop" ? "HTTP" : "TCP", s.name);
+
+  const http = row("http-loop");
+  assert.equal([http.controlPlane, http.guard, http.instanceIps, http.request, http.status, http.envoyAlive], ["legacy", true, "none", "failed", 508, true]);
+  assert.ok(http.shortCircuited >= 1 && http.selfLearned >= 1 && http.downstreamCxTotal === 2, JSON.stringify(http));
 });
 
 test("demo: the table names every case and its outcome", () => {
   const r = cli(["demo", "--environment", "loopback", "--only", "guard-metadata,fix"]);
   assert.is(r.status, 0, r.stderr.slice(-3000));
-  assert.match(r.stdout, /case\s+\| control plane \| guard \| INSTANCE_IPS \| result/);
-  assert.match(r.stdout, /guard-metadata\s+\| legacy\s+\| on\s+\| auto\s+\| failed/);
-  assert.match(r.stdout, /fix\s+\| multi-ip\s+\| off\s+\| auto\s+\| ok\s+\| 200/);
+  assert.match(r.stdout, /case\s+\| port \| control plane \| guard \| INSTANCE_IPS \| result/);
+  assert.match(r.stdout, /guard-metadata\s+\| TCP\s+\| legacy\s+\| on\s+\| auto\s+\| failed/);
+  assert.match(r.stdout, /fix\s+\| TCP\s+\| multi-ip\s+\| off\s+\| auto\s+\| ok\s+\| 200/);
   assert.match(r.stdout, "every row behaved as expected");
 });
 

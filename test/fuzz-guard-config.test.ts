@@ -96,6 +96,7 @@ test("random and garbage guard configurations over ECDS: Envoy stays up, errors 
       ],
       clusters: [{ ...f.cluster("echo", echo.host, echo.port), connect_timeout: { seconds: 1 } }],
       endpoints: [],
+      routes: [],
       extensionConfigs: [guardConfig(text)],
     });
     latest = snapshot;

@@ -26,6 +26,8 @@ const addr = (e: any) => (e.endpoint.address.pipe ? `unix:${e.endpoint.address.p
 const lb = (groups: any[]) => groups.flatMap((g: any) => g.lb_endpoints.map((e: any) => `${addr(e)}${e.load_balancing_weight ? ` w${e.load_balancing_weight.value}` : ""}`));
 const matches = (r: GeneratedResources, port: number) => (named(r.listeners, `0.0.0.0_${port}`)?.filter_chains ?? []).map((c: any) =>
   `${c.name} ${[...c.filter_chain_match.prefix_ranges.map((p: any) => `${p.address_prefix}/${p.prefix_len.value}`), ...(c.filter_chain_match.server_names ?? []).map((s: string) => `sni:${s}`)].join(" ")}`);
+/** An HTTP port's virtual hosts (RDS route config `<port>`), each as "name -> cluster". */
+const vhosts = (r: GeneratedResources, port: number) => (named(r.routes, String(port))?.virtual_hosts ?? []).map((v: any) => `${v.name} -> ${v.routes[0].route.cluster}`);
 
 const envoy = envoyJudgedFile(test);
 const gen = (what: string, registry: Registry, p: ProxyIdentity = proxy("10.0.0.9"), options: GenerationOptions = OPTS) => envoy.record(what, generate(p, registry, options));
@@ -50,7 +52,8 @@ test("DNS: STRICT_DNS with the endpoints' names at their ports (else targetPort,
   assert.equal([c.type, c.dns_lookup_family, c.respect_dns_ttl, c.dns_refresh_rate], ["STRICT_DNS", "V4_PREFERRED", true, { seconds: 60, nanos: 0 }]);
   assert.equal(lb(c.load_assignment.endpoints), ["a.api.example:9000", "b.api.example:8080"]);
   assert.equal(lb(named(r.clusters, "outbound|81||api.example").load_assignment.endpoints), ["a.api.example:81", "b.api.example:81"]);
-  assert.equal(matches(r, 80), ["outbound|80||api.example 0.0.0.0/0 ::/0"], "no addresses, no IP endpoints: the whole port");
+  assert.equal(matches(r, 80), ["http 80 0.0.0.0/0 ::/0"], "HTTP: the port's HTTP chain takes every destination");
+  assert.equal(vhosts(r, 80), ["api.example:80 -> outbound|80||api.example", "allow_any -> PassthroughCluster"], "told apart by Host");
 });
 
 test("DNS without endpoints resolves the host itself; with IP endpoints, those IPs select it", () => {
@@ -80,7 +83,7 @@ test("DYNAMIC_DNS on TLS: Envoy's dynamic forward proxy, the host resolved from 
   assert.equal(chain.filters.map((f: any) => f.name), ["loop_guard", "envoy.filters.network.sni_dynamic_forward_proxy", "envoy.filters.network.tcp_proxy"]);
   assert.is(chain.filters[1].typed_config.port_value, 443);
   const http = parseRegistryText(se("dynh", "  hosts: [\"*.dyn.example\"]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: DYNAMIC_DNS"), "f.yaml");
-  assert.match(http.errors.map(formatError).join("\n"), /resolution DYNAMIC_DNS on a HTTP port needs an HTTP connection manager with Envoy's dynamic forward proxy HTTP filter/);
+  assert.match(http.errors.map(formatError).join("\n"), /resolution DYNAMIC_DNS on a HTTP port needs Envoy's dynamic forward proxy HTTP filter, which multiplane does not configure/);
 });
 
 test("UDP ports: no listener and no cluster (a warning says so); protocol unset or any TCP protocol is proxied at L4", () => {

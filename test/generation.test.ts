@@ -11,7 +11,10 @@ import type { Registry } from "../control/registry/model.ts";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
 import { registryFrom, registryOf, sidecar } from "./support/registry.ts";
 
-const SEED = registryOf(readFileSync(join(PROJECT_ROOT, "examples", "registry", "seed.yaml"), "utf8"));
+const SEED_TEXT = readFileSync(join(PROJECT_ROOT, "examples", "registry", "seed.yaml"), "utf8");
+const SEED = registryOf(SEED_TEXT);
+/** The seed with its ports proxied at L4 (its HTTP layout: generation-http.test.ts). */
+const SEED_TCP = registryOf(SEED_TEXT.replaceAll("protocol: HTTP", "protocol: TCP"));
 const SEED_PROXY = sidecar("192.168.10.63", "192.168.10.63,10.75.8.101");
 const GUARD = { wasmPath: "/opt/multiplane/loop-guard.wasm", mode: "enforce" as const };
 const OPTS = generationOptions({ loopGuard: GUARD });
@@ -20,6 +23,11 @@ const decisions = (proxy: ProxyIdentity, registry: Registry, options: Generation
 const named = (list: readonly object[], name: string) => list.find((x: any) => x.name === name || x.cluster_name === name) as any;
 const names = (list: readonly object[]) => list.map((x: any) => x.name ?? x.cluster_name).sort();
 const filterNames = (chain: any) => chain.filters.map((f: any) => f.name);
+/** The cluster an inbound listener delivers to: tcp_proxy's, or the inline route's of an HTTP connection manager. */
+const deliversTo = (listener: any) => {
+  const c = listener.filter_chains[0].filters[0].typed_config;
+  return c.cluster ?? c.route_config.virtual_hosts[0].routes[0].route.cluster;
+};
 /** The loop guard's plugin configuration, delivered by ECDS. */
 const guardConfig = (r: GeneratedResources) => JSON.parse((r.extensionConfigs[0] as any).typed_config.config.configuration.value);
 
@@ -30,7 +38,7 @@ test("the seed: service-a on the node's second IP gets an INBOUND listener to 12
   assert.equal(inbound.address, { socket_address: { address: "10.75.8.101", port_value: 9080 } });
   assert.is(inbound.traffic_direction, "INBOUND");
   assert.equal(inbound.bind_to_port, { value: false });
-  assert.is(inbound.filter_chains[0].filters[0].typed_config.cluster, "inbound|9080|http|service-a.default.svc.cluster.local");
+  assert.is(deliversTo(inbound), "inbound|9080|http|service-a.default.svc.cluster.local");
   const cluster = named(r.clusters, "inbound|9080|http|service-a.default.svc.cluster.local");
   assert.is(cluster.type, "STATIC");
   assert.equal(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "127.0.0.1", port_value: 9080 });
@@ -57,7 +65,10 @@ test("the virtual listener: 0.0.0.0:15001, use_original_dst, original_dst filter
   assert.equal(v.listener_filters.map((f: any) => f.name), ["envoy.filters.listener.original_dst"]);
   assert.equal(filterNames(v.filter_chains[0]), ["loop_guard", "envoy.filters.network.tcp_proxy"]);
   assert.is(v.filter_chains[0].filters[1].typed_config.cluster, "PassthroughCluster");
-  assert.equal(named(r.clusters, "PassthroughCluster"), { name: "PassthroughCluster", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: { seconds: 1, nanos: 0 } });
+  const { typed_extension_protocol_options: protocol, ...passthrough } = named(r.clusters, "PassthroughCluster");
+  assert.equal(passthrough, { name: "PassthroughCluster", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: { seconds: 1, nanos: 0 } });
+  // HTTP requests to hosts no route names (allow_any) go upstream in the protocol the client spoke.
+  assert.equal(protocol["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].use_downstream_protocol_config, { http_protocol_options: {}, http2_protocol_options: {} });
   assert.is(named(r.clusters, "BlackHoleCluster").type, "STATIC");
   const custom = generate(SEED_PROXY, SEED, generationOptions({ virtualListener: { address: "127.0.0.1", port: 25001, handoff: "proxy_protocol" } }));
   const cv = named(custom.listeners, "virtual");
@@ -66,7 +77,7 @@ test("the virtual listener: 0.0.0.0:15001, use_original_dst, original_dst filter
 });
 
 test("outbound: one 0.0.0.0_<port> listener, services on that port told apart by destination IP, EDS clusters", () => {
-  const r = generate(SEED_PROXY, SEED, OPTS);
+  const r = generate(SEED_PROXY, SEED_TCP, OPTS);
   const out = named(r.listeners, "0.0.0.0_9080");
   assert.is(out.traffic_direction, "OUTBOUND");
   assert.equal(out.bind_to_port, { value: false });
@@ -82,13 +93,13 @@ test("outbound: one 0.0.0.0_<port> listener, services on that port told apart by
     cluster_name: eds.name,
     endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "10.75.8.102", port_value: 9080 } } } }] }],
   });
-  const d = decisions(SEED_PROXY, SEED, OPTS).find((x) => x.host.startsWith("service-b"))!;
+  const d = decisions(SEED_PROXY, SEED_TCP, OPTS).find((x) => x.host.startsWith("service-b"))!;
   assert.is(d.direction, "outbound");
   assert.is(d.reason, "10.75.8.102 is not one of the 2 node IPs (192.168.10.63, 10.75.8.101)");
 });
 
 test("the loop guard goes first in every outbound chain and the passthrough chains, never inbound; ECDS carries the node IPs", () => {
-  const r = generate(SEED_PROXY, SEED, OPTS);
+  const r = generate(SEED_PROXY, SEED_TCP, OPTS);
   const out = named(r.listeners, "0.0.0.0_9080");
   for (const chain of [...out.filter_chains, out.default_filter_chain, named(r.listeners, "virtual").filter_chains[0]]) {
     assert.equal(chain.filters[0], {
@@ -104,7 +115,7 @@ test("the loop guard goes first in every outbound chain and the passthrough chai
   for (const name of ["10.75.8.101_9080", "192.168.10.63_9080"]) {
     assert.equal(filterNames(named(r.listeners, name).filter_chains[0]), ["envoy.filters.network.tcp_proxy"]);
   }
-  const bare = generate(SEED_PROXY, SEED, generationOptions());
+  const bare = generate(SEED_PROXY, SEED_TCP, generationOptions());
   assert.equal(filterNames(named(bare.listeners, "virtual").filter_chains[0]), ["envoy.filters.network.tcp_proxy"]);
   assert.equal(bare.extensionConfigs, []);
 });
@@ -125,8 +136,8 @@ test("--legacy-single-ip reproduces Istio 1.0: service-a on the second IP is out
 
 test("one port on two node IPs for two different services: two inbound listeners, two inbound clusters", () => {
   const r = generate(SEED_PROXY, SEED, OPTS);
-  assert.is(named(r.listeners, "192.168.10.63_9080").filter_chains[0].filters[0].typed_config.cluster, "inbound|9080|http-mgmt|mgmt.default.svc.cluster.local");
-  assert.is(named(r.listeners, "10.75.8.101_9080").filter_chains[0].filters[0].typed_config.cluster, "inbound|9080|http|service-a.default.svc.cluster.local");
+  assert.is(deliversTo(named(r.listeners, "192.168.10.63_9080")), "inbound|9080|http-mgmt|mgmt.default.svc.cluster.local");
+  assert.is(deliversTo(named(r.listeners, "10.75.8.101_9080")), "inbound|9080|http|service-a.default.svc.cluster.local");
 });
 
 test("targetPort (Istio): outbound sends to <endpoint>:<targetPort>; inbound takes <ip>:<targetPort> and the service port to 127.0.0.1:<targetPort>", () => {
@@ -134,7 +145,7 @@ test("targetPort (Istio): outbound sends to <endpoint>:<targetPort>; inbound tak
   for (const port of [19080, 9080]) {
     const l = named(r.listeners, `192.168.10.63_${port}`);
     assert.equal(l.address.socket_address, { address: "192.168.10.63", port_value: port });
-    assert.is(l.filter_chains[0].filters[0].typed_config.cluster, "inbound|9080|http-mgmt|mgmt.default.svc.cluster.local");
+    assert.is(deliversTo(l), "inbound|9080|http-mgmt|mgmt.default.svc.cluster.local");
   }
   const c = named(r.clusters, "inbound|9080|http-mgmt|mgmt.default.svc.cluster.local");
   assert.equal(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "127.0.0.1", port_value: 19080 });
@@ -235,10 +246,12 @@ function assertRoundTrips(r: GeneratedResources) {
   check(TYPE_URL.listener, r.listeners);
   check(TYPE_URL.cluster, r.clusters);
   check(TYPE_URL.endpoint, r.endpoints);
+  check(TYPE_URL.route, r.routes);
 }
 
 test("every generated field survives protobuf encoding (nothing silently dropped)", () => {
   assertRoundTrips(generate(SEED_PROXY, SEED, OPTS));
+  assertRoundTrips(generate(SEED_PROXY, SEED_TCP, OPTS));
   assertRoundTrips(generate(sidecar("10.0.0.1", "fd00::5"), registryFrom([
     { name: "v6", addresses: ["fd00:1::/64"], ports: [{ number: 9080, name: "http", targetPort: 81 }], endpoints: [{ address: "fd00::5" }] },
   ]), generationOptions({ loopGuard: GUARD, virtualListener: { address: "127.0.0.1", port: 25001, handoff: "proxy_protocol" }, connectTimeoutMs: 2500 })));

@@ -49,11 +49,12 @@ test("a normal request passes with this node's id appended to x-multiplane-hops"
   assert.is(upstream!.seen.at(-1), `${NODE}-2,${NODE}`);
 });
 
-test("a request whose x-multiplane-hops already carries this node's id gets 508 with a one-line body", async () => {
+test("a request whose x-multiplane-hops already carries this node's id gets 508 with a one-line body and the hops it crossed", async () => {
   const before = seen();
   const r = await f.httpGet("127.0.0.3", plain, { "x-multiplane-hops": `edge-1, ${NODE} ,edge-2` });
   assert.is(r.status, 508);
   assert.match(r.headers["content-type"] ?? "", "text/plain");
+  assert.is(r.headers["x-multiplane-hops"], `edge-1, ${NODE} ,edge-2,${NODE}`, "the hops, this node last");
   assert.is(r.body, `508 Loop Detected: multiplane loop guard on node ${NODE} (x-multiplane-hops)\n`);
   assert.is(r.body.trimEnd().split("\n").length, 1);
   assert.is(seen(), before, "the upstream never saw it");
@@ -65,6 +66,7 @@ test("a self-destined request gets 508", async () => {
   const r = await f.httpGet("127.0.0.2", self);
   assert.is(r.status, 508);
   assert.match(r.body, "(configuration)");
+  assert.is(r.headers["x-multiplane-hops"], NODE, "refused at its first hop");
   assert.is(seen(), before);
 });
 
@@ -73,6 +75,7 @@ test("an HTTP listener routed to itself is stopped at the second hop by the hop 
   const r = await f.httpGet("127.0.0.4", loop);
   assert.is(r.status, 508); // hop 2's reply, relayed by hop 1
   assert.match(r.body, "(x-multiplane-hops)");
+  assert.is(r.headers["x-multiplane-hops"], `${NODE},${NODE}`, "the loop: this node twice");
   assert.is((await env!.stat("listener.loop.downstream_cx_total"))! - before, 2);
 });
 

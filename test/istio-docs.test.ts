@@ -46,6 +46,8 @@ const chains = (r: GeneratedResources, port: number) => named(r.listeners, `0.0.
   cluster: c.name,
   match: [...c.filter_chain_match.prefix_ranges.map((p: any) => `${p.address_prefix}/${p.prefix_len.value}`), ...(c.filter_chain_match.server_names ?? []).map((s: string) => `sni:${s}`)].join(" "),
 }));
+/** An HTTP port's virtual hosts (RDS route config `<port>`), each as "name -> cluster". */
+const vhosts = (r: GeneratedResources, port: number) => named(r.routes, String(port)).virtual_hosts.map((v: any) => `${v.name} -> ${v.routes[0].route.cluster}`);
 
 const envoy = envoyJudgedFile(test);
 const gen = (what: string, registry: Registry, p = proxy(), options: GenerationOptions = OPTS) => envoy.record(what, generate(p, registry, options));
@@ -99,10 +101,12 @@ test("API reference, the same host in two namespaces: each proxy uses its own na
   assert.is(named(gen("example.com (default)", reg, proxy("10.0.0.9", "default")).clusters, "outbound|80||example.com").type, "EDS");
 });
 
-test("API reference, a wildcard host with NONE on HTTP: the whole port to an ORIGINAL_DST cluster", () => {
+test("API reference, a wildcard host with NONE on HTTP: the whole port, *.bar.com by Host to an ORIGINAL_DST cluster", () => {
   const r = gen("external-svc-wildcard-example", example("reference-service-entry.yaml", ["external-svc-wildcard-example"]));
   assert.is(named(r.clusters, "outbound|80||*.bar.com").type, "ORIGINAL_DST");
-  assert.equal(chains(r, 80), [{ cluster: "outbound|80||*.bar.com", match: "0.0.0.0/0 ::/0" }]);
+  assert.equal(chains(r, 80), [{ cluster: "http 80", match: "0.0.0.0/0 ::/0" }]);
+  assert.equal(vhosts(r, 80), ["*.bar.com:80 -> outbound|80||*.bar.com", "allow_any -> PassthroughCluster"]);
+  assert.equal(named(r.routes, "80").virtual_hosts[0].domains, ["*.bar.com", "*.bar.com:80"]);
 });
 
 test("API reference, a unix domain socket endpoint: EDS with a pipe address", () => {
@@ -137,7 +141,8 @@ test("WorkloadEntry reference, target port 8080: clients send to 2.2.2.2:8080; t
   assert.equal(edsHosts(r, "outbound|80||details.bookinfo.com"), ["2.2.2.2:8080"]);
   const vm = gen("details-svc targetPort (vm)", reg, proxy("2.2.2.2"));
   const inbound = named(vm.listeners, "2.2.2.2_8080");
-  assert.is(inbound.filter_chains[0].filters[0].typed_config.cluster, "inbound|80|http|details.bookinfo.com");
+  // An HTTP port: a connection manager whose one route sends every Host to the local application.
+  assert.is(inbound.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.cluster, "inbound|80|http|details.bookinfo.com");
   const local = named(vm.clusters, "inbound|80|http|details.bookinfo.com");
   assert.equal(local.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "127.0.0.1", port_value: 8080 });
   assert.ok(named(vm.listeners, "2.2.2.2_80"), "the service port on the registered address too");
@@ -165,7 +170,8 @@ test("WorkloadEntry reference, a remote network's workloads without an address: 
 test("tasks, accessing external services: httpbin.org (HTTP) and www.google.com (HTTPS by SNI), resolved by DNS", () => {
   const r = gen("httpbin-ext + google", example("tasks-egress.yaml", ["httpbin-ext", "google"]));
   assert.equal(hostsOf(named(r.clusters, "outbound|80||httpbin.org")), ["httpbin.org:80"]);
-  assert.equal(chains(r, 80), [{ cluster: "outbound|80||httpbin.org", match: "0.0.0.0/0 ::/0" }]);
+  assert.equal(chains(r, 80), [{ cluster: "http 80", match: "0.0.0.0/0 ::/0" }]);
+  assert.equal(vhosts(r, 80), ["httpbin.org:80 -> outbound|80||httpbin.org", "allow_any -> PassthroughCluster"]);
   assert.equal(hostsOf(named(r.clusters, "outbound|443||www.google.com")), ["www.google.com:443"]);
   assert.equal(chains(r, 443), [{ cluster: "outbound|443||www.google.com", match: "0.0.0.0/0 ::/0 sni:www.google.com" }]);
 });

@@ -9,8 +9,9 @@
 // plane's with its IP, each node's with its SPIFFE id and both IPs), `multiplane serve` with mutual TLS
 // on 192.168.10.1, `multiplane bootstrap --xds-ca --cert --key` and `multiplane capture install` on each
 // node, Envoy as uid 1337. Plaintext xDS on the network address is refused; the nodes fetch the loop
-// guard from the control plane over the network (Envoy checks its sha256); service-a on node 1's
-// data-plane IP is reached from node 2 over the data network and delivered by node 1's inbound listener;
+// guard from the control plane over the network (Envoy checks its sha256); service-a (an HTTP port, routed
+// by Host) on node 1's data-plane IP is reached from node 2 over the data network and delivered by node 1's
+// inbound listener;
 // node 1's certificate claiming node 2's IPs is refused, and so is a second Envoy with node 1's id and
 // other node IPs, neither changing anything; the control plane's certificate rotated on disk is served
 // without a restart; with the control plane killed traffic still flows; restarted (with a new service)
@@ -199,12 +200,12 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
   let dataRxBefore = 0;
   test("node 2 reaches service-a on node 1's data-plane IP over the data network; node 1's inbound listener delivers it", async () => {
     dataRxBefore = Number(hosts.exec("n1", "cat", [`/sys/class/net/${hosts.ifaces.n1!.data}/statistics/rx_packets`]).trim());
-    const r = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000 });
+    const r = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000, headers: { host: SERVICE_A } });
     assert.is(r.status, 200, `${JSON.stringify(r)}${await context()}`);
     assert.is(r.body, "hello from service-a on n1\n");
     const n2 = await stats("n2", `outbound\\|9080\\|\\|${SERVICE_A}.upstream_cx_total|wasmcustom.loop_guard.connections_checked`);
     assert.is(n2.get(`cluster.outbound|9080||${SERVICE_A}.upstream_cx_total`), 1, "node 2's Envoy sent it outbound");
-    assert.is(n2.get("wasmcustom.loop_guard.connections_checked"), 1, "through node 2's loop guard");
+    assert.is(n2.get("wasmcustom.loop_guard.connections_checked"), 1, "through node 2's HTTP loop guard (one request)");
     const n1 = await stats("n1", `inbound\\|9080\\|http\\|${SERVICE_A}.upstream_cx_total|wasmcustom.loop_guard`);
     assert.is(n1.get(`cluster.inbound|9080|http|${SERVICE_A}.upstream_cx_total`), 1, "node 1's inbound listener delivered it");
     assert.is(n1.get("wasmcustom.loop_guard.connections_checked") ?? 0, 0, "inbound: not through node 1's guard");
@@ -261,7 +262,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
       assert.match(peer, /CN ?= ?control-plane-2/, `port ${port}: ${peer}`);
     }
     // The Envoys connected before keep working on the connections they have.
-    const r = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000 });
+    const r = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000, headers: { host: SERVICE_A } });
     assert.is(r.status, 200, JSON.stringify(r));
   });
 
@@ -271,7 +272,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     for (const node of ["n1", "n2"] as const) {
       assert.ok(await waitFor(async () => (await stats(node, "^control_plane.connected_state$")).get("control_plane.connected_state") === 0, 10000), `${node} still connected`);
     }
-    const r = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000 });
+    const r = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000, headers: { host: SERVICE_A } });
     assert.is(r.status, 200, JSON.stringify(r));
   });
 
@@ -282,14 +283,14 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
       const ps = await proxies();
       const acked = [NODES.n1.id, NODES.n2.id].every((id) => {
         const c = ps.find((p) => p.id === id)?.connections;
-        return c?.length === 1 && ["lds", "cds", "eds", "ecds"].every((t) => c[0].types[t]?.state === "ACK");
+        return c?.length === 1 && ["lds", "cds", "eds", "rds", "ecds"].every((t) => c[0].types[t]?.state === "ACK");
       });
       return acked && (await allActive("n1", ["0.0.0.0_9081", `${NODES.n1.data}_9080`])) && (await allActive("n2", [`${NODES.n2.data}_9081`, "0.0.0.0_9080"]));
     }, 60000, 250);
     assert.ok(converged, `did not converge${await context()}`);
-    const b = await agents.n1.request(`http://${NODES.n2.data}:9081/`, { timeoutMs: 5000 });
+    const b = await agents.n1.request(`http://${NODES.n2.data}:9081/`, { timeoutMs: 5000, headers: { host: SERVICE_B } });
     assert.equal([b.status, b.body], [200, "hello from service-b on n2\n"], JSON.stringify(b));
-    const a = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000 });
+    const a = await agents.n2.request(`http://${NODES.n1.data}:9080/`, { timeoutMs: 5000, headers: { host: SERVICE_A } });
     assert.is(a.status, 200, JSON.stringify(a));
   });
 

@@ -89,6 +89,20 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     });
   }
 
+  test("HTTP port, legacy + guard, INSTANCE_IPS none: the HTTP guard answers 508 at the second hop, the reply names this node twice", async () => {
+    const r = await row("http-loop");
+    assert.ok(r.guardInConfig, `the loop guard must be in Envoy's listeners${ctx(r)}`);
+    assert.is(r.status, 508, `508 Loop Detected${ctx(r)}`);
+    assert.match(r.body ?? "", /^508 Loop Detected: multiplane loop guard on node sidecar~192\.168\.10\.63~service-a-1\.default~default\.svc\.cluster\.local \(source == destination\)\n$/);
+    const node = "sidecar~192.168.10.63~service-a-1.default~default.svc.cluster.local";
+    assert.is(r.hops, `${node},${node}`, `x-multiplane-hops: hop 1 marked the request, hop 2 refused it${ctx(r)}`);
+    assert.ok(r.shortCircuited >= 1 && r.selfLearned >= 1, `counted${ctx(r)}`);
+    assert.is(r.capture?.loopback, 1, `exactly one hop re-captured over lo${ctx(r)}`);
+    assert.is(r.downstreamCxTotal, 2, `two downstream connections: the client's and Envoy's own${ctx(r)}`);
+    assert.ok(r.envoyAlive, `Envoy alive${ctx(r)}`);
+    assert.ok(fdsBounded(r), `Envoy's FDs bounded${ctx(r)}`);
+  });
+
   test("nothing left behind: namespaces, processes (iptables rules lived in the namespaces)", () => {
     const namespaces = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
     for (const r of results.values()) {

@@ -39,6 +39,7 @@ test("control plane pushes LDS+CDS over ADS; Envoy ACKs, runs the wasm filter an
     clusters: [{ name: "echo", type: "STATIC", connect_timeout: { seconds: 1 },
       load_assignment: { cluster_name: "echo", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: echo.port } } } }] }] } }],
     endpoints: [],
+    routes: [],
     extensionConfigs: [],
   });
   const envoy = await startEnvoy(generateBootstrap({ nodeId: "skeleton-node", instanceIps: [], xds: { host: "127.0.0.1", port: xds.port } }));

@@ -6,7 +6,7 @@ import { snapshotOf } from "./support/snapshot.ts";
 import { TYPE_URL } from "../control/xds/protos.ts";
 
 const cluster = (name: string, ms: number) => ({ name, type: "STATIC", connect_timeout: { seconds: 0, nanos: ms * 1_000_000 } });
-const snap = (clusters: object[]) => snapshotOf({ listeners: [], clusters, endpoints: [], extensionConfigs: [] });
+const snap = (clusters: object[]) => snapshotOf({ listeners: [], clusters, endpoints: [], routes: [], extensionConfigs: [] });
 const version = (clusters: object[]) => snap(clusters).get(TYPE_URL.cluster)!.version;
 
 test("a type's version depends on its resources as a set: order does not matter, content does", () => {

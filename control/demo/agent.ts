@@ -54,11 +54,11 @@ function main() {
     let done = false;
     const finish = (o) => { if (!done) { done = true; reply({ id: req.id, ms: Date.now() - t0, ...o }); } };
     const u = new URL(req.url);
-    const r = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method || "GET", agent: false, localAddress: req.localAddress, headers: { connection: "close" } }, (res) => {
+    const r = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method || "GET", agent: false, localAddress: req.localAddress, headers: { ...req.headers, connection: "close" } }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c) => { if (body.length < (req.maxBody || 4194304)) body += c; });
-      res.on("end", () => finish({ status: res.statusCode, body }));
+      res.on("end", () => finish({ status: res.statusCode, body, headers: res.headers }));
       res.on("error", (e) => finish({ error: e.code || e.message }));
     });
     r.setTimeout(req.timeoutMs || 5000, () => { finish({ error: "timeout" }); r.destroy(); });
@@ -72,6 +72,8 @@ main();
 export interface HttpResult {
   status?: number;
   body?: string;
+  /** The response's headers (lower-case names). */
+  headers?: Record<string, string | string[]>;
   /** e.g. ECONNRESET, ECONNREFUSED, "socket hang up", "timeout". */
   error?: string;
   ms: number;
@@ -113,10 +115,10 @@ export class NsAgent {
     });
   }
 
-  /** One HTTP request on a fresh connection from inside the namespace. Never rejects. */
-  request(url: string, opts: { timeoutMs?: number; method?: string; localAddress?: string } = {}): Promise<HttpResult> {
+  /** One HTTP request on a fresh connection from inside the namespace (`headers`, e.g. host, added). Never rejects. */
+  request(url: string, opts: { timeoutMs?: number; method?: string; localAddress?: string; headers?: Record<string, string> } = {}): Promise<HttpResult> {
     const timeoutMs = opts.timeoutMs ?? 5000;
-    return this.send({ url, timeoutMs, method: opts.method, localAddress: opts.localAddress }, timeoutMs + 2000);
+    return this.send({ url, timeoutMs, method: opts.method, localAddress: opts.localAddress, headers: opts.headers }, timeoutMs + 2000);
   }
 
   /** Starts an HTTP server in the namespace (200 with `body` for every request); resolves with its port. */

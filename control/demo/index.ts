@@ -9,8 +9,8 @@ import { defaultEnvironment, runScenario, type Environment } from "./runner.ts";
 import { MATRIX, renderTable, toJson, unexpected, type ScenarioResult } from "./scenario.ts";
 
 const DEMO_USAGE = `usage: multiplane demo [--json] [--environment netns|loopback] [--only NAME,...]
-  Runs the seed's matrix (legacy/multi-IP control plane x loop guard x INSTANCE_IPS), one real HTTP request
-  per row, and prints a table (or JSON). netns (default as root): two-interface node in network namespaces
+  Runs the seed's matrix (legacy/multi-IP control plane x loop guard x INSTANCE_IPS, Service A on a TCP
+  port, and one row on an HTTP port), one real HTTP request per row, and prints a table (or JSON). netns (default as root): two-interface node in network namespaces
   with Istio 1.0 iptables capture. loopback (default otherwise): the same on 127.0.0.x, rootless.
   Exit code 0 when every row behaved as expected.
 `;

@@ -2,8 +2,8 @@
 //
 // netns (root): the seed for real. Namespace `node` with 192.168.10.63 and 10.75.8.101, Istio 1.0 iptables
 //   capture (envoy/capture.ts), `multiplane serve` and Envoy (uid/gid 1337, ulimit -n 512, one worker)
-//   inside it, Service A on 127.0.0.1:9080 registered at 10.75.8.101:9080, and one HTTP request from
-//   namespace `client` (10.75.8.50).
+//   inside it, Service A on 127.0.0.1:9080 registered at 10.75.8.101:9080 (a TCP or an HTTP port, by row),
+//   and one HTTP request from namespace `client` (10.75.8.50), Host service-a.default.svc.cluster.local.
 // loopback (rootless): the same on 127.0.0.x. Node IPs 127.0.0.2 (node.id's, standing in for 192.168.10.63)
 //   and 127.0.0.1 (standing in for 10.75.8.101: the address the kernel also uses as the source when the host
 //   connects to itself, as 10.75.8.101 is on the node). Capture is a bound listener on Service A's registered
@@ -24,7 +24,7 @@ import { AGENT_SOURCE, NsAgent, type HttpResult } from "./agent.ts";
 import { startLoopbackCapture } from "./loopback-capture.ts";
 import { CleanupRegistry } from "./cleanup.ts";
 import { createSeedTopology, netnsUnavailableReason, openFds, SEED, spawnProcess, type SpawnedProcess } from "./netns.ts";
-import { countersFrom, parseAdminStats, type ScenarioResult, type ScenarioSpec } from "./scenario.ts";
+import { countersFrom, parseAdminStats, type PortProtocol, type ScenarioResult, type ScenarioSpec } from "./scenario.ts";
 import { freePort, sleep, waitFor } from "./wait.ts";
 
 export type Environment = "netns" | "loopback";
@@ -38,6 +38,7 @@ const serveLoopbackFlags = (virtualPort: number) => ["--virtual-listener", `127.
 export const ENVOY_UID = 1337;
 export const ENVOY_FD_LIMIT = 512;
 export const SERVICE_A_BODY = "hello from service-a\n";
+export const SERVICE_A_HOST = "service-a.default.svc.cluster.local";
 const LOOPBACK = { nodeIdIp: "127.0.0.2", serviceIp: "127.0.0.1", clientIp: "127.0.0.50" } as const;
 
 export interface RunOptions {
@@ -54,22 +55,23 @@ export function defaultEnvironment(): Environment {
   return netnsUnavailableReason() === undefined ? "netns" : "loopback";
 }
 
-export function registryYaml(serviceIp: string, port: number, localPort?: number): string {
+export function registryYaml(serviceIp: string, port: number, localPort?: number, protocol: PortProtocol = "TCP"): string {
   // localPort: on loopback the capture holds <serviceIp>:<port>, so the process listens elsewhere
   // (multiplane's local-ports annotation; Istio's targetPort would also move what clients send to).
-  return `# The seed: Service A registered at the node's second IP, ${serviceIp}, port ${port}.
+  const name = protocol.toLowerCase();
+  return `# The seed: Service A registered at the node's second IP, ${serviceIp}, port ${port} (${protocol}).
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: service-a
-  namespace: default${localPort ? `\n  annotations:\n    multiplane.dev/local-ports: "http=${localPort}"` : ""}
+  namespace: default${localPort ? `\n  annotations:\n    multiplane.dev/local-ports: "${name}=${localPort}"` : ""}
 spec:
   hosts:
-    - service-a.default.svc.cluster.local
+    - ${SERVICE_A_HOST}
   ports:
     - number: ${port}
-      name: http
-      protocol: HTTP
+      name: ${name}
+      protocol: ${protocol}
   resolution: STATIC
   location: MESH_INTERNAL
   endpoints:
@@ -216,7 +218,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
     // The control plane, as a process, on 127.0.0.1.
     const registry = join(dir, "registry");
     mkdirSync(registry, { mode: 0o755 });
-    writeFileSync(join(registry, "service-a.yaml"), registryYaml(site.serviceIp, ports.service, ports.target));
+    writeFileSync(join(registry, "service-a.yaml"), registryYaml(site.serviceIp, ports.service, ports.target, spec.protocol));
     const serveArgs = [cli, "serve", "--registry", registry, "--xds-port", String(ports.xds), "--http-port", String(ports.http),
       ...(spec.controlPlane === "legacy" ? ["--legacy-single-ip"] : []), ...(spec.guard ? [] : [SERVE_NO_GUARD_FLAG]), ...site.serveExtraFlags()];
     const serveLine = `multiplane ${serveArgs.slice(1).join(" ")}`;
@@ -284,7 +286,8 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
     const url = `http://${site.serviceIp}:${ports.service}/`;
     let res: HttpResult;
     try {
-      res = await clientAgent.request(url, { timeoutMs: opts.requestTimeoutMs ?? 3000, ...(site.clientBind ? { localAddress: site.clientBind } : {}) });
+      // As a client of Service A would: by its name (on an HTTP port, the route that matches it).
+      res = await clientAgent.request(url, { timeoutMs: opts.requestTimeoutMs ?? 3000, headers: { host: `${SERVICE_A_HOST}:${ports.service}` }, ...(site.clientBind ? { localAddress: site.clientBind } : {}) });
       await sleep(500); // let a loop run on a little, and the statsd sink flush
     } finally {
       sampling = false;
@@ -319,7 +322,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
     const capture = await site.captureCounters();
 
     const result: ScenarioResult = {
-      name: spec.name, controlPlane: spec.controlPlane, guard: spec.guard, instanceIps: spec.instanceIps,
+      name: spec.name, controlPlane: spec.controlPlane, guard: spec.guard, instanceIps: spec.instanceIps, protocol: spec.protocol,
       request: res.status === 200 ? "ok" : "failed",
       status: res.status ?? null,
       ...counters,
@@ -328,6 +331,7 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
       requestError: res.error,
       requestMs: res.ms,
       body: res.body,
+      ...(typeof res.headers?.["x-multiplane-hops"] === "string" ? { hops: res.headers["x-multiplane-hops"] } : {}),
       fdsBefore, fdsMax, fdLimit: ENVOY_FD_LIMIT,
       fdExhausted: /Too many open files/.test(envoy.output()) || fdsMax >= ENVOY_FD_LIMIT - 8,
       envoyExit: exitText(envoy),
@@ -358,8 +362,8 @@ export async function runScenario(spec: ScenarioSpec, environment: Environment, 
 
 /**
  * From admin's /config_dump?resource=dynamic_listeners: active and warming listener names, and whether any
- * active listener's chains hold the loop guard (inline wasm with root_id loop_guard, or the ECDS reference
- * named loop_guard).
+ * active listener's chains hold the loop guard (inline wasm with root_id loop_guard or loop_guard_http, or
+ * the ECDS reference of that name).
  */
 export function activeListeners(dumpJson: string): { active: string[]; warming: string[]; guarded: boolean } {
   const dump = JSON.parse(dumpJson) as { configs?: { name?: string; active_state?: { listener?: unknown }; warming_state?: unknown }[] };
@@ -370,7 +374,7 @@ export function activeListeners(dumpJson: string): { active: string[]; warming: 
     if (c.warming_state && c.name) warming.push(c.name);
     if (!c.active_state || !c.name) continue;
     active.push(c.name);
-    if (/"(name|root_id)":"loop_guard"/.test(JSON.stringify(c.active_state.listener ?? {}))) guarded = true;
+    if (/"(name|root_id)":"loop_guard(_http)?"/.test(JSON.stringify(c.active_state.listener ?? {}))) guarded = true;
   }
   return { active: active.sort(), warming: warming.sort(), guarded };
 }

@@ -1,40 +1,47 @@
-// The seed's matrix: one row per (control plane, guard, proxy's INSTANCE_IPS), each row one real HTTP
-// request to Service A at the node's second IP. Shared by `multiplane demo` and test/seed-netns.test.ts.
+// The seed's matrix: one row per (control plane, guard, proxy's INSTANCE_IPS, Service A's port protocol),
+// each row one real HTTP request to Service A at the node's second IP. Shared by `multiplane demo` and test/seed-netns.test.ts.
 // This file holds what both runners (namespaces, loopback) share: the rows, the result shape, the
 // expected outcomes, and the table and JSON renderings.
 
 export type ControlPlaneMode = "legacy" | "multi-ip";
 export type InstanceIpsMode = "auto" | "none";
+/** Service A's port: TCP (proxied at L4, the network guard) or HTTP (an HTTP connection manager, the HTTP guard). */
+export type PortProtocol = "TCP" | "HTTP";
 
 export interface ScenarioSpec {
   name: string;
   controlPlane: ControlPlaneMode;
   guard: boolean;
   instanceIps: InstanceIpsMode;
+  protocol: PortProtocol;
   /** One line: what this row shows. */
   story: string;
 }
 
 export const MATRIX: readonly ScenarioSpec[] = [
   {
-    name: "seed-loop", controlPlane: "legacy", guard: false, instanceIps: "auto",
+    name: "seed-loop", controlPlane: "legacy", guard: false, instanceIps: "auto", protocol: "TCP",
     story: "Istio 1.0: the control plane only believes node.id's IP, so Service A (on the node's second IP) gets an OUTBOUND listener and Envoy forwards the request to itself until it runs out of FDs",
   },
   {
-    name: "guard-metadata", controlPlane: "legacy", guard: true, instanceIps: "auto",
+    name: "guard-metadata", controlPlane: "legacy", guard: true, instanceIps: "auto", protocol: "TCP",
     story: "the same wrong config, but the proxy reports every node IP in INSTANCE_IPS: the guard refuses the first hop (self_destined)",
   },
   {
-    name: "guard-learned", controlPlane: "legacy", guard: true, instanceIps: "none",
+    name: "guard-learned", controlPlane: "legacy", guard: true, instanceIps: "none", protocol: "TCP",
     story: "the same wrong config and nobody reports the second IP: the second hop arrives with source == destination, the guard learns the IP and refuses it (self_learned)",
   },
   {
-    name: "fix", controlPlane: "multi-ip", guard: false, instanceIps: "auto",
+    name: "fix", controlPlane: "multi-ip", guard: false, instanceIps: "auto", protocol: "TCP",
     story: "the multi-IP control plane matches Service A's IP against every node IP and builds an INBOUND listener that delivers to 127.0.0.1",
   },
   {
-    name: "fix+guard", controlPlane: "multi-ip", guard: true, instanceIps: "auto",
+    name: "fix+guard", controlPlane: "multi-ip", guard: true, instanceIps: "auto", protocol: "TCP",
     story: "the fix with the guard in place: the request takes the inbound path and the guard never fires",
+  },
+  {
+    name: "http-loop", controlPlane: "legacy", guard: true, instanceIps: "none", protocol: "HTTP",
+    story: "Service A on an HTTP port, the same wrong config and nobody reports the second IP: Envoy routes the request by Host to Service A's cluster, i.e. to itself; at the second hop the HTTP guard answers 508 Loop Detected, and the reply's x-multiplane-hops names this node twice",
   },
 ];
 
@@ -44,6 +51,7 @@ export interface ScenarioJson {
   controlPlane: ControlPlaneMode;
   guard: boolean;
   instanceIps: InstanceIpsMode;
+  protocol: PortProtocol;
   request: "ok" | "failed";
   status: number | null;
   shortCircuited: number;
@@ -60,6 +68,8 @@ export interface ScenarioResult extends ScenarioJson {
   requestError?: string;
   requestMs: number;
   body?: string;
+  /** The reply's x-multiplane-hops header (the HTTP guard's 508 lists the hops the request crossed). */
+  hops?: string;
   selfDestined: number;
   connectionsChecked: number;
   /** Envoy's open FDs before the request, the most seen during it, and its limit (ulimit -n). */
@@ -94,7 +104,7 @@ export interface ScenarioResult extends ScenarioJson {
 export function toJson(results: ScenarioResult[]): { scenarios: ScenarioJson[] } {
   return {
     scenarios: results.map((r) => ({
-      name: r.name, controlPlane: r.controlPlane, guard: r.guard, instanceIps: r.instanceIps,
+      name: r.name, controlPlane: r.controlPlane, guard: r.guard, instanceIps: r.instanceIps, protocol: r.protocol,
       request: r.request, status: r.status, shortCircuited: r.shortCircuited, selfLearned: r.selfLearned,
       downstreamCxTotal: r.downstreamCxTotal, envoyAlive: r.envoyAlive,
     })),
@@ -107,6 +117,9 @@ export function toJson(results: ScenarioResult[]): { scenarios: ScenarioJson[] }
 export const BOUNDED_CONNECTIONS = 3;
 /** At least this many downstream connections for one request: a loop storm. */
 export const EXPLODED_CONNECTIONS = 100;
+
+/** How many hops an x-multiplane-hops value lists. */
+export const hopCount = (hops: string | undefined) => (hops ? hops.split(",").filter((h) => h.trim() !== "").length : 0);
 
 /** What went differently from the row's expected outcome; empty when the row behaved as the seed says. */
 export function unexpected(r: ScenarioResult): string[] {
@@ -144,6 +157,15 @@ export function unexpected(r: ScenarioResult): string[] {
       want(r.envoyAlive, "Envoy should stay alive");
       want(r.downstreamCxTotal <= BOUNDED_CONNECTIONS, `downstream_cx_total should stay <= ${BOUNDED_CONNECTIONS}, got ${r.downstreamCxTotal}`);
       break;
+    case "http-loop":
+      want(r.status === 508, `the HTTP guard should answer 508, got ${r.status ?? r.requestError}`);
+      want(/^508 Loop Detected: multiplane loop guard/.test(r.body ?? ""), `the body should be the guard's, got ${JSON.stringify((r.body ?? "").slice(0, 80))}`);
+      want(hopCount(r.hops) === 2, `x-multiplane-hops should name this node twice (refused at the second hop), got ${JSON.stringify(r.hops)}`);
+      want(r.shortCircuited >= 1, `short_circuited should be >= 1, got ${r.shortCircuited}`);
+      want(r.envoyAlive, "Envoy should stay alive");
+      want(r.downstreamCxTotal <= BOUNDED_CONNECTIONS, `downstream_cx_total should stay <= ${BOUNDED_CONNECTIONS}, got ${r.downstreamCxTotal}`);
+      want(fdsBounded, `Envoy's FDs should stay bounded: ${r.fdsBefore} -> ${r.fdsMax}`);
+      break;
   }
   if (r.guard !== r.guardInConfig) out.push(`guard=${r.guard} but the loop guard is ${r.guardInConfig ? "" : "not "}in Envoy's listeners`);
   return out;
@@ -153,6 +175,7 @@ export function unexpected(r: ScenarioResult): string[] {
 
 function resultCell(r: ScenarioResult): string {
   if (r.request === "ok") return "ok";
+  if (r.status === 508) return `failed (508 Loop Detected at hop ${hopCount(r.hops)})`;
   const how = r.requestError === "timeout" ? `no answer in ${(r.requestMs / 1000).toFixed(1)} s` : `${r.requestError ?? "failed"} after ${r.requestMs} ms`;
   return `failed (${how})`;
 }
@@ -165,9 +188,10 @@ function aliveCell(r: ScenarioResult): string {
 }
 
 export function renderTable(results: ScenarioResult[]): string {
-  const header = ["case", "control plane", "guard", "INSTANCE_IPS", "result", "status", "loop counters", "Envoy connections", ...(results.some((r) => r.capture) ? ["re-captured via lo"] : []), "Envoy FDs", "Envoy alive"];
+  const header = ["case", "port", "control plane", "guard", "INSTANCE_IPS", "result", "status", "loop counters", "Envoy connections", ...(results.some((r) => r.capture) ? ["re-captured via lo"] : []), "Envoy FDs", "Envoy alive"];
   const rows = results.map((r) => [
     r.name,
+    r.protocol,
     r.controlPlane,
     r.guard ? "on" : "off",
     r.instanceIps,

@@ -1,11 +1,13 @@
 // One outbound cluster per service port, of the type Istio builds for the service's resolution:
 // STATIC -> EDS, DNS -> STRICT_DNS, DNS_ROUND_ROBIN -> LOGICAL_DNS, NONE -> ORIGINAL_DST (to the
 // address the client dialled, or its targetPort), DYNAMIC_DNS -> Envoy's dynamic forward proxy.
+// HTTP2 and gRPC ports' clusters speak HTTP/2 upstream.
 import { deepFreeze } from "../deep-freeze.ts";
 import type { Service, ServicePort } from "../registry/model.ts";
 import { duration, typedConfig } from "./envoy-objects.ts";
 import type { Cluster, DnsCacheConfig, DynamicForwardProxyCluster } from "./envoy-types.ts";
 import { buildEndpointSet, type EndpointSet } from "./endpoints.ts";
+import { upstreamProtocolOptions } from "./http.ts";
 
 const EDS_CONFIG: Cluster["eds_cluster_config"] = deepFreeze({ eds_config: { ads: {}, resource_api_version: "V3" } });
 /** Istio's DNS settings: v4 first (multiplane shares clusters across proxies, so one family choice for all), refresh by TTL, else every 60 s. */
@@ -16,6 +18,10 @@ export const DFP_DNS_CACHE: DnsCacheConfig = deepFreeze({ name: "dynamic_forward
 
 /** `set`: the endpoints of DNS clusters (inline); unused for the others. */
 export function outboundCluster(name: string, service: Service, port: ServicePort, connectTimeoutMs: number, set?: EndpointSet): Cluster {
+  return { ...byResolution(name, service, port, connectTimeoutMs, set), ...upstreamProtocolOptions(port.protocol) };
+}
+
+function byResolution(name: string, service: Service, port: ServicePort, connectTimeoutMs: number, set?: EndpointSet): Cluster {
   const connect_timeout = duration(connectTimeoutMs);
   switch (service.resolution) {
     case "STATIC":

@@ -6,12 +6,13 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import { endpointPort } from "../registry/query.ts";
 import type { Endpoint, Service, ServicePort } from "../registry/model.ts";
 import { localTo, type SharedConfig } from "./generate.ts";
+import { isHttpProtocol } from "./http.ts";
 import { inboundInstances, type InboundInstance } from "./inbound.ts";
-import { outboundClusterName, outboundListenerName } from "./names.ts";
+import { outboundClusterName, outboundListenerName, outboundRouteName, virtualHostName } from "./names.ts";
 import { endpointNetwork, networkView, reach, type NetworkView } from "./networks.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
-import { ownerKey } from "./outbound.ts";
+import { CATCH_ALL, ownerKey, type OutboundPort } from "./outbound.ts";
 import { proxyView, type ProxyView } from "./proxy-view.ts";
 import { visibleTo } from "./visibility.ts";
 
@@ -31,6 +32,9 @@ export interface Decision {
   /** A second inbound listener on the service port (targetPort without an endpoint port of its own). */
   servicePortListener?: string;
   cluster: string;
+  /** HTTP ports, outbound: the route configuration (RDS) and virtual host that send requests to the cluster by Host. */
+  route?: string;
+  virtualHost?: string;
   /** Why the listener above is missing or goes elsewhere, or how the endpoint is reached, when that matters. */
   note?: string;
 }
@@ -45,7 +49,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
   for (const inst of inboundInstances(shared.query, new Set(nodeIps.ips), vport, localTo(view, options))) {
     inbound.set(`${inst.service.entry}|${inst.service.host}|${inst.port.name}|${inst.address}|${inst.listenerPort}`, inst);
   }
-  const owners = new Map(shared.plan.ports.map((p) => [p.port, p.owner]));
+  const ports = new Map(shared.plan.ports.map((p) => [p.port, p]));
   const used = new Set(shared.plan.services);
   const nv = networkView(view.network, options.meshNetworks);
   const out: Decision[] = [];
@@ -54,8 +58,12 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
     for (const p of s.ports) {
       if (p.protocol === "UDP") continue;
       const cluster = outboundClusterName(p.number, s.host);
-      const listener = p.number === vport ? {} : { listener: outboundListenerName(p.number) };
-      const routing = outboundNote(p, cluster, owners.get(p.number), vport, visible, view, s);
+      const port = ports.get(p.number);
+      const http = isHttpProtocol(p.protocol);
+      const routed = http && port?.http && port.http.destinations.length > 0 && p.number !== vport
+        ? { route: outboundRouteName(p.number), virtualHost: virtualHostName(s.host, p.number) } : {};
+      const listener = p.number === vport ? {} : { listener: outboundListenerName(p.number), ...routed };
+      const routing = outboundNote(p, cluster, port, vport, visible, view, s);
       if (s.endpoints.length === 0) {
         out.push({
           entry: s.entry, host: s.host, port: p.number, portName: p.name, ...withoutEndpoints(s, p), direction: "outbound",
@@ -75,7 +83,8 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
           });
           continue;
         }
-        const owner = e.addressType === "ip" && s.resolution !== "NONE" ? owners.get(p.number)?.get(ownerKey(e.address)) : cluster;
+        // HTTP services are chosen by Host, whatever the destination.
+        const owner = e.addressType === "ip" && s.resolution !== "NONE" && !http ? port?.owner.get(ownerKey(e.address)) : cluster;
         const claimed = s.resolution === "STATIC" && owner !== undefined && owner !== cluster ? `destination ${e.address}:${p.number} is matched to ${owner} first` : undefined;
         const note = [routing, claimed, reachNote(e, view, nv)].filter(Boolean).join("; ");
         out.push({
@@ -106,11 +115,15 @@ function withoutEndpoints(s: Service, p: ServicePort): { address: string; endpoi
   }
 }
 
-function outboundNote(p: ServicePort, cluster: string, owner: Map<string, string> | undefined, vport: number, used: boolean, view: ProxyView, s: Service): string | undefined {
+function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | undefined, vport: number, used: boolean, view: ProxyView, s: Service): string | undefined {
   if (!used && !visibleTo(s, view.namespace)) return `not visible to namespace ${view.namespace ?? "(unknown)"} (exportTo ${s.exportTo.length ? s.exportTo.join(",") : "~"}): no outbound listener chain or cluster`;
   if (!used) return `host ${s.host} is also defined in another namespace, and this proxy uses that definition (its own namespace's first, else the first): no outbound listener chain or cluster from ${s.entry}`;
   if (p.number === vport) return `port ${p.number} is the virtual listener's; no outbound listener`;
-  if (owner && ![...owner.values()].includes(cluster)) return `every destination ${cluster} would match on port ${p.number} belongs to another service first: no chain`;
+  if (isHttpProtocol(p.protocol)) {
+    if (port?.http && port.http.destinations.length === 0) return `HTTP, but every destination on port ${p.number} belongs to ${port.owner.get(ownerKey(CATCH_ALL[0]))} first (a service proxied at L4 without addresses of its own): no HTTP routes on this port`;
+    return undefined;
+  }
+  if (port && ![...port.owner.values()].includes(cluster)) return `every destination ${cluster} would match on port ${p.number} belongs to another service first: no chain`;
   return undefined;
 }
 

@@ -18,3 +18,11 @@ export type { AsyncDataSource } from "../../.envoy-types/envoy/config/core/v3/As
 export type { FilterConfig as SniDynamicForwardProxy } from "../../.envoy-types/envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/FilterConfig.ts";
 export type { ClusterConfig as DynamicForwardProxyCluster } from "../../.envoy-types/envoy/extensions/clusters/dynamic_forward_proxy/v3/ClusterConfig.ts";
 export type { DnsCacheConfig } from "../../.envoy-types/envoy/extensions/common/dynamic_forward_proxy/v3/DnsCacheConfig.ts";
+export type { HttpConnectionManager } from "../../.envoy-types/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.ts";
+export type { HttpFilter } from "../../.envoy-types/envoy/extensions/filters/network/http_connection_manager/v3/HttpFilter.ts";
+export type { RouteConfiguration } from "../../.envoy-types/envoy/config/route/v3/RouteConfiguration.ts";
+export type { VirtualHost } from "../../.envoy-types/envoy/config/route/v3/VirtualHost.ts";
+export type { Route } from "../../.envoy-types/envoy/config/route/v3/Route.ts";
+export type { HttpProtocolOptions } from "../../.envoy-types/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.ts";
+export type { Wasm as HttpWasm } from "../../.envoy-types/envoy/extensions/filters/http/wasm/v3/Wasm.ts";
+export type { Router } from "../../.envoy-types/envoy/extensions/filters/http/router/v3/Router.ts";

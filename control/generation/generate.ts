@@ -6,31 +6,36 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Endpoint, Registry } from "../registry/model.ts";
 import { RegistryQuery } from "../registry/query.ts";
 import { DFP_DNS_CACHE } from "./clusters.ts";
-import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, SniDynamicForwardProxy, TypedExtensionConfig } from "./envoy-types.ts";
+import type { Cluster, ClusterLoadAssignment, Filter, FilterChain, Listener, RouteConfiguration, SniDynamicForwardProxy, TypedExtensionConfig } from "./envoy-types.ts";
 import { duration, encodeOnce, listenerFilter, prefixRange, socketAddress, tcpProxy, typedConfig } from "./envoy-objects.ts";
-import { inboundInstances } from "./inbound.ts";
+import { DOWNSTREAM_PROTOCOL_UPSTREAM, httpConnectionManager, isHttpProtocol, routeTo, upstreamProtocolOptions } from "./http.ts";
+import { inboundInstances, type InboundInstance } from "./inbound.ts";
 import { Interner } from "./intern.ts";
-import { guardWasmCluster, LOOP_GUARD_FILTER, loopGuardExtensionConfig } from "./loop-guard.ts";
-import { BLACKHOLE_CLUSTER, outboundListenerName, PASSTHROUGH_CLUSTER, VIRTUAL_LISTENER } from "./names.ts";
+import { guardWasmCluster, LOOP_GUARD_FILTER, LOOP_GUARD_HTTP_FILTER, loopGuardExtensionConfig, loopGuardHttpExtensionConfig } from "./loop-guard.ts";
+import { BLACKHOLE_CLUSTER, inboundVirtualHostName, outboundListenerName, outboundRouteName, PASSTHROUGH_CLUSTER, VIRTUAL_LISTENER } from "./names.ts";
 import { endpointNetwork } from "./networks.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
 import { outboundPlan, type OutboundChain, type OutboundPlan } from "./outbound.ts";
 import { proxyView, type ProxyView } from "./proxy-view.ts";
+import { outboundRouteConfig, routeConfigKey, virtualHosts } from "./routes.ts";
 
 /**
  * Same shape as control/xds/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
- * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order.
+ * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order;
+ * routes by port.
  */
 export interface GeneratedResources {
   readonly listeners: readonly Listener[];
   readonly clusters: readonly Cluster[];
   readonly endpoints: readonly ClusterLoadAssignment[];
-  /** ECDS: the loop guard's configuration with this proxy's node IPs (empty without the guard). */
+  /** RDS: one route configuration per outbound HTTP port (shared; inbound listeners carry theirs inline). */
+  readonly routes: readonly RouteConfiguration[];
+  /** ECDS: the loop guard's configurations with this proxy's node IPs (empty without the guard). */
   readonly extensionConfigs: readonly TypedExtensionConfig[];
 }
 
-/** The part proxies of one view share for one registry version: virtual and outbound listeners, fixed and outbound clusters, endpoints. */
+/** The part proxies of one view share for one registry version: virtual and outbound listeners, fixed and outbound clusters, endpoints, outbound routes. */
 export interface SharedConfig {
   readonly registry: Registry;
   /** The registry's questions (which instances live on a proxy), answered from one index per version. */
@@ -40,16 +45,17 @@ export interface SharedConfig {
   readonly listeners: readonly Listener[];
   readonly clusters: readonly Cluster[];
   readonly endpoints: readonly ClusterLoadAssignment[];
+  readonly routes: readonly RouteConfiguration[];
 }
 
 /** In every listener that matches by SNI: frozen, and encoded once. */
 const TLS_INSPECTOR = encodeOnce(listenerFilter("tls_inspector"));
 
 /**
- * Builds the shared part for proxies of `view` (their network, and the namespace that decides which
- * services they see). `interned` (owned by the caller, one per set of options; its owner ends a
- * round per registry version) hands back earlier objects wherever content is unchanged; `query` is
- * the version's index, shared by its views.
+ * Builds the shared part for proxies of `view` (their network, the namespace that decides which
+ * services they see, and the DNS domain whose short names their HTTP routes accept). `interned`
+ * (owned by the caller, one per set of options; its owner ends a round per registry version) hands
+ * back earlier objects wherever content is unchanged; `query` is the version's index, shared by its views.
  */
 export function sharedConfig(registry: Registry, options: GenerationOptions, interned: Interner = new Interner(), view: ProxyView = {}, query = new RegistryQuery(registry)): SharedConfig {
   const plan = outboundPlan(registry, options.connectTimeoutMs, interned, view, options.meshNetworks);
@@ -66,10 +72,13 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
     listener_filters: [listenerFilter(vl.handoff)],
     filter_chains: [passthrough],
   }))];
-  // Outbound: one listener per service port; services sharing a port are told apart by destination IP (and SNI).
+  // Outbound: one listener per service port; services sharing a port are told apart by destination IP
+  // and SNI (L4), or by Host in the port's one HTTP chain.
+  const routes: RouteConfiguration[] = [];
   for (const port of plan.ports) {
     if (port.port === vl.port) continue; // the virtual listener's own port: see decisions
-    let key = `L ${port.port} ${options.loopGuard ? "g" : ""}`;
+    const http = port.http && port.http.destinations.length > 0 ? port.http : undefined;
+    let key = `L ${port.port} ${options.loopGuard ? "g" : ""} ${http ? http.destinations.join(",") : "-"}`;
     for (const c of port.chains) key += `|${c.key}`;
     const live = port.chains.filter((c) => c.destinations.length > 0);
     listeners.push(interned.get(key, (): Listener => ({
@@ -79,21 +88,40 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
       bind_to_port: { value: false },
       traffic_direction: "OUTBOUND",
       ...(port.sni ? { listener_filters: [TLS_INSPECTOR] } : {}),
-      filter_chains: live.map((c): FilterChain => ({
-        name: c.cluster,
-        filter_chain_match: { prefix_ranges: c.destinations.map(prefixRange), ...(c.serverNames ? { server_names: c.serverNames } : {}) },
-        filters: guarded(...chainFilters(c)),
-      })),
+      filter_chains: [
+        ...live.map((c): FilterChain => ({
+          name: c.cluster,
+          filter_chain_match: { prefix_ranges: c.destinations.map(prefixRange), ...(c.serverNames ? { server_names: c.serverNames } : {}) },
+          filters: guarded(...chainFilters(c)),
+        })),
+        ...(http ? [httpChain(port.port, http.destinations, options.loopGuard !== undefined)] : []),
+      ],
       // Other destinations on this port were handed here by the virtual listener: pass them through too.
       default_filter_chain: passthrough,
     })));
+    if (!http) continue;
+    const hosts = virtualHosts(port.port, http.routes, view.dnsDomain);
+    routes.push(interned.get(routeConfigKey(port.port, hosts), () => outboundRouteConfig(port.port, hosts)));
   }
   const clusters: Cluster[] = [
-    interned.get("C passthrough", (): Cluster => ({ name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout })),
+    interned.get("C passthrough", (): Cluster => ({
+      name: PASSTHROUGH_CLUSTER, type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: timeout,
+      typed_extension_protocol_options: DOWNSTREAM_PROTOCOL_UPSTREAM,
+    })),
     interned.get("C blackhole", (): Cluster => ({ name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout })),
     ...plan.clusters,
   ];
-  return { registry, query, view, plan, listeners, clusters, endpoints: plan.endpoints };
+  return { registry, query, view, plan, listeners, clusters, endpoints: plan.endpoints, routes };
+}
+
+/** An outbound port's HTTP services: one connection manager, routes by RDS from route config `<port>`. */
+function httpChain(port: number, destinations: readonly string[], guard: boolean): FilterChain {
+  return {
+    name: `http ${port}`,
+    filter_chain_match: { prefix_ranges: destinations.map(prefixRange) },
+    // The HTTP guard, not the network one: it answers 508 and marks hops instead of closing.
+    filters: [httpConnectionManager(`outbound_0.0.0.0_${port}`, outboundRouteName(port), guard ? [LOOP_GUARD_HTTP_FILTER] : [])],
+  };
 }
 
 function chainFilters(c: OutboundChain): Filter[] {
@@ -139,7 +167,7 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
         address: socketAddress(inst.address, l.port),
         bind_to_port: { value: false },
         traffic_direction: "INBOUND",
-        filter_chains: [{ filters: [tcpProxy(inst.cluster)] }],
+        filter_chains: [{ filters: [inboundFilter(inst, l.name, l.port)] }],
       });
     }
     if (own.length + extra.length === 0 || inboundClusters.has(inst.cluster)) continue;
@@ -152,19 +180,39 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
         cluster_name: inst.cluster,
         endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress("127.0.0.1", inst.localPort) } }] }],
       },
+      ...upstreamProtocolOptions(inst.port.protocol),
     });
   }
 
   const guard = options.loopGuard;
   if (guard?.remote) clusters.push(guardWasmCluster(guard.remote, via, options.connectTimeoutMs));
-  const extensionConfigs = guard ? [loopGuardExtensionConfig(nodeIps, guard, via)] : [];
-  return { listeners, clusters, endpoints: [], extensionConfigs };
+  // The HTTP filter's configuration only where some HTTP chain names it.
+  const extensionConfigs = !guard ? [] : shared.routes.length === 0 ? [loopGuardExtensionConfig(nodeIps, guard, via)]
+    : [loopGuardExtensionConfig(nodeIps, guard, via), loopGuardHttpExtensionConfig(nodeIps, guard, via)];
+  return { listeners, clusters, endpoints: [], routes: [], extensionConfigs };
+}
+
+/**
+ * An inbound listener's one filter: tcp_proxy to the instance's cluster, or for HTTP ports an HTTP
+ * connection manager whose inline route sends every Host and path there (as Istio 1.0's inbound
+ * listeners). No loop guard: it acts on OUTBOUND listeners only.
+ */
+function inboundFilter(inst: InboundInstance, listener: string, port: number): Filter {
+  if (!isHttpProtocol(inst.port.protocol)) return tcpProxy(inst.cluster);
+  return httpConnectionManager(`inbound_${listener}`, {
+    name: inst.cluster,
+    virtual_hosts: [{ name: inboundVirtualHostName(port), domains: ["*"], routes: [routeTo("default", inst.cluster)] }],
+    validate_clusters: { value: false },
+  }, []);
 }
 
 /** Everything a proxy is served, in one list per type: the shared part and its own. */
 export function joinConfig(shared: SharedConfig, own: GeneratedResources): GeneratedResources {
   const listeners = [...shared.listeners, ...own.listeners].sort((a, b) => (a.name! < b.name! ? -1 : 1));
-  return { listeners, clusters: [...shared.clusters, ...own.clusters], endpoints: [...shared.endpoints, ...own.endpoints], extensionConfigs: own.extensionConfigs };
+  return {
+    listeners, clusters: [...shared.clusters, ...own.clusters], endpoints: [...shared.endpoints, ...own.endpoints],
+    routes: [...shared.routes, ...own.routes], extensionConfigs: own.extensionConfigs,
+  };
 }
 
 export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions, via?: string): GeneratedResources {

@@ -1,20 +1,26 @@
-// The loop guard network filter (wasm/, built to dist/loop-guard.wasm), delivered by ECDS: every
-// guarded chain carries the same small reference, and the proxy's node IPs travel once, in the
-// TypedExtensionConfig named LOOP_GUARD. A node-IP change then pushes one resource, not every
-// listener, and listeners stay identical across proxies (packed once, shared).
+// The loop guard (wasm/, built to dist/loop-guard.wasm), delivered by ECDS: its network filter
+// (before tcp_proxy) and its HTTP filter (before the router, in HTTP connection managers). Every
+// guarded chain carries the same small reference, and the proxy's node IPs travel once per filter
+// kind, in the TypedExtensionConfigs named LOOP_GUARD and LOOP_GUARD_HTTP. A node-IP change then
+// pushes one or two resources, not every listener, and listeners and route configurations stay
+// identical across proxies (packed once, shared).
 //
 // The module itself is a file on the Envoy host (local), or fetched over HTTP(S) (remote) through the
 // cluster GUARD_WASM_CLUSTER that this config supplies: from the control plane's own module server, or
 // any URL. A remote module is pinned by its sha256, which travels over xDS.
 import { isIP } from "node:net";
 import { duration, encodeOnce, socketAddress, typedConfig } from "./envoy-objects.ts";
-import type { AsyncDataSource, Cluster, Filter, TypedExtensionConfig, UpstreamTlsContext, Wasm } from "./envoy-types.ts";
+import type { AsyncDataSource, Cluster, Filter, HttpFilter, HttpWasm, TypedExtensionConfig, UpstreamTlsContext, Wasm } from "./envoy-types.ts";
 import { XDS_CA_SECRET, XDS_CERT_SECRET } from "./names.ts";
 import type { LoopGuardOptions, RemoteGuardModule } from "./options.ts";
 
+/** The network filter's ECDS name and root id; also the vm_id of both filters (one VM, one shared-data table). */
 export const LOOP_GUARD = "loop_guard";
+/** The HTTP filter's ECDS name and root id. */
+export const LOOP_GUARD_HTTP = "loop_guard_http";
 export const GUARD_WASM_CLUSTER = "multiplane-guard-wasm";
 const WASM_NETWORK_FILTER = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm";
+const WASM_HTTP_FILTER = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
 const UPSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 /**
  * How long one fetch may take, and how Envoy retries a failed one: backing off from 1 s to 15 s, about
@@ -31,6 +37,12 @@ export const LOOP_GUARD_FILTER: Filter = encodeOnce<Filter>({
   // No default config: until ECDS delivers the guard, Envoy keeps the listener warming rather than
   // serving it unguarded.
   config_discovery: { config_source: { ads: {}, resource_api_version: "V3" }, type_urls: [WASM_NETWORK_FILTER] },
+});
+
+/** The HTTP filter as connection managers list it, before the router; warming until ECDS delivers it, like the network filter. */
+export const LOOP_GUARD_HTTP_FILTER: HttpFilter = encodeOnce<HttpFilter>({
+  name: LOOP_GUARD_HTTP,
+  config_discovery: { config_source: { ads: {}, resource_api_version: "V3" }, type_urls: [WASM_HTTP_FILTER] },
 });
 
 /** Whether the module's address is the one each proxy's xDS connection arrived at (so configs depend on it). */
@@ -86,20 +98,27 @@ function moduleSource(guard: LoopGuardOptions, via: string | undefined): AsyncDa
   };
 }
 
-/** The ECDS resource: the wasm module and its plugin configuration with this proxy's node IPs. */
-export function loopGuardExtensionConfig(nodeIps: string[], guard: LoopGuardOptions, via?: string): TypedExtensionConfig {
+/** The plugin under `rootId`: its configuration with this proxy's node IPs, in the one VM both filters share. */
+function plugin(rootId: string, nodeIps: string[], guard: LoopGuardOptions, via: string | undefined): Wasm {
   return {
-    name: LOOP_GUARD,
-    typed_config: typedConfig<Wasm>(WASM_NETWORK_FILTER, {
-      config: {
-        name: LOOP_GUARD,
-        root_id: LOOP_GUARD,
-        configuration: {
-          "@type": "type.googleapis.com/google.protobuf.StringValue",
-          value: JSON.stringify({ node_ips: nodeIps, mode: guard.mode }),
-        },
-        vm_config: { vm_id: LOOP_GUARD, runtime: "envoy.wasm.runtime.v8", code: moduleSource(guard, via) },
+    config: {
+      name: rootId,
+      root_id: rootId,
+      configuration: {
+        "@type": "type.googleapis.com/google.protobuf.StringValue",
+        value: JSON.stringify({ node_ips: nodeIps, mode: guard.mode }),
       },
-    }),
+      vm_config: { vm_id: LOOP_GUARD, runtime: "envoy.wasm.runtime.v8", code: moduleSource(guard, via) },
+    },
   };
+}
+
+/** The network filter's ECDS resource: the wasm module and its plugin configuration with this proxy's node IPs. */
+export function loopGuardExtensionConfig(nodeIps: string[], guard: LoopGuardOptions, via?: string): TypedExtensionConfig {
+  return { name: LOOP_GUARD, typed_config: typedConfig<Wasm>(WASM_NETWORK_FILTER, plugin(LOOP_GUARD, nodeIps, guard, via)) };
+}
+
+/** The HTTP filter's ECDS resource: the same module and configuration under root id loop_guard_http. */
+export function loopGuardHttpExtensionConfig(nodeIps: string[], guard: LoopGuardOptions, via?: string): TypedExtensionConfig {
+  return { name: LOOP_GUARD_HTTP, typed_config: typedConfig<HttpWasm>(WASM_HTTP_FILTER, plugin(LOOP_GUARD_HTTP, nodeIps, guard, via)) };
 }

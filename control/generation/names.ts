@@ -8,6 +8,13 @@ export const inboundListenerName = (ip: string, port: number) => `${ip}_${port}`
 export const outboundListenerName = (port: number) => `0.0.0.0_${port}`;
 export const inboundClusterName = (port: number, portName: string, host: string) => `inbound|${port}|${portName}|${host}`;
 export const outboundClusterName = (port: number, host: string) => `outbound|${port}||${host}`;
+/** RDS: an outbound HTTP port's route configuration, and a service's virtual host in it. */
+export const outboundRouteName = (port: number) => String(port);
+export const virtualHostName = (host: string, port: number) => `${host}:${port}`;
+/** The virtual host for every Host no service claims: on to the original destination (Istio's ALLOW_ANY). */
+export const ALLOW_ANY_VIRTUAL_HOST = "allow_any";
+/** An inbound HTTP listener's inline route configuration (Istio 1.0's virtual host name). */
+export const inboundVirtualHostName = (port: number) => `inbound|http|${port}`;
 
 // Secrets that `multiplane bootstrap --xds-ca/--cert/--key` defines in Envoy's bootstrap (static
 // secrets: the files on the Envoy host). The xDS cluster uses them, and so does the cluster the

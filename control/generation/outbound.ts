@@ -1,9 +1,11 @@
 // The part of the configuration that depends on the registry, not on the proxy's node IPs: outbound
 // clusters, their endpoints (EDS), and which service each destination on each port belongs to. The
 // config pipeline computes it once per registry version and proxy view (network, visible services).
-import { isTlsProtocol } from "../registry/istio-syntax.ts";
+import { isHttpProtocol, isTlsProtocol } from "../registry/istio-syntax.ts";
 import type { Endpoint, Registry, Service, ServicePort } from "../registry/model.ts";
 import { outboundCluster } from "./clusters.ts";
+import { isHttp2Protocol } from "./http.ts";
+import type { HttpRoute } from "./routes.ts";
 import { buildEndpointSet, endpointSet, type EndpointSet } from "./endpoints.ts";
 import { endpointNetworkKey, networkView, type NetworkView } from "./networks.ts";
 import type { Cluster, ClusterLoadAssignment } from "./envoy-types.ts";
@@ -22,22 +24,33 @@ export interface OutboundChain {
   port: ServicePort;
   /** Destination IPs or CIDRs this chain matches: spec.addresses, then endpoint IPs, or CATCH_ALL. */
   destinations: string[];
-  /** TLS by SNI: set where destinations cannot tell services apart (no addresses of their own). */
+  /** TLS by SNI: set where no VIP tells the service apart (see matchedBySni). */
   serverNames?: string[];
   /** DYNAMIC_DNS: the port the dynamic forward proxy connects to on the host the SNI names. */
   dynamicForwardPort?: number;
-  /** Equal keys, equal chains: a serial for a chain derived with its service (see serviceOutbound), else its content. */
+  /** Equal keys, equal chains: a serial for a chain derived with its service (see serviceChains), else its content. */
   key: string;
+}
+
+/** A port's HTTP services, told apart by Host in one HTTP connection manager (RDS route config `<port>`). */
+export interface OutboundHttp {
+  /** What the HTTP chain matches: every destination no earlier service took (Istio: 0.0.0.0:<port>). */
+  destinations: string[];
+  /** One virtual host each, in registry order. */
+  routes: HttpRoute[];
 }
 
 export interface OutboundPort {
   port: number;
+  /** Services proxied at L4 (TCP, TLS, ...), told apart by destination IP and SNI. */
   chains: OutboundChain[];
+  /** Set when some service on the port speaks HTTP. */
+  http?: OutboundHttp;
   /** Some destination is IPv6, so the listener also needs the [::]:port address. */
   ipv6: boolean;
   /** Some chain matches by SNI, so the listener needs the TLS inspector. */
   sni: boolean;
-  /** destination (and SNI) -> cluster that owns it on this port (the first service, in registry order). */
+  /** destination (and SNI) -> cluster (or httpRoutesOwner) that owns it on this port (the first service, in registry order). */
   owner: Map<string, string>;
 }
 
@@ -52,33 +65,36 @@ export interface OutboundPlan {
 /** The owner key of a destination on a port, optionally for one SNI name. */
 export const ownerKey = (destination: string, serverName?: string) => (serverName ? `${destination} sni ${serverName}` : destination);
 
-/**
- * What one service port brings to every plan: the destinations it wants on its port, and its filter
- * chain when it gets them all (the usual case). Derived once per frozen Service (see intern.ts), for
- * every network view alike, so a registry change costs the services it changed.
- */
-interface PortChain {
-  wanted: readonly string[];
-  chain: OutboundChain;
+/** Who owns the destinations a port's HTTP chain matches. */
+export const httpRoutesOwner = (port: number) => `the HTTP routes of port ${port}`;
+
+/** Claims each destination (with the SNI name) no earlier service owns on `port`; returns those it got. */
+function claim(port: OutboundPort, wanted: readonly string[], owner: string, serverName?: string): string[] {
+  const got: string[] = [];
+  for (const d of wanted) {
+    const k = ownerKey(d, serverName);
+    if (port.owner.has(k)) continue; // an earlier service (or this one) already matches it
+    port.owner.set(k, owner);
+    got.push(d);
+    if (d.includes(":")) port.ipv6 = true;
+  }
+  return got;
 }
+
+/**
+ * What one service port brings to every plan: its cluster's name, and either its virtual host (HTTP)
+ * or the destinations it wants on its port with its filter chain when it gets them all (the usual
+ * case). Derived once per frozen Service (see intern.ts), for every network view alike, so a registry
+ * change costs the services it changed.
+ */
+type PortChain =
+  | { port: ServicePort; cluster: string; route: HttpRoute }
+  | { port: ServicePort; cluster: string; wanted: readonly string[]; chain: OutboundChain };
 
 /** And what it brings to one network view: its cluster and its endpoints (EDS). */
 interface PortResources {
   cluster: Cluster;
   endpoints?: ClusterLoadAssignment;
-}
-
-/** The chain of a service port some of whose destinations an earlier service on the port already has. */
-function narrowedChain({ wanted, chain }: PortChain, port: OutboundPort): OutboundChain {
-  const destinations: string[] = [];
-  const seen = new Set<string>();
-  for (const d of wanted) {
-    const k = ownerKey(d, chain.serverNames?.[0]);
-    if (port.owner.has(k) || seen.has(k)) continue;
-    seen.add(k);
-    destinations.push(d);
-  }
-  return { ...chain, destinations, key: `${chain.cluster} ${destinations.join(",")} ${chain.serverNames?.join(",") ?? ""} ${chain.dynamicForwardPort ?? ""}` };
 }
 
 /** `interned` reuses the previous version's objects: per unchanged Service, and by key for the rest (see intern.ts). */
@@ -96,41 +112,47 @@ export function outboundPlan(registry: Registry, connectTimeoutMs: number, inter
       clusters.push(resources[i]!.cluster);
       const eds = resources[i]!.endpoints;
       if (eds) endpoints.push(eds);
-      const number = c.chain.port.number;
+      const number = c.port.number;
       let port = byPort.get(number);
       if (!port) byPort.set(number, (port = { port: number, chains: [], ipv6: false, sni: false, owner: new Map() }));
-      const sni = c.chain.serverNames?.[0];
-      // Usually no earlier service matches any of these destinations: the chain derived with the service is the one.
-      const chain = c.wanted.some((d) => port!.owner.has(ownerKey(d, sni))) ? narrowedChain(c, port) : c.chain;
-      for (const d of chain.destinations) {
-        port.owner.set(ownerKey(d, sni), chain.cluster);
-        if (d.includes(":")) port.ipv6 = true;
+      if ("route" in c) {
+        // Told apart by Host, so the port's one HTTP chain takes every destination still free.
+        port.http ??= { destinations: claim(port, CATCH_ALL, httpRoutesOwner(number)), routes: [] };
+        port.http.routes.push(c.route);
+        return;
       }
-      if (sni && chain.destinations.length > 0) port.sni = true;
-      port.chains.push(chain);
+      const serverName = c.chain.serverNames?.[0];
+      const got = claim(port, c.wanted, c.cluster, serverName);
+      if (serverName && got.length > 0) port.sni = true;
+      // Usually no earlier service took any of these destinations: the chain derived with the service is the one.
+      port.chains.push(got.length === c.chain.destinations.length ? c.chain : { ...c.chain, destinations: got, key: contentKey(c.chain, got) });
     });
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
   return { ports, clusters, endpoints, services };
 }
 
+const contentKey = (c: OutboundChain, destinations: readonly string[]) => `${c.cluster} ${destinations.join(",")} ${c.serverNames?.join(",") ?? ""} ${c.dynamicForwardPort ?? ""}`;
+
 /** The ports a sidecar proxies: Envoy sidecars proxy TCP; Istio skips UDP ports too. */
 const proxied = (service: Service) => service.ports.filter((p) => p.protocol !== "UDP");
 
 function serviceChains(service: Service, interned: Interner): PortChain[] {
-  const wanted = destinationsOf(service);
-  // A service that names one destination twice (an address that is also an endpoint IP) matches it once.
-  const destinations = [...new Set(wanted)];
-  return proxied(service).map((p) => {
-    const serverNames = service.resolution === "DYNAMIC_DNS" || (wanted === CATCH_ALL && isTlsProtocol(p.protocol)) ? [service.host] : undefined;
+  return proxied(service).map((p): PortChain => {
+    const cluster = outboundClusterName(p.number, service.host);
+    if (isHttpProtocol(p.protocol)) return { port: p, cluster, route: { service, port: p, cluster } };
+    const sni = matchedBySni(service, p);
+    const serverNames = sni ? [service.host] : undefined;
+    const wanted = sni ? sniDestinations(service) : destinationsOf(service);
     const dynamicForwardPort = service.resolution === "DYNAMIC_DNS" ? p.targetPort ?? p.number : undefined;
     const chain: OutboundChain = {
-      cluster: outboundClusterName(p.number, service.host), service, port: p, destinations,
+      // A service that names one destination twice (an address that is also an endpoint IP) matches it once.
+      cluster, service, port: p, destinations: [...new Set(wanted)],
       ...(serverNames ? { serverNames } : {}), ...(dynamicForwardPort ? { dynamicForwardPort } : {}),
       // Short, so that a listener's key (every chain of its port) is short; fixed while the Service lives.
       key: interned.serial(),
     };
-    return { wanted, chain };
+    return { port: p, cluster, wanted, chain };
   });
 }
 
@@ -138,8 +160,9 @@ function serviceResources(service: Service, nv: NetworkView, connectTimeoutMs: n
   return proxied(service).map((p) => {
     const name = outboundClusterName(p.number, service.host);
     const set = endpointSetFor(service, p, nv);
-    // One interner serves one set of options: an EDS cluster depends on its name alone; the others on their resolution's inputs.
-    const key = service.resolution === "STATIC" ? `C ${name}` : `C ${name}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
+    // One interner serves one set of options: an EDS cluster depends on its name and upstream protocol alone; the others on their resolution's inputs too.
+    const h2 = isHttp2Protocol(p.protocol) ? "h2" : "";
+    const key = service.resolution === "STATIC" ? `C ${name}|${h2}` : `C ${name}|${h2}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
     const cluster = interned.get(key, () => outboundCluster(name, service, p, connectTimeoutMs, set));
     if (service.resolution !== "STATIC") return { cluster };
     return { cluster, endpoints: interned.get(`E ${name}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: name, endpoints: buildEndpointSet(set!) })) };
@@ -166,6 +189,20 @@ export function destinationsOf(service: Service): readonly string[] {
       return CATCH_ALL;
   }
 }
+
+/**
+ * Istio tells services on a TLS or HTTPS port apart by SNI where no VIP does: a service without IP
+ * addresses of its own (none, or CIDRs), which is MESH_EXTERNAL (clients dial whatever its name
+ * resolves to), has CIDRs, or has no IP endpoints to match either. DYNAMIC_DNS always (it resolves the SNI).
+ */
+function matchedBySni(service: Service, port: ServicePort): boolean {
+  if (service.resolution === "DYNAMIC_DNS") return true;
+  if (!isTlsProtocol(port.protocol) || service.addresses.some((a) => !a.includes("/"))) return false;
+  return service.location === "MESH_EXTERNAL" || service.addresses.length > 0 || destinationsOf(service) === CATCH_ALL;
+}
+
+/** Where an SNI match applies: the service's CIDRs, else every destination on the port. */
+const sniDestinations = (service: Service): readonly string[] => (service.addresses.length > 0 ? service.addresses : CATCH_ALL);
 
 /** Endpoints for EDS (STATIC) and for DNS clusters (inline; the host itself when none are given and no selector is set). */
 function endpointSetFor(service: Service, port: ServicePort, view: NetworkView): EndpointSet | undefined {

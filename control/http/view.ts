@@ -29,7 +29,7 @@ export interface ProxyStatus {
   problems: string[];
   streams: { streamId: number; protocol: "sotw" | "delta" }[];
   connectedAt: string;
-  /** By short type name: lds, cds, eds, ecds. */
+  /** By short type name: lds, cds, eds, rds, ecds. */
   types: Record<string, TypeState>;
   /** Every open stream claiming this node id, each with its own config; the fields above are the oldest's. */
   connections?: ConnectionStatus[];

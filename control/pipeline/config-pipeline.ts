@@ -1,11 +1,13 @@
 // One control plane's way from a registry version to what each proxy is served:
 //   registry version (frozen) -> shared config, built and packed once per version and proxy view (its
-//   network and the services its namespace sees; generation/sharedConfig)
+//   network, the services its namespace sees, and what of its DNS domain its HTTP routes depend on;
+//   generation/sharedConfig)
 //   -> per node-IP set and view: the proxy's own resources (generation/proxyConfig), packed into a small layer
 //   -> snapshot = shared layer + own layer.
 // Proxies that report the same node IPs and view get the same config object (and the same address the
 // control plane was reached at, when the loop guard module is fetched from there); proxies of one
-// network whose namespaces see the same services share the shared layer. Interning and packing caches
+// network whose namespaces see the same services share the shared layer (and with it the outbound
+// route configurations), unless their DNS domains give HTTP services different short names. Interning and packing caches
 // belong to this instance, so two control planes in one process share nothing.
 import { decide, type Decision } from "../generation/decisions.ts";
 import { joinConfig, proxyConfig, sharedConfig, type GeneratedResources, type SharedConfig } from "../generation/generate.ts";
@@ -15,7 +17,9 @@ import { endpointNetworkKey } from "../generation/networks.ts";
 import { nodeIpsOf } from "../generation/node-ips.ts";
 import type { GenerationOptions } from "../generation/options.ts";
 import { proxyView, type ProxyView } from "../generation/proxy-view.ts";
-import { visibilityKey } from "../generation/visibility.ts";
+import { servicesFor, visibilityKey } from "../generation/visibility.ts";
+import { isHttpProtocol } from "../generation/http.ts";
+import { routeDomainKey } from "../generation/virtual-hosts.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import { EMPTY_REGISTRY, type Registry } from "../registry/model.ts";
 import { RegistryQuery } from "../registry/query.ts";
@@ -58,6 +62,8 @@ export class ConfigPipeline {
   private readonly shared = new Map<string, SharedPart>();
   /** Visibility keys of the current version by namespace. */
   private readonly visibility = new Map<string, string>();
+  /** Route domain keys of the current version by namespace and DNS domain. */
+  private readonly routeDomains = new Map<string, string>();
   /** Configs of the current version by key(); only those some connected proxy uses. */
   private readonly configs = new Map<string, ProxyConfig>();
   /** How many retained proxies use each of those keys. */
@@ -79,6 +85,7 @@ export class ConfigPipeline {
     this.query = undefined;
     this.shared.clear();
     this.visibility.clear();
+    this.routeDomains.clear();
     this.configs.clear();
     // Versions nobody was built for (one replaced by the next before any proxy asked) keep the round
     // open, so the objects of the last version built are still found.
@@ -144,21 +151,30 @@ export class ConfigPipeline {
 
   /**
    * What decides a proxy's config, stable across registry versions (so retain and release agree): its
-   * node IPs, its network (its inbound part compares it with endpoints' networks) and its namespace;
-   * and `via` when the guard module is fetched from where the proxy reached us.
+   * node IPs, its network (its inbound part compares it with endpoints' networks), its namespace and
+   * DNS domain (its shared part); and `via` when the guard module is fetched from where the proxy reached us.
    */
   private key(proxy: ProxyIdentity, via: string | undefined): string {
     const view = proxyView(proxy);
-    const key = `${this.nodeIps(proxy).join(",")}|${view.network ?? ""}|${view.namespace ?? ""}`;
+    const key = `${this.nodeIps(proxy).join(",")}|${view.network ?? ""}|${view.namespace ?? ""}|${view.dnsDomain ?? ""}`;
     return guardFetchDependsOnConnection(this.options.loopGuard) ? `${key}@${via ?? ""}` : key;
   }
 
-  /** Proxies whose network reaches endpoints alike and whose namespaces see the same services share a shared part. */
+  /**
+   * Proxies whose network reaches endpoints alike, whose namespaces see the same services and whose
+   * DNS domains give the HTTP services they see the same short names share a shared part.
+   */
   private viewKey(view: ProxyView): string {
     const ns = view.namespace ?? "";
     let vis = this.visibility.get(ns);
     if (vis === undefined) this.visibility.set(ns, (vis = visibilityKey(this.current, view.namespace)));
-    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${vis}`;
+    const domainKey = `${ns}|${view.dnsDomain ?? ""}`;
+    let routes = this.routeDomains.get(domainKey);
+    if (routes === undefined) {
+      const hosts = servicesFor(this.current, view.namespace).filter((s) => s.ports.some((p) => isHttpProtocol(p.protocol))).map((s) => s.host);
+      this.routeDomains.set(domainKey, (routes = routeDomainKey(hosts, view.dnsDomain)));
+    }
+    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${vis}|${routes}`;
   }
 
   /** Built and packed once per registry version and view, on first use. */

@@ -57,11 +57,11 @@ export function readServiceEntry(r: Reader, spec: Obj, at: Path, head: Head): Se
   }
 
   // Without addresses or IP endpoints a DNS service matches every destination on its ports: at L4
-  // nothing else tells it apart (Istio routes HTTP by Host and TLS by SNI; multiplane does SNI only).
+  // nothing else tells it apart (HTTP ports are routed by Host, TLS ports by SNI, as in Istio).
   if ((resolution === "DNS" || resolution === "DNS_ROUND_ROBIN") && addresses.length === 0 && !endpoints.some((e) => e.addressType === "ip")) {
     ports.forEach((p, i) => {
-      if (isTlsProtocol(p.protocol) || p.protocol === "UDP") return;
-      r.warn([...at, "ports", i], `port ${p.number} (${p.protocol || "protocol unset"}) without spec.addresses: every connection on port ${p.number} that no other service claims goes to ${hosts.length > 1 ? `the first host, ${hosts[0]}` : "this service"} (multiplane matches destinations by IP at L4; Istio routes HTTP by Host header)`);
+      if (isHttpProtocol(p.protocol) || isTlsProtocol(p.protocol) || p.protocol === "UDP") return;
+      r.warn([...at, "ports", i], `port ${p.number} (${p.protocol || "protocol unset"}) without spec.addresses: every connection on port ${p.number} that no other service claims goes to ${hosts.length > 1 ? `the first host, ${hosts[0]}` : "this service"} (multiplane matches destinations by IP at L4; only HTTP ports are routed by Host, TLS ports by SNI)`);
     });
   }
 
@@ -101,7 +101,7 @@ export function readServiceEntry(r: Reader, spec: Obj, at: Path, head: Head): Se
     if (addresses.length > 0) r.fail([...at, "addresses"], "addresses cannot be set for resolution type DYNAMIC_DNS: the destination is resolved from each connection's SNI");
     ports.forEach((p, i) => {
       if (!DYNAMIC_DNS_PROTOCOLS.includes(p.protocol)) r.fail([...at, "ports", i, "protocol"], `only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type DYNAMIC_DNS, got ${JSON.stringify(p.protocol)}`);
-      else if (p.protocol !== "TLS") r.fail([...at, "ports", i, "protocol"], `resolution DYNAMIC_DNS on a ${p.protocol} port needs an HTTP connection manager with Envoy's dynamic forward proxy HTTP filter; multiplane's sidecars proxy at L4 and serve DYNAMIC_DNS on TLS ports only (by SNI)`);
+      else if (p.protocol !== "TLS") r.fail([...at, "ports", i, "protocol"], `resolution DYNAMIC_DNS on a ${p.protocol} port needs Envoy's dynamic forward proxy HTTP filter, which multiplane does not configure; it serves DYNAMIC_DNS on TLS ports only (by SNI)`);
     });
   }
 

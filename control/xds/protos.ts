@@ -15,6 +15,7 @@ export const RESOURCE_PROTOS = [
   "envoy/config/listener/v3/listener.proto",
   "envoy/config/cluster/v3/cluster.proto",
   "envoy/config/endpoint/v3/endpoint.proto",
+  "envoy/config/route/v3/route.proto",
   "envoy/config/core/v3/extension.proto",
   "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
   "envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy.proto",
@@ -33,6 +34,8 @@ export const TYPE_URL = {
   listener: "type.googleapis.com/envoy.config.listener.v3.Listener",
   cluster: "type.googleapis.com/envoy.config.cluster.v3.Cluster",
   endpoint: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+  /** RDS: the route configurations HTTP connection managers name (one per outbound HTTP port). */
+  route: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
   /** ECDS: filter configurations that listeners reference by name (the loop guard's, per proxy). */
   extensionConfig: "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
 } as const;

@@ -10,6 +10,8 @@ export interface Resources {
   readonly listeners: readonly object[];
   readonly clusters: readonly object[];
   readonly endpoints: readonly object[];
+  /** RouteConfiguration resources served by RDS. */
+  readonly routes: readonly object[];
   /** TypedExtensionConfig resources served by ECDS. */
   readonly extensionConfigs: readonly object[];
 }
@@ -116,6 +118,7 @@ const TYPES: [string, (r: Resources) => readonly object[], (x: any) => unknown][
   [TYPE_URL.listener, (r) => r.listeners, (x) => x.name],
   [TYPE_URL.cluster, (r) => r.clusters, (x) => x.name],
   [TYPE_URL.endpoint, (r) => r.endpoints, (x) => x.cluster_name],
+  [TYPE_URL.route, (r) => r.routes, (x) => x.name],
   [TYPE_URL.extensionConfig, (r) => r.extensionConfigs, (x) => x.name],
 ];
 

@@ -30,8 +30,8 @@ interface SotwSubscription {
 
 const sameSet = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>) => a !== undefined && a.size === b.size && [...b].every((x) => a.has(x));
 
-/** EDS and ECDS are never wildcard: Envoy names the resources it wants. */
-const NAMED_TYPES: ReadonlySet<string> = new Set([TYPE_URL.endpoint, TYPE_URL.extensionConfig]);
+/** EDS, RDS and ECDS are never wildcard: Envoy names the resources it wants. */
+const NAMED_TYPES: ReadonlySet<string> = new Set([TYPE_URL.endpoint, TYPE_URL.route, TYPE_URL.extensionConfig]);
 
 export function handleSotwStream(
   call: grpc.ServerDuplexStream<any, any>,

@@ -2,6 +2,7 @@
 // listeners back from Envoy's admin API, and connections that carry their original destination in
 // a PROXY protocol header (the virtual listener's test hand-off, in place of iptables).
 import { mkdtempSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,5 +62,38 @@ export function throughVirtual(vport: number, dst: string, dstPort: number, payl
     sock.on("data", (d) => { got += d; if (got === payload) done(); });
     sock.on("close", done);
     sock.on("error", done);
+  });
+}
+
+export interface HttpReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * One HTTP/1.1 request through Envoy's virtual listener, its connection claiming original destination
+ * dst:dstPort (PROXY v1). `headers.host` picks the route. Rejects on a connection error or after `timeoutMs`.
+ */
+export function httpThroughVirtual(vport: number, dst: string, dstPort: number, headers: Record<string, string>, timeoutMs = 5000): Promise<HttpReply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      // No agent: with one, Node would connect to dst itself and ignore createConnection.
+      host: dst, port: dstPort, path: "/", headers: { connection: "close", ...headers },
+      createConnection: () => {
+        const s = net.connect({ host: "127.0.0.1", port: vport });
+        s.write(`PROXY TCP4 127.0.0.1 ${dst} 40000 ${dstPort}\r\n`);
+        return s;
+      },
+    }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => { body += c; });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on("error", reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from ${dst}:${dstPort} within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
   });
 }

@@ -27,6 +27,16 @@ export interface EnvoyJudge {
 
 const NODE_ID = "envoy-judge";
 
+/** The types Envoy must ACK at the pushed version for `resources` to count as accepted whole. */
+export function wantedTypes(resources: GeneratedResources): string[] {
+  return [
+    TYPE_URL.listener, TYPE_URL.cluster,
+    ...(resources.endpoints.length > 0 ? [TYPE_URL.endpoint] : []),
+    ...(resources.routes.length > 0 ? [TYPE_URL.route] : []),
+    ...(resources.extensionConfigs.length > 0 ? [TYPE_URL.extensionConfig] : []),
+  ];
+}
+
 /**
  * Points Envoy's DNS resolver (DNS clusters, the dynamic forward proxy) at a closed port on loopback:
  * generated DNS clusters are resolved, but no query ever leaves the machine.
@@ -68,7 +78,7 @@ export async function startEnvoyJudge(): Promise<EnvoyJudge> {
       nacks.length = 0;
       if (!(await waitFor(() => streamId !== undefined, 10000))) throw new Error("Envoy opened no ADS stream");
       cache.set(streamId!, snapshot);
-      const wanted = [TYPE_URL.listener, TYPE_URL.cluster, ...(resources.endpoints.length > 0 ? [TYPE_URL.endpoint] : [])];
+      const wanted = wantedTypes(resources);
       const done = await waitFor(() => nacks.length > 0 || wanted.every((t) => acked.get(t) === snapshot.get(t)!.version), 10000, 5);
       return { nacks: [...nacks], acked: Boolean(done) && nacks.length === 0, listeners: [...(await envoyListeners(envoy)).keys()].sort() };
     },

@@ -45,6 +45,14 @@ export function guardHttpFilter(config: GuardConfig, name = "loop_guard_http") {
   };
 }
 
+/** Envoy's native CDN-Loop filter (RFC 8586): appends `cdnId` to CDN-Loop, answers a request that already carries it (bench (g)). */
+export function cdnLoopFilter(cdnId: string) {
+  return {
+    name: "envoy.filters.http.cdn_loop",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cdn_loop.v3.CdnLoopConfig", cdn_id: cdnId, max_allowed_occurrences: 0 },
+  };
+}
+
 /** Envoy's native RBAC network filter denying connections to these destination IPs (bench (c)). */
 export function rbacDenyFilter(ips: string[]) {
   return {

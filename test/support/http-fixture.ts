@@ -61,7 +61,7 @@ export function fixtureView(): ControlPlaneView {
       types: { lds: { state: "ACK", sentVersion: `v${status.version}`, ackedVersion: `v${status.version}`, nonce: "1", resources: entries.size + 1, updatedAt: "2026-01-01T00:00:00.000Z" } },
     }],
     configDump: (id): GeneratedResources | undefined => id !== FIXTURE_PROXY ? undefined : {
-      listeners: decisions().map((d) => ({ name: d.listener })), clusters: decisions().map((d) => ({ name: d.cluster })), endpoints: [], extensionConfigs: [],
+      listeners: decisions().map((d) => ({ name: d.listener })), clusters: decisions().map((d) => ({ name: d.cluster })), endpoints: [], routes: [], extensionConfigs: [],
     },
     decisions: (id) => (id === FIXTURE_PROXY ? decisions() : undefined),
     metricsText: () => [

@@ -23,6 +23,8 @@ export interface ServiceSpec {
   /** Default STATIC; NONE and DYNAMIC_DNS leave endpoints out. */
   resolution?: "STATIC" | "DNS" | "DNS_ROUND_ROBIN" | "NONE" | "DYNAMIC_DNS";
   exportTo?: string[];
+  /** Default MESH_INTERNAL. */
+  location?: "MESH_INTERNAL" | "MESH_EXTERNAL";
 }
 
 /** A ServiceEntry document in YAML (JSON is YAML). */
@@ -34,7 +36,7 @@ export function serviceEntryYaml(s: ServiceSpec): string {
     spec: {
       hosts: [s.host ?? `${s.name}.${s.namespace ?? "default"}.svc.cluster.local`], ports: s.ports,
       ...(s.addresses ? { addresses: s.addresses } : {}),
-      resolution, location: "MESH_INTERNAL",
+      resolution, location: s.location ?? "MESH_INTERNAL",
       ...(resolution === "NONE" || resolution === "DYNAMIC_DNS" ? {} : { endpoints: s.endpoints }),
       ...(s.exportTo ? { exportTo: s.exportTo } : {}),
     },

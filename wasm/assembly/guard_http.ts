@@ -1,7 +1,9 @@
 // HTTP filter, root id "loop_guard_http": the same detection per request, plus hop marking.
 // On OUTBOUND listeners it appends this node's id (xds.node.id) to the x-multiplane-hops request
 // header; a request whose header already carries that id, or that is self-destined, gets a local
-// reply 508 Loop Detected (RFC 5842) with a one-line body. Every other request passes untouched.
+// reply 508 Loop Detected (RFC 5842) with a one-line body and the hops it crossed, this node last,
+// in an x-multiplane-hops response header (which each earlier hop relays to the client). Every other
+// request passes untouched.
 import { Context, FilterHeadersStatusValues } from "@solo-io/proxy-runtime";
 import { getPropertyString, propertyPath, addRequestHeader, removeRequestHeader, sendLocalReply, found } from "./host";
 import { GuardRoot, Layer, layerName } from "./guard";
@@ -30,8 +32,10 @@ class HttpGuard extends Context {
     let layer = root.inspect();
     if (layer == Layer.None && hasHeader && id.length > 0 && hasHop(hops, id)) layer = Layer.Hops;
     if (layer != Layer.None && root.report(layer, "request")) {
+      const crossed = hasHeader && hops.length > 0 ? (id.length > 0 ? hops + "," + id : hops) : id;
       sendLocalReply(508, "loop_guard_loop_detected",
-        "508 Loop Detected: multiplane loop guard on node " + id + " (" + layerName(layer) + ")\n");
+        "508 Loop Detected: multiplane loop guard on node " + id + " (" + layerName(layer) + ")\n",
+        crossed.length > 0 ? "x-multiplane-hops" : "", crossed);
       return FilterHeadersStatusValues.StopIteration;
     }
     if (id.length > 0) {

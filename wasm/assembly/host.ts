@@ -169,19 +169,33 @@ export function removeRequestHeader(name: ArrayBuffer): u32 {
   return imports.proxy_remove_header_map_value(REQUEST_HEADERS, changetype<usize>(name), name.byteLength);
 }
 
-/** A local reply with a text/plain body; no other headers. */
-export function sendLocalReply(status: u32, details: string, body: string): u32 {
+/** A local reply with a text/plain body, and one more header when `name` is not empty. */
+export function sendLocalReply(status: u32, details: string, body: string, name: string = "", value: string = ""): u32 {
   const d = String.UTF8.encode(details);
   const b = String.UTF8.encode(body);
   // Header pairs: count, (key size, value size)*, then key\0value\0 for each.
-  const key = "content-type", value = "text/plain";
-  const pairs = new ArrayBuffer(4 + 8 + key.length + 1 + value.length + 1);
+  const keys = name.length > 0 ? ["content-type", name] : ["content-type"];
+  const values = name.length > 0 ? ["text/plain", value] : ["text/plain"];
+  const k = new Array<ArrayBuffer>(keys.length);
+  const v = new Array<ArrayBuffer>(keys.length);
+  let size = 4;
+  for (let i = 0; i < keys.length; i++) {
+    k[i] = String.UTF8.encode(keys[i]);
+    v[i] = String.UTF8.encode(values[i]);
+    size += 8 + k[i].byteLength + 1 + v[i].byteLength + 1;
+  }
+  const pairs = new ArrayBuffer(size);
   const p = changetype<usize>(pairs);
-  store<u32>(p, 1);
-  store<u32>(p + 4, key.length);
-  store<u32>(p + 8, value.length);
-  String.UTF8.encodeUnsafe(changetype<usize>(key), key.length, p + 12);
-  String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, p + 12 + key.length + 1);
+  store<u32>(p, keys.length);
+  let at = p + 4 + 8 * keys.length;
+  for (let i = 0; i < keys.length; i++) {
+    store<u32>(p + 4 + 8 * i, k[i].byteLength);
+    store<u32>(p + 8 + 8 * i, v[i].byteLength);
+    memory.copy(at, changetype<usize>(k[i]), k[i].byteLength);
+    at += k[i].byteLength + 1; // the \0 is already there (zeroed buffer)
+    memory.copy(at, changetype<usize>(v[i]), v[i].byteLength);
+    at += v[i].byteLength + 1;
+  }
   return imports.proxy_send_local_response(status, changetype<usize>(d), d.byteLength,
     changetype<usize>(b), b.byteLength, p, pairs.byteLength, <u32>-1 /* not gRPC */);
 }

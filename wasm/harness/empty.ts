@@ -1,5 +1,5 @@
 // Benchmark reference (not shipped): the smallest network filter Envoy will run, doing nothing.
-// bench/guard.ts runs it as scenario (d) to separate Envoy's own cost of calling any wasm filter
+// bench/guard-tcp.ts runs it as scenario (d) to separate Envoy's own cost of calling any wasm filter
 // from the loop guard's logic.
 export { malloc } from "@solo-io/proxy-runtime/malloc";
 export function proxy_abi_version_0_2_0(): void {}
