@@ -31,11 +31,12 @@ function fresh(specs: ServiceSpec[]): Registry {
 
 const service = (name: string) => fc.record({
   port: fc.constantFrom(80, 9080),
+  protocol: fc.constantFrom("TCP", "HTTP", "GRPC"),
   ips: fc.subarray(IPS, { minLength: 1, maxLength: 3 }),
   vip: fc.option(fc.constantFrom("240.0.0.1", "10.0.0.1"), { nil: undefined }),
   namespace: fc.constantFrom("default", "team"),
 }).map((s): ServiceSpec => ({
-  name, namespace: s.namespace, ports: [{ number: s.port, name: "tcp" }],
+  name, namespace: s.namespace, ports: [{ number: s.port, name: "p", protocol: s.protocol }],
   endpoints: s.ips.map((address) => ({ address })), ...(s.vip ? { addresses: [s.vip] } : {}),
 }));
 const version = fc.subarray(["a", "b", "c", "d", "e"], { minLength: 1 }).chain((names) => fc.tuple(...names.map(service)));

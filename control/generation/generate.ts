@@ -100,8 +100,7 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
       default_filter_chain: passthrough,
     })));
     if (!http) continue;
-    const hosts = virtualHosts(port.port, http.routes, view.dnsDomain);
-    routes.push(interned.get(routeConfigKey(port.port, hosts), () => outboundRouteConfig(port.port, hosts)));
+    routes.push(interned.get(routeConfigKey(port.port, http.routes, view.dnsDomain), () => outboundRouteConfig(port.port, virtualHosts(port.port, http.routes, view.dnsDomain))));
   }
   const clusters: Cluster[] = [
     interned.get("C passthrough", (): Cluster => ({

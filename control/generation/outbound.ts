@@ -140,7 +140,7 @@ const proxied = (service: Service) => service.ports.filter((p) => p.protocol !==
 function serviceChains(service: Service, interned: Interner): PortChain[] {
   return proxied(service).map((p): PortChain => {
     const cluster = outboundClusterName(p.number, service.host);
-    if (isHttpProtocol(p.protocol)) return { port: p, cluster, route: { service, port: p, cluster } };
+    if (isHttpProtocol(p.protocol)) return { port: p, cluster, route: { service, port: p, cluster, key: interned.serial() } };
     const sni = matchedBySni(service, p);
     const serverNames = sni ? [service.host] : undefined;
     const wanted = sni ? sniDestinations(service) : destinationsOf(service);

@@ -13,6 +13,8 @@ export interface HttpRoute {
   service: Service;
   port: ServicePort;
   cluster: string;
+  /** Equal keys, equal routes: a serial, fixed while the Service lives (see outbound.ts). */
+  key: string;
 }
 
 export interface VirtualHostPlan {
@@ -47,9 +49,9 @@ export function virtualHosts(port: number, routes: readonly HttpRoute[], proxyDo
   return plans.filter((p) => p.domains.length > 0);
 }
 
-/** Determines the route configuration of `port` (the interning key). */
-export const routeConfigKey = (port: number, hosts: readonly VirtualHostPlan[]) =>
-  `R ${port}|${hosts.map((h) => `${h.cluster}=${h.domains.join(",")}`).join("|")}`;
+/** Determines the route configuration of `port` (the interning key): its routes, in order, and the proxies' DNS domain. */
+export const routeConfigKey = (port: number, routes: readonly HttpRoute[], proxyDomain: string | undefined) =>
+  `R ${port} ${proxyDomain ?? ""}|${routes.map((r) => r.key).join("|")}`;
 
 export function outboundRouteConfig(port: number, hosts: readonly VirtualHostPlan[]): RouteConfiguration {
   return {
