@@ -5,7 +5,10 @@ import { join } from "node:path";
 import { MAX_FILE_BYTES, MAX_KEPT_ERRORS, MAX_REGISTRY_BYTES } from "./limits.ts";
 import type { RegistryError, Resource } from "./model.ts";
 import { parseRegistryText } from "./parse.ts";
-import { readRegistryFile } from "./read-file.ts";
+import { readRegistryFile, type FileRead } from "./read-file.ts";
+
+/** Files read at once while loading: enough to keep the file-system threads busy, at most 16 x MAX_FILE_BYTES held. */
+const READ_AHEAD = 16;
 
 export interface LoadResult {
   files: string[];
@@ -58,9 +61,19 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map(), 
     return out;
   }
   let total = 0;
-  for (const file of files) {
+  const readAt = (i: number): FileRead | Promise<FileRead> => {
+    const file = files[i]!;
     const cached = changed !== "all" && !changed.has(file.slice(file.lastIndexOf("/") + 1)) ? cache.get(file) : undefined;
-    const read = cached ? { ok: true as const, text: cached.text, bytes: cached.bytes } : await readRegistryFile(file, MAX_FILE_BYTES);
+    return cached ? { ok: true as const, text: cached.text, bytes: cached.bytes } : readRegistryFile(file, MAX_FILE_BYTES);
+  };
+  // Files are read READ_AHEAD at a time and taken in order: one by one, a cold start of 10,000 files
+  // waited for 50,000 file-system round trips in a row.
+  const ahead = new Map<number, FileRead | Promise<FileRead>>();
+  for (let i = 0; i < files.length; i++) {
+    for (let j = i; j < Math.min(files.length, i + READ_AHEAD); j++) if (!ahead.has(j)) ahead.set(j, readAt(j));
+    const file = files[i]!;
+    const read = await ahead.get(i)!;
+    ahead.delete(i);
     if (!read.ok) {
       // A file deleted between readdir and reading is simply gone; the next watch event reloads.
       if (!read.gone) {
@@ -71,7 +84,7 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map(), 
     }
     total += read.bytes;
     if (total > MAX_REGISTRY_BYTES) {
-      fail(file, `the registry's files are over the limit of ${MAX_REGISTRY_BYTES} bytes in total; this file and the ones after it were not read`);
+      fail(file, `the registry's files are over the limit of ${MAX_REGISTRY_BYTES} bytes in total; this file and the ones after it were not loaded`);
       break;
     }
     out.files.push(file);

@@ -37,6 +37,7 @@ export async function readRegistryFile(file: string, maxBytes: number): Promise<
         chunks.push(buf.subarray(0, bytesRead));
         total += bytesRead;
         if (total > maxBytes) return tooLarge(`more than ${maxBytes}`, maxBytes);
+        if (bytesRead < want) break; // a short read of a regular file is its end: no round trip to be told so
         want = Math.min(CHUNK, maxBytes + 1 - total);
       }
       return { ok: true, text: Buffer.concat(chunks, total).toString("utf8"), bytes: total };
