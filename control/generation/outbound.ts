@@ -89,7 +89,7 @@ function claim(port: OutboundPort, wanted: readonly string[], owner: string, ser
  */
 type PortChain =
   | { port: ServicePort; cluster: string; route: HttpRoute }
-  | { port: ServicePort; cluster: string; wanted: readonly string[]; chain: OutboundChain };
+  | { port: ServicePort; cluster: string; wanted: readonly string[]; chain: OutboundChain; ipv6: boolean };
 
 /** And what it brings to one network view: its cluster and its endpoints (EDS). */
 interface PortResources {
@@ -122,17 +122,26 @@ export function outboundPlan(registry: Registry, connectTimeoutMs: number, inter
         return;
       }
       const serverName = c.chain.serverNames?.[0];
-      const got = claim(port, c.wanted, c.cluster, serverName);
-      if (serverName && got.length > 0) port.sni = true;
+      const owner = port.owner;
       // Usually no earlier service took any of these destinations: the chain derived with the service is the one.
-      port.chains.push(got.length === c.chain.destinations.length ? c.chain : { ...c.chain, destinations: got, key: contentKey(c.chain, got) });
+      const chain = c.wanted.some((d) => owner.has(ownerKey(d, serverName))) ? narrowed(port, c) : c.chain;
+      if (chain === c.chain) {
+        for (const d of chain.destinations) owner.set(ownerKey(d, serverName), c.cluster);
+        if (c.ipv6) port.ipv6 = true;
+      }
+      if (serverName && chain.destinations.length > 0) port.sni = true;
+      port.chains.push(chain);
     });
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
   return { ports, clusters, endpoints, services };
 }
 
-const contentKey = (c: OutboundChain, destinations: readonly string[]) => `${c.cluster} ${destinations.join(",")} ${c.serverNames?.join(",") ?? ""} ${c.dynamicForwardPort ?? ""}`;
+/** The chain of a service port some of whose destinations an earlier service on the port already has: what is left of it. */
+function narrowed(port: OutboundPort, { wanted, chain }: { wanted: readonly string[]; chain: OutboundChain }): OutboundChain {
+  const destinations = claim(port, wanted, chain.cluster, chain.serverNames?.[0]);
+  return { ...chain, destinations, key: `${chain.cluster} ${destinations.join(",")} ${chain.serverNames?.join(",") ?? ""} ${chain.dynamicForwardPort ?? ""}` };
+}
 
 /** The ports a sidecar proxies: Envoy sidecars proxy TCP; Istio skips UDP ports too. */
 const proxied = (service: Service) => service.ports.filter((p) => p.protocol !== "UDP");
@@ -152,7 +161,7 @@ function serviceChains(service: Service, interned: Interner): PortChain[] {
       // Short, so that a listener's key (every chain of its port) is short; fixed while the Service lives.
       key: interned.serial(),
     };
-    return { port: p, cluster, wanted, chain };
+    return { port: p, cluster, wanted, chain, ipv6: chain.destinations.some((d) => d.includes(":")) };
   });
 }
 

@@ -72,7 +72,8 @@ export async function loadRegistry(path: string, cache: ParseCache = new Map(), 
   for (let i = 0; i < files.length; i++) {
     for (let j = i; j < Math.min(files.length, i + READ_AHEAD); j++) if (!ahead.has(j)) ahead.set(j, readAt(j));
     const file = files[i]!;
-    const read = await ahead.get(i)!;
+    const next = ahead.get(i)!;
+    const read = next instanceof Promise ? await next : next; // unchanged files need no turn of the event loop
     ahead.delete(i);
     if (!read.ok) {
       // A file deleted between readdir and reading is simply gone; the next watch event reloads.
