@@ -43,8 +43,12 @@ function child(script: string, args: string[] = []): { proc: ChildProcess; lines
 }
 
 const nextLine = (c: { proc: ChildProcess; lines: Interface }) => new Promise<string>((resolve, reject) => {
-  c.lines.once("line", resolve);
-  c.proc.once("exit", (code) => reject(new Error(`${c.proc.spawnargs.join(" ")} exited (${code})`)));
+  const exited = (code: number | null) => reject(new Error(`${c.proc.spawnargs.join(" ")} exited (${code})`));
+  c.proc.once("exit", exited);
+  c.lines.once("line", (line) => {
+    c.proc.off("exit", exited); // one listener per line would pile up over the rounds
+    resolve(line);
+  });
 });
 
 interface LoadResult { ok: number; bad: number; sample?: string; error?: string; cpuMs: number }
