@@ -63,7 +63,7 @@ export interface MeshResult {
 
 const MB = 2 ** 20;
 
-/** MESH_SERVER_PROF=DIR profiles the control plane's process while the proxies connect; MESH_CLIENT_PROF=DIR the clients. */
+/** MESH_SERVER_PROF=DIR profiles the control plane's process while the proxies connect; MESH_CLIENT_PROF=DIR the clients; MESH_SEND_BUDGET_MB sets the send budget (0: none). */
 async function startProfile(dir: string | undefined): Promise<((file: string) => Promise<void>) | undefined> {
   if (!dir) return undefined;
   const session = new Session();
@@ -86,7 +86,10 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   const t = performance.now();
   let appliedAt = 0n;
   const log = (line: string) => { if (line.startsWith("registry v")) appliedAt = process.hrtime.bigint(); };
-  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log });
+  // MESH_SEND_BUDGET_MB: the xDS send budget (0: none), to compare with the default in one session.
+  const budgetMb = process.env.MESH_SEND_BUDGET_MB;
+  const sendBudget = budgetMb === undefined ? {} : { sendBudget: { maxBytes: Number(budgetMb) > 0 ? Number(budgetMb) * 2 ** 20 : Infinity } };
+  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log, ...sendBudget });
   const loadMs = performance.now() - t;
   const idle = process.memoryUsage().rss;
   peak = idle;

@@ -29,6 +29,7 @@ import { RegistryStore, type OnInvalid } from "./registry/store.ts";
 import { SnapshotCache } from "./xds/cache.ts";
 import type { XdsCallbacks } from "./xds/callbacks.ts";
 import { DEFAULT_XDS_LIMITS, invalid, statusName, type XdsLimits } from "./xds/limits.ts";
+import type { SendBudgetOptions } from "./xds/send-budget.ts";
 import { startXdsServer, type XdsServer } from "./xds/server.ts";
 import type { TlsFiles } from "./tls/cert-files.ts";
 import { xdsSecurity } from "./tls/xds-security.ts";
@@ -81,6 +82,8 @@ export interface ServeOptions {
   limits?: Partial<XdsLimits & IdentityLimits>;
   /** Log lines per proxy (stream events) and per peer address (refused streams); default DEFAULT_LOG_RATE. */
   logRate?: Partial<LogRate>;
+  /** Bytes of responses on their way over all streams before streams wait to build theirs (DEFAULT_SEND_BUDGET). */
+  sendBudget?: Partial<SendBudgetOptions>;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -271,7 +274,7 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   let xds: XdsServer | undefined;
   let http: HttpServer | undefined;
   try {
-    xds = await startXdsServer({ host: xdsHost, port: opts.xdsPort ?? 15010, cache, callbacks, limits, ...(security.credentials ? { credentials: security.credentials } : {}) });
+    xds = await startXdsServer({ host: xdsHost, port: opts.xdsPort ?? 15010, cache, callbacks, limits, ...(opts.sendBudget ? { sendBudget: opts.sendBudget } : {}), ...(security.credentials ? { credentials: security.credentials } : {}) });
     if (opts.httpPort !== false) {
       http = await serveHandler(createHandler(view, opts.token !== undefined ? { token: opts.token } : {}), { host: opts.httpHost ?? "127.0.0.1", port: opts.httpPort ?? 15014 });
     }
