@@ -13,8 +13,6 @@ type LbEndpoint = NonNullable<LocalityLbEndpoints["lb_endpoints"]>[number];
 const MAX_WEIGHT = 0xffffffff;
 
 export interface EndpointSet {
-  /** Determines the groups: the interning key of the endpoint set (computed without building anything). */
-  key: string;
   endpoints: readonly Endpoint[];
   port: ServicePort;
   view: NetworkView;
@@ -35,21 +33,10 @@ export function endpointAddress(e: Endpoint, port: ServicePort): Address | undef
 
 /** `endpoints` defaults to the service's; DNS services without endpoints pass the host itself. */
 export function endpointSet(service: Service, port: ServicePort, view: NetworkView, endpoints: readonly Endpoint[] = service.endpoints): EndpointSet {
-  let key = "";
-  for (const e of endpoints) {
-    // One flat network (no gateways anywhere), the common case: every endpoint with an address is direct.
-    const r = view.multi || e.addressType === "none" ? reach(e, view) : undefined;
-    if (r?.kind === "unreachable") continue;
-    // Compact: the key is hashed for every endpoint set of every version (see intern.ts).
-    key += r?.kind === "gateway" ? ` gw ${r.network}` : ` ${e.address}:${endpointPort(e, port)}`;
-    const weight = Math.min(MAX_WEIGHT, (e.weight ?? 1) * view.scale);
-    if (weight !== 1) key += `*${weight}`;
-    if (e.locality) key += `@${e.locality}`;
-  }
-  return { key, endpoints, port, view };
+  return { endpoints, port, view };
 }
 
-/** The endpoints grouped by locality (built only when the interner has no object for the key). */
+/** The endpoints grouped by locality (built once per Service and network view: see outbound.ts). */
 export function buildEndpointSet(set: EndpointSet): LocalityLbEndpoints[] {
   return buildGroups(set.endpoints, set.port, set.view);
 }

@@ -169,12 +169,11 @@ function serviceResources(service: Service, nv: NetworkView, connectTimeoutMs: n
   return proxied(service).map((p) => {
     const name = outboundClusterName(p.number, service.host);
     const set = endpointSetFor(service, p, nv);
-    // One interner serves one set of options: an EDS cluster depends on its name and upstream protocol alone; the others on their resolution's inputs too.
-    const h2 = isHttp2Protocol(p.protocol) ? "h2" : "";
-    const key = service.resolution === "STATIC" ? `C ${name}|${h2}` : `C ${name}|${h2}|${service.resolution}|${p.targetPort ?? ""}|${set?.key ?? ""}`;
-    const cluster = interned.get(key, () => outboundCluster(name, service, p, connectTimeoutMs, set));
-    if (service.resolution !== "STATIC") return { cluster };
-    return { cluster, endpoints: interned.get(`E ${name}${set!.key}`, (): ClusterLoadAssignment => ({ cluster_name: name, endpoints: buildEndpointSet(set!) })) };
+    if (service.resolution !== "STATIC") return { cluster: outboundCluster(name, service, p, connectTimeoutMs, set) };
+    // An EDS cluster depends on its name and upstream protocol alone (one interner serves one set of
+    // options): one object for every network view, and again when its service changes.
+    const cluster = interned.get(`C ${name}|${isHttp2Protocol(p.protocol) ? "h2" : ""}`, () => outboundCluster(name, service, p, connectTimeoutMs, set));
+    return { cluster, endpoints: { cluster_name: name, endpoints: buildEndpointSet(set!) } };
   });
 }
 
