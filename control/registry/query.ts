@@ -16,24 +16,28 @@ export function endpointPort(e: Endpoint, port: ServicePort): number {
   return e.ports[port.name] ?? port.targetPort ?? port.number;
 }
 
-interface Indexed {
+interface Found {
   service: Service;
   endpoint: Endpoint;
   /** The endpoint's place in its service's list (registry order is service rank, then this). */
   at: number;
 }
 
+/** Only IP endpoints can be on a node IP (not DNS names, unix sockets or address-less endpoints). */
+const isIp = (e: Endpoint) => e.addressType === "ip";
+
 /**
- * A registry version's instances indexed by endpoint address: asking which instances live on a
- * proxy costs its node IPs' entries, not a walk over the mesh. Built once per version, then read
+ * A registry version's services indexed by their endpoints' addresses: asking which instances live on
+ * a proxy costs its node IPs' services, not a walk over the mesh (and the index holds no object per
+ * endpoint). Built once per version, then read
  * only; from the previous version's index when given, touching only the services that changed
  * (registry builds keep unchanged services' objects).
  */
 export class RegistryQuery {
   /** Lists by address, shared by the versions built from one full index. */
-  private readonly base: ReadonlyMap<string, readonly Indexed[]>;
+  private readonly base: ReadonlyMap<string, readonly Service[]>;
   /** This version's lists where they differ from `base`'s (an empty list: none left). */
-  private readonly changed: ReadonlyMap<string, readonly Indexed[]>;
+  private readonly changed: ReadonlyMap<string, readonly Service[]>;
   /** Each service's place in the registry, filled on first need (the query is frozen with the config that holds it). */
   private readonly rank = new Map<Service, number>();
 
@@ -49,8 +53,14 @@ export class RegistryQuery {
    * nothing through a sidecar and are left out.
    */
   instancesOn(nodeIps: ReadonlySet<string>, isLocal: (e: Endpoint) => boolean = () => true): LocalInstance[] {
-    const found: Indexed[] = [];
-    for (const ip of nodeIps) for (const e of this.at(ip)) if (isLocal(e.endpoint)) found.push(e);
+    const found: Found[] = [];
+    for (const ip of nodeIps) {
+      for (const service of this.at(ip)) {
+        service.endpoints.forEach((endpoint, at) => {
+          if (isIp(endpoint) && endpoint.address === ip && isLocal(endpoint)) found.push({ service, endpoint, at });
+        });
+      }
+    }
     if (found.length > 1) {
       const rank = this.rank;
       if (rank.size === 0) this.registry.services.forEach((s, i) => rank.set(s, i));
@@ -65,20 +75,13 @@ export class RegistryQuery {
     return out;
   }
 
-  private at(ip: string): readonly Indexed[] {
+  private at(ip: string): readonly Service[] {
     return this.changed.get(ip) ?? this.base.get(ip) ?? [];
   }
 
-  private index(): Map<string, readonly Indexed[]> {
-    const index = new Map<string, Indexed[]>();
-    for (const service of this.registry.services) {
-      service.endpoints.forEach((endpoint, at) => {
-        if (endpoint.addressType !== "ip") return; // DNS names and unix sockets are never a node IP
-        const list = index.get(endpoint.address);
-        if (list) list.push({ service, endpoint, at });
-        else index.set(endpoint.address, [{ service, endpoint, at }]);
-      });
-    }
+  private index(): Map<string, readonly Service[]> {
+    const index = new Map<string, Service[]>();
+    for (const service of this.registry.services) add(index, service);
     return index;
   }
 
@@ -86,24 +89,36 @@ export class RegistryQuery {
    * The previous version's differences from the shared full index, with the services that left taken
    * out and those that came added: O(changed). None (build a full index) once they outgrow an eighth of it.
    */
-  private update(previous: RegistryQuery): Map<string, readonly Indexed[]> | undefined {
+  private update(previous: RegistryQuery): Map<string, readonly Service[]> | undefined {
     const before = new Set(previous.registry.services);
     const came = this.registry.services.filter((s) => !before.has(s));
     if (tooMany(came.length, this.registry.services.length)) return undefined;
     const now = new Set(this.registry.services);
     const left = new Set(previous.registry.services.filter((s) => !now.has(s)));
     if (tooMany(came.length + left.size, this.registry.services.length)) return undefined;
+    // Lists are shared with the previous versions: replaced, never changed in place.
     const changed = new Map(previous.changed);
-    const ip = (e: Endpoint) => e.addressType === "ip"; // DNS names and unix sockets are never a node IP
     for (const service of left) {
-      for (const e of service.endpoints) if (ip(e)) changed.set(e.address, previous.at(e.address).filter((x) => !left.has(x.service)));
+      for (const e of service.endpoints) if (isIp(e)) changed.set(e.address, previous.at(e.address).filter((s) => !left.has(s)));
     }
     for (const service of came) {
-      service.endpoints.forEach((endpoint, at) => {
-        if (ip(endpoint)) changed.set(endpoint.address, [...(changed.get(endpoint.address) ?? previous.base.get(endpoint.address) ?? []), { service, endpoint, at }]);
-      });
+      for (const e of service.endpoints) {
+        if (!isIp(e)) continue;
+        const list = changed.get(e.address) ?? previous.base.get(e.address) ?? [];
+        if (list.at(-1) !== service) changed.set(e.address, [...list, service]);
+      }
     }
     return tooMany(changed.size, previous.base.size) ? undefined : changed;
+  }
+}
+
+/** Adds `service` under each of its endpoints' IPs, once per IP. */
+function add(index: Map<string, Service[]>, service: Service): void {
+  for (const e of service.endpoints) {
+    if (!isIp(e)) continue;
+    const list = index.get(e.address);
+    if (!list) index.set(e.address, [service]);
+    else if (list.at(-1) !== service) list.push(service);
   }
 }
 
