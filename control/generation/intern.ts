@@ -11,7 +11,8 @@
 export class Interner {
   private previous = new Map<string, object>();
   private current = new Map<string, object>();
-  private readonly derived = new WeakMap<object, Map<string, unknown>>();
+  /** By key, then by object: a handful of keys (what is derived, a network view), so no table per object. */
+  private readonly derived = new Map<string, WeakMap<object, unknown>>();
   private serials = 0;
 
   /** The object built for `key` in this or the previous round, else `build()`'s. */
@@ -27,11 +28,11 @@ export class Interner {
    * once while `from` lives.
    */
   derive<T>(from: object, key: string, build: () => T): T {
-    let byKey = this.derived.get(from);
-    if (!byKey) this.derived.set(from, (byKey = new Map()));
-    if (byKey.has(key)) return byKey.get(key) as T;
+    let of = this.derived.get(key);
+    if (!of) this.derived.set(key, (of = new WeakMap()));
+    if (of.has(from)) return of.get(from) as T;
     const value = build();
-    byKey.set(key, value);
+    of.set(from, value);
     return value;
   }
 

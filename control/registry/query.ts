@@ -90,6 +90,7 @@ export class RegistryQuery {
    * out and those that came added: O(changed). None (build a full index) once they outgrow an eighth of it.
    */
   private update(previous: RegistryQuery): Map<string, readonly Service[]> | undefined {
+    if (mostlyNew(previous.registry.services, this.registry.services)) return undefined;
     const before = new Set(previous.registry.services);
     const came = this.registry.services.filter((s) => !before.has(s));
     if (tooMany(came.length, this.registry.services.length)) return undefined;
@@ -120,6 +121,14 @@ function add(index: Map<string, Service[]>, service: Service): void {
     if (!list) index.set(e.address, [service]);
     else if (list.at(-1) !== service) list.push(service);
   }
+}
+
+/** Same length and most places hold another service (a registry rebuilt from scratch): no need to look closer. */
+function mostlyNew(before: readonly Service[], now: readonly Service[]): boolean {
+  if (before.length !== now.length) return false;
+  let differ = 0;
+  for (let i = 0; i < now.length; i++) if (before[i] !== now[i] && tooMany(++differ, now.length)) return true;
+  return false;
 }
 
 /** Differences worth a full index instead: more than an eighth of the whole (and more than a few). */
