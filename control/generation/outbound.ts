@@ -171,7 +171,7 @@ function serviceResources(service: Service, nv: NetworkView, connectTimeoutMs: n
     const set = endpointSetFor(service, p, nv);
     if (service.resolution !== "STATIC") return { cluster: outboundCluster(name, service, p, connectTimeoutMs, set) };
     // An EDS cluster depends on its name and upstream protocol alone (one interner serves one set of
-    // options): one object for every network view, and again when its service changes.
+    // options): one object for every network view.
     const cluster = interned.get(`C ${name}|${isHttp2Protocol(p.protocol) ? "h2" : ""}`, () => outboundCluster(name, service, p, connectTimeoutMs, set));
     return { cluster, endpoints: { cluster_name: name, endpoints: buildEndpointSet(set!) } };
   });
