@@ -148,7 +148,7 @@ export function localTo(view: ProxyView, options: GenerationOptions): (e: Endpoi
  * to fetch the module through, when it is fetched). `via`: the control plane address the proxy's xDS
  * connection arrived at, where a module served on a wildcard address is fetched.
  */
-export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions, via?: string): GeneratedResources {
+export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions, via?: string, interned: Interner = new Interner()): GeneratedResources {
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
   const timeout = duration(options.connectTimeoutMs);
   const listeners: Listener[] = [];
@@ -160,18 +160,21 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
     const own = inst.conflict || inst.repeat ? [] : [{ name: inst.listener, port: inst.listenerPort }];
     const sp = inst.servicePort;
     const extra = sp && !sp.conflict && !sp.repeat ? [{ name: sp.listener, port: sp.port }] : [];
+    // Interned by what they are made of, like the guard's configurations below: a registry change
+    // re-encodes no proxy's inbound resources that it did not change.
+    const protocol = inst.port.protocol;
     for (const l of [...own, ...extra]) {
-      listeners.push({
+      listeners.push(interned.get(`IL ${l.name}|${inst.address}|${l.port}|${inst.cluster}|${protocol}`, (): Listener => ({
         name: l.name,
         address: socketAddress(inst.address, l.port),
         bind_to_port: { value: false },
         traffic_direction: "INBOUND",
         filter_chains: [{ filters: [inboundFilter(inst, l.name, l.port)] }],
-      });
+      })));
     }
     if (own.length + extra.length === 0 || inboundClusters.has(inst.cluster)) continue;
     inboundClusters.add(inst.cluster);
-    clusters.push({
+    clusters.push(interned.get(`IC ${inst.cluster}|${inst.localPort}|${protocol}`, (): Cluster => ({
       name: inst.cluster,
       type: "STATIC",
       connect_timeout: timeout,
@@ -179,15 +182,20 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
         cluster_name: inst.cluster,
         endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress("127.0.0.1", inst.localPort) } }] }],
       },
-      ...upstreamProtocolOptions(inst.port.protocol),
-    });
+      ...upstreamProtocolOptions(protocol),
+    })));
   }
 
   const guard = options.loopGuard;
   if (guard?.remote) clusters.push(guardWasmCluster(guard.remote, via, options.connectTimeoutMs));
-  // The HTTP filter's configuration only where some HTTP chain names it.
-  const extensionConfigs = !guard ? [] : shared.routes.length === 0 ? [loopGuardExtensionConfig(nodeIps, guard, via)]
-    : [loopGuardExtensionConfig(nodeIps, guard, via), loopGuardHttpExtensionConfig(nodeIps, guard, via)];
+  // The guard's configurations depend on the node IPs (and where the module is fetched from) alone: the
+  // same objects in every version, so a registry change does not encode them again for every proxy. The
+  // HTTP filter's only where some HTTP chain names it.
+  const at = `${nodeIps.join(",")}|${via ?? ""}`;
+  const extensionConfigs = !guard ? [] : [
+    interned.get(`X ${at}`, () => loopGuardExtensionConfig(nodeIps, guard, via)),
+    ...(shared.routes.length === 0 ? [] : [interned.get(`XH ${at}`, () => loopGuardHttpExtensionConfig(nodeIps, guard, via))]),
+  ];
   return { listeners, clusters, endpoints: [], routes: [], extensionConfigs };
 }
 

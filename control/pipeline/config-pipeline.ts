@@ -107,7 +107,7 @@ export class ConfigPipeline {
     let config = this.configs.get(key);
     if (!config) {
       const shared = this.sharedPart(proxyView(proxy));
-      const own = proxyConfig(shared.config, proxy, this.options, via);
+      const own = proxyConfig(shared.config, proxy, this.options, via, this.interned);
       config = new ProxyConfig(shared.config, own, new Snapshot(shared.layer, Layer.pack(this.packer, own)));
       if (this.users.has(key)) this.configs.set(key, config);
     }
