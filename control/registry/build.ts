@@ -14,7 +14,7 @@ export type BuildResult = { ok: true; registry: Registry } | { ok: false; errors
  * build, so what is derived from them downstream (generation memoises per Service) is computed for
  * changed services only, and a build walks the other documents without building strings for them.
  */
-export class BuiltServices {
+export class BuildMemo {
   private readonly byEntry = new WeakMap<ServiceEntry, { selected: readonly WorkloadEntry[] | undefined; services: Service[] }>();
   private readonly keys = new WeakMap<Resource, string>();
   private readonly hostPortKeys = new WeakMap<ServiceEntry, readonly HostPort[]>();
@@ -49,12 +49,12 @@ interface HostPort {
 const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined) =>
   a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
 
-export function buildRegistry(resources: Resource[], built: BuiltServices = new BuiltServices()): BuildResult {
+export function buildRegistry(resources: Resource[], memo: BuildMemo = new BuildMemo()): BuildResult {
   const errors: RegistryError[] = [];
   const offenders = new Set<Resource>();
   const byKey = new Map<string, Resource>();
   for (const r of resources) {
-    const key = built.keyOf(r);
+    const key = memo.keyOf(r);
     const prev = byKey.get(key);
     if (prev) {
       errors.push({ ...r.origin, reason: `${r.kind} ${r.namespace}/${r.name} is already defined at ${prev.origin.file}:${prev.origin.line}` });
@@ -79,7 +79,7 @@ export function buildRegistry(resources: Resource[], built: BuiltServices = new 
     }
   }
   for (const se of entries) {
-    const keys = built.hostPorts(se);
+    const keys = memo.hostPorts(se);
     let clashes = false;
     for (const { host, port, key } of keys) {
       const prev = hostPorts.get(key);
@@ -110,7 +110,7 @@ export function buildRegistry(resources: Resource[], built: BuiltServices = new 
   for (const se of entries) {
     const selected = se.workloadSelector ? selectedWorkloads(se, workloadsByNamespace.get(se.namespace) ?? []) : undefined;
     if (selected) warnings.push(...selectionWarnings(se, selected));
-    services.push(...built.get(se, selected, () => {
+    services.push(...memo.get(se, selected, () => {
       const endpoints = selected ? workloadEndpoints(se, selected) : se.endpoints;
       const exportTo = se.exportTo.length === 0 ? ["*"] : se.exportTo.includes("~") ? [] : se.exportTo.map((e) => (e === "." ? se.namespace : e));
       return se.hosts.map((host): Service => ({

@@ -3,7 +3,7 @@
 // with file:line:reason and the last good registry keeps serving. A refused update is kept and tried
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
 import { createHash } from "node:crypto";
-import { buildRegistry, BuiltServices, type BuildResult } from "./build.ts";
+import { buildRegistry, BuildMemo, type BuildResult } from "./build.ts";
 import { capList, clipText, moreLine } from "../cap-list.ts";
 import { deepFreeze } from "../deep-freeze.ts";
 import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./limits.ts";
@@ -91,7 +91,7 @@ export class RegistryStore {
   /** Documents the last build left out because they clash with others (skip mode). */
   private buildLeftOut: LeftOut = { documents: 0, errors: [] };
   /** Unchanged documents keep their Service objects from build to build (see build.ts). */
-  private readonly builtServices = new BuiltServices();
+  private readonly buildMemo = new BuildMemo();
 
   constructor(sources: RegistrySource[], private readonly events: StoreEvents = {}, private readonly onInvalid: OnInvalid = "reject") {
     const names = new Set(sources.map((s) => s.name));
@@ -263,10 +263,10 @@ export class RegistryStore {
   private build(parts: (readonly Resource[])[], lenient = false): BuildResult & { leftOut?: LeftOut } {
     const all: Resource[] = [];
     for (const part of parts) for (const r of part) all.push(r);
-    const built = buildRegistry(all, this.builtServices);
+    const built = buildRegistry(all, this.buildMemo);
     if (built.ok || !lenient) return built;
     const offenders = new Set(built.offenders);
-    const rest = buildRegistry(all.filter((r) => !offenders.has(r)), this.builtServices);
+    const rest = buildRegistry(all.filter((r) => !offenders.has(r)), this.buildMemo);
     return rest.ok ? { ...rest, leftOut: { documents: offenders.size, errors: built.errors.map(formatError) } } : built;
   }
 

@@ -1,5 +1,5 @@
 // Registries for tests, from YAML text, and a proxy identity in Istio's form.
-import { buildRegistry, BuiltServices } from "../../control/registry/build.ts";
+import { buildRegistry, BuildMemo } from "../../control/registry/build.ts";
 import type { Registry, Resource } from "../../control/registry/model.ts";
 import { formatError } from "../../control/registry/model.ts";
 import { parseRegistryText } from "../../control/registry/parse.ts";
@@ -53,7 +53,7 @@ export function registryFrom(services: ServiceSpec[]): Registry {
  */
 export function registryVersions(): (documents: string[]) => Registry {
   const parsed = new Map<string, Resource[]>();
-  const memo = new BuiltServices();
+  const memo = new BuildMemo();
   return (documents) => {
     const resources = documents.flatMap((text) => {
       let r = parsed.get(text);
