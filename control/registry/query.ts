@@ -29,9 +29,8 @@ const isIp = (e: Endpoint) => e.addressType === "ip";
 /**
  * A registry version's services indexed by their endpoints' addresses: asking which instances live on
  * a proxy costs its node IPs' services, not a walk over the mesh (and the index holds no object per
- * endpoint). Built once per version, then read
- * only; from the previous version's index when given, touching only the services that changed
- * (registry builds keep unchanged services' objects).
+ * endpoint). Built once per version, then read only; from the previous version's index when given,
+ * touching only the services that changed (registry builds keep unchanged services' objects).
  */
 export class RegistryQuery {
   /** Lists by address, shared by the versions built from one full index. */
