@@ -7,24 +7,18 @@
 // Traffic stays inside these namespaces; everything is removed afterwards, also on failure.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AGENT_SOURCE, NsAgent } from "../control/demo/agent.ts";
 import { CleanupRegistry } from "../control/demo/cleanup.ts";
-import { activeListeners, ENVOY_UID } from "../control/demo/runner.ts";
 import { parseAdminStats } from "../control/demo/scenario.ts";
-import { installCapture, iptablesRunner } from "../envoy/capture.ts";
-import { PROJECT_ROOT } from "../envoy/paths.ts";
-import { resolveEnvoy } from "../envoy/resolve.ts";
+import { assertNothingLeftBehind, NODE_PORTS, startCapturedNode } from "./support/captured-node.ts";
 import { waitFor } from "./support/net.ts";
 import { createSeedTopology, netnsUnavailableReason, SEED, type Topology } from "./support/netns.ts";
 
 const skip = netnsUnavailableReason();
 const UPSTREAM = SEED.lanPeerIp; // 192.168.10.1
-const PORTS = { admin: 15000, xds: 15010, http: 15014 };
 const NODE_ID = `sidecar~${SEED.nodeIp1}~app-1.default~default.svc.cluster.local`;
 const GRPC = createRequire(import.meta.url).resolve("@grpc/grpc-js");
 
@@ -110,31 +104,8 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
       const grpcServer = t.spawn(t.ns.lan, process.execPath, ["-e", GRPC_SERVER_SOURCE, GRPC, `${UPSTREAM}:9090`], { label: "grpc upstream" });
       assert.ok(await waitFor(() => web.output().includes("ready") && grpcServer.output().includes("ready"), 10000), `${web.output()} ${grpcServer.output()}`);
 
-      const excluded = [PORTS.admin, PORTS.xds, PORTS.http];
-      await installCapture({ proxyUids: [ENVOY_UID], proxyGids: [ENVOY_UID], excludeInboundPorts: excluded, excludeOutboundPorts: excluded }, iptablesRunner({ netns: t.ns.node }));
-      const registry = join(dir, "registry");
-      mkdirSync(registry, { mode: 0o755 });
-      writeFileSync(join(registry, "services.yaml"), REGISTRY);
-      const cli = join(PROJECT_ROOT, "dist", "multiplane.js");
-      const cp = t.spawn(t.ns.node, process.execPath, [cli, "serve", "--registry", registry, "--xds-port", String(PORTS.xds), "--http-port", String(PORTS.http)], { label: "control plane" });
-      const node = new NsAgent(t.spawn(t.ns.node, process.execPath, ["-e", AGENT_SOURCE], { label: "node agent" }));
-      assert.ok(await waitFor(async () => cp.exited() || (await node.request(`http://127.0.0.1:${PORTS.http}/readyz`, { timeoutMs: 500 })).status === 200, 10000), cp.output());
-      const bootstrapPath = join(dir, "envoy.json");
-      t.exec(t.ns.node, process.execPath, [cli, "bootstrap", "--xds", `127.0.0.1:${PORTS.xds}`, "--node-id", NODE_ID, "--instance-ips", "auto", "--admin", `127.0.0.1:${PORTS.admin}`, "--out", bootstrapPath]);
-      chmodSync(bootstrapPath, 0o644);
-      const envoy = t.spawn(t.ns.node, "setpriv", [`--reuid=${ENVOY_UID}`, `--regid=${ENVOY_UID}`, "--clear-groups",
-        resolveEnvoy().path, "-c", bootstrapPath, "--concurrency", "1", "-l", "warning", "--disable-hot-restart", "--use-dynamic-base-id"], { label: "envoy" });
-      for (const p of [web, grpcServer, cp, envoy]) if (p.child.pid) pids.push(p.child.pid);
-      const wanted = ["virtual", "0.0.0.0_9080", "0.0.0.0_50051"];
-      let state = { active: [] as string[], warming: [] as string[] };
-      const up = await waitFor(async () => {
-        if (envoy.exited()) return true;
-        const r = await node.request(`http://127.0.0.1:${PORTS.admin}/config_dump?resource=dynamic_listeners`, { timeoutMs: 2000 });
-        if (r.status === 200 && r.body) state = activeListeners(r.body);
-        return wanted.every((l) => state.active.includes(l)) && state.warming.length === 0;
-      }, 20000, 100);
-      const ctx = () => `\nenvoy: ${envoy.output().slice(-2000)}\ncontrol plane: ${cp.output().slice(-2000)}`;
-      assert.ok(up && !envoy.exited(), `listeners active: ${state.active.join(", ")}; warming: ${state.warming.join(", ")}${ctx()}`);
+      for (const p of [web, grpcServer]) if (p.child.pid) pids.push(p.child.pid);
+      const { node, ctx } = await startCapturedNode(t, dir, { registry: REGISTRY, nodeId: NODE_ID, wanted: ["virtual", "0.0.0.0_9080", "0.0.0.0_50051"], pids });
 
       // The application on the node (root, so captured) dials one address; only Host differs.
       for (const [host, want] of [["reviews.default.svc.cluster.local", "reviews"], ["ratings", "ratings"], ["reviews:9080", "reviews"]]) {
@@ -144,7 +115,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
       const answer = t.exec(t.ns.node, process.execPath, ["-e", GRPC_CLIENT_SOURCE, GRPC, `${UPSTREAM}:50051`, "greeter.default.svc.cluster.local:50051"], { timeoutMs: 15000 });
       assert.is(answer, `hello mesh hops=${NODE_ID}`, ctx());
 
-      const stats = parseAdminStats((await node.request(`http://127.0.0.1:${PORTS.admin}/stats`)).body ?? "");
+      const stats = parseAdminStats((await node.request(`http://127.0.0.1:${NODE_PORTS.admin}/stats`)).body ?? "");
       const stat = (name: string) => stats.get(name) ?? 0;
       assert.is(stat("cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_total"), 2);
       assert.is(stat("cluster.outbound|9080||ratings.default.svc.cluster.local.upstream_rq_total"), 1);
@@ -159,15 +130,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     }
   });
 
-  test("nothing left behind: namespaces and processes", () => {
-    const listed = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
-    for (const ns of namespaces) assert.not.match(listed, ns, `namespace ${ns} still exists`);
-    for (const pid of pids) {
-      let alive = true;
-      try { process.kill(pid, 0); } catch { alive = false; }
-      assert.not.ok(alive, `process ${pid} still running`);
-    }
-  });
+  test("nothing left behind: namespaces and processes", () => assertNothingLeftBehind(namespaces, pids));
 }
 
 test.run();

@@ -8,23 +8,18 @@
 // failure.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AGENT_SOURCE, NsAgent } from "../control/demo/agent.ts";
 import { CleanupRegistry } from "../control/demo/cleanup.ts";
-import { activeListeners, ENVOY_UID } from "../control/demo/runner.ts";
-import { installCapture, iptablesRunner } from "../envoy/capture.ts";
-import { PROJECT_ROOT } from "../envoy/paths.ts";
-import { resolveEnvoy } from "../envoy/resolve.ts";
 import { dnsQueries, DNS_RESPONDER_SOURCE } from "./support/dns-responder.ts";
+import { assertNothingLeftBehind, NODE_PORTS, startCapturedNode } from "./support/captured-node.ts";
 import { waitFor } from "./support/net.ts";
 import { createSeedTopology, netnsUnavailableReason, SEED, type Topology } from "./support/netns.ts";
 
 const skip = netnsUnavailableReason();
 const UPSTREAM = SEED.lanPeerIp; // 192.168.10.1: the other side of the node's first interface
-const PORTS = { admin: 15000, xds: 15010, http: 15014 };
 const NODE_ID = `sidecar~${SEED.nodeIp1}~app-1.default~default.svc.cluster.local`;
 
 const REGISTRY = `
@@ -121,41 +116,21 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
 
       // The node: a default route (so VIPs route, and are then captured), the capture, serve, Envoy.
       t.exec(t.ns.node, "ip", ["route", "add", "default", "via", UPSTREAM]);
-      const excluded = [PORTS.admin, PORTS.xds, PORTS.http];
-      await installCapture({ proxyUids: [ENVOY_UID], proxyGids: [ENVOY_UID], excludeInboundPorts: excluded, excludeOutboundPorts: excluded }, iptablesRunner({ netns: t.ns.node }));
-      const registry = join(dir, "registry");
-      mkdirSync(registry, { mode: 0o755 });
-      writeFileSync(join(registry, "services.yaml"), REGISTRY);
-      const cli = join(PROJECT_ROOT, "dist", "multiplane.js");
-      const cp = t.spawn(t.ns.node, process.execPath, [cli, "serve", "--registry", registry, "--xds-port", String(PORTS.xds), "--http-port", String(PORTS.http)], { label: "control plane" });
-      const node = new NsAgent(t.spawn(t.ns.node, process.execPath, ["-e", AGENT_SOURCE], { label: "node agent" }));
-      assert.ok(await waitFor(async () => cp.exited() || (await node.request(`http://127.0.0.1:${PORTS.http}/readyz`, { timeoutMs: 500 })).status === 200, 10000), cp.output());
-      const bootstrapPath = join(dir, "envoy.json");
-      t.exec(t.ns.node, process.execPath, [cli, "bootstrap", "--xds", `127.0.0.1:${PORTS.xds}`, "--node-id", NODE_ID, "--instance-ips", "auto", "--admin", `127.0.0.1:${PORTS.admin}`, "--out", bootstrapPath]);
-      // Envoy's DNS resolver for clusters (and the forward proxy's cache): the test's server, nothing else.
-      const bootstrap = JSON.parse(readFileSync(bootstrapPath, "utf8"));
-      bootstrap.typed_dns_resolver_config = {
-        name: "envoy.network.dns_resolver.cares",
-        typed_config: {
-          "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
-          resolvers: [{ socket_address: { address: UPSTREAM, port_value: 53 } }],
-          dns_resolver_options: { no_default_search_domain: true },
+      for (const p of [dns, sink]) if (p.child.pid) pids.push(p.child.pid);
+      const { envoy, node } = await startCapturedNode(t, dir, {
+        registry: REGISTRY, nodeId: NODE_ID, wanted: ["virtual", "0.0.0.0_80", "0.0.0.0_81", "0.0.0.0_82", "0.0.0.0_9090", "0.0.0.0_443"], pids,
+        // Envoy's DNS resolver for clusters (and the forward proxy's cache): the test's server, nothing else.
+        editBootstrap: (bootstrap) => {
+          bootstrap.typed_dns_resolver_config = {
+            name: "envoy.network.dns_resolver.cares",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+              resolvers: [{ socket_address: { address: UPSTREAM, port_value: 53 } }],
+              dns_resolver_options: { no_default_search_domain: true },
+            },
+          };
         },
-      };
-      writeFileSync(bootstrapPath, JSON.stringify(bootstrap));
-      chmodSync(bootstrapPath, 0o644);
-      const envoy = t.spawn(t.ns.node, "setpriv", [`--reuid=${ENVOY_UID}`, `--regid=${ENVOY_UID}`, "--clear-groups",
-        resolveEnvoy().path, "-c", bootstrapPath, "--concurrency", "1", "-l", "warning", "--disable-hot-restart", "--use-dynamic-base-id"], { label: "envoy" });
-      for (const p of [dns, sink, cp, envoy]) if (p.child.pid) pids.push(p.child.pid);
-      const wanted = ["virtual", "0.0.0.0_80", "0.0.0.0_81", "0.0.0.0_82", "0.0.0.0_9090", "0.0.0.0_443"];
-      let state = { active: [] as string[], warming: [] as string[] };
-      const up = await waitFor(async () => {
-        if (envoy.exited()) return true;
-        const r = await node.request(`http://127.0.0.1:${PORTS.admin}/config_dump?resource=dynamic_listeners`, { timeoutMs: 2000 });
-        if (r.status === 200 && r.body) state = activeListeners(r.body);
-        return wanted.every((l) => state.active.includes(l)) && state.warming.length === 0;
-      }, 20000, 100);
-      assert.ok(up && !envoy.exited(), `listeners active: ${state.active.join(", ")}; warming: ${state.warming.join(", ")}\n${envoy.output().slice(-3000)}\n${cp.output().slice(-2000)}`);
+      });
 
       // The application on the node (root, so captured) dials each service.
       const get = (url: string) => node.request(url, { timeoutMs: 5000 });
@@ -177,7 +152,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
       // Envoy asked the test's DNS server for each name, and each cluster carried the connection.
       const asked = new Set(dnsQueries(dns.output()).filter((q) => q.answered).map((q) => q.query));
       for (const name of ["api.dns.test", "rr.dns.test", "backend.dns.test", "svc.dyn.test"]) assert.ok(asked.has(name), `no DNS query for ${name}: ${dns.output()}`);
-      const stats = (await node.request(`http://127.0.0.1:${PORTS.admin}/stats?filter=upstream_cx_total`)).body ?? "";
+      const stats = (await node.request(`http://127.0.0.1:${NODE_PORTS.admin}/stats?filter=upstream_cx_total`)).body ?? "";
       for (const cluster of ["outbound|80||api.dns.test", "outbound|81||rr.dns.test", "outbound|82||ep.dns.test", "outbound|9090||*.wild.test", "outbound|443||*.dyn.test"]) {
         const n = Number(new RegExp(`^cluster\\.${cluster.replace(/[|.*]/g, (c) => `\\${c}`)}\\.upstream_cx_total: (\\d+)$`, "m").exec(stats)?.[1] ?? 0);
         assert.ok(n >= 1, `${cluster} carried no connection:\n${stats}`);
@@ -190,15 +165,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     }
   });
 
-  test("nothing left behind: namespaces and processes", () => {
-    const listed = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
-    for (const ns of namespaces) assert.not.match(listed, ns, `namespace ${ns} still exists`);
-    for (const pid of pids) {
-      let alive = true;
-      try { process.kill(pid, 0); } catch { alive = false; }
-      assert.not.ok(alive, `process ${pid} still running`);
-    }
-  });
+  test("nothing left behind: namespaces and processes", () => assertNothingLeftBehind(namespaces, pids));
 }
 
 test.run();
