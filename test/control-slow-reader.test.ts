@@ -4,19 +4,15 @@
 // the newest version (SotW) or deltas that add up to it (delta), not the history.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import v8 from "node:v8";
-import vm from "node:vm";
 import { serve, type ControlPlane } from "../control/serve.ts";
 import { TYPE_URL } from "../control/xds/protos.ts";
 import type { Snapshot } from "../control/xds/snapshot.ts";
 import { node } from "./support/ads-client.ts";
+import { retainedBytes } from "./support/memory.ts";
 import { waitFor } from "./support/net.ts";
 import { slowReader, type SlowReader } from "./support/slow-reader.ts";
 import { snapshotOf } from "./support/snapshot.ts";
 
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
-const heldBytes = () => { gc(); gc(); const m = process.memoryUsage(); return m.arrayBuffers + m.heapUsed; };
 
 const CHANGES = 60;
 const ID = "sidecar~10.0.0.7~stuck.default~default.svc.cluster.local";
@@ -33,7 +29,7 @@ async function stuckClientScenario(protocol: "sotw" | "delta"): Promise<{ cp: Co
   client.write({ node: node(ID, "10.0.0.7"), type_url: TYPE_URL.listener });
   assert.ok(await waitFor(() => client.responses.length === 1, 5000), "first response");
   client.pause();
-  const before = heldBytes();
+  const before = retainedBytes();
   let last = version(0);
   const streamId = cp.view.proxies()[0]!.streams[0]!.streamId;
   for (let i = 1; i <= CHANGES; i++) {
@@ -41,7 +37,7 @@ async function stuckClientScenario(protocol: "sotw" | "delta"): Promise<{ cp: Co
     cp.cache.set(streamId, last);
     await new Promise((r) => setImmediate(r)); // let the server write what it may
   }
-  const grew = heldBytes() - before;
+  const grew = retainedBytes() - before;
   return { cp, client, grew, last };
 }
 

@@ -12,12 +12,11 @@ import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import v8 from "node:v8";
-import vm from "node:vm";
 import { serve, type ControlPlane } from "../control/serve.ts";
 import { loadEnvoyProtos, TYPE_URL } from "../control/xds/protos.ts";
 import { adsClient, node, type AdsClient } from "./support/ads-client.ts";
 import { tempRegistryDir } from "./support/control.ts";
+import { heapAfterGc } from "./support/memory.ts";
 import { waitFor } from "./support/net.ts";
 import { slowReader } from "./support/slow-reader.ts";
 
@@ -25,9 +24,6 @@ const TIME_LIMIT_MS = Number(process.env.FUZZ_MS ?? 15_000);
 const HEALTHY = "sidecar~10.75.8.101~healthy.default~default.svc.cluster.local";
 const ALLOWED = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.RESOURCE_EXHAUSTED, grpc.status.CANCELLED]);
 
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
-const heapAfterGc = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
 
 // Huge values are built once; the generators pick them.
 const HUGE = ["x".repeat(2000), "y".repeat(70_000), "1.1.1.1,".repeat(10_000), "banana,".repeat(300), "\u{1F600}".repeat(400)];

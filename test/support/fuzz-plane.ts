@@ -8,6 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serve, type ControlPlane } from "../../control/serve.ts";
 import { TYPE_URL } from "../../control/xds/protos.ts";
+import { retainedBytes } from "./memory.ts";
 import { adsClient, node, type AdsClient } from "./ads-client.ts";
 import { tempRegistryDir } from "./control.ts";
 import { waitFor } from "./net.ts";
@@ -16,8 +17,12 @@ export const TOKEN = "fuzz-token";
 export const PROXY = "sidecar~10.0.0.1~fuzz-1.default~default.svc.cluster.local";
 /** The good service's inbound listener on the proxy: present as long as the good registry serves. */
 const GOOD_LISTENER = "10.0.0.1_9080";
-/** Generous: the limits keep one request or reload to tens of MB; this catches unbounded growth. */
-const MAX_RSS_GROWTH = 400 * 2 ** 20;
+/**
+ * Memory retained after full collections, over what the plane held at start. Generous: the limits keep
+ * one request or reload to tens of MB; this catches unbounded growth. Only checked when the cheap
+ * uncollected figure is past it, since a full collection per request would make the fuzzing slow.
+ */
+const MAX_RETAINED_GROWTH = 200 * 2 ** 20;
 /** Per request or reload; a 1 MB body of errors once made megabytes of log. */
 export const MAX_LOG_BYTES_PER_EVENT = 64 * 1024;
 
@@ -61,7 +66,7 @@ export async function startFuzzPlane(): Promise<FuzzPlane> {
   stream.on("end", () => { streamEnded = true; });
   stream.on("data", (r: any) => stream.write({ type_url: r.type_url, version_info: r.version_info, response_nonce: r.nonce }));
   stream.write({ node: node(PROXY), type_url: TYPE_URL.listener });
-  const rssAtStart = process.memoryUsage().rss;
+  const retainedAtStart = retainedBytes();
   const call = (path: string, init: RequestInit = {}) => fetch(`${cp.httpUrl}${path}`, init);
   // Client and server share this process's event loop: after a long parse the server may close an idle
   // kept-alive connection just as the client reuses it ("fetch failed"). Health checks retry once (on a
@@ -86,8 +91,11 @@ export async function startFuzzPlane(): Promise<FuzzPlane> {
         return p?.types.lds?.state === "ACK" && (cp.view.configDump(PROXY)?.listeners ?? []).some((l: any) => l.name === GOOD_LISTENER);
       }, 5_000, 10);
       if (!upToDate) return `the xDS client does not hold ${GOOD_LISTENER} ACKed: ${JSON.stringify(cp.view.proxies().find((x) => x.id === PROXY)?.types.lds)}`;
-      const grown = process.memoryUsage().rss - rssAtStart;
-      if (grown > MAX_RSS_GROWTH) return `RSS grew ${(grown / 2 ** 20).toFixed(0)} MiB`;
+      const uncollected = process.memoryUsage();
+      if (uncollected.heapUsed + uncollected.arrayBuffers - retainedAtStart > MAX_RETAINED_GROWTH) {
+        const grown = retainedBytes() - retainedAtStart;
+        if (grown > MAX_RETAINED_GROWTH) return `memory retained grew ${(grown / 2 ** 20).toFixed(0)} MiB`;
+      }
       return undefined;
     },
     async stop() {
