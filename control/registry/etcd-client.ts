@@ -1,7 +1,7 @@
 // The etcd client every etcd user here shares (the registry source, import and export): calls fail
 // over between members with a deadline per attempt, and messages may be as large as a registry page.
-import { noop } from "cockatiel";
-import { Etcd3 } from "etcd3";
+import { handleWhen, IterableBackoff, noop, retry } from "cockatiel";
+import { Etcd3, isRecoverableError } from "etcd3";
 
 /** Bigger than any registry page or value; gRPC's default (4 MiB) is not. */
 const MAX_MESSAGE_BYTES = 64 << 20;
@@ -27,7 +27,13 @@ export function etcdClient(hosts: string[], attemptTimeoutMs = 2000): Etcd3 {
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + attemptTimeoutMs }),
     // No per-member circuit breaker: etcd3's stays open for 5 s after 3 failures, so right after members
     // come back every call would still be refused. A dead member costs one refused connection instead.
-    faultHandling: { host: () => noop },
+    // Two retries at once (each on another member: a dead one costs nothing), then two after a pause: a
+    // member killed while it led leaves the others without a leader for an election, and etcd3's default
+    // (three attempts at once) could spend all of them inside it.
+    faultHandling: {
+      host: () => noop,
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: 4, backoff: new IterableBackoff([0, 0, 250, 1000]) }),
+    },
   });
 }
 

@@ -55,7 +55,9 @@ export class EtcdSource implements RegistrySource, WritableSource {
   }
 
   unavailable(): string | undefined {
-    if (this.view.connected) return undefined;
+    // While the watch moves to another member, writes go through: each is a compare-and-swap against
+    // the revision this replica reported, and is confirmed once the watch is back.
+    if (this.view.connected || this.view.reconnecting) return undefined;
     const since = this.view.lostAt ? ` since ${new Date(this.view.lostAt).toISOString()}` : "";
     return `etcd ${this.location.hosts.join(",")} unreachable${since} (${this.view.lastError ?? "connecting"}): writes are refused; the registry at etcd revision ${this.view.reportedRevision} keeps serving`;
   }

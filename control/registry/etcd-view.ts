@@ -20,6 +20,12 @@ export interface EtcdViewEvents {
 const PAGE = 1000;
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2000;
+/**
+ * For this long after losing etcd the watch retries every MIN_BACKOFF_MS and counts as reconnecting,
+ * not lost: when one member dies, each attempt picks a member at random, so a live one is found within
+ * a few attempts. Only then does the back-off grow.
+ */
+const RECONNECT_GRACE_MS = 2000;
 /** Listing a large registry takes seconds; every etcd call has its own deadline, so this only bounds a watch that is never confirmed. */
 const START_TIMEOUT_MS = 60_000;
 
@@ -57,6 +63,11 @@ export class EtcdView {
 
   get isListed(): boolean {
     return this.listed;
+  }
+
+  /** Listed, and the watch was lost less than RECONNECT_GRACE_MS ago: it is moving to another member. */
+  get reconnecting(): boolean {
+    return !this.connected && this.listed && this.lostAt !== undefined && Date.now() - this.lostAt < RECONNECT_GRACE_MS;
   }
 
   stop(): void {
@@ -153,7 +164,7 @@ export class EtcdView {
     if (stream !== this.stream || this.stopped) return;
     this.dropStream();
     this.setStatus(false, firstLine(err));
-    this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
+    if (!this.reconnecting) this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
     clearTimeout(this.retry);
     this.retry = setTimeout(() => void this.connect(), delayMs);
   }
