@@ -13,7 +13,7 @@ export async function validateCommand(args: string[], out: (line: string) => voi
   const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: "boolean" }, "mesh-networks": { type: "string" } } });
   if (positionals.length === 0 && !values["mesh-networks"]) throw new ValidateUsageError("validate: name at least one registry file or directory");
   const result = await checkPaths(positionals);
-  if (values["mesh-networks"]) result.problems.push(...meshNetworkProblems(values["mesh-networks"]));
+  if (values["mesh-networks"]) for (const p of meshNetworkProblems(values["mesh-networks"])) result.problems.push(p);
   const errors = result.problems.filter((p) => p.severity === "error").length;
   const warnings = result.problems.length - errors;
   if (values.json) {

@@ -67,6 +67,49 @@ test("130,000 skipped documents: the warnings are logged capped, not one line ea
   rmSync(join(dir, "other.json"));
 });
 
+/**
+ * A ServiceEntry (DNS_ROUND_ROBIN: one endpoint at most) selecting 150,000 WorkloadEntries it cannot use,
+ * one warning each, in Lists of 5,000 (under the per-document limit of values), six per file.
+ */
+function unusableSelection(into: string): void {
+  writeFileSync(join(into, "rr.json"), JSON.stringify({
+    apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "rr", namespace: "default" },
+    spec: { hosts: ["rr.example"], ports: [{ number: 80, name: "http" }], resolution: "DNS_ROUND_ROBIN", workloadSelector: { labels: { app: "rr" } } },
+  }));
+  const list = (from: number) => JSON.stringify({
+    kind: "List",
+    items: Array.from({ length: 5_000 }, (_, i) => ({
+      apiVersion: "networking.istio.io/v1", kind: "WorkloadEntry", metadata: { name: `w${from + i}`, namespace: "default" },
+      spec: { address: `w${from + i}.example`, labels: { app: "rr" } },
+    })),
+  });
+  for (let f = 0; f < 5; f++) writeFileSync(join(into, `workloads-${f}.json`), [0, 1, 2, 3, 4, 5].map((d) => list((f * 6 + d) * 5_000)).join("\n---\n"));
+}
+
+test("150,000 WorkloadEntries a ServiceEntry selects but cannot use: on reload and at start-up, warnings capped, no crash", async () => {
+  const before = logs.length;
+  const files = ["rr.json", ...[0, 1, 2, 3, 4].map((i) => `workloads-${i}.json`)];
+  const other = tempRegistryDir();
+  try {
+    unusableSelection(dir);
+    const applied = await waitFor(async () => (await (await call("/registry/serviceentries")).json()).serviceEntries.some((e: any) => e.name === "rr"), 30_000);
+    assert.ok(applied, `the reload applied: ${logs.slice(before).filter((l) => !l.startsWith("registry warning")).slice(0, 3).join("\n")}`);
+    assert.ok(logs.slice(before).some((l) => /^registry warning: and \d+ more$/.test(l)), "warnings capped in the log");
+    const status = (await (await call("/debug/registry")).json()).status;
+    assert.ok(status.warnings.length <= 101, `${status.warnings.length} warnings kept`);
+    // The same registry at start-up, in a control plane of its own.
+    unusableSelection(other);
+    const started = await serve({ registry: other, xdsPort: 0, httpPort: false, log: () => {} });
+    assert.ok(started.store.status().loaded, "loaded at start-up");
+    await started.stop();
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+    for (const f of files) rmSync(join(dir, f), { force: true });
+  }
+  // Reloads of this size keep the event loop busy: a kept-alive connection may be dropped meanwhile.
+  assert.ok(await waitFor(() => servesGood().catch(() => false), 30_000), "the files removed, the good registry alone serves again");
+});
+
 const refusedFiles = async () => (await (await call("/debug/registry")).json()).status.sources.find((s: any) => s.name === "files").refused.join("\n");
 
 test("a FIFO, a socket or a device in the registry directory is refused by name without being opened; reloads go on", async () => {

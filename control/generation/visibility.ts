@@ -30,11 +30,9 @@ export function servicesFor(registry: Registry, namespace: string | undefined): 
     while (j < visible.length && visible[j]!.host === visible[i]!.host) j++;
     const same = visible.slice(i, j);
     const namespaces = new Set(same.map((s) => s.namespace));
-    if (namespaces.size <= 1) out.push(...same);
-    else {
-      const chosen = same.find((s) => s.namespace === namespace)?.namespace ?? same[0]!.namespace;
-      out.push(...same.filter((s) => s.namespace === chosen));
-    }
+    const chosen = namespaces.size <= 1 ? undefined : same.find((s) => s.namespace === namespace)?.namespace ?? same[0]!.namespace;
+    // A loop, not push(...same): one host may have any number of entries.
+    for (const s of same) if (chosen === undefined || s.namespace === chosen) out.push(s);
     i = j;
   }
   return out;

@@ -109,8 +109,10 @@ export function buildRegistry(resources: Resource[], memo: BuildMemo = new Build
   const services: Service[] = [];
   for (const se of entries) {
     const selected = se.workloadSelector ? selectedWorkloads(se, workloadsByNamespace.get(se.namespace) ?? []) : undefined;
-    if (selected) warnings.push(...selectionWarnings(se, selected));
-    services.push(...memo.get(se, selected, () => {
+    // Loops, not push(...list): one ServiceEntry may select 100,000+ WorkloadEntries it cannot use, and
+    // spreading that many warnings overflows the stack.
+    if (selected) for (const w of selectionWarnings(se, selected)) warnings.push(w);
+    const built = memo.get(se, selected, () => {
       const endpoints = selected ? workloadEndpoints(se, selected) : se.endpoints;
       const exportTo = se.exportTo.length === 0 ? ["*"] : se.exportTo.includes("~") ? [] : se.exportTo.map((e) => (e === "." ? se.namespace : e));
       return se.hosts.map((host): Service => ({
@@ -118,7 +120,8 @@ export function buildRegistry(resources: Resource[], memo: BuildMemo = new Build
         ...(se.workloadSelector ? { workloadSelector: se.workloadSelector } : {}), resolution: se.resolution, location: se.location,
         exportTo: [...new Set(exportTo)], ...(se.localPorts ? { localPorts: se.localPorts } : {}), origin: se.origin,
       }));
-    }));
+    });
+    for (const service of built) services.push(service);
   }
   services.sort((a, b) => cmp(a.host, b.host) || cmp(a.entry, b.entry));
   const sorted = [...byKey.keys()].sort(cmp).map((k) => byKey.get(k)!);

@@ -20,7 +20,7 @@ export async function checkPaths(paths: string[]): Promise<CheckResult> {
   const problems: Problem[] = [];
   for (const path of paths) {
     const r = await loadRegistry(path);
-    files.push(...r.files);
+    for (const f of r.files) files.push(f);
     for (const x of r.resources) resources.push(x);
     for (const e of r.errors) problems.push({ ...e, severity: "error" });
     for (const w of r.warnings) problems.push({ ...w, severity: "warning" });

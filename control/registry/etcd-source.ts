@@ -148,7 +148,9 @@ export class EtcdSource implements RegistrySource, WritableSource {
       return write.op === "put" ? { etag: `"${revision}"` } : {};
     }
     const current = Number(res.responses[0]?.response_range.kvs[0]?.mod_revision ?? 0);
-    const newer = Math.max(current, ...(res.responses[1]?.response_range.kvs ?? []).map((kv) => Number(kv.mod_revision)));
+    // A loop, not Math.max(...list): any number of keys may have changed meanwhile.
+    let newer = current;
+    for (const kv of res.responses[1]?.response_range.kvs ?? []) newer = Math.max(newer, Number(kv.mod_revision));
     await this.view.until(() => (this.view.kvs.get(key)?.modRevision ?? 0) === current && this.view.reportedRevision >= newer, this.confirmTimeoutMs);
     return { kind: "conflict", retry: true, errors: [`the registry in ${this.url} changed while ${write.kind} ${write.namespace}/${write.name} was being written; try again`] };
   }
