@@ -21,7 +21,7 @@ kind: ServiceEntry
 metadata: {name: ${name}, namespace: default}
 spec:
   hosts: [${name}.example]
-  ports: [{number: ${port}, name: http}]
+  ports: [{number: ${port}, name: http, protocol: TCP}]
   resolution: STATIC
   endpoints: [{address: ${ip}}]
 `;

@@ -184,6 +184,7 @@ function readPorts(r: Reader, spec: Obj, at: Path, resolution: Resolution, hosts
     const protoText = r.str(o.protocol, [...pa, "protocol"], false, 256) ?? "";
     const protocol = parseProtocol(protoText);
     if (protocol === undefined) r.fail([...pa, "protocol"], `unsupported protocol: ${protoText}`);
+    if (protoText === "") r.warn([...pa], `port ${number ?? "?"} has no protocol: Istio detects HTTP by sniffing; multiplane proxies the port as TCP (no routing by Host, no HTTP loop guard); set protocol (HTTP, TCP, ...) to say which`);
     if (protocol === "UDP") r.warn([...pa, "protocol"], `port ${number ?? "?"} is UDP: no listener or cluster is built for it (Envoy sidecars proxy TCP; Istio skips UDP ports too)`);
     const targetPort = o.targetPort === 0 ? undefined : r.port(o.targetPort, [...pa, "targetPort"], false);
     if (number !== undefined && numbers.has(number)) r.fail([...pa, "number"], `service entry port ${number} already defined`);
