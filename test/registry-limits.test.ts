@@ -14,7 +14,7 @@ import { waitFor } from "./support/net.ts";
 
 const entry = (name: string, ip: string) => JSON.stringify({
   apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name, namespace: "default" },
-  spec: { hosts: [`${name}.example`], ports: [{ number: 9080, name: "http" }], resolution: "STATIC", endpoints: [{ address: ip }] },
+  spec: { hosts: [`${name}.example`], ports: [{ number: 9080, name: "http", protocol: "HTTP" }], resolution: "STATIC", endpoints: [{ address: ip }] },
 });
 
 let dir: string;
@@ -74,7 +74,7 @@ test("130,000 skipped documents: the warnings are logged capped, not one line ea
 function unusableSelection(into: string): void {
   writeFileSync(join(into, "rr.json"), JSON.stringify({
     apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "rr", namespace: "default" },
-    spec: { hosts: ["rr.example"], ports: [{ number: 80, name: "http" }], resolution: "DNS_ROUND_ROBIN", workloadSelector: { labels: { app: "rr" } } },
+    spec: { hosts: ["rr.example"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "DNS_ROUND_ROBIN", workloadSelector: { labels: { app: "rr" } } },
   }));
   const list = (from: number) => JSON.stringify({
     kind: "List",

@@ -15,7 +15,7 @@ kind: ServiceEntry
 metadata: {name: bad}
 spec:
   hosts: [bad.example]
-  ports: [{number: 80, name: http_web}]
+  ports: [{number: 80, name: http_web, protocol: HTTP}]
   endpoints: [{address: 10.0.0.1}]
 `;
 const CLASH = `apiVersion: networking.istio.io/v1
