@@ -22,7 +22,33 @@ function wireType(type: string): number {
   }
 }
 
-function writeScalar(w: protobuf.Writer, type: string, value: unknown, where: string): void {
+/** The path of the value being written, as error messages name it; built only when one is thrown. */
+class Path {
+  private root = "";
+  /** Field names, list indexes, and map keys (as one-element arrays). */
+  private readonly segments: (string | number | [string])[] = [];
+
+  reset(root: string): void {
+    this.root = root;
+    this.segments.length = 0;
+  }
+
+  push(segment: string | number | [string]): void {
+    this.segments.push(segment);
+  }
+
+  pop(): void {
+    this.segments.pop();
+  }
+
+  toString(): string {
+    let s = this.root;
+    for (const seg of this.segments) s += typeof seg === "number" ? `[${seg}]` : typeof seg === "string" ? `.${seg}` : `[${seg[0]}]`;
+    return s;
+  }
+}
+
+function writeScalar(w: protobuf.Writer, type: string, value: unknown, where: Path): void {
   switch (type) {
     case "string":
       if (typeof value !== "string") throw new TypeError(`${where}: expected a string, got ${JSON.stringify(value)}`);
@@ -42,6 +68,31 @@ function writeScalar(w: protobuf.Writer, type: string, value: unknown, where: st
   }
 }
 
+const enum Kind { Message, Enum, Scalar }
+
+/** How one field is written: its kind, its tag (number and wire type) and what it refers to. */
+interface FieldPlan {
+  readonly field: protobuf.Field;
+  readonly kind: Kind;
+  readonly tag: number;
+  /** The message type of a message field. */
+  readonly type?: protobuf.Type;
+  /** The values of an enum field, by name, and the enum's name. */
+  readonly values?: Readonly<Record<string, number>>;
+  readonly enumName?: string;
+  /** The scalar type of a scalar field (protobufjs's name, which is also the Writer's method). */
+  readonly scalar: string;
+  /** A map field's values, written as field 2 of each entry. */
+  mapValue?: FieldPlan;
+}
+
+function fieldPlan(field: protobuf.Field, id: number): FieldPlan {
+  const rt = field.resolvedType;
+  if (rt instanceof protobuf.Type) return { field, kind: Kind.Message, tag: (id << 3) | WIRE.bytes, type: rt, scalar: "" };
+  if (rt instanceof protobuf.Enum) return { field, kind: Kind.Enum, tag: (id << 3) | WIRE.varint, values: rt.values, enumName: rt.name, scalar: "" };
+  return { field, kind: Kind.Scalar, tag: (id << 3) | wireType(field.type), scalar: field.type };
+}
+
 /**
  * Encodes objects in protobufjs object form (snake_case, enums as strings, nested Any as
  * {"@type": ...}) with the Envoy types of one protobufjs root. Each control plane owns one; its
@@ -55,6 +106,10 @@ export class Encoder {
   // Shared constants (e.g. the loop guard's ECDS reference, in every guarded chain) carry the
   // ENCODE_ONCE mark: their bytes are computed once per encoder.
   private readonly constantBytes = new WeakMap<object, Uint8Array>();
+  // Where the encoder is, for error messages: a stack, not a string per field (that was most of the garbage).
+  private readonly where = new Path();
+  // How each field is written, per message type: reflection asked once, not per value.
+  private readonly plans = new Map<protobuf.Type, Map<string, FieldPlan>>();
 
   constructor(root: protobuf.Root = loadEnvoyProtos()) {
     this.root = root;
@@ -64,7 +119,8 @@ export class Encoder {
   /** Encodes `obj` as a message of the type `typeUrl` names. */
   encode(typeUrl: string, obj: object): Uint8Array {
     const w = protobuf.Writer.create();
-    this.message(this.typeOfUrl(typeUrl), obj, w, typeUrl.slice(typeUrl.lastIndexOf(".") + 1));
+    this.where.reset(typeUrl.slice(typeUrl.lastIndexOf(".") + 1));
+    this.message(this.typeOfUrl(typeUrl), obj, w);
     return w.finish();
   }
 
@@ -80,12 +136,12 @@ export class Encoder {
     return type;
   }
 
-  private encodeAny(value: any, w: protobuf.Writer, where: string): void {
+  private encodeAny(value: any, w: protobuf.Writer): void {
     const typeUrl = value["@type"];
     if (typeof typeUrl === "string") {
       w.uint32((1 << 3) | WIRE.bytes).string(typeUrl);
       w.uint32((2 << 3) | WIRE.bytes).fork();
-      this.message(this.typeOfUrl(typeUrl), value, w, where, "@type");
+      this.message(this.typeOfUrl(typeUrl), value, w, "@type");
       w.ldelim();
       return;
     }
@@ -95,63 +151,89 @@ export class Encoder {
     if (bytes?.length) w.uint32((2 << 3) | WIRE.bytes).bytes(bytes);
   }
 
-  private messageField(id: number, type: protobuf.Type, value: object, w: protobuf.Writer, where: string): void {
+  private messageField(plan: FieldPlan, value: object, w: protobuf.Writer): void {
+    const type = plan.type!;
     if ((value as Record<symbol, unknown>)[ENCODE_ONCE] === true) {
       let bytes = this.constantBytes.get(value);
       if (!bytes) {
         const inner = protobuf.Writer.create();
-        if (type === this.any) this.encodeAny(value, inner, where);
-        else this.message(type, value, inner, where);
+        if (type === this.any) this.encodeAny(value, inner);
+        else this.message(type, value, inner);
         this.constantBytes.set(value, (bytes = inner.finish()));
       }
-      w.uint32((id << 3) | WIRE.bytes).bytes(bytes);
+      w.uint32(plan.tag).bytes(bytes);
       return;
     }
-    w.uint32((id << 3) | WIRE.bytes).fork();
-    if (type === this.any) this.encodeAny(value, w, where);
-    else this.message(type, value, w, where);
+    w.uint32(plan.tag).fork();
+    if (type === this.any) this.encodeAny(value, w);
+    else this.message(type, value, w);
     w.ldelim();
   }
 
-  private field(field: protobuf.Field, value: unknown, w: protobuf.Writer, where: string): void {
-    const rt = field.resolvedType;
-    if (rt instanceof protobuf.Type) {
-      if (typeof value !== "object" || value === null) throw new TypeError(`${where}: expected a ${rt.name} object, got ${JSON.stringify(value)}`);
-      this.messageField(field.id, rt, value, w, where);
-    } else if (rt instanceof protobuf.Enum) {
-      const n = typeof value === "number" ? value : rt.values[value as string];
-      if (n === undefined) throw new TypeError(`${where}: ${JSON.stringify(value)} is not a ${rt.name} value`);
-      w.uint32((field.id << 3) | WIRE.varint).int32(n);
-    } else {
-      w.uint32((field.id << 3) | wireType(field.type));
-      writeScalar(w, field.type, value, where);
+  private field(plan: FieldPlan, value: unknown, w: protobuf.Writer): void {
+    switch (plan.kind) {
+      case Kind.Message:
+        if (typeof value !== "object" || value === null) throw new TypeError(`${this.where}: expected a ${plan.type!.name} object, got ${JSON.stringify(value)}`);
+        this.messageField(plan, value, w);
+        return;
+      case Kind.Enum: {
+        const n = typeof value === "number" ? value : plan.values![value as string];
+        if (n === undefined) throw new TypeError(`${this.where}: ${JSON.stringify(value)} is not a ${plan.enumName} value`);
+        w.uint32(plan.tag).int32(n);
+        return;
+      }
+      default:
+        w.uint32(plan.tag);
+        writeScalar(w, plan.scalar, value, this.where);
     }
   }
 
+  /** The plan of `type`'s field `key`, worked out on first use; undefined when there is no such field. */
+  private planOf(type: protobuf.Type, key: string): FieldPlan | undefined {
+    let byKey = this.plans.get(type);
+    if (!byKey) this.plans.set(type, (byKey = new Map()));
+    let plan = byKey.get(key);
+    if (plan) return plan;
+    const field = type.fields[key];
+    if (!field) return undefined;
+    if (!field.resolved) field.resolve();
+    plan = fieldPlan(field, field.id);
+    if (field.map) plan.mapValue = fieldPlan(field, 2);
+    byKey.set(key, plan);
+    return plan;
+  }
+
   /** Writes obj's set fields; `skip` names a key that is not a field (an Any's "@type"). */
-  private message(type: protobuf.Type, obj: object, w: protobuf.Writer, where: string, skip?: string): void {
+  private message(type: protobuf.Type, obj: object, w: protobuf.Writer, skip?: string): void {
+    const where = this.where;
     for (const key in obj) {
       const value = (obj as Record<string, unknown>)[key];
       if (value === undefined || value === null || key === skip) continue;
-      const field = type.fields[key];
-      if (!field) throw new TypeError(`${where}: ${type.fullName.slice(1)} has no field ${JSON.stringify(key)}`);
-      if (!field.resolved) field.resolve();
-      const at = `${where}.${key}`;
-      if (field.map) {
-        const keyType = (field as unknown as protobuf.MapField).keyType;
+      const plan = this.planOf(type, key);
+      if (!plan) throw new TypeError(`${where}: ${type.fullName.slice(1)} has no field ${JSON.stringify(key)}`);
+      where.push(key);
+      if (plan.mapValue) {
+        const keyType = (plan.field as unknown as protobuf.MapField).keyType;
         for (const [k, v] of Object.entries(value as object)) {
           const entry = protobuf.Writer.create();
           entry.uint32((1 << 3) | wireType(keyType));
-          writeScalar(entry, keyType, k, at);
-          this.field(Object.assign(Object.create(field), { id: 2, map: false }), v, entry, `${at}[${k}]`);
-          w.uint32((field.id << 3) | WIRE.bytes).bytes(entry.finish());
+          writeScalar(entry, keyType, k, where);
+          where.push([k]);
+          this.field(plan.mapValue, v, entry);
+          where.pop();
+          w.uint32((plan.field.id << 3) | WIRE.bytes).bytes(entry.finish());
         }
-      } else if (field.repeated) {
-        if (!Array.isArray(value)) throw new TypeError(`${at}: expected a list`);
-        for (let i = 0; i < value.length; i++) this.field(field, value[i], w, `${at}[${i}]`);
+      } else if (plan.field.repeated) {
+        if (!Array.isArray(value)) throw new TypeError(`${where}: expected a list`);
+        for (let i = 0; i < value.length; i++) {
+          where.push(i);
+          this.field(plan, value[i], w);
+          where.pop();
+        }
       } else {
-        this.field(field, value, w, at);
+        this.field(plan, value, w);
       }
+      where.pop();
     }
   }
 }

@@ -1,6 +1,6 @@
 // An immutable set of xDS resources for one proxy, packed once, with a version per type that
 // changes only when that type's content changes: the SotW and delta streams push by comparing them.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Encoder } from "./encode.ts";
 import { TYPE_URL } from "./protos.ts";
 import { responseEntries } from "./responses.ts";
@@ -28,7 +28,7 @@ export class PackedResource {
     readonly typeUrl: string,
     readonly name: string,
     readonly any: Any,
-    /** Hash of the name and the encoded resource: the delta protocol's per-resource version. */
+    /** Hash of the encoded resource (which holds its name): the delta protocol's per-resource version. */
     readonly hash: string,
     /** The same hash as a 52-bit number, summed into the type's version. */
     readonly mix: number,
@@ -64,7 +64,9 @@ export class Packer {
     const cached = this.packed.get(item);
     if (cached && cached.typeUrl === typeUrl && cached.name === name) return cached;
     const any = this.encoder.packAny(typeUrl, item);
-    const h = createHash("sha256").update(name).update("\0").update(any.value).digest("hex").slice(0, 16);
+    // Every type's name is a field of the resource (packType reads it from there), so the bytes cover it.
+    // One-shot hashing: a Hash object per resource cost more than the hashing itself.
+    const h = hash("sha256", any.value, "hex").slice(0, 16);
     const entry = new PackedResource(typeUrl, name, any, h, parseInt(h.slice(0, 13), 16));
     this.packed.set(item, entry);
     return entry;
