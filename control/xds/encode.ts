@@ -75,8 +75,9 @@ interface FieldPlan {
   readonly field: protobuf.Field;
   readonly kind: Kind;
   readonly tag: number;
-  /** The message type of a message field. */
+  /** The message type of a message field, and its plan once worked out. */
   readonly type?: protobuf.Type;
+  typePlan?: TypePlan;
   /** The values of an enum field, by name, and the enum's name. */
   readonly values?: Readonly<Record<string, number>>;
   readonly enumName?: string;
@@ -84,6 +85,12 @@ interface FieldPlan {
   readonly scalar: string;
   /** A map field's values, written as field 2 of each entry. */
   mapValue?: FieldPlan;
+}
+
+/** A message type's field plans, by field name, filled in as fields are met. */
+interface TypePlan {
+  readonly type: protobuf.Type;
+  readonly fields: Map<string, FieldPlan>;
 }
 
 function fieldPlan(field: protobuf.Field, id: number): FieldPlan {
@@ -102,14 +109,14 @@ export class Encoder {
   readonly root: protobuf.Root;
   private readonly any: protobuf.Type;
   // protobufjs lookups walk the namespace tree: resolve each type once.
-  private readonly types = new Map<string, protobuf.Type>();
+  private readonly types = new Map<string, TypePlan>();
   // Shared constants (e.g. the loop guard's ECDS reference, in every guarded chain) carry the
   // ENCODE_ONCE mark: their bytes are computed once per encoder.
   private readonly constantBytes = new WeakMap<object, Uint8Array>();
   // Where the encoder is, for error messages: a stack, not a string per field (that was most of the garbage).
   private readonly where = new Path();
   // How each field is written, per message type: reflection asked once, not per value.
-  private readonly plans = new Map<protobuf.Type, Map<string, FieldPlan>>();
+  private readonly plans = new Map<protobuf.Type, TypePlan>();
 
   constructor(root: protobuf.Root = loadEnvoyProtos()) {
     this.root = root;
@@ -120,7 +127,7 @@ export class Encoder {
   encode(typeUrl: string, obj: object): Uint8Array {
     const w = protobuf.Writer.create();
     this.where.reset(typeUrl.slice(typeUrl.lastIndexOf(".") + 1));
-    this.message(this.typeOfUrl(typeUrl), obj, w);
+    this.message(this.planOfUrl(typeUrl), obj, w);
     return w.finish();
   }
 
@@ -130,10 +137,16 @@ export class Encoder {
     return { type_url: typeUrl, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
   }
 
-  typeOfUrl(typeUrl: string): protobuf.Type {
-    let type = this.types.get(typeUrl);
-    if (!type) this.types.set(typeUrl, (type = this.root.lookupType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1))));
-    return type;
+  private planOfUrl(typeUrl: string): TypePlan {
+    let plan = this.types.get(typeUrl);
+    if (!plan) this.types.set(typeUrl, (plan = this.typePlan(this.root.lookupType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1)))));
+    return plan;
+  }
+
+  private typePlan(type: protobuf.Type): TypePlan {
+    let plan = this.plans.get(type);
+    if (!plan) this.plans.set(type, (plan = { type, fields: new Map() }));
+    return plan;
   }
 
   private encodeAny(value: any, w: protobuf.Writer): void {
@@ -141,7 +154,7 @@ export class Encoder {
     if (typeof typeUrl === "string") {
       w.uint32((1 << 3) | WIRE.bytes).string(typeUrl);
       w.uint32((2 << 3) | WIRE.bytes).fork();
-      this.message(this.typeOfUrl(typeUrl), value, w, "@type");
+      this.message(this.planOfUrl(typeUrl), value, w, "@type");
       w.ldelim();
       return;
     }
@@ -153,12 +166,13 @@ export class Encoder {
 
   private messageField(plan: FieldPlan, value: object, w: protobuf.Writer): void {
     const type = plan.type!;
+    const typePlan = (plan.typePlan ??= this.typePlan(type));
     if ((value as Record<symbol, unknown>)[ENCODE_ONCE] === true) {
       let bytes = this.constantBytes.get(value);
       if (!bytes) {
         const inner = protobuf.Writer.create();
         if (type === this.any) this.encodeAny(value, inner);
-        else this.message(type, value, inner);
+        else this.message(typePlan, value, inner);
         this.constantBytes.set(value, (bytes = inner.finish()));
       }
       w.uint32(plan.tag).bytes(bytes);
@@ -166,7 +180,7 @@ export class Encoder {
     }
     w.uint32(plan.tag).fork();
     if (type === this.any) this.encodeAny(value, w);
-    else this.message(type, value, w);
+    else this.message(typePlan, value, w);
     w.ldelim();
   }
 
@@ -188,29 +202,25 @@ export class Encoder {
     }
   }
 
-  /** The plan of `type`'s field `key`, worked out on first use; undefined when there is no such field. */
-  private planOf(type: protobuf.Type, key: string): FieldPlan | undefined {
-    let byKey = this.plans.get(type);
-    if (!byKey) this.plans.set(type, (byKey = new Map()));
-    let plan = byKey.get(key);
-    if (plan) return plan;
-    const field = type.fields[key];
+  /** The plan of a type's field `key`, worked out on first use; undefined when there is no such field. */
+  private fieldOf(tp: TypePlan, key: string): FieldPlan | undefined {
+    const field = tp.type.fields[key];
     if (!field) return undefined;
     if (!field.resolved) field.resolve();
-    plan = fieldPlan(field, field.id);
+    const plan = fieldPlan(field, field.id);
     if (field.map) plan.mapValue = fieldPlan(field, 2);
-    byKey.set(key, plan);
+    tp.fields.set(key, plan);
     return plan;
   }
 
   /** Writes obj's set fields; `skip` names a key that is not a field (an Any's "@type"). */
-  private message(type: protobuf.Type, obj: object, w: protobuf.Writer, skip?: string): void {
+  private message(tp: TypePlan, obj: object, w: protobuf.Writer, skip?: string): void {
     const where = this.where;
     for (const key in obj) {
       const value = (obj as Record<string, unknown>)[key];
       if (value === undefined || value === null || key === skip) continue;
-      const plan = this.planOf(type, key);
-      if (!plan) throw new TypeError(`${where}: ${type.fullName.slice(1)} has no field ${JSON.stringify(key)}`);
+      const plan = tp.fields.get(key) ?? this.fieldOf(tp, key);
+      if (!plan) throw new TypeError(`${where}: ${tp.type.fullName.slice(1)} has no field ${JSON.stringify(key)}`);
       where.push(key);
       if (plan.mapValue) {
         const keyType = (plan.field as unknown as protobuf.MapField).keyType;
