@@ -14,6 +14,7 @@ import { Encoder } from "../control/xds/encode.ts";
 import { Snapshot, Packer } from "../control/xds/snapshot.ts";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
 import { proxyIdentity } from "../control/identity/proxy.ts";
+import { generateBootstrap } from "../envoy/bootstrap.ts";
 import { registryOf, sidecar } from "./support/registry.ts";
 
 const SEED = registryOf(readFileSync(join(PROJECT_ROOT, "examples", "registry", "seed.yaml"), "utf8"));
@@ -82,6 +83,14 @@ test("a proxy whose bootstrap lists its SDS files (MULTIPLANE_XDS_SECRETS): the 
   assert.equal(tlsOnly.transport_socket.typed_config.common_tls_context, { validation_context_sds_secret_config: { name: "multiplane-xds-ca", sds_config: sdsConfig("/etc/mp/envoy.xds-ca.json") } });
   const url = guardCluster(generate(n1, SEED, withRemote({ sha256: SHA, from: { kind: "url", url: "https://modules.example/lg.wasm" } })));
   assert.not.ok("common_tls_context" in url.transport_socket.typed_config);
+  // The bootstrap's xDS cluster and the guard's refer to the secrets identically (so Envoy shares them).
+  const tls = { caFile: "/etc/mp/ca.pem", certFile: "/etc/mp/n1.pem", keyFile: "/etc/mp/n1-key.pem", sds: { ca: "/etc/mp/envoy.xds-ca.json", cert: "/etc/mp/envoy.xds-cert.json" } };
+  const b = generateBootstrap({ nodeId: PROXY.id, instanceIps: [], xds: { host: "192.168.10.1", port: 15010 }, tls }) as any;
+  const xdsTls = b.static_resources.clusters[0].transport_socket.typed_config.common_tls_context;
+  assert.equal(xdsTls.tls_certificate_sds_secret_configs, guardCluster(r).transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs);
+  assert.equal(xdsTls.combined_validation_context.validation_context_sds_secret_config, guardCluster(r).transport_socket.typed_config.common_tls_context.validation_context_sds_secret_config);
+  assert.equal(proxyIdentity(b.node).xdsSecrets, tls.sds, "the bootstrap's metadata is what the control plane reads");
+
   // Configs are kept per SDS paths: proxies with the same paths share one, other paths get their own;
   // proxies without the key (older bootstraps) keep name-only references.
   const p = new ConfigPipeline(withRemote(remote), encoder);
