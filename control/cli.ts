@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolveEnvoy } from "../envoy/resolve.ts";
-import { generateBootstrap, parseHostPort, DEFAULT_ADMIN } from "../envoy/bootstrap.ts";
+import { generateBootstrap, parseHostPort, DEFAULT_ADMIN, sdsPathsNextTo, writeXdsSdsFiles, type XdsTlsOptions } from "../envoy/bootstrap.ts";
 import { interfaceIps } from "../envoy/node-ips.ts";
 import { serve, type ServeOptions } from "./serve.ts";
 import { start } from "./start.ts";
@@ -45,7 +45,10 @@ ${REGISTRY_USAGE}
       print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; several
       --xds addresses: control-plane replicas, one xDS cluster that Envoy fails over within; --xds-ca:
       xDS over TLS (the control plane's certificate must carry NAME, default the --xds host; replicas
-      on several hosts need NAME); --cert/--key: this proxy's certificate for mutual TLS
+      on several hosts need NAME); --cert/--key: this proxy's certificate for mutual TLS. With TLS,
+      --out is required: the CA and certificate are delivered by SDS files next to FILE (envoy.json:
+      envoy.xds-ca.json, envoy.xds-cert.json), and Envoy reloads the PEM files when they are replaced
+      (write the new file, then rename it over the old one), without a restart
   capture install|uninstall [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid GID]
           [--exclude-inbound-ports 15000,15010] [--exclude-outbound-ports 15000,15010]
           [--no-local-loopback-redirect] [--netns NS] [--dry-run]
@@ -81,20 +84,23 @@ function bootstrapCommand(args: string[]): void {
   if (!values["node-id"]) throw new UsageError("bootstrap: --node-id is required");
   if (!values.cert !== !values.key) throw new UsageError("bootstrap: --cert and --key go together");
   if ((values.cert || values["xds-san"]) && !values["xds-ca"]) throw new UsageError("bootstrap: --cert, --key and --xds-san need --xds-ca (xDS over TLS)");
+  if (values["xds-ca"] && !values.out) throw new UsageError("bootstrap: --xds-ca needs --out FILE (the SDS files through which Envoy reloads the CA and certificate are written next to it)");
+  const tls: XdsTlsOptions | undefined = values["xds-ca"] && values.out ? {
+    caFile: values["xds-ca"],
+    ...(values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : {}),
+    ...(values["xds-san"] ? { san: values["xds-san"] } : {}),
+    sds: sdsPathsNextTo(values.out, values.cert !== undefined),
+  } : undefined;
   const config = generateBootstrap({
     nodeId: values["node-id"],
     instanceIps: parseInstanceIpsFlag(values["instance-ips"]),
     xds: values.xds.split(",").map((x) => parseHostPort(x, "--xds")),
     admin: values.admin ? parseHostPort(values.admin, "--admin") : DEFAULT_ADMIN,
-    ...(values["xds-ca"] ? {
-      tls: {
-        caFile: values["xds-ca"],
-        ...(values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : {}),
-        ...(values["xds-san"] ? { san: values["xds-san"] } : {}),
-      },
-    } : {}),
+    ...(tls ? { tls } : {}),
   });
   const text = JSON.stringify(config, null, 2) + "\n";
+  // The SDS files first: the bootstrap names them, and Envoy refuses one whose SDS files are missing.
+  if (tls) writeXdsSdsFiles(tls);
   if (values.out) writeFileSync(values.out, text);
   else process.stdout.write(text);
 }

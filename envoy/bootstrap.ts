@@ -1,9 +1,12 @@
 // Envoy bootstrap: who this proxy is (node id and every node IP), where its control plane is
 // (ADS over gRPC, optionally over TLS or mutual TLS), and an admin listener that only the host itself
-// can reach.
+// can reach. Under TLS, also the filesystem SDS files through which Envoy reloads a rotated CA or
+// certificate (control/generation/xds-secrets.ts).
+import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { XDS_CA_SECRET, XDS_CERT_SECRET } from "../control/generation/names.ts";
+import { XDS_SECRETS_METADATA, xdsCaReference, xdsCertReference, type XdsSdsPaths } from "../control/generation/xds-secrets.ts";
 import { interfaceIps } from "./node-ips.ts";
 
 export interface HostPort {
@@ -31,7 +34,14 @@ export interface XdsTlsOptions {
   keyFile?: string;
   /** The name or IP the control plane's certificate must carry; default the xDS host (needed when replicas are on several hosts). */
   san?: string;
+  /**
+   * Where the SDS files that deliver the CA and the certificate are (writeXdsSdsFiles writes them):
+   * Envoy then reloads the PEM files when they are replaced. Without: static secrets, read once at start.
+   */
+  sds?: XdsSdsPaths;
 }
+
+const SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
 export const DEFAULT_ADMIN: HostPort = { host: "127.0.0.1", port: 15000 };
 const XDS_CLUSTER = "xds-grpc";
@@ -53,8 +63,11 @@ export function parseHostPort(value: string, what: string): HostPort {
 export function generateBootstrap(opts: BootstrapOptions): Record<string, unknown> {
   const admin = opts.admin ?? DEFAULT_ADMIN;
   const ips = opts.instanceIps ?? interfaceIps();
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, unknown> = {};
   if (ips.length > 0) metadata.INSTANCE_IPS = ips.join(",");
+  const sds = opts.tls?.sds && checkedSdsPaths(opts.tls);
+  // The paths, for the clusters the control plane sends (the loop guard module's) to name the same secrets.
+  if (sds) metadata[XDS_SECRETS_METADATA] = sds;
   const xds = Array.isArray(opts.xds) ? opts.xds : [opts.xds];
   if (xds.length === 0) throw new Error("bootstrap: no xDS address");
   return {
@@ -71,7 +84,7 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
       cds_config: { ads: {}, resource_api_version: "V3" },
     },
     static_resources: {
-      ...(opts.tls ? { secrets: xdsSecrets(opts.tls) } : {}),
+      ...(opts.tls && !sds ? { secrets: xdsSecrets(opts.tls) } : {}),
       clusters: [{
         name: XDS_CLUSTER,
         type: "STATIC",
@@ -93,10 +106,10 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
 }
 
 /**
- * The files as static secrets, so that clusters the control plane sends (the loop guard module's) can
- * name them too. Envoy reads them at start; a rotated certificate takes an Envoy restart (or hot restart).
+ * The secrets: the CA (XDS_CA_SECRET) and, for mutual TLS, the certificate and key (XDS_CERT_SECRET),
+ * by absolute paths.
  */
-function xdsSecrets(tls: XdsTlsOptions): object[] {
+function xdsSecrets(tls: XdsTlsOptions): { name: string; [field: string]: unknown }[] {
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new Error("bootstrap: a certificate needs its key and a key its certificate");
   return [
     { name: XDS_CA_SECRET, validation_context: { trusted_ca: { filename: resolve(tls.caFile) } } },
@@ -104,6 +117,48 @@ function xdsSecrets(tls: XdsTlsOptions): object[] {
       ? [{ name: XDS_CERT_SECRET, tls_certificate: { certificate_chain: { filename: resolve(tls.certFile) }, private_key: { filename: resolve(tls.keyFile) } } }]
       : []),
   ];
+}
+
+/** tls.sds, checked: absolute paths, a certificate's SDS file exactly when there is a certificate. */
+function checkedSdsPaths(tls: XdsTlsOptions): XdsSdsPaths {
+  const sds = tls.sds!;
+  if ((sds.cert === undefined) !== (tls.certFile === undefined)) throw new Error("bootstrap: the certificate's SDS file is needed exactly when there is a certificate");
+  for (const p of [sds.ca, sds.cert]) if (p !== undefined && resolve(p) !== p) throw new Error(`bootstrap: SDS file path ${JSON.stringify(p)} is not absolute`);
+  return { ca: sds.ca, ...(sds.cert ? { cert: sds.cert } : {}) };
+}
+
+/**
+ * Where `multiplane bootstrap --out FILE` puts the SDS files: next to FILE, named after it without
+ * ".json" (envoy.json: envoy.xds-ca.json, and with a certificate envoy.xds-cert.json). Absolute.
+ */
+export function sdsPathsNextTo(bootstrapFile: string, withCert: boolean): XdsSdsPaths {
+  const out = resolve(bootstrapFile);
+  const stem = join(dirname(out), basename(out).replace(/\.json$/, ""));
+  return { ca: `${stem}.xds-ca.json`, ...(withCert ? { cert: `${stem}.xds-cert.json` } : {}) };
+}
+
+/** The SDS files tls.sds names, with their content: each one Secret naming the PEM files. */
+export function xdsSdsFiles(tls: XdsTlsOptions): { path: string; text: string }[] {
+  const sds = checkedSdsPaths(tls);
+  const [ca, cert] = xdsSecrets(tls);
+  return [
+    { path: sds.ca, secret: ca! },
+    ...(sds.cert && cert ? [{ path: sds.cert, secret: cert }] : []),
+  ].map(({ path, secret }) => ({ path, text: JSON.stringify({ resources: [{ "@type": SECRET_TYPE, ...secret }] }, null, 2) + "\n" }));
+}
+
+/**
+ * Writes the SDS files, each by a rename over the old one: an Envoy already running on them (the
+ * bootstrap written again) reads a whole file, and picks up a change. Readable by all, whatever the
+ * umask: they name files and hold no key, and Envoy's user must read them.
+ */
+export function writeXdsSdsFiles(tls: XdsTlsOptions): void {
+  for (const f of xdsSdsFiles(tls)) {
+    const tmp = `${f.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, f.text);
+    chmodSync(tmp, 0o644);
+    renameSync(tmp, f.path);
+  }
 }
 
 /**
@@ -128,10 +183,10 @@ function xdsTransportSocket(tls: XdsTlsOptions, host: string): object {
       ...(isIP(host) ? {} : { sni: host }),
       common_tls_context: {
         alpn_protocols: ["h2"], // gRPC: the control plane's HTTP/2 server negotiates h2 by ALPN
-        ...(tls.certFile ? { tls_certificate_sds_secret_configs: [{ name: XDS_CERT_SECRET }] } : {}),
+        ...(tls.certFile ? { tls_certificate_sds_secret_configs: [xdsCertReference(tls.sds)] } : {}),
         combined_validation_context: {
           default_validation_context: { match_typed_subject_alt_names: [{ san_type: sanType, matcher: { exact: san } }] },
-          validation_context_sds_secret_config: { name: XDS_CA_SECRET },
+          validation_context_sds_secret_config: xdsCaReference(tls.sds),
         },
       },
     },

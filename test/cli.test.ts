@@ -2,9 +2,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
 import { parseServeArgs } from "../control/cli.ts";
+import { makeCa, makeLeaf, opensslUnavailableReason } from "./support/certs.ts";
 
 const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
   spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), ...args], { encoding: "utf8", env });
@@ -48,16 +51,28 @@ test("bootstrap --xds with several addresses: one xDS cluster whose endpoints ar
   assert.equal(one.dynamic_resources.ads_config.grpc_services[0].envoy_grpc, { cluster_name: "xds-grpc" }, "one address: unchanged");
 });
 
+/** A bootstrap written with --out FILE in a fresh directory: the exit, FILE's JSON and the directory's files. */
+function bootstrapTo(args: string[], name = "envoy.json"): { r: ReturnType<typeof cli>; out: string; dir: string; json: () => any; files: () => string[] } {
+  const dir = mkdtempSync(join(tmpdir(), "mp-cli-bootstrap-"));
+  dirs.push(dir);
+  const out = join(dir, name);
+  const r = cli(["bootstrap", ...args, "--out", out]);
+  return { r, out, dir, json: () => JSON.parse(readFileSync(out, "utf8")), files: () => readdirSync(dir).sort() };
+}
+const dirs: string[] = [];
+test.after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
 test("bootstrap --xds-ca with replicas on several hosts needs the SAN they share", () => {
-  const base = ["bootstrap", "--xds", "cp-1.example:15010,cp-2.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"];
-  const r = cli(base);
-  assert.is(r.status, 1);
-  assert.match(r.stderr, "several hosts (cp-1.example, cp-2.example): name the SAN their certificates share with --xds-san");
-  const tls = JSON.parse(cli([...base, "--xds-san", "cp.example"]).stdout).static_resources.clusters[0].transport_socket.typed_config;
+  const base = ["--xds", "cp-1.example:15010,cp-2.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"];
+  const refused = bootstrapTo(base);
+  assert.is(refused.r.status, 1);
+  assert.match(refused.r.stderr, "several hosts (cp-1.example, cp-2.example): name the SAN their certificates share with --xds-san");
+  assert.equal(refused.files(), [], "nothing written");
+  const tls = bootstrapTo([...base, "--xds-san", "cp.example"]).json().static_resources.clusters[0].transport_socket.typed_config;
   assert.is(tls.sni, "cp.example");
   assert.equal(tls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names, [{ san_type: "DNS", matcher: { exact: "cp.example" } }]);
-  const samehost = cli(["bootstrap", "--xds", "10.0.0.1:15010,10.0.0.1:15011", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]);
-  assert.is(samehost.status, 0, "replicas on one host: its address is the SAN");
+  const samehost = bootstrapTo(["--xds", "10.0.0.1:15010,10.0.0.1:15011", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]);
+  assert.is(samehost.r.status, 0, "replicas on one host: its address is the SAN");
 });
 
 test("serve --registry etcd://...: a malformed URL and the file registry's flags are usage errors", () => {
@@ -74,27 +89,68 @@ test("bootstrap --instance-ips none omits INSTANCE_IPS (an old single-IP proxy)"
   assert.equal(JSON.parse(r.stdout).node.metadata, {});
 });
 
-test("bootstrap --xds-ca --cert --key: static secrets and mutual TLS to the control plane, which must carry the xDS host", () => {
-  const r = cli(["bootstrap", "--xds", "192.168.10.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "/etc/mp/ca.pem", "--cert", "/etc/mp/node.pem", "--key", "/etc/mp/node-key.pem"]);
-  assert.is(r.status, 0, r.stderr);
-  const b = JSON.parse(r.stdout);
-  assert.equal(b.static_resources.secrets, [
-    { name: "multiplane-xds-ca", validation_context: { trusted_ca: { filename: "/etc/mp/ca.pem" } } },
-    { name: "multiplane-xds-cert", tls_certificate: { certificate_chain: { filename: "/etc/mp/node.pem" }, private_key: { filename: "/etc/mp/node-key.pem" } } },
-  ]);
-  const tls = b.static_resources.clusters[0].transport_socket.typed_config;
+test("bootstrap --xds-ca --cert --key --out FILE: secrets by SDS files next to FILE, listed in the node metadata; mutual TLS to the control plane, which must carry the xDS host", () => {
+  const b = bootstrapTo(["--xds", "192.168.10.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "/etc/mp/ca.pem", "--cert", "/etc/mp/node.pem", "--key", "/etc/mp/node-key.pem"]);
+  assert.is(b.r.status, 0, b.r.stderr);
+  assert.equal(b.files(), ["envoy.json", "envoy.xds-ca.json", "envoy.xds-cert.json"]);
+  const caSds = join(b.dir, "envoy.xds-ca.json");
+  const certSds = join(b.dir, "envoy.xds-cert.json");
+  const secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+  assert.equal(JSON.parse(readFileSync(caSds, "utf8")), { resources: [{ "@type": secret, name: "multiplane-xds-ca", validation_context: { trusted_ca: { filename: "/etc/mp/ca.pem" } } }] });
+  assert.equal(JSON.parse(readFileSync(certSds, "utf8")), {
+    resources: [{ "@type": secret, name: "multiplane-xds-cert", tls_certificate: { certificate_chain: { filename: "/etc/mp/node.pem" }, private_key: { filename: "/etc/mp/node-key.pem" } } }],
+  });
+  const json = b.json();
+  assert.equal(json.node.metadata, { MULTIPLANE_XDS_SECRETS: { ca: caSds, cert: certSds } });
+  assert.is(json.static_resources.secrets, undefined, "no static secrets");
+  const sdsConfig = (path: string) => ({ path_config_source: { path }, resource_api_version: "V3" });
+  const tls = json.static_resources.clusters[0].transport_socket.typed_config;
   assert.is(tls["@type"], "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
-  assert.equal(tls.common_tls_context.tls_certificate_sds_secret_configs, [{ name: "multiplane-xds-cert" }]);
+  assert.equal(tls.common_tls_context.tls_certificate_sds_secret_configs, [{ name: "multiplane-xds-cert", sds_config: sdsConfig(certSds) }]);
   assert.equal(tls.common_tls_context.combined_validation_context, {
     default_validation_context: { match_typed_subject_alt_names: [{ san_type: "IP_ADDRESS", matcher: { exact: "192.168.10.1" } }] },
-    validation_context_sds_secret_config: { name: "multiplane-xds-ca" },
+    validation_context_sds_secret_config: { name: "multiplane-xds-ca", sds_config: sdsConfig(caSds) },
   });
-  const named = JSON.parse(cli(["bootstrap", "--xds", "cp.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]).stdout);
-  const named_tls = named.static_resources.clusters[0].transport_socket.typed_config;
-  assert.is(named_tls.sni, "cp.example");
-  assert.is(named_tls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].san_type, "DNS");
-  assert.not.ok("tls_certificate_sds_secret_configs" in named_tls.common_tls_context, "TLS without a client certificate");
-  assert.ok(named.static_resources.secrets[0].validation_context.trusted_ca.filename.startsWith("/"), "paths are made absolute");
+
+  // By name, without a client certificate, with relative paths and an --out without .json.
+  const named = bootstrapTo(["--xds", "cp.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"], "bootstrap");
+  assert.is(named.r.status, 0, named.r.stderr);
+  assert.equal(named.files(), ["bootstrap", "bootstrap.xds-ca.json"]);
+  const namedTls = named.json().static_resources.clusters[0].transport_socket.typed_config;
+  assert.is(namedTls.sni, "cp.example");
+  assert.is(namedTls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].san_type, "DNS");
+  assert.not.ok("tls_certificate_sds_secret_configs" in namedTls.common_tls_context, "TLS without a client certificate");
+  assert.equal(named.json().node.metadata, { MULTIPLANE_XDS_SECRETS: { ca: join(named.dir, "bootstrap.xds-ca.json") } });
+  const ca = JSON.parse(readFileSync(join(named.dir, "bootstrap.xds-ca.json"), "utf8")).resources[0].validation_context.trusted_ca.filename;
+  assert.is(ca, join(process.cwd(), "ca.pem"), "paths are made absolute");
+});
+
+test("bootstrap --xds-ca without --out is a usage error: the SDS files need a place", () => {
+  const r = cli(["bootstrap", "--xds", "10.0.0.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]);
+  assert.is(r.status, 2);
+  assert.is(r.stdout, "");
+  assert.is(r.stderr.split("\n")[0], "multiplane: bootstrap: --xds-ca needs --out FILE (the SDS files through which Envoy reloads the CA and certificate are written next to it)");
+});
+
+test("bootstrap --xds-ca --cert --key --out: envoy --mode validate accepts the bootstrap and its SDS files", () => {
+  const skip = opensslUnavailableReason();
+  if (skip) return console.log(`    (skipped: ${skip})`);
+  const certs = mkdtempSync(join(tmpdir(), "mp-cli-certs-"));
+  dirs.push(certs);
+  const ca = makeCa(certs);
+  const leaf = makeLeaf(certs, ca, "node", { uris: ["spiffe://cluster.local/ns/default/sa/a"] });
+  const b = bootstrapTo(["--xds", "127.0.0.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", ca.cert, "--cert", leaf.cert, "--key", leaf.key]);
+  assert.is(b.r.status, 0, b.r.stderr);
+  const envoy = cli(["envoy-path"]).stdout.trim();
+  const validate = (file: string) => spawnSync(envoy, ["--mode", "validate", "-c", file], { encoding: "utf8" });
+  const ok = validate(b.out);
+  assert.is(ok.status, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout + ok.stderr, `configuration '${b.out}' OK`);
+  // Envoy checks the SDS files exist: a bootstrap whose SDS file is gone is refused.
+  rmSync(join(b.dir, "envoy.xds-cert.json"));
+  const missing = validate(b.out);
+  assert.is.not(missing.status, 0);
+  assert.match(missing.stdout + missing.stderr, "envoy.xds-cert.json' does not exist");
 });
 
 test("bootstrap TLS flags: --cert without --key, or without --xds-ca, are usage errors", () => {

@@ -13,6 +13,8 @@ import { ConfigPipeline } from "../control/pipeline/config-pipeline.ts";
 import { Encoder } from "../control/xds/encode.ts";
 import { Snapshot, Packer } from "../control/xds/snapshot.ts";
 import { PROJECT_ROOT } from "../envoy/paths.ts";
+import { proxyIdentity } from "../control/identity/proxy.ts";
+import { generateBootstrap } from "../envoy/bootstrap.ts";
 import { registryOf, sidecar } from "./support/registry.ts";
 
 const SEED = registryOf(readFileSync(join(PROJECT_ROOT, "examples", "registry", "seed.yaml"), "utf8"));
@@ -63,6 +65,51 @@ test("served by the control plane over mutual TLS: remote source with sha256 and
     tls_certificate_sds_secret_configs: [{ name: "multiplane-xds-cert" }],
   });
   packs(r);
+});
+
+test("a proxy whose bootstrap lists its SDS files (MULTIPLANE_XDS_SECRETS): the cluster names the same secrets with the same sds_config", () => {
+  const remote: RemoteGuardModule = { sha256: SHA, from: { kind: "control-plane", host: "192.168.10.1", port: 15013, tls: "mtls", path: "/loop-guard.wasm" } };
+  const withSds = (ca: string, cert?: string) => proxyIdentity({ id: PROXY.id, metadata: { INSTANCE_IPS: "192.168.10.63,10.75.8.101", MULTIPLANE_XDS_SECRETS: { ca, ...(cert ? { cert } : {}) } } });
+  const sdsConfig = (path: string) => ({ path_config_source: { path }, resource_api_version: "V3" });
+  const n1 = withSds("/etc/mp/envoy.xds-ca.json", "/etc/mp/envoy.xds-cert.json");
+  const r = generate(n1, SEED, withRemote(remote));
+  assert.equal(guardCluster(r).transport_socket.typed_config.common_tls_context, {
+    validation_context_sds_secret_config: { name: "multiplane-xds-ca", sds_config: sdsConfig("/etc/mp/envoy.xds-ca.json") },
+    tls_certificate_sds_secret_configs: [{ name: "multiplane-xds-cert", sds_config: sdsConfig("/etc/mp/envoy.xds-cert.json") }],
+  });
+  packs(r);
+  // Server-only TLS names the CA alone; a module from another URL names no secret at all.
+  const tlsOnly = guardCluster(generate(n1, SEED, withRemote({ ...remote, from: { ...remote.from, tls: "tls" } as RemoteGuardModule["from"] })));
+  assert.equal(tlsOnly.transport_socket.typed_config.common_tls_context, { validation_context_sds_secret_config: { name: "multiplane-xds-ca", sds_config: sdsConfig("/etc/mp/envoy.xds-ca.json") } });
+  const url = guardCluster(generate(n1, SEED, withRemote({ sha256: SHA, from: { kind: "url", url: "https://modules.example/lg.wasm" } })));
+  assert.not.ok("common_tls_context" in url.transport_socket.typed_config);
+  // The bootstrap's xDS cluster and the guard's refer to the secrets identically (so Envoy shares them).
+  const tls = { caFile: "/etc/mp/ca.pem", certFile: "/etc/mp/n1.pem", keyFile: "/etc/mp/n1-key.pem", sds: { ca: "/etc/mp/envoy.xds-ca.json", cert: "/etc/mp/envoy.xds-cert.json" } };
+  const b = generateBootstrap({ nodeId: PROXY.id, instanceIps: [], xds: { host: "192.168.10.1", port: 15010 }, tls }) as any;
+  const xdsTls = b.static_resources.clusters[0].transport_socket.typed_config.common_tls_context;
+  assert.equal(xdsTls.tls_certificate_sds_secret_configs, guardCluster(r).transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs);
+  assert.equal(xdsTls.combined_validation_context.validation_context_sds_secret_config, guardCluster(r).transport_socket.typed_config.common_tls_context.validation_context_sds_secret_config);
+  assert.equal(proxyIdentity(b.node).xdsSecrets, tls.sds, "the bootstrap's metadata is what the control plane reads");
+
+  // Configs are kept per SDS paths: proxies with the same paths share one, other paths get their own;
+  // proxies without the key (older bootstraps) keep name-only references.
+  const p = new ConfigPipeline(withRemote(remote), encoder);
+  p.setRegistry(SEED);
+  const n1again = withSds("/etc/mp/envoy.xds-ca.json", "/etc/mp/envoy.xds-cert.json");
+  const other = withSds("/srv/envoy/b.xds-ca.json", "/srv/envoy/b.xds-cert.json");
+  for (const x of [n1, n1again, other, PROXY]) p.retain(x);
+  assert.is(p.configFor(n1), p.configFor(n1again));
+  assert.is.not(p.configFor(n1), p.configFor(other));
+  assert.is.not(p.configFor(n1), p.configFor(PROXY));
+  assert.is(p.cachedConfigs(), 3);
+  const clusterOf = (x: typeof PROXY) => (generate(x, SEED, withRemote(remote)).clusters.find((c) => c.name === "multiplane-guard-wasm") as any).transport_socket.typed_config.common_tls_context;
+  assert.equal(clusterOf(other).validation_context_sds_secret_config.sds_config, sdsConfig("/srv/envoy/b.xds-ca.json"));
+  assert.equal(clusterOf(PROXY).validation_context_sds_secret_config, { name: "multiplane-xds-ca" });
+  // Without a module fetched over TLS the paths do not split configs.
+  const local = new ConfigPipeline(withRemote(), encoder);
+  local.setRegistry(SEED);
+  for (const x of [n1, other]) local.retain(x);
+  assert.is(local.configFor(n1), local.configFor(other));
 });
 
 test("served on a wildcard address: each proxy fetches from the address its xDS connection arrived at; plaintext has no transport socket", () => {

@@ -73,4 +73,38 @@ test("a proxy's node IPs are node.id's IP then INSTANCE_IPS (a string or a list)
   assert.equal(proxyIdentity({}).nodeIps, []);
 });
 
+test("MULTIPLANE_XDS_SECRETS: the SDS files of the xDS secrets; anything else is reported and ignored, never fatal", () => {
+  const id = "sidecar~192.168.10.63~a-1.default~default.svc.cluster.local";
+  const with_ = (v: unknown) => proxyIdentity({ id, metadata: { MULTIPLANE_XDS_SECRETS: v } });
+  const ok = with_({ ca: "/etc/mp/envoy.xds-ca.json", cert: "/etc/mp/envoy.xds-cert.json" });
+  assert.equal(ok.xdsSecrets, { ca: "/etc/mp/envoy.xds-ca.json", cert: "/etc/mp/envoy.xds-cert.json" });
+  assert.equal(ok.problems, []);
+  assert.equal(with_({ ca: "/etc/mp/envoy.xds-ca.json" }).xdsSecrets, { ca: "/etc/mp/envoy.xds-ca.json" }, "TLS without a client certificate");
+  assert.is(proxyIdentity({ id, metadata: {} }).xdsSecrets, undefined, "absent: an older bootstrap, static secrets");
+  assert.equal(proxyIdentity({ id, metadata: {} }).problems, []);
+  const cases: [unknown, string][] = [
+    ["/etc/mp/ca.json", "expected { ca: PATH, cert: PATH } (cert optional), got \"/etc/mp/ca.json\""],
+    [["/a"], "expected { ca: PATH, cert: PATH }"],
+    [null, "expected { ca: PATH, cert: PATH }"],
+    [{}, "ca must be a string (an absolute path), got \"undefined\""],
+    [{ ca: 7 }, "ca must be a string (an absolute path), got \"7\""],
+    [{ ca: "etc/ca.json" }, "ca \"etc/ca.json\" is not an absolute path"],
+    [{ ca: "/a", cert: "" }, "cert \"\" is not an absolute path"],
+    [{ ca: "/a", cert: { x: 1 } }, "cert must be a string (an absolute path), got \"{\\\"x\\\":1}\""],
+    [{ ca: "/a\nb" }, "ca \"/a\\nb\" contains a control character"],
+    [{ ca: `/${"x".repeat(5000)}` }, "ca is 5001 bytes, over the limit of 4096"],
+  ];
+  for (const [value, reason] of cases) {
+    const p = with_(value);
+    assert.is(p.xdsSecrets, undefined, JSON.stringify(value)?.slice(0, 50));
+    assert.is(p.problems.length, 1, JSON.stringify(p.problems));
+    assert.ok(p.problems[0]!.startsWith(`node "${id}" MULTIPLANE_XDS_SECRETS: ${reason}`), p.problems[0]);
+    assert.ok(p.problems[0]!.endsWith("; ignored (the loop guard module's cluster names the bootstrap's static secrets)"), p.problems[0]);
+    assert.ok(p.problems[0]!.length < 600, "echoes are clipped");
+  }
+  const extra = with_({ ca: "/a", cert: "/b", key: "/c" });
+  assert.equal(extra.xdsSecrets, { ca: "/a", cert: "/b" });
+  assert.equal(extra.problems, [`node "${id}" MULTIPLANE_XDS_SECRETS: unknown key "key" ignored`]);
+});
+
 test.run();

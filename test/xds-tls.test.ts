@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve, type ControlPlane } from "../control/serve.ts";
 import { xdsExposure } from "../control/tls/exposure.ts";
-import { generateBootstrap } from "../envoy/bootstrap.ts";
+import { generateBootstrap, sdsPathsNextTo, writeXdsSdsFiles, type XdsTlsOptions } from "../envoy/bootstrap.ts";
 import { makeCa, makeLeaf, opensslUnavailableReason, type CertPair } from "./support/certs.ts";
 import { startEnvoy, type RunningEnvoy } from "./support/envoy.ts";
 import { waitFor } from "./support/net.ts";
@@ -44,8 +44,13 @@ if (skip && process.env.CI === "true") {
   const logs: string[] = [];
   const envoys: RunningEnvoy[] = [];
 
-  const bootstrap = (tls: Parameters<typeof generateBootstrap>[0]["tls"]) =>
-    generateBootstrap({ nodeId: SEED_NODE_ID, instanceIps: SEED_IPS, xds: { host: "127.0.0.1", port: cp.xds.port }, ...(tls ? { tls } : {}) });
+  // As `multiplane bootstrap --out` writes it: the secrets by SDS files next to the bootstrap.
+  let bootstraps = 0;
+  const bootstrap = (tls: XdsTlsOptions) => {
+    const withSds = { ...tls, sds: sdsPathsNextTo(join(certs, `envoy-${++bootstraps}.json`), tls.certFile !== undefined) };
+    writeXdsSdsFiles(withSds);
+    return generateBootstrap({ nodeId: SEED_NODE_ID, instanceIps: SEED_IPS, xds: { host: "127.0.0.1", port: cp.xds.port }, tls: withSds });
+  };
 
   test.before(async () => {
     dir = tempRegistryDir();

@@ -187,7 +187,7 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
   }
 
   const guard = options.loopGuard;
-  if (guard?.remote) clusters.push(guardWasmCluster(guard.remote, via, options.connectTimeoutMs));
+  if (guard?.remote) clusters.push(guardWasmCluster(guard.remote, via, options.connectTimeoutMs, proxy.xdsSecrets));
   // The guard's configurations depend on the node IPs (and where the module is fetched from) alone: the
   // same objects in every version, so a registry change does not encode them again for every proxy. The
   // HTTP filter's only where some HTTP chain names it.

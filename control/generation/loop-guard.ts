@@ -11,8 +11,8 @@
 import { isIP } from "node:net";
 import { duration, encodeOnce, socketAddress, typedConfig } from "./envoy-objects.ts";
 import type { AsyncDataSource, Cluster, Filter, HttpFilter, HttpWasm, TypedExtensionConfig, UpstreamTlsContext, Wasm } from "./envoy-types.ts";
-import { XDS_CA_SECRET, XDS_CERT_SECRET } from "./names.ts";
 import type { LoopGuardOptions, RemoteGuardModule } from "./options.ts";
+import { xdsCaReference, xdsCertReference, type XdsSdsPaths } from "./xds-secrets.ts";
 
 /** The network filter's ECDS name and root id; also the vm_id of both filters (one VM, one shared-data table). */
 export const LOOP_GUARD = "loop_guard";
@@ -50,8 +50,16 @@ export function guardFetchDependsOnConnection(guard: LoopGuardOptions | undefine
   return guard?.remote?.from.kind === "control-plane" && guard.remote.from.host === undefined;
 }
 
-/** Where Envoy fetches the module from: URL, and the endpoint and TLS of the cluster that reaches it. */
-function fetchTarget(remote: RemoteGuardModule, via: string | undefined): { url: string; host: string; port: number; tls?: UpstreamTlsContext } {
+/** Whether the module's cluster names the proxy's xDS secrets (so configs depend on where its SDS files are). */
+export function guardFetchUsesXdsSecrets(guard: LoopGuardOptions | undefined): boolean {
+  return guard?.remote?.from.kind === "control-plane" && guard.remote.from.tls !== "none";
+}
+
+/**
+ * Where Envoy fetches the module from: URL, and the endpoint and TLS of the cluster that reaches it.
+ * `secrets`: the proxy's SDS files for the xDS secrets (node metadata), undefined for static secrets.
+ */
+function fetchTarget(remote: RemoteGuardModule, via: string | undefined, secrets?: XdsSdsPaths): { url: string; host: string; port: number; tls?: UpstreamTlsContext } {
   const from = remote.from;
   if (from.kind === "url") {
     const u = new URL(from.url);
@@ -66,18 +74,19 @@ function fetchTarget(remote: RemoteGuardModule, via: string | undefined): { url:
   const authority = `${host.includes(":") ? `[${host}]` : host}:${from.port}`;
   const tls: UpstreamTlsContext | undefined = from.tls === "none" ? undefined : {
     common_tls_context: {
-      // The xDS CA (and, for mutual TLS, the xDS certificate) from the bootstrap's static secrets.
-      validation_context_sds_secret_config: { name: XDS_CA_SECRET },
-      ...(from.tls === "mtls" ? { tls_certificate_sds_secret_configs: [{ name: XDS_CERT_SECRET }] } : {}),
+      // The xDS CA (and, for mutual TLS, the xDS certificate) as the bootstrap's xDS cluster has them:
+      // the same filesystem SDS files (so the same secrets, reloaded together), or its static secrets.
+      validation_context_sds_secret_config: xdsCaReference(secrets),
+      ...(from.tls === "mtls" ? { tls_certificate_sds_secret_configs: [xdsCertReference(secrets)] } : {}),
     },
     ...(isIP(host) ? {} : { sni: host }),
   };
   return { url: `${from.tls === "none" ? "http" : "https"}://${authority}${from.path}`, host, port: from.port, ...(tls ? { tls } : {}) };
 }
 
-/** The cluster Envoy fetches a remote module through. */
-export function guardWasmCluster(remote: RemoteGuardModule, via: string | undefined, connectTimeoutMs: number): Cluster {
-  const t = fetchTarget(remote, via);
+/** The cluster Envoy fetches a remote module through; `secrets` as for fetchTarget. */
+export function guardWasmCluster(remote: RemoteGuardModule, via: string | undefined, connectTimeoutMs: number, secrets?: XdsSdsPaths): Cluster {
+  const t = fetchTarget(remote, via, secrets);
   return {
     name: GUARD_WASM_CLUSTER,
     type: isIP(t.host) ? "STATIC" : "STRICT_DNS",

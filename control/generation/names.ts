@@ -16,8 +16,8 @@ export const ALLOW_ANY_VIRTUAL_HOST = "allow_any";
 /** An inbound HTTP listener's inline route configuration (Istio 1.0's virtual host name). */
 export const inboundVirtualHostName = (port: number) => `inbound|http|${port}`;
 
-// Secrets that `multiplane bootstrap --xds-ca/--cert/--key` defines in Envoy's bootstrap (static
-// secrets: the files on the Envoy host). The xDS cluster uses them, and so does the cluster the
+// Secrets that `multiplane bootstrap --xds-ca/--cert/--key` gives Envoy (filesystem SDS, or static
+// secrets in older bootstraps: xds-secrets.ts). The xDS cluster uses them, and so does the cluster the
 // control plane supplies for fetching the loop guard module from it.
 export const XDS_CA_SECRET = "multiplane-xds-ca";
 export const XDS_CERT_SECRET = "multiplane-xds-cert";

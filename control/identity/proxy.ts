@@ -1,6 +1,8 @@
 // Who a connected Envoy is and which IPs its node has: the input to inbound/outbound decisions.
 import { parseInstanceIps } from "./instance-ips.ts";
 import { parseNodeId, type NodeId } from "./node-id.ts";
+import { parseXdsSecrets, XDS_SECRETS_METADATA } from "./xds-secrets.ts";
+import type { XdsSdsPaths } from "../generation/xds-secrets.ts";
 import type { XdsNode } from "../xds/node.ts";
 
 export interface ProxyIdentity {
@@ -15,6 +17,8 @@ export interface ProxyIdentity {
   /** Ignored input, one message each (at most MAX_PROBLEMS, then one "and N more"): the caller logs them once. */
   problems: string[];
   metadata: Record<string, unknown>;
+  /** From node.metadata.MULTIPLANE_XDS_SECRETS: the filesystem SDS files of the xDS CA and certificate; undefined = static secrets. */
+  xdsSecrets?: XdsSdsPaths;
 }
 
 /** Problems listed per proxy; the rest are counted. */
@@ -37,7 +41,13 @@ export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): 
   for (const bad of listed) problems.push(`node ${echo(id)} INSTANCE_IPS: ${bad.reason}; ignored`);
   const unlisted = instance.invalid.length - listed.length;
   if (unlisted > 0) problems.push(`node ${echo(id)} INSTANCE_IPS: and ${unlisted} more entries that are not IP addresses; ignored`);
+  const secrets = parseXdsSecrets(metadata[XDS_SECRETS_METADATA]);
+  if (secrets.problem) problems.push(`node ${echo(id)} ${XDS_SECRETS_METADATA}: ${secrets.problem}; ignored (the loop guard module's cluster names the bootstrap's static secrets)`);
+  if (secrets.warning) problems.push(`node ${echo(id)} ${XDS_SECRETS_METADATA}: ${secrets.warning}`);
   const nodeIdIp = nodeId.form === "istio" ? nodeId.ip : undefined;
   const nodeIps = [...new Set([...(nodeIdIp ? [nodeIdIp] : []), ...instance.ips])];
-  return { id, nodeId, ...(nodeIdIp ? { nodeIdIp } : {}), instanceIps: instance.ips, nodeIps, problems, metadata };
+  return {
+    id, nodeId, ...(nodeIdIp ? { nodeIdIp } : {}), instanceIps: instance.ips, nodeIps, problems, metadata,
+    ...(secrets.paths ? { xdsSecrets: secrets.paths } : {}),
+  };
 }

@@ -12,7 +12,7 @@
 import { decide, type Decision } from "../generation/decisions.ts";
 import { joinConfig, proxyConfig, sharedConfig, type GeneratedResources, type SharedConfig } from "../generation/generate.ts";
 import { Interner } from "../generation/intern.ts";
-import { guardFetchDependsOnConnection } from "../generation/loop-guard.ts";
+import { guardFetchDependsOnConnection, guardFetchUsesXdsSecrets } from "../generation/loop-guard.ts";
 import { endpointNetworkKey } from "../generation/networks.ts";
 import { nodeIpsOf } from "../generation/node-ips.ts";
 import type { GenerationOptions } from "../generation/options.ts";
@@ -152,12 +152,16 @@ export class ConfigPipeline {
   /**
    * What decides a proxy's config, stable across registry versions (so retain and release agree): its
    * node IPs, its network (its inbound part compares it with endpoints' networks), its namespace and
-   * DNS domain (its shared part); and `via` when the guard module is fetched from where the proxy reached us.
+   * DNS domain (its shared part); `via` when the guard module is fetched from where the proxy reached us;
+   * and its SDS files when the module's cluster names its xDS secrets.
    */
   private key(proxy: ProxyIdentity, via: string | undefined): string {
     const view = proxyView(proxy);
-    const key = `${this.nodeIps(proxy).join(",")}|${view.network ?? ""}|${view.namespace ?? ""}|${view.dnsDomain ?? ""}`;
-    return guardFetchDependsOnConnection(this.options.loopGuard) ? `${key}@${via ?? ""}` : key;
+    let key = `${this.nodeIps(proxy).join(",")}|${view.network ?? ""}|${view.namespace ?? ""}|${view.dnsDomain ?? ""}`;
+    if (guardFetchDependsOnConnection(this.options.loopGuard)) key += `@${via ?? ""}`;
+    // JSON: paths may hold any character but a control character, so no separator is safe.
+    if (guardFetchUsesXdsSecrets(this.options.loopGuard)) key += ` sds${JSON.stringify(proxy.xdsSecrets ?? null)}`;
+    return key;
   }
 
   /**
