@@ -47,11 +47,10 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     interceptors: [connectionInterceptor],
   });
   let nextStreamId = 0;
-  let open = 0;
+  const open = new Set<grpc.ServerDuplexStream<any, any>>();
   const track = (call: grpc.ServerDuplexStream<any, any>) => {
-    open++;
-    let counted = true;
-    const done = () => { if (counted) { counted = false; open--; } };
+    open.add(call);
+    const done = () => open.delete(call);
     call.on("close", done);
     call.on("cancelled", done);
     call.on("error", done);
@@ -73,9 +72,12 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   return {
     host: opts.host,
     port,
-    openStreams: () => open,
+    openStreams: () => open.size,
     sending: () => ({ bytes: budget.bytesOnTheirWay, waiting: budget.streamsWaiting }),
     stop: () => new Promise<void>((resolve) => {
+      // Streams end with UNAVAILABLE, so Envoys reconnect (to another replica) at once; a graceful
+      // shutdown alone would wait for streams that never end by themselves.
+      for (const call of [...open]) call.emit("error", { code: grpc.status.UNAVAILABLE, details: "the control plane is shutting down" });
       server.tryShutdown(() => resolve());
       setTimeout(() => { server.forceShutdown(); resolve(); }, 2000).unref();
     }),
