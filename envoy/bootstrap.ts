@@ -6,7 +6,8 @@ import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { XDS_CA_SECRET, XDS_CERT_SECRET } from "../control/generation/names.ts";
-import { XDS_SECRETS_METADATA, xdsCaReference, xdsCertReference, type XdsSdsPaths } from "../control/generation/xds-secrets.ts";
+import { xdsCaReference, xdsCertReference } from "../control/generation/xds-secrets.ts";
+import { XDS_SECRETS_METADATA, type XdsSdsPaths } from "../control/identity/xds-secrets.ts";
 import { interfaceIps } from "./node-ips.ts";
 
 export interface HostPort {

@@ -4,17 +4,10 @@
 // reloads a secret when one of its files is replaced (moved into its directory), without a restart. An
 // SDS secret is known by its name and its sds_config, so a cluster the control plane sends must carry
 // the same path to use the same secret: the bootstrap lists the paths in the node metadata key
-// XDS_SECRETS_METADATA. A bootstrap without that key (older ones) has static secrets, named only.
+// XDS_SECRETS_METADATA (control/identity/xds-secrets.ts). A bootstrap without that key (older ones)
+// has static secrets, named only.
+import type { XdsSdsPaths } from "../identity/xds-secrets.ts";
 import { XDS_CA_SECRET, XDS_CERT_SECRET } from "./names.ts";
-
-/** Node metadata: where the proxy's SDS files are, `{ ca: PATH, cert?: PATH }` (absolute paths on the Envoy host). */
-export const XDS_SECRETS_METADATA = "MULTIPLANE_XDS_SECRETS";
-
-/** The SDS files, absolute paths on the Envoy host: the CA's (XDS_CA_SECRET) and the certificate's (XDS_CERT_SECRET). */
-export interface XdsSdsPaths {
-  ca: string;
-  cert?: string;
-}
 
 export interface SdsSecretReference {
   name: string;

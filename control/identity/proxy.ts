@@ -1,8 +1,7 @@
 // Who a connected Envoy is and which IPs its node has: the input to inbound/outbound decisions.
 import { parseInstanceIps } from "./instance-ips.ts";
 import { parseNodeId, type NodeId } from "./node-id.ts";
-import { parseXdsSecrets, XDS_SECRETS_METADATA } from "./xds-secrets.ts";
-import type { XdsSdsPaths } from "../generation/xds-secrets.ts";
+import { parseXdsSecrets, XDS_SECRETS_METADATA, type XdsSdsPaths } from "./xds-secrets.ts";
 import type { XdsNode } from "../xds/node.ts";
 
 export interface ProxyIdentity {

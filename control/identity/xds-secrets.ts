@@ -3,9 +3,14 @@
 // module's cluster names the same secrets (control/generation/xds-secrets.ts). Absent: an older
 // bootstrap with static secrets. A value that is not `{ ca: PATH, cert?: PATH }` with absolute paths is
 // reported and ignored, never fatal; reports echo at most a short prefix of a value.
-import type { XdsSdsPaths } from "../generation/xds-secrets.ts";
+/** Node metadata: where the proxy's SDS files are, `{ ca: PATH, cert?: PATH }` (absolute paths on the Envoy host). */
+export const XDS_SECRETS_METADATA = "MULTIPLANE_XDS_SECRETS";
 
-export { XDS_SECRETS_METADATA } from "../generation/xds-secrets.ts";
+/** The SDS files, absolute paths on the Envoy host: the CA's and the certificate's. */
+export interface XdsSdsPaths {
+  ca: string;
+  cert?: string;
+}
 
 /** Linux's PATH_MAX: no longer path can name a file. */
 export const MAX_SDS_PATH_BYTES = 4096;
