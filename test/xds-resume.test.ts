@@ -89,6 +89,41 @@ test("SotW: a stream re-opened with the current version_info gets no response un
   }
 });
 
+test("SotW: a re-opened stream that asks for more endpoints than its version_info covered gets them", async () => {
+  // Envoy learns a new cluster by CDS, and its stream ends before the endpoints of that cluster arrive;
+  // re-opened, it names both clusters with the EDS version it holds, which covers the first one only.
+  const p = await plane();
+  try {
+    p.edit(entry("a", 9080) + entry("b", 9081));
+    const [a, b] = ["outbound|9080||a.example", "outbound|9081||b.example"];
+    const first = p.client.StreamAggregatedResources();
+    const firstGot = collect(first);
+    // Clusters first, as Envoy asks: once both are there, the stream's snapshot has both services.
+    first.write({ node: node(ID), type_url: TYPE_URL.cluster });
+    const hasB = () => firstGot.some((r) => r.type_url === TYPE_URL.cluster && r.resources.length >= 2);
+    assert.ok(await waitFor(hasB, 5000), "both clusters");
+    const cds = firstGot.filter((r) => r.type_url === TYPE_URL.cluster).at(-1);
+    first.write({ type_url: TYPE_URL.cluster, version_info: cds.version_info, response_nonce: cds.nonce });
+    first.write({ type_url: TYPE_URL.endpoint, resource_names: [a] });
+    const eds = () => firstGot.filter((r) => r.type_url === TYPE_URL.endpoint);
+    assert.ok(await waitFor(() => eds().length === 1, 5000));
+    assert.is(eds()[0].resources.length, 1);
+    const version: string = eds()[0].version_info;
+    first.cancel();
+    assert.ok(await waitFor(() => p.cp.openStreams() === 0, 5000));
+
+    const again = p.client.StreamAggregatedResources();
+    const got = collect(again);
+    again.write({ node: node(ID), type_url: TYPE_URL.endpoint, resource_names: [a, b], version_info: version });
+    assert.ok(await waitFor(() => got.length === 1, 5000), "the endpoints it lacks are sent");
+    assert.is(got[0].resources.length, 2);
+    assert.is.not(got[0].version_info, version);
+    again.cancel();
+  } finally {
+    await p.close();
+  }
+});
+
 test("delta: a stream re-opened with current initial_resource_versions gets no response until a change; what changed is sent", async () => {
   const p = await plane();
   try {

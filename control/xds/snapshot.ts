@@ -101,6 +101,23 @@ export class PackedType {
 
 const MOD = 2 ** 52;
 
+/** A set's version: the sum of its resources' hashes mod 2^52, then the count mod 4096; 16 hex digits. */
+const setVersion = (sum: number, count: number) => sum.toString(16).padStart(13, "0") + (count % 4096).toString(16).padStart(3, "0");
+
+/** The version of the named resources of `resources` (names it lacks do not count), as a type's version is of all. */
+export function versionOfNames(resources: ReadonlyMap<string, PackedResource>, names: Iterable<string>): string {
+  let sum = 0;
+  let count = 0;
+  for (const name of names) {
+    const r = resources.get(name);
+    if (!r) continue;
+    sum += r.mix;
+    if (sum >= MOD) sum -= MOD;
+    count++;
+  }
+  return setVersion(sum, count);
+}
+
 function packType(packer: Packer, typeUrl: string, items: readonly object[], nameOf: (r: any) => unknown): PackedType {
   const resources = new Map<string, PackedResource>();
   let sum = 0;
@@ -217,7 +234,7 @@ export class Snapshot {
     if (!sh && !own) return undefined;
     const sum = ((sh?.sum ?? 0) + (own?.sum ?? 0)) % MOD;
     const resources = !sh ? own!.resources : !own ? sh.resources : new LayeredMap(sh.resources, own.resources);
-    const version = sum.toString(16).padStart(13, "0") + (resources.size % 4096).toString(16).padStart(3, "0");
+    const version = setVersion(sum, resources.size);
     this.views.set(typeUrl, (view = { version, resources }));
     return view;
   }

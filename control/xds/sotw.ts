@@ -12,7 +12,7 @@ import { TYPE_URL } from "./protos.ts";
 import { sotwResponse } from "./responses.ts";
 import type { SendBudget } from "./send-budget.ts";
 import { SendQueue } from "./send-queue.ts";
-import type { PackedResource } from "./snapshot.ts";
+import { versionOfNames, type PackedResource } from "./snapshot.ts";
 
 /** Per type: what the stream asked for and what it was last sent. */
 interface SotwSubscription {
@@ -55,20 +55,24 @@ export function handleSotwStream(
     if (!state || !snapshot || !typeSnap || !info) return undefined;
     const held = state.held;
     state.held = undefined;
+    const all = state.names.size === 0 || !NAMED_TYPES.has(typeUrl);
+    // A named type's response is versioned by the names it carries, not by the type's whole set: the
+    // version_info Envoy returns then says exactly what it holds. (A whole-set version let a re-opened
+    // stream asking for clusters whose endpoints it never received pass as current: they stayed warming.)
+    const version = all ? typeSnap.version : versionOfNames(typeSnap.resources, state.names);
     // Envoy re-opening its stream (it failed over from another replica, or this one restarted) already
     // holds this content: versions are content hashes, so the same version needs no response.
-    if (held === typeSnap.version) {
+    if (held === version) {
       state.sentVersion = held;
       state.sentFor = state.names;
-      const wanted = state.names.size === 0 || !NAMED_TYPES.has(typeUrl) ? typeSnap.resources.size : [...state.names].filter((n) => typeSnap.resources.has(n)).length;
+      const wanted = all ? typeSnap.resources.size : [...state.names].filter((n) => typeSnap.resources.has(n)).length;
       callbacks.onHeld?.({ ...info, typeUrl, version: held, resourceCount: wanted });
       return undefined;
     }
-    if (!force && state.sentVersion === typeSnap.version && sameSet(state.sentFor, state.names)) return undefined;
+    if (!force && state.sentVersion === version && sameSet(state.sentFor, state.names)) return undefined;
     const entries: Buffer[] = [];
     let count = 0;
     const shared = snapshot.shared.get(typeUrl);
-    const all = state.names.size === 0 || !NAMED_TYPES.has(typeUrl);
     if (all || (shared && state.names.size >= shared.resources.size && [...shared.resources.keys()].every((n) => state.names.has(n)))) {
       // Every shared resource: the layer's pre-built block, then the proxy's own (named ones only if asked for).
       if (shared) { entries.push(shared.sotwBlock); count += shared.resources.size; }
@@ -82,13 +86,13 @@ export function handleSotwStream(
       }
     }
     const nonce = String(++nonceCounter);
-    state.sentVersion = typeSnap.version;
+    state.sentVersion = version;
     state.sentNonce = nonce;
     state.sentAt = performance.now();
     state.sentCount = count;
     state.sentFor = state.names;
-    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: count });
-    return sotwResponse(typeSnap.version, typeUrl, nonce, entries);
+    callbacks.onPush?.({ ...info, typeUrl, version, nonce, resourceCount: count });
+    return sotwResponse(version, typeUrl, nonce, entries);
   };
   const queue = new SendQueue(call, build, budget);
 
