@@ -7,15 +7,11 @@
 // Traffic stays inside these namespaces; everything is removed afterwards, also on failure.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { CleanupRegistry } from "../control/demo/cleanup.ts";
 import { parseAdminStats } from "../control/demo/scenario.ts";
-import { assertNothingLeftBehind, NODE_PORTS, startCapturedNode } from "./support/captured-node.ts";
+import { assertNothingLeftBehind, NODE_PORTS, seedTopology, startCapturedNode } from "./support/captured-node.ts";
 import { waitFor } from "./support/net.ts";
-import { createSeedTopology, netnsUnavailableReason, SEED, type Topology } from "./support/netns.ts";
+import { netnsUnavailableReason, SEED } from "./support/netns.ts";
 
 const skip = netnsUnavailableReason();
 const UPSTREAM = SEED.lanPeerIp; // 192.168.10.1
@@ -94,10 +90,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
   const pids: number[] = [];
 
   test("two HTTP services on one port told apart by Host, and a gRPC service over HTTP/2, through the capture and the HTTP guard", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "mp-http-netns-"));
-    chmodSync(dir, 0o755); // Envoy runs as uid 1337 and reads its bootstrap here
-    const cleanup = new CleanupRegistry();
-    const t: Topology = createSeedTopology(cleanup);
+    const { t, dir, close } = seedTopology("mp-http-netns-");
     namespaces = Object.values(t.ns);
     try {
       const web = t.spawn(t.ns.lan, process.execPath, ["-e", HTTP_UPSTREAMS_SOURCE, UPSTREAM, "9081=reviews", "9082=ratings"], { label: "http upstreams" });
@@ -124,9 +117,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
       assert.is(stat("wasmcustom.loop_guard.short_circuited"), 0);
       assert.is(stat("cluster.PassthroughCluster.upstream_rq_total"), 0, "nothing fell through to PassthroughCluster");
     } finally {
-      await t.destroy();
-      cleanup.close();
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 

@@ -8,15 +8,11 @@
 // failure.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { AGENT_SOURCE, NsAgent } from "../control/demo/agent.ts";
-import { CleanupRegistry } from "../control/demo/cleanup.ts";
 import { dnsQueries, DNS_RESPONDER_SOURCE } from "./support/dns-responder.ts";
-import { assertNothingLeftBehind, NODE_PORTS, startCapturedNode } from "./support/captured-node.ts";
+import { assertNothingLeftBehind, NODE_PORTS, seedTopology, startCapturedNode } from "./support/captured-node.ts";
 import { waitFor } from "./support/net.ts";
-import { createSeedTopology, netnsUnavailableReason, SEED, type Topology } from "./support/netns.ts";
+import { netnsUnavailableReason, SEED } from "./support/netns.ts";
 
 const skip = netnsUnavailableReason();
 const UPSTREAM = SEED.lanPeerIp; // 192.168.10.1: the other side of the node's first interface
@@ -93,17 +89,12 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
   console.log(`  SKIPPED (resolution modes in network namespaces): ${skip}`);
   test.skip("resolution modes in network namespaces", () => {});
 } else {
-  let topo: Topology | undefined;
   let namespaces: string[] = [];
   const pids: number[] = [];
 
   test("DNS, DNS_ROUND_ROBIN, DNS endpoints, a NONE wildcard and DYNAMIC_DNS carry real connections", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "mp-resolution-"));
-    chmodSync(dir, 0o755); // Envoy runs as uid 1337 and reads its bootstrap here
-    const cleanup = new CleanupRegistry();
-    topo = createSeedTopology(cleanup);
-    namespaces = Object.values(topo.ns);
-    const t = topo;
+    const { t, dir, close } = seedTopology("mp-resolution-");
+    namespaces = Object.values(t.ns);
     try {
       // The rest of the network: the test's DNS server and the upstreams, at 192.168.10.1.
       const dns = t.spawn(t.ns.lan, process.execPath, ["-e", DNS_RESPONDER_SOURCE, UPSTREAM, "53",
@@ -159,9 +150,7 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
       }
       assert.not.match(stats, /^cluster\.PassthroughCluster\.upstream_cx_total: [1-9]/m, "nothing fell through to PassthroughCluster");
     } finally {
-      await t.destroy();
-      cleanup.close();
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 

@@ -3,15 +3,46 @@
 // waited for until the wanted listeners are active. And the check that a test left nothing behind.
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AGENT_SOURCE, NsAgent } from "../../control/demo/agent.ts";
+import { CleanupRegistry } from "../../control/demo/cleanup.ts";
 import { activeListeners, ENVOY_UID } from "../../control/demo/runner.ts";
 import { installCapture, iptablesRunner } from "../../envoy/capture.ts";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
 import { waitFor } from "./net.ts";
-import type { SpawnedProcess, Topology } from "./netns.ts";
+import { createSeedTopology, type SpawnedProcess, type Topology } from "./netns.ts";
+
+/**
+ * The seed's namespaces and a temporary directory for the node's files, world-readable (Envoy runs as
+ * uid 1337 and reads its bootstrap there); `close()` removes the namespaces, their processes and the
+ * directory, whatever happened.
+ */
+export function seedTopology(dirPrefix: string): { t: Topology; dir: string; close(): Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), dirPrefix));
+  chmodSync(dir, 0o755);
+  const cleanup = new CleanupRegistry();
+  let t: Topology;
+  try {
+    t = createSeedTopology(cleanup);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    t, dir,
+    async close() {
+      try {
+        await t.destroy();
+        cleanup.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
 
 /** The node's own ports, excluded from the capture. */
 export const NODE_PORTS = { admin: 15000, xds: 15010, http: 15014 };
