@@ -92,13 +92,21 @@ test("served by the control plane (--guard-wasm-port): Envoy fetches it, checks 
   }
 });
 
+/** A CA, the control plane's certificate (127.0.0.1) and a proxy's (SPIFFE id, the seed's node IPs), made in `dir`. */
+function mutualTlsCerts(dir: string) {
+  const ca = makeCa(dir);
+  return {
+    ca,
+    server: makeLeaf(dir, ca, "control-plane", { ips: ["127.0.0.1"] }),
+    proxyCert: makeLeaf(dir, ca, "proxy", { uris: ["spiffe://cluster.local/ns/default/sa/a"], ips: SEED_IPS }),
+  };
+}
+
 test("served over mutual TLS with the xDS certificate: Envoy presents its xDS certificate; a client without one gets nothing", async () => {
   if (noOpenssl) return console.log(`    (skipped: ${noOpenssl})`);
   const dir = mkdtempSync(join(tmpdir(), "mp-guard-tls-"));
   try {
-    const ca = makeCa(dir);
-    const server = makeLeaf(dir, ca, "control-plane", { ips: ["127.0.0.1"] });
-    const proxyCert = makeLeaf(dir, ca, "proxy", { uris: ["spiffe://cluster.local/ns/default/sa/a"], ips: SEED_IPS });
+    const { ca, server, proxyCert } = mutualTlsCerts(dir);
     const p = await plane({ guardWasmPort: 0, tls: { certFile: server.cert, keyFile: server.key, clientCaFile: ca.cert } }, { caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key });
     try {
       assert.ok(await guardedActive(p), `guarded listeners not active\n${p.logs.join("\n")}\n${p.envoy.log().slice(-3000)}`);
@@ -125,9 +133,7 @@ test("over mutual TLS with a bootstrap whose secrets are SDS files: the guard cl
   if (noOpenssl) return console.log(`    (skipped: ${noOpenssl})`);
   const dir = mkdtempSync(join(tmpdir(), "mp-guard-sds-"));
   try {
-    const ca = makeCa(dir);
-    const server = makeLeaf(dir, ca, "control-plane", { ips: ["127.0.0.1"] });
-    const proxyCert = makeLeaf(dir, ca, "proxy", { uris: ["spiffe://cluster.local/ns/default/sa/a"], ips: SEED_IPS });
+    const { ca, server, proxyCert } = mutualTlsCerts(dir);
     const sds = sdsPathsNextTo(join(dir, "envoy.json"), true);
     const tls = { caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key, sds };
     writeXdsSdsFiles(tls);
