@@ -5,7 +5,7 @@
 //   stdin  {"expect": ["lds", ...], "t0": ns} a change is about to happen at t0 (hrtime, ns)
 //   stdout {"latenciesMs": [...]}            per stream: t0 -> ACK of the last changed type
 import { createInterface } from "node:readline";
-import { TYPE_URL } from "../control/xds/protos.ts";
+import { TYPE_URL } from "../control/xds/cache/protos.ts";
 import { adsClient, node } from "../test/support/ads-client.ts";
 
 const [address, countText, protocol = "sotw"] = process.argv.slice(2) as [string, string, string?];

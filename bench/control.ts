@@ -18,9 +18,9 @@ import { proxyIdentity } from "../control/identity/proxy.ts";
 import { ConfigPipeline } from "../control/pipeline/config-pipeline.ts";
 import { buildRegistry } from "../control/registry/build.ts";
 import type { Registry } from "../control/registry/model.ts";
-import { parseRegistryText } from "../control/registry/parse.ts";
-import { Encoder } from "../control/xds/encode.ts";
-import { TYPE_URL } from "../control/xds/protos.ts";
+import { parseRegistryText } from "../control/registry/istio/parse.ts";
+import { Encoder } from "../control/xds/cache/encode.ts";
+import { TYPE_URL } from "../control/xds/cache/protos.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { etcdBench, type EtcdResult } from "./etcd.ts";
 import { meshBench, serviceEntryYaml, type MeshResult } from "./mesh.ts";
@@ -129,7 +129,7 @@ console.log(row(`${SERVICES} ServiceEntries x 3 endpoints, ${Math.round(100 * p.
 console.log(row(`  first full build + pack of the shared layer, and the first proxy (median of ${ROUNDS})`, spread(p.cold), "<= 150 ms"));
 console.log(row("  a new proxy, shared layer already packed", spread(p.newProxy), "<= 50 ms"));
 console.log(row("  a registry change (one endpoint moved): rebuild + pack what changed, for a proxy", spread(p.change), "<= 50 ms"));
-console.log(row("  encoding only: control/xds/encode.ts vs protobufjs fromObject+encode", `${ms(median(p.viaEncoder))} vs ${ms(median(p.viaProtobufjs))} (${(median(p.viaProtobufjs) / median(p.viaEncoder)).toFixed(1)}x)`));
+console.log(row("  encoding only: control/xds/cache/encode.ts vs protobufjs fromObject+encode", `${ms(median(p.viaEncoder))} vs ${ms(median(p.viaProtobufjs))} (${(median(p.viaProtobufjs) / median(p.viaEncoder)).toFixed(1)}x)`));
 for (const m of meshes) {
   const goals = m.services === 10_000 && m.protocol === "delta" ? { p99: "<= 1 s", rss: "<= 1 GB", connect: "<= 10 s" }
     : m.services === 1000 ? { p99: "<= 300 ms", rss: "<= 512 MB", connect: "" } : { p99: "", rss: "", connect: "" };

@@ -8,7 +8,7 @@
 //   stdout {"eds": version, "at": ns}           a new EDS version arrived (hrtime, ns)
 //   stdin  {"stop": true}  ->  stdout {"probesMs": [...]} and exit
 import { createInterface } from "node:readline";
-import { TYPE_URL } from "../control/xds/protos.ts";
+import { TYPE_URL } from "../control/xds/cache/protos.ts";
 import { adsClient, node } from "../test/support/ads-client.ts";
 
 const [address, nodeId = "sidecar~10.250.0.1~healthy.bench~bench.svc.cluster.local"] = process.argv.slice(2) as [string, string?];

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface, type Interface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { serve } from "../control/serve.ts";
+import { serve } from "../control/serve/serve.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 
 const STREAMS = Number(process.env.LOAD_STREAMS ?? 1000);

@@ -8,7 +8,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { serve } from "../control/serve.ts";
+import { serve } from "../control/serve/serve.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 
 /** Service i's k-th endpoint IP; the first one of service i is hosted by proxy i (see mesh-clients.ts). */

@@ -1,14 +1,14 @@
 // Envoy bootstrap: who this proxy is (node id and every node IP), where its control plane is
 // (ADS over gRPC, optionally over TLS or mutual TLS), and an admin listener that only the host itself
 // can reach. Under TLS, also the filesystem SDS files through which Envoy reloads a rotated CA or
-// certificate (control/generation/xds-secrets.ts).
+// certificate (control/generation/sds-secrets.ts).
 import { chmodSync, renameSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { XDS_CA_SECRET, XDS_CERT_SECRET } from "../control/generation/names.ts";
-import { xdsCaReference, xdsCertReference } from "../control/generation/xds-secrets.ts";
+import { xdsCaReference, xdsCertReference } from "../control/generation/sds-secrets.ts";
 import { XDS_SECRETS_METADATA, type XdsSdsPaths } from "../control/identity/xds-secrets.ts";
-import { interfaceIps } from "./node-ips.ts";
+import { interfaceIps } from "./interface-ips.ts";
 
 export interface HostPort {
   host: string;

@@ -2,7 +2,7 @@
 // STATIC -> EDS, DNS -> STRICT_DNS, DNS_ROUND_ROBIN -> LOGICAL_DNS, NONE -> ORIGINAL_DST (to the
 // address the client dialled, or its targetPort), DYNAMIC_DNS -> Envoy's dynamic forward proxy.
 // HTTP2 and gRPC ports' clusters speak HTTP/2 upstream.
-import { deepFreeze } from "../deep-freeze.ts";
+import { deepFreeze } from "../common/deep-freeze.ts";
 import type { Service, ServicePort } from "../registry/model.ts";
 import { duration, typedConfig } from "./envoy-objects.ts";
 import type { Cluster, DnsCacheConfig, DynamicForwardProxyCluster } from "./envoy-types.ts";

@@ -1,13 +1,13 @@
 // Small builders for Envoy API objects in protobufjs object form (snake_case, enums as strings,
 // wrappers as {value}, nested Any as {"@type": ...}).
-import { deepFreeze } from "../deep-freeze.ts";
+import { deepFreeze } from "../common/deep-freeze.ts";
 import type { Address, CidrRange, Duration, Filter, ListenerFilter, TcpProxy } from "./envoy-types.ts";
 
 /** A typed_config Any whose body is checked against its message type `T`. */
 export const typedConfig = <T extends object>(typeUrl: string, body: T) => ({ "@type": typeUrl, ...body });
 
 /**
- * A constant that appears in many resources: frozen, and marked so the encoder (control/xds/encode.ts,
+ * A constant that appears in many resources: frozen, and marked so the encoder (control/xds/cache/encode.ts,
  * which reads the same registered symbol) encodes it once instead of in every resource.
  */
 export function encodeOnce<T extends object>(o: T): T {

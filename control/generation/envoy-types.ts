@@ -1,5 +1,5 @@
 // The Envoy resource types generation builds, generated from Envoy's .proto files by `npm install`
-// (control/xds/generate-types.ts). Input forms: snake_case fields, enums by name, wrappers as {value},
+// (scripts/generate-types.ts). Input forms: snake_case fields, enums by name, wrappers as {value},
 // nested Any as {"@type": ...}: what the encoder takes.
 export type { Listener } from "../../.envoy-types/envoy/config/listener/v3/Listener.ts";
 export type { FilterChain } from "../../.envoy-types/envoy/config/listener/v3/FilterChain.ts";

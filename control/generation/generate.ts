@@ -21,7 +21,7 @@ import { proxyView, type ProxyView } from "./proxy-view.ts";
 import { outboundRouteConfig, routeConfigKey, virtualHosts } from "./routes.ts";
 
 /**
- * Same shape as control/xds/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
+ * Same shape as control/xds/cache/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
  * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order;
  * routes by port.
  */

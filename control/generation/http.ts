@@ -1,12 +1,12 @@
 // HTTP ports (Istio's HTTP, HTTP2, HTTP_PROXY, GRPC, GRPC-Web): an HTTP connection manager in place of
 // tcp_proxy, with its routes from RDS (outbound) or inline (inbound), and HTTP/2 to the upstream where
 // the protocol needs it (HTTP2, GRPC, GRPC-Web), as Istio builds them.
-import { deepFreeze } from "../deep-freeze.ts";
+import { deepFreeze } from "../common/deep-freeze.ts";
 import type { Protocol } from "../registry/model.ts";
 import { duration, encodeOnce, typedConfig } from "./envoy-objects.ts";
 import type { Cluster, Filter, HttpConnectionManager, HttpFilter, HttpProtocolOptions, Route, RouteConfiguration, Router } from "./envoy-types.ts";
 
-export { isHttpProtocol } from "../registry/istio-syntax.ts";
+export { isHttpProtocol } from "../registry/istio/syntax.ts";
 
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";

@@ -13,7 +13,7 @@ import { duration, encodeOnce, socketAddress, typedConfig } from "./envoy-object
 import type { AsyncDataSource, Cluster, Filter, HttpFilter, HttpWasm, TypedExtensionConfig, UpstreamTlsContext, Wasm } from "./envoy-types.ts";
 import type { LoopGuardOptions, RemoteGuardModule } from "./options.ts";
 import type { XdsSdsPaths } from "../identity/xds-secrets.ts";
-import { xdsCaReference, xdsCertReference } from "./xds-secrets.ts";
+import { xdsCaReference, xdsCertReference } from "./sds-secrets.ts";
 
 /** The network filter's ECDS name and root id; also the vm_id of both filters (one VM, one shared-data table). */
 export const LOOP_GUARD = "loop_guard";

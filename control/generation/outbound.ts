@@ -1,7 +1,7 @@
 // The part of the configuration that depends on the registry, not on the proxy's node IPs: outbound
 // clusters, their endpoints (EDS), and which service each destination on each port belongs to. The
 // config pipeline computes it once per registry version and proxy view (network, visible services).
-import { isHttpProtocol, isTlsProtocol } from "../registry/istio-syntax.ts";
+import { isHttpProtocol, isTlsProtocol } from "../registry/istio/syntax.ts";
 import type { Endpoint, Registry, Service, ServicePort } from "../registry/model.ts";
 import { outboundCluster } from "./clusters.ts";
 import { isHttp2Protocol } from "./http.ts";

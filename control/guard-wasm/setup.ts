@@ -11,7 +11,7 @@ import { checkModuleUrl } from "./check-url.ts";
 import { guardDelivery, type GuardDeliveryFlags } from "./delivery.ts";
 import { FetchLog } from "./fetches.ts";
 import { readGuardModule } from "./module.ts";
-import { GUARD_WASM_PATH, startGuardModuleServer, type GuardModuleServer } from "./server.ts";
+import { GUARD_WASM_PATH, startGuardModuleServer, type GuardModuleServer } from "./module-server.ts";
 
 /** How often the control plane looks at a --guard-wasm-url again. */
 const URL_CHECK_INTERVAL_MS = 60_000;

@@ -1,6 +1,6 @@
 // The HTTP API as one web-standard handler, `(Request) => Promise<Response>`: it uses only Request,
 // Response, URL, streams and node:crypto (through auth.ts), so the same module runs under Deno.serve
-// (test/http-deno.test.ts runs it there) and behind node-adapter.ts.
+// (test/integration/http-deno.test.ts runs it there) and behind node-adapter.ts.
 import { requireToken } from "./auth.ts";
 import type { RegistryProblem, WriteOutcome } from "../registry/source.ts";
 import { capList, json, problem, text } from "./responses.ts";

@@ -1,5 +1,5 @@
 // Web-standard Response helpers shared by the routes.
-import { capList as capTo, clipText } from "../cap-list.ts";
+import { capList as capTo, clipText } from "../common/clip.ts";
 
 export const json = (body: unknown, status = 200): Response =>
   new Response(JSON.stringify(body, null, 2) + "\n", { status, headers: { "content-type": "application/json; charset=utf-8" } });

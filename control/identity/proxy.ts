@@ -2,7 +2,7 @@
 import { parseInstanceIps } from "./instance-ips.ts";
 import { parseNodeId, type NodeId } from "./node-id.ts";
 import { parseXdsSecrets, XDS_SECRETS_METADATA, type XdsSdsPaths } from "./xds-secrets.ts";
-import type { XdsNode } from "../xds/node.ts";
+import type { XdsNode } from "../xds/server/node.ts";
 
 export interface ProxyIdentity {
   id: string;
@@ -26,7 +26,7 @@ const MAX_PROBLEMS = 10;
 const ECHO_CHARS = 200;
 const echo = (s: string) => JSON.stringify(s.length <= ECHO_CHARS ? s : `${s.slice(0, ECHO_CHARS)}…`);
 
-/** The xDS node (control/xds/node.ts), of which identity reads the id and the metadata. */
+/** The xDS node (control/xds/server/node.ts), of which identity reads the id and the metadata. */
 export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): ProxyIdentity {
   const id = node.id ?? "";
   const metadata = node.metadata ?? {};

@@ -1,6 +1,6 @@
 // node.metadata.MULTIPLANE_XDS_SECRETS: where the proxy's filesystem SDS files for the xDS CA and
 // certificate are (`multiplane bootstrap --xds-ca ... --out FILE` writes them), so that the loop guard
-// module's cluster names the same secrets (control/generation/xds-secrets.ts). Absent: an older
+// module's cluster names the same secrets (control/generation/sds-secrets.ts). Absent: an older
 // bootstrap with static secrets. A value that is not `{ ca: PATH, cert?: PATH }` with absolute paths is
 // reported and ignored, never fatal; reports echo at most a short prefix of a value.
 import { echoValue } from "./echo.ts";

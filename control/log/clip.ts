@@ -1,6 +1,6 @@
 // Values a client chose (node ids, error details, addresses) are echoed into log lines only in part,
 // so one request cannot write more than a few hundred bytes per value.
-import { clipText } from "../cap-list.ts";
+import { clipText } from "../common/clip.ts";
 
 /** The default number of characters a log line echoes of one value. */
 export const ECHO_CHARS = 300;

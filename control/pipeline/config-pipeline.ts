@@ -23,8 +23,8 @@ import { routeDomainKey } from "../generation/virtual-hosts.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import { EMPTY_REGISTRY, type Registry } from "../registry/model.ts";
 import { RegistryQuery } from "../registry/query.ts";
-import { Encoder } from "../xds/encode.ts";
-import { Layer, Packer, Snapshot } from "../xds/snapshot.ts";
+import { Encoder } from "../xds/cache/encode.ts";
+import { Layer, Packer, Snapshot } from "../xds/cache/snapshot.ts";
 
 /**
  * What one node-IP set (and view) is served: resources shared where unchanged across versions and

@@ -13,9 +13,9 @@
 // Nothing is handed out before the first registry version: a replica that starts while its registry
 // (etcd) cannot be reached must not give an Envoy failing over to it an empty configuration.
 import type { ProxyIdentity } from "../identity/proxy.ts";
-import type { Proxies, ProxyRecord } from "../proxies.ts";
+import type { Proxies, ProxyRecord } from "./proxies.ts";
 import type { Registry } from "../registry/model.ts";
-import type { SnapshotCache } from "../xds/cache.ts";
+import type { SnapshotCache } from "../xds/cache/cache.ts";
 import type { ConfigPipeline } from "./config-pipeline.ts";
 
 export interface DistributorEvents {

@@ -1,6 +1,6 @@
 // The registry after parsing and validation: Istio ServiceEntry and WorkloadEntry, reduced to what
 // generation needs, plus where each came from so errors and decisions can point at it.
-import type { KnownProtocol } from "./istio-syntax.ts";
+import type { KnownProtocol } from "./istio/syntax.ts";
 
 /** Where a resource was defined: a file and line, or "http-api" for entries PUT over HTTP. */
 export interface Origin {

@@ -4,9 +4,9 @@
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
 import { createHash } from "node:crypto";
 import { buildRegistry, BuildMemo, type BuildResult } from "./build.ts";
-import { capList, clipText, moreLine } from "../cap-list.ts";
-import { deepFreeze } from "../deep-freeze.ts";
-import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./limits.ts";
+import { capList, clipText, moreLine } from "../common/clip.ts";
+import { deepFreeze } from "../common/deep-freeze.ts";
+import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./text-limits.ts";
 import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type RegistryError, type Resource } from "./model.ts";
 import { isProblem, type Committed, type HeldChange, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
 

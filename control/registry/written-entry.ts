@@ -1,10 +1,10 @@
 // One ServiceEntry written over the HTTP API: a PUT body (or the copy a source stored of one), through
 // the registry's parser, validation and the request body's limits. It must hold exactly one
 // ServiceEntry, and a PUT's must be the one its path names.
-import { moreLine } from "../cap-list.ts";
-import { BODY_LIMITS } from "./limits.ts";
+import { moreLine } from "../common/clip.ts";
+import { BODY_LIMITS } from "./text-limits.ts";
 import { formatError, type RegistryError, type ServiceEntry } from "./model.ts";
-import { parseRegistryText } from "./parse.ts";
+import { parseRegistryText } from "./istio/parse.ts";
 import type { RegistryProblem, RegistryWrite } from "./source.ts";
 
 /** How a PUT body is named in errors. */

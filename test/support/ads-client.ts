@@ -1,7 +1,7 @@
 // A minimal ADS client on @grpc/grpc-js (what bench and leak tests use in place of Envoy): opens
 // streams with a node id and INSTANCE_IPS, reads responses, ACKs them.
 import * as grpc from "@grpc/grpc-js";
-import { adsServiceDefinition } from "../../control/xds/protos.ts";
+import { adsServiceDefinition } from "../../control/xds/cache/protos.ts";
 
 export type AdsClient = grpc.Client & {
   StreamAggregatedResources(): grpc.ClientDuplexStream<any, any>;

@@ -1,7 +1,7 @@
 // Child process for tests: N proxies connect at once (SotW or delta, over 8 channels), each with its
 // own node IPs, and print "served" once every one has its listeners. Stays connected until killed.
 //   node --import tsx test/support/ads-storm.ts HOST:PORT N [sotw|delta]
-import { TYPE_URL } from "../../control/xds/protos.ts";
+import { TYPE_URL } from "../../control/xds/cache/protos.ts";
 import { adsClient, node } from "./ads-client.ts";
 
 const [address, countText, protocol = "sotw"] = process.argv.slice(2) as [string, string, string?];

@@ -1,4 +1,4 @@
-// Deno entry for test/http-deno.test.ts: serves the unmodified control/http/handler.ts over the fixture
+// Deno entry for test/integration/http-deno.test.ts: serves the unmodified control/http/handler.ts over the fixture
 // view with Deno.serve on 127.0.0.1, on ports the kernel picks: one server with a bearer token
 // (Deno.args[0]) and one without (writes disabled). Prints one JSON line once both listen.
 import { createHandler } from "../../control/http/handler.ts";

@@ -3,9 +3,9 @@
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
 import type { GeneratedResources } from "../../control/generation/generate.ts";
-import { SnapshotCache } from "../../control/xds/cache.ts";
-import { TYPE_URL } from "../../control/xds/protos.ts";
-import { startXdsServer, type XdsServer } from "../../control/xds/server.ts";
+import { SnapshotCache } from "../../control/xds/cache/cache.ts";
+import { TYPE_URL } from "../../control/xds/cache/protos.ts";
+import { startXdsServer, type XdsServer } from "../../control/xds/server/grpc-server.ts";
 import { envoyListeners, sidecarBootstrap } from "./control.ts";
 import { startEnvoy, type RunningEnvoy } from "./envoy.ts";
 import { waitFor } from "./net.ts";

@@ -6,8 +6,8 @@
 import fc from "fast-check";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { serve, type ControlPlane } from "../../control/serve.ts";
-import { TYPE_URL } from "../../control/xds/protos.ts";
+import { serve, type ControlPlane } from "../../control/serve/serve.ts";
+import { TYPE_URL } from "../../control/xds/cache/protos.ts";
 import { retainedBytes } from "./memory.ts";
 import { adsClient, node, type AdsClient } from "./ads-client.ts";
 import { tempRegistryDir } from "./control.ts";

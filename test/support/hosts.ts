@@ -9,8 +9,8 @@
 // the CleanupRegistry, process exit or a signal remove the processes started in the namespaces and the
 // namespaces themselves (which takes veths, bridges and iptables rules with them).
 import { randomBytes } from "node:crypto";
-import type { CleanupRegistry } from "../../control/demo/cleanup.ts";
-import { deleteNamespaceSync, run, spawnProcess, sweepStaleNamespaces, type SpawnedProcess } from "../../control/demo/netns.ts";
+import type { CleanupRegistry } from "../../control/cmd/demo/cleanup.ts";
+import { deleteNamespaceSync, run, spawnProcess, sweepStaleNamespaces, type SpawnedProcess } from "../../control/cmd/demo/netns.ts";
 
 export interface HostSpec {
   /** Short role name, e.g. "cp", "n1" (at most 4 characters). */

@@ -1,5 +1,5 @@
 // A ControlPlaneView with no xDS, files or npm packages behind it, so the HTTP handler can be served on
-// its own, e.g. by Deno (test/http-deno.test.ts). Two ServiceEntries "from a file" and one connected
+// its own, e.g. by Deno (test/integration/http-deno.test.ts). Two ServiceEntries "from a file" and one connected
 // proxy; PUT and DELETE change its state. Bodies are JSON ServiceEntries, checked just enough to refuse
 // bad ones with one detail per problem, like the real registry. Only type imports, so nothing of the
 // control plane runs here.

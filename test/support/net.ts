@@ -1,7 +1,7 @@
 // Loopback-only network helpers for tests and benchmarks.
 import net from "node:net";
 
-export { freePort, waitFor } from "../../control/demo/wait.ts";
+export { freePort, waitFor } from "../../control/cmd/demo/wait.ts";
 
 export interface EchoServer {
   host: string;

@@ -47,7 +47,7 @@ function filesUnder(dir: string): string[] {
 function wasmInputsHash(): string {
   const files = [
     ...filesUnder(join(PROJECT_ROOT, "wasm", "assembly")),
-    join(PROJECT_ROOT, "wasm", "build.ts"),
+    join(PROJECT_ROOT, "scripts", "build-wasm.ts"),
     join(PROJECT_ROOT, "envoy", "paths.ts"),
     join(PROJECT_ROOT, "node_modules", "assemblyscript", "package.json"),
     join(PROJECT_ROOT, "node_modules", "@solo-io", "proxy-runtime", "package.json"),
@@ -72,7 +72,7 @@ function wasmIsFresh(inputs: string): boolean {
 
 /** The bundle is always rebuilt (esbuild takes a fraction of a second); on failure the stale one is removed. */
 export async function buildBundle(): Promise<StepResult> {
-  const r = await run(["--import", "tsx", join("control", "build.ts")]);
+  const r = await run(["--import", "tsx", join("scripts", "build-bundle.ts")]);
   if (!r.ok) rmSync(BUNDLE, { force: true });
   return {
     name: "build dist/multiplane.js",
@@ -87,7 +87,7 @@ export async function buildWasm(): Promise<StepResult> {
   const name = "build dist/loop-guard.wasm";
   const inputs = wasmInputsHash();
   if (wasmIsFresh(inputs)) return { name, ok: true, summary: "up to date (its inputs did not change)", output: "" };
-  const r = await run(["--import", "tsx", join("wasm", "build.ts")]);
+  const r = await run(["--import", "tsx", join("scripts", "build-wasm.ts")]);
   if (r.ok) {
     writeFileSync(WASM_STAMP, `${JSON.stringify({ inputs, wasm: fileHash(LOOP_GUARD_WASM) })}\n`);
   } else {

@@ -2,7 +2,7 @@
 import { buildRegistry, BuildMemo } from "../../control/registry/build.ts";
 import type { Registry, Resource } from "../../control/registry/model.ts";
 import { formatError } from "../../control/registry/model.ts";
-import { parseRegistryText } from "../../control/registry/parse.ts";
+import { parseRegistryText } from "../../control/registry/istio/parse.ts";
 import { proxyIdentity, type ProxyIdentity } from "../../control/identity/proxy.ts";
 
 export function registryOf(yaml: string): Registry {

@@ -3,7 +3,7 @@
 // more. resume() reads again and decodes every response that was held back. It can also send bytes
 // that are not a request at all.
 import http2 from "node:http2";
-import { adsServiceDefinition } from "../../control/xds/protos.ts";
+import { adsServiceDefinition } from "../../control/xds/cache/protos.ts";
 
 const SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 

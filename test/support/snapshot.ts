@@ -1,7 +1,7 @@
 // Packs generated resources into a Snapshot for tests that drive the xDS server directly. One encoder
 // for the test process: loading Envoy's protos takes a few hundred ms.
-import { Encoder } from "../../control/xds/encode.ts";
-import { Packer, Snapshot, type Resources } from "../../control/xds/snapshot.ts";
+import { Encoder } from "../../control/xds/cache/encode.ts";
+import { Packer, Snapshot, type Resources } from "../../control/xds/cache/snapshot.ts";
 
 let packer: Packer | undefined;
 

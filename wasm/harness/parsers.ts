@@ -1,5 +1,5 @@
 // Test harness (not shipped): exposes the filter's pure parsers and the learned-address table to
-// Node through WebAssembly so test/guard-parse.test.ts exercises the real AssemblyScript code.
+// Node through WebAssembly so test/integration/guard-parse.test.ts exercises the real AssemblyScript code.
 // Strings cross as UTF-8 bytes in two buffers: Node writes input(), reads output(). Tables cross
 // as records in tableIn() and tableOut().
 import { parseAddress as parseAddr, parseCidr as parseNet, ipHi, ipLo, ipPort, cidrBits, inCidr, formatIp } from "../assembly/ip";

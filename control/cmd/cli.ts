@@ -1,0 +1,280 @@
+// The `multiplane` command. Each subcommand is a thin shell over a module that does the work.
+import { parseArgs } from "node:util";
+import { readFileSync, writeFileSync } from "node:fs";
+import { resolveEnvoy } from "../../envoy/resolve.ts";
+import { generateBootstrap, parseHostPort, DEFAULT_ADMIN, sdsPathsNextTo, writeXdsSdsFiles, type XdsTlsOptions } from "../../envoy/bootstrap.ts";
+import { interfaceIps } from "../../envoy/interface-ips.ts";
+import { serve, type ServeOptions } from "../serve/serve.ts";
+import { start } from "./start.ts";
+import { captureCommand } from "../../envoy/capture.ts";
+import { demoCommand } from "./demo/index.ts";
+import { parseMeshNetworks } from "../registry/istio/mesh-networks.ts";
+import { formatError, type MeshNetwork } from "../registry/model.ts";
+import { validateCommand, ValidateUsageError } from "./validate/command.ts";
+import { isEtcdUrl, parseEtcdUrl } from "../registry/sources/etcd/etcd-layout.ts";
+import { registryCommand, REGISTRY_USAGE, TransferUsageError } from "./transfer/command.ts";
+
+const USAGE = `usage: multiplane <command> [options]
+
+commands:
+  serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
+        [--tls-cert F --tls-key F [--client-ca F] [--trust-domain cluster.local]] [--insecure-xds]
+        [--token-file F --api-dir DIR] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
+        [--guard-wasm-port 15013 | --guard-wasm-url URL | --guard-wasm-path PATH]
+        [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
+        [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
+        [--mesh-networks FILE] [--on-invalid reject|skip]
+      run the xDS control plane on a ServiceEntry registry (file or directory, watched), or on
+      etcd://HOST:PORT[,HOST:PORT...]/PREFIX (one key per entry, watched; the HTTP API's writes go to
+      etcd, so --api-dir and the hold flags are for files only; replicas on one etcd are
+      interchangeable). Outside loopback xDS needs TLS (--tls-cert/--tls-key; --client-ca: mutual TLS) or --insecure-xds.
+      The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
+      control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
+      its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts.
+      With --on-invalid skip, invalid documents are left out (and reported) instead of refusing the change
+  validate [--json] [--mesh-networks FILE] PATH...
+      check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
+      one file:line:column: reason per problem; exit 0 when none is an error, else 1
+${REGISTRY_USAGE}
+  start [--free-ports]
+      the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
+      sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
+      (the example's services renumbered to match), to run beside something on 15000, 9080, ...
+  bootstrap --xds HOST:PORT[,HOST:PORT...] --node-id ID [--instance-ips auto|none|IP,IP...]
+            [--xds-ca F [--cert F --key F] [--xds-san NAME]] [--admin 127.0.0.1:15000] [--out FILE]
+      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; several
+      --xds addresses: control-plane replicas, one xDS cluster that Envoy fails over within; --xds-ca:
+      xDS over TLS (the control plane's certificate must carry NAME, default the --xds host; replicas
+      on several hosts need NAME); --cert/--key: this proxy's certificate for mutual TLS. With TLS,
+      --out is required: the CA and certificate are delivered by SDS files next to FILE (envoy.json:
+      envoy.xds-ca.json, envoy.xds-cert.json), and Envoy reloads the PEM files when they are replaced
+      (write the new file, then rename it over the old one), without a restart
+  capture install|uninstall [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid GID]
+          [--exclude-inbound-ports 15000,15010] [--exclude-outbound-ports 15000,15010]
+          [--no-local-loopback-redirect] [--netns NS] [--dry-run]
+      Istio 1.0 style iptables capture to Envoy's 15001 (root); idempotent, prints what it changed
+  demo [--json] [--environment netns|loopback] [--only NAME,...]
+      the seed's matrix: the loop reproduced, and stopped by the fix and by the loop guard
+  envoy-path
+      print the Envoy binary multiplane runs (ENVOY_BIN, else .envoy/, else envoy on PATH)
+`;
+
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** --instance-ips: "auto" = this host's interface IPs, "none" = omit INSTANCE_IPS (an old single-IP proxy), else a list. */
+function parseInstanceIpsFlag(value: string | undefined): string[] {
+  if (value === undefined || value === "auto") return interfaceIps();
+  if (value === "none") return [];
+  const ips = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (ips.length === 0) throw new UsageError(`--instance-ips: expected auto, none or a comma-separated list, got ${JSON.stringify(value)}`);
+  return ips;
+}
+
+function bootstrapCommand(args: string[]): void {
+  const { values } = parseArgs({
+    args, strict: true,
+    options: {
+      xds: { type: "string" }, "node-id": { type: "string" }, "instance-ips": { type: "string" }, admin: { type: "string" }, out: { type: "string" },
+      "xds-ca": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, "xds-san": { type: "string" },
+    },
+  });
+  if (!values.xds) throw new UsageError("bootstrap: --xds HOST:PORT[,HOST:PORT...] is required");
+  if (!values["node-id"]) throw new UsageError("bootstrap: --node-id is required");
+  if (!values.cert !== !values.key) throw new UsageError("bootstrap: --cert and --key go together");
+  if ((values.cert || values["xds-san"]) && !values["xds-ca"]) throw new UsageError("bootstrap: --cert, --key and --xds-san need --xds-ca (xDS over TLS)");
+  if (values["xds-ca"] && !values.out) throw new UsageError("bootstrap: --xds-ca needs --out FILE (the SDS files through which Envoy reloads the CA and certificate are written next to it)");
+  const tls: XdsTlsOptions | undefined = values["xds-ca"] && values.out ? {
+    caFile: values["xds-ca"],
+    ...(values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : {}),
+    ...(values["xds-san"] ? { san: values["xds-san"] } : {}),
+    sds: sdsPathsNextTo(values.out, values.cert !== undefined),
+  } : undefined;
+  const config = generateBootstrap({
+    nodeId: values["node-id"],
+    instanceIps: parseInstanceIpsFlag(values["instance-ips"]),
+    xds: values.xds.split(",").map((x) => parseHostPort(x, "--xds")),
+    admin: values.admin ? parseHostPort(values.admin, "--admin") : DEFAULT_ADMIN,
+    ...(tls ? { tls } : {}),
+  });
+  const text = JSON.stringify(config, null, 2) + "\n";
+  // The SDS files first: the bootstrap names them, and Envoy refuses one whose SDS files are missing.
+  if (tls) writeXdsSdsFiles(tls);
+  if (values.out) writeFileSync(values.out, text);
+  else process.stdout.write(text);
+}
+
+function portFlag(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new UsageError(`${flag}: expected a port number 0-65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Reads --token-file: one line, surrounding whitespace ignored; an empty file is an error, not "no auth". */
+function readToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--token-file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.trim();
+  if (token === "") throw new UsageError(`--token-file: ${path} is empty`);
+  return token;
+}
+
+export function parseServeArgs(args: string[]): ServeOptions {
+  const { values } = parseArgs({
+    args, strict: true,
+    options: {
+      registry: { type: "string" }, "xds-host": { type: "string" }, "xds-port": { type: "string" },
+      "http-host": { type: "string" }, "http-port": { type: "string" },
+      "token-file": { type: "string" }, "api-dir": { type: "string" }, "legacy-single-ip": { type: "boolean" }, "no-loop-guard": { type: "boolean" },
+      "guard-mode": { type: "string" }, "virtual-listener": { type: "string" }, "virtual-handoff": { type: "string" },
+      "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "client-ca": { type: "string" }, "insecure-xds": { type: "boolean" }, "trust-domain": { type: "string" },
+      "guard-wasm-port": { type: "string" }, "guard-wasm-url": { type: "string" }, "guard-wasm-path": { type: "string" },
+      "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
+      "mesh-networks": { type: "string" }, "on-invalid": { type: "string" },
+    },
+  });
+  const guardFlags = ["guard-wasm-port", "guard-wasm-url", "guard-wasm-path"].filter((f) => values[f as "guard-wasm-port"] !== undefined);
+  if (guardFlags.length > 1) throw new UsageError(`serve: --${guardFlags.join(" and --")} contradict each other: the loop guard module comes from one place`);
+  if (guardFlags.length > 0 && values["no-loop-guard"]) throw new UsageError(`serve: --${guardFlags[0]} and --no-loop-guard contradict each other`);
+  if (!values["tls-cert"] !== !values["tls-key"]) throw new UsageError("serve: --tls-cert and --tls-key go together");
+  if (values["client-ca"] && !values["tls-cert"]) throw new UsageError("serve: --client-ca (mutual TLS) needs --tls-cert and --tls-key");
+  if (values["insecure-xds"] && values["tls-cert"]) throw new UsageError("serve: --insecure-xds and --tls-cert contradict each other");
+  if (values["trust-domain"] !== undefined && !values["client-ca"]) throw new UsageError("serve: --trust-domain applies to client certificates: it needs --client-ca");
+  if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory, or etcd://HOST:PORT/PREFIX)");
+  if (isEtcdUrl(values.registry)) {
+    try {
+      parseEtcdUrl(values.registry);
+    } catch (err) {
+      throw new UsageError(`--registry: ${(err as Error).message}`);
+    }
+    const fileOnly = ["api-dir", "max-removal-share", "settle-seconds", "accept-removals"].filter((f) => values[f as "api-dir"] !== undefined);
+    if (fileOnly.length > 0) throw new UsageError(`serve: --${fileOnly.join(", --")} ${fileOnly.length > 1 ? "are" : "is"} for a file registry; an etcd registry stores the API's writes itself and applies every change`);
+  }
+  const mode = values["guard-mode"] ?? "enforce";
+  if (mode !== "enforce" && mode !== "observe") throw new UsageError(`--guard-mode: expected enforce or observe, got ${JSON.stringify(mode)}`);
+  if (values["no-loop-guard"] && values["guard-mode"]) throw new UsageError("--guard-mode and --no-loop-guard contradict each other");
+  const handoff = values["virtual-handoff"] ?? "original_dst";
+  if (handoff !== "original_dst" && handoff !== "proxy_protocol") throw new UsageError(`--virtual-handoff: expected original_dst or proxy_protocol, got ${JSON.stringify(handoff)}`);
+  const virtual = values["virtual-listener"] ? parseHostPort(values["virtual-listener"], "--virtual-listener") : undefined;
+  const onInvalid = values["on-invalid"] ?? "reject";
+  if (onInvalid !== "reject" && onInvalid !== "skip") throw new UsageError(`--on-invalid: expected reject or skip, got ${JSON.stringify(onInvalid)}`);
+  return {
+    registry: values.registry,
+    // Separate on purpose: Envoys on other hosts need xDS on a routable address, while the debug API
+    // (config dumps, decisions) should stay on loopback unless asked for.
+    xdsHost: values["xds-host"] ?? "127.0.0.1",
+    xdsPort: portFlag(values["xds-port"], "--xds-port", 15010),
+    httpHost: values["http-host"] ?? "127.0.0.1",
+    httpPort: portFlag(values["http-port"], "--http-port", 15014),
+    ...(values["token-file"] ? { token: readToken(values["token-file"]) } : {}),
+    ...(values["tls-cert"] && values["tls-key"]
+      ? { tls: { certFile: values["tls-cert"], keyFile: values["tls-key"], ...(values["client-ca"] ? { clientCaFile: values["client-ca"] } : {}) } }
+      : {}),
+    ...(values["insecure-xds"] ? { insecureXds: true } : {}),
+    ...(values["trust-domain"] !== undefined ? { trustDomain: values["trust-domain"] } : {}),
+    ...(values["api-dir"] ? { apiDir: values["api-dir"] } : {}),
+    legacySingleIp: values["legacy-single-ip"] ?? false,
+    loopGuard: values["no-loop-guard"] ? false : { mode, ...(values["guard-wasm-path"] !== undefined ? { wasmPath: values["guard-wasm-path"] } : {}) },
+    ...(values["guard-wasm-url"] !== undefined ? { guardWasmUrl: values["guard-wasm-url"] } : {}),
+    ...(values["guard-wasm-port"] !== undefined ? { guardWasmPort: portFlag(values["guard-wasm-port"], "--guard-wasm-port", 0) } : {}),
+    virtualListener: { ...(virtual ? { address: virtual.host, port: virtual.port } : {}), handoff },
+    ...(values["max-removal-share"] !== undefined ? { maxRemovalShare: numberFlag(values["max-removal-share"], "--max-removal-share", 0, 1) } : {}),
+    ...(values["settle-seconds"] !== undefined ? { settleSeconds: numberFlag(values["settle-seconds"], "--settle-seconds", 0, 86_400) } : {}),
+    ...(values["accept-removals"] ? { acceptRemovals: true } : {}),
+    ...(values["mesh-networks"] ? { meshNetworks: readMeshNetworks(values["mesh-networks"]) } : {}),
+    ...(onInvalid === "skip" ? { onInvalid } : {}),
+  };
+}
+
+function numberFlag(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n < min || n > max) throw new UsageError(`${flag}: expected a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** --mesh-networks: Istio's meshNetworks file; any error stops `serve` with file:line:column: reason. */
+function readMeshNetworks(path: string): MeshNetwork[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--mesh-networks: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const r = parseMeshNetworks(text, path);
+  for (const w of r.warnings) console.log(`mesh networks warning: ${formatError(w)}`);
+  if (r.errors.length > 0) throw new UsageError(`--mesh-networks: ${path} is invalid:\n  ${r.errors.map(formatError).join("\n  ")}`);
+  return r.networks;
+}
+
+/** Runs until SIGTERM or SIGINT, then stops cleanly (streams closed, watchers removed). */
+async function serveCommand(args: string[]): Promise<void> {
+  const cp = await serve(parseServeArgs(args));
+  await untilSignal();
+  await cp.stop();
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      console.log(`multiplane: ${signal}, shutting down`);
+      resolve(signal);
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "envoy-path":
+        console.log(resolveEnvoy().path);
+        return 0;
+      case "bootstrap":
+        bootstrapCommand(rest);
+        return 0;
+      case "serve":
+        await serveCommand(rest);
+        return 0;
+      case "start": {
+        const { values } = parseArgs({ args: rest, strict: true, options: { "free-ports": { type: "boolean" } } });
+        const running = await start(console.log, { freePorts: values["free-ports"] ?? false });
+        await untilSignal();
+        await running.stop();
+        return 0;
+      }
+      case "capture":
+        return await captureCommand(rest);
+      case "demo":
+        return await demoCommand(rest);
+      case "validate":
+        return await validateCommand(rest);
+      case "registry":
+        return await registryCommand(rest, console.log);
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    const e = err as Error;
+    // Expected failures (bad flags, no Envoy, unreachable ports) are one line, not a stack trace.
+    console.error(`multiplane: ${e.message}`);
+    const usage = e instanceof UsageError || e instanceof ValidateUsageError || e instanceof TransferUsageError;
+    if (usage || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") process.stderr.write(`\n${USAGE}`);
+    return usage ? 2 : 1;
+  }
+}

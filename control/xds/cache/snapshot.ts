@@ -1,0 +1,245 @@
+// An immutable set of xDS resources for one proxy, packed once, with a version per type that
+// changes only when that type's content changes: the SotW and delta streams push by comparing them.
+import { hash } from "node:crypto";
+import type { Encoder } from "./encode.ts";
+import { TYPE_URL } from "./protos.ts";
+import { responseEntries } from "./framing.ts";
+
+/** Generated resources in protobufjs object form (snake_case, nested Any as {"@type": ...}). */
+export interface Resources {
+  readonly listeners: readonly object[];
+  readonly clusters: readonly object[];
+  readonly endpoints: readonly object[];
+  /** RouteConfiguration resources served by RDS. */
+  readonly routes: readonly object[];
+  /** TypedExtensionConfig resources served by ECDS. */
+  readonly extensionConfigs: readonly object[];
+}
+
+export interface Any {
+  type_url: string;
+  value: Buffer;
+}
+
+export class PackedResource {
+  private entries?: { sotw: Buffer; delta: Buffer };
+
+  constructor(
+    readonly typeUrl: string,
+    readonly name: string,
+    readonly any: Any,
+    /** Hash of the encoded resource (which holds its name): the delta protocol's per-resource version. */
+    readonly hash: string,
+    /** The same hash as a 52-bit number, summed into the type's version. */
+    readonly mix: number,
+  ) {}
+
+  /** This resource as an entry of a state-of-the-world response, framed once for every stream. */
+  get sotwEntry(): Buffer {
+    return (this.entries ??= responseEntries(this.typeUrl, this.any.value, this.name, this.hash)).sotw;
+  }
+
+  /** This resource as an entry of a delta response, framed once for every stream. */
+  get deltaEntry(): Buffer {
+    return (this.entries ??= responseEntries(this.typeUrl, this.any.value, this.name, this.hash)).delta;
+  }
+}
+
+export interface TypeSnapshot {
+  version: string;
+  resources: ReadonlyMap<string, PackedResource>;
+}
+
+/**
+ * Packs generated objects into Anys with their hashes, once per object: generation hands every proxy
+ * the same objects for what they share and never mutates them, so an object seen before costs a
+ * lookup. One per control plane; the cache is weak, so objects no snapshot holds are forgotten.
+ */
+export class Packer {
+  private readonly packed = new WeakMap<object, PackedResource>();
+
+  constructor(readonly encoder: Encoder) {}
+
+  pack(typeUrl: string, name: string, item: object): PackedResource {
+    const cached = this.packed.get(item);
+    if (cached && cached.typeUrl === typeUrl && cached.name === name) return cached;
+    const any = this.encoder.packAny(typeUrl, item);
+    // Every type's name is a field of the resource (packType reads it from there), so the bytes cover it.
+    // One-shot hashing: a Hash object per resource cost more than the hashing itself.
+    const h = hash("sha256", any.value, "hex").slice(0, 16);
+    const entry = new PackedResource(typeUrl, name, any, h, parseInt(h.slice(0, 13), 16));
+    this.packed.set(item, entry);
+    return entry;
+  }
+}
+
+/** One type's resources in one layer, packed, with the sum of their hashes (mod 2^52). */
+export class PackedType {
+  private blocks?: { sotw: Buffer; delta: Buffer };
+
+  constructor(readonly resources: ReadonlyMap<string, PackedResource>, readonly sum: number) {}
+
+  /**
+   * Every resource's response entry, concatenated once: a stream that wants all of them (the usual
+   * first answer) copies one block instead of thousands of entries.
+   */
+  get sotwBlock(): Buffer {
+    return (this.blocks ??= this.concat()).sotw;
+  }
+
+  get deltaBlock(): Buffer {
+    return (this.blocks ??= this.concat()).delta;
+  }
+
+  private concat() {
+    const sotw: Buffer[] = [];
+    const delta: Buffer[] = [];
+    for (const r of this.resources.values()) { sotw.push(r.sotwEntry); delta.push(r.deltaEntry); }
+    return { sotw: Buffer.concat(sotw), delta: Buffer.concat(delta) };
+  }
+}
+
+const MOD = 2 ** 52;
+
+/** A set's version: the sum of its resources' hashes mod 2^52, then the count mod 4096; 16 hex digits. */
+const setVersion = (sum: number, count: number) => sum.toString(16).padStart(13, "0") + (count % 4096).toString(16).padStart(3, "0");
+
+/** The version of the named resources of `resources` (names it lacks do not count), as a type's version is of all. */
+export function versionOfNames(resources: ReadonlyMap<string, PackedResource>, names: Iterable<string>): string {
+  let sum = 0;
+  let count = 0;
+  for (const name of names) {
+    const r = resources.get(name);
+    if (!r) continue;
+    sum += r.mix;
+    if (sum >= MOD) sum -= MOD;
+    count++;
+  }
+  return setVersion(sum, count);
+}
+
+function packType(packer: Packer, typeUrl: string, items: readonly object[], nameOf: (r: any) => unknown): PackedType {
+  const resources = new Map<string, PackedResource>();
+  let sum = 0;
+  for (const item of items) {
+    const name = nameOf(item);
+    if (typeof name !== "string" || name === "") throw new Error(`${typeUrl}: resource without a name: ${JSON.stringify(item).slice(0, 200)}`);
+    if (resources.has(name)) throw new Error(`${typeUrl}: two resources named ${name}`);
+    const r = packer.pack(typeUrl, name, item);
+    resources.set(name, r);
+    sum += r.mix;
+    if (sum >= MOD) sum -= MOD;
+  }
+  return new PackedType(resources, sum);
+}
+
+const TYPES: [string, (r: Resources) => readonly object[], (x: any) => unknown][] = [
+  [TYPE_URL.listener, (r) => r.listeners, (x) => x.name],
+  [TYPE_URL.cluster, (r) => r.clusters, (x) => x.name],
+  [TYPE_URL.endpoint, (r) => r.endpoints, (x) => x.cluster_name],
+  [TYPE_URL.route, (r) => r.routes, (x) => x.name],
+  [TYPE_URL.extensionConfig, (r) => r.extensionConfigs, (x) => x.name],
+];
+
+/**
+ * Packed resources of every type. The config pipeline packs the part all proxies share into one
+ * layer per registry version and each node-IP set's own resources into a small one; a snapshot joins
+ * two layers, so a proxy costs memory for its own resources only.
+ */
+/** What changed in one type between an older and a newer layer. */
+export interface TypeChanges {
+  /** Resources that are new or whose content changed. */
+  updated: readonly PackedResource[];
+  removed: readonly string[];
+}
+
+export class Layer {
+  static readonly EMPTY = new Layer(new Map());
+  /** Changes since an older layer's type, computed once per pair however many streams ask. */
+  private readonly changes = new WeakMap<PackedType, TypeChanges>();
+
+  private constructor(private readonly types: ReadonlyMap<string, PackedType>) {}
+
+  /**
+   * What changed in `typeUrl` since `older` (a type of an earlier layer): resources whose hash
+   * differs. Unchanged content is mostly the very same packed resource (generation interns it).
+   */
+  changesSince(typeUrl: string, older: PackedType): TypeChanges {
+    let c = this.changes.get(older);
+    if (c) return c;
+    const newer = this.types.get(typeUrl)?.resources ?? new Map<string, PackedResource>();
+    const updated: PackedResource[] = [];
+    const removed: string[] = [];
+    for (const [name, r] of newer) {
+      const before = older.resources.get(name);
+      if (before !== r && before?.hash !== r.hash) updated.push(r);
+    }
+    for (const name of older.resources.keys()) if (!newer.has(name)) removed.push(name);
+    this.changes.set(older, (c = { updated, removed }));
+    return c;
+  }
+
+  static pack(packer: Packer, r: Resources): Layer {
+    return new Layer(new Map(TYPES.map(([url, items, nameOf]) => [url, packType(packer, url, items(r), nameOf)])));
+  }
+
+  get(typeUrl: string): PackedType | undefined {
+    return this.types.get(typeUrl);
+  }
+}
+
+/** The union of two layers' resources of one type, which never share a name. */
+class LayeredMap implements ReadonlyMap<string, PackedResource> {
+  constructor(private readonly shared: ReadonlyMap<string, PackedResource>, private readonly own: ReadonlyMap<string, PackedResource>) {}
+  get size() { return this.shared.size + this.own.size; }
+  get(name: string) { return this.own.get(name) ?? this.shared.get(name); }
+  has(name: string) { return this.own.has(name) || this.shared.has(name); }
+  *entries(): MapIterator<[string, PackedResource]> { yield* this.shared.entries(); yield* this.own.entries(); }
+  *keys(): MapIterator<string> { yield* this.shared.keys(); yield* this.own.keys(); }
+  *values(): MapIterator<PackedResource> { yield* this.shared.values(); yield* this.own.values(); }
+  [Symbol.iterator]() { return this.entries(); }
+  forEach(fn: (value: PackedResource, key: string, map: ReadonlyMap<string, PackedResource>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
+}
+
+export class Snapshot {
+  private readonly views = new Map<string, TypeSnapshot>();
+
+  /** `own` must not name a resource `shared` has: that would be a generation bug. */
+  constructor(readonly shared: Layer, readonly own: Layer) {
+    for (const [url] of TYPES) {
+      const o = own.get(url)?.resources;
+      const sh = shared.get(url)?.resources;
+      if (!o || !sh) continue;
+      for (const name of o.keys()) if (sh.has(name)) throw new Error(`${url}: two resources named ${name}`);
+    }
+  }
+
+  /** One layer holding everything (tests, and callers with nothing to share). */
+  static fromResources(r: Resources, packer: Packer): Snapshot {
+    return new Snapshot(Layer.EMPTY, Layer.pack(packer, r));
+  }
+
+  /**
+   * The type's snapshot, or undefined for a type this control plane does not serve. The version is a
+   * hash of the set, independent of order and of how it is split in layers: the sum of the resources'
+   * hashes mod 2^52 (each covers name and content), then the count mod 4096; 16 hex digits.
+   */
+  get(typeUrl: string): TypeSnapshot | undefined {
+    let view = this.views.get(typeUrl);
+    if (view) return view;
+    const sh = this.shared.get(typeUrl);
+    const own = this.own.get(typeUrl);
+    if (!sh && !own) return undefined;
+    const sum = ((sh?.sum ?? 0) + (own?.sum ?? 0)) % MOD;
+    const resources = !sh ? own!.resources : !own ? sh.resources : new LayeredMap(sh.resources, own.resources);
+    const version = setVersion(sum, resources.size);
+    this.views.set(typeUrl, (view = { version, resources }));
+    return view;
+  }
+
+  typeUrls(): string[] {
+    return TYPES.map(([url]) => url).filter((url) => this.get(url));
+  }
+}

@@ -1,0 +1,85 @@
+// The gRPC server: envoy.service.discovery.v3.AggregatedDiscoveryService, both flavours.
+// It only routes streams; the protocols live in sotw.ts and delta.ts, the data in the cache.
+import * as grpc from "@grpc/grpc-js";
+import type { SnapshotCache } from "../cache/cache.ts";
+import type { XdsCallbacks } from "./callbacks.ts";
+import { DEFAULT_XDS_LIMITS, type XdsLimits } from "./limits.ts";
+import { DEFAULT_SEND_BUDGET, SendBudget, type SendBudgetOptions } from "./send-budget.ts";
+import { adsServiceDefinition } from "../cache/protos.ts";
+import { handleDeltaStream } from "./delta.ts";
+import { connectionInterceptor } from "./peer.ts";
+import { handleSotwStream } from "./sotw.ts";
+
+export interface XdsServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  cache: SnapshotCache;
+  callbacks?: XdsCallbacks;
+  /** TLS (control/tls/); default plaintext. */
+  credentials?: grpc.ServerCredentials;
+  /** Overrides of DEFAULT_XDS_LIMITS. */
+  limits?: Partial<XdsLimits>;
+  /** Overrides of DEFAULT_SEND_BUDGET: bytes of responses on their way over all streams. */
+  sendBudget?: Partial<SendBudgetOptions>;
+}
+
+export interface XdsServer {
+  host: string;
+  port: number;
+  /** Open streams, for debug and leak checks. */
+  openStreams(): number;
+  /** Bytes of responses on their way over all streams, and streams waiting to build theirs (send-budget.ts). */
+  sending(): { bytes: number; waiting: number };
+  stop(): Promise<void>;
+}
+
+export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer> {
+  const callbacks = opts.callbacks ?? {};
+  const limits: XdsLimits = { ...DEFAULT_XDS_LIMITS, ...opts.limits };
+  const budget = new SendBudget({ ...DEFAULT_SEND_BUDGET, ...opts.sendBudget });
+  const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
+  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  // Responses are bytes already, built around each resource's shared encoding (responses.ts).
+  for (const method of Object.values(service) as grpc.MethodDefinition<unknown, Buffer>[]) method.responseSerialize = (v: Buffer) => v;
+  const server = new grpc.Server({
+    "grpc.keepalive_permit_without_calls": 1, "grpc.max_receive_message_length": limits.maxRequestBytes, "grpc.enable_channelz": 0,
+    interceptors: [connectionInterceptor],
+  });
+  let nextStreamId = 0;
+  const open = new Set<grpc.ServerDuplexStream<any, any>>();
+  const track = (call: grpc.ServerDuplexStream<any, any>) => {
+    open.add(call);
+    const done = () => open.delete(call);
+    call.on("close", done);
+    call.on("cancelled", done);
+    call.on("error", done);
+  };
+  server.addService(service, {
+    StreamAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
+      track(call);
+      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks, limits, budget);
+    },
+    DeltaAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
+      track(call);
+      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks, limits, budget);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const addr = opts.host.includes(":") ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
+    server.bindAsync(addr, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`xDS server cannot listen on ${addr}: ${err.message}`)) : resolve(p)));
+  });
+  return {
+    host: opts.host,
+    port,
+    openStreams: () => open.size,
+    sending: () => ({ bytes: budget.bytesOnTheirWay, waiting: budget.streamsWaiting }),
+    stop: () => new Promise<void>((resolve) => {
+      // Streams end with UNAVAILABLE, so Envoys reconnect (to another replica) at once; a graceful
+      // shutdown alone would wait for streams that never end by themselves.
+      for (const call of [...open]) call.emit("error", { code: grpc.status.UNAVAILABLE, details: "the control plane is shutting down" });
+      server.tryShutdown(() => resolve());
+      setTimeout(() => { server.forceShutdown(); resolve(); }, 2000).unref();
+    }),
+  };
+}
