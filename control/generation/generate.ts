@@ -21,11 +21,11 @@ import { proxyView, type ProxyView } from "./proxy-view.ts";
 import { outboundRouteConfig, routeConfigKey, virtualHosts } from "./routes.ts";
 
 /**
- * Same shape as control/xds/cache/snapshot.ts Resources, in protobufjs object form. Order is deterministic:
+ * A proxy's resources by xDS type, in protobufjs object form (what the snapshot packs). Order is deterministic:
  * listeners by name; clusters fixed ones, outbound (registry order), inbound; endpoints registry order;
  * routes by port.
  */
-export interface GeneratedResources {
+export interface Resources {
   readonly listeners: readonly Listener[];
   readonly clusters: readonly Cluster[];
   readonly endpoints: readonly ClusterLoadAssignment[];
@@ -148,7 +148,7 @@ export function localTo(view: ProxyView, options: GenerationOptions): (e: Endpoi
  * to fetch the module through, when it is fetched). `via`: the control plane address the proxy's xDS
  * connection arrived at, where a module served on a wildcard address is fetched.
  */
-export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions, via?: string, interned: Interner = new Interner()): GeneratedResources {
+export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions, via?: string, interned: Interner = new Interner()): Resources {
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
   const timeout = duration(options.connectTimeoutMs);
   const listeners: Listener[] = [];
@@ -214,7 +214,7 @@ function inboundFilter(inst: InboundInstance, listener: string, port: number): F
 }
 
 /** Everything a proxy is served, in one list per type: the shared part and its own. */
-export function joinConfig(shared: SharedConfig, own: GeneratedResources): GeneratedResources {
+export function joinConfig(shared: SharedConfig, own: Resources): Resources {
   const listeners = [...shared.listeners, ...own.listeners].sort((a, b) => (a.name! < b.name! ? -1 : 1));
   return {
     listeners, clusters: [...shared.clusters, ...own.clusters], endpoints: [...shared.endpoints, ...own.endpoints],
@@ -222,7 +222,7 @@ export function joinConfig(shared: SharedConfig, own: GeneratedResources): Gener
   };
 }
 
-export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions, via?: string): GeneratedResources {
+export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions, via?: string): Resources {
   const shared = sharedConfig(registry, options, new Interner(), proxyView(proxy));
   return joinConfig(shared, proxyConfig(shared, proxy, options, via));
 }

@@ -4,7 +4,6 @@
 import { existsSync } from "node:fs";
 import { isUnspecified } from "../identity/ip.ts";
 import type { LoopGuardOptions } from "../generation/options.ts";
-import type { GuardModuleStatus } from "../http/view.ts";
 import { RateLimitedLog } from "../log/rate-limited-log.ts";
 import type { CertificateFiles } from "../tls/cert-files.ts";
 import { checkModuleUrl } from "./check-url.ts";
@@ -12,6 +11,17 @@ import { guardDelivery, type GuardDeliveryFlags } from "./delivery.ts";
 import { FetchLog } from "./fetches.ts";
 import { readGuardModule } from "./module.ts";
 import { GUARD_WASM_PATH, startGuardModuleServer, type GuardModuleServer } from "./module-server.ts";
+
+export interface GuardModuleStatus {
+  /** A file on the Envoy host, or a URL Envoy fetches (and checks against sha256). */
+  source: "file" | "url";
+  location: string;
+  sha256?: string;
+  /** When this control plane serves the module: its last answer to the proxy's address, or false if it never fetched it. */
+  fetched?: { at: string; status: number } | false;
+  /** For another server's URL: the control plane's own fetch of it ("ok", or what is wrong). */
+  check?: string;
+}
 
 /** How often the control plane looks at a --guard-wasm-url again. */
 const URL_CHECK_INTERVAL_MS = 60_000;

@@ -3,7 +3,8 @@
 // (test/integration/http-deno.test.ts runs it there) and behind node-adapter.ts.
 import { requireToken } from "./auth.ts";
 import type { RegistryProblem, WriteOutcome } from "../registry/source.ts";
-import { capList, json, problem, text } from "./responses.ts";
+import { capList } from "../common/clip.ts";
+import { json, problem, text } from "./responses.ts";
 import type { ControlPlaneView } from "./view.ts";
 
 export interface ApiOptions {

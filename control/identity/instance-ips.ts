@@ -1,7 +1,7 @@
 // node.metadata.INSTANCE_IPS: every IP of the node. Istio sends a comma-separated string; we also take
 // `;` or whitespace as separators and a list value. Bad entries are reported, never fatal; how many
 // entries a node may list is bounded (countInstanceIps), and reports echo at most a short prefix of an entry.
-import { echoValue } from "./echo.ts";
+import { quote } from "../common/clip.ts";
 import { parseIp } from "./ip.ts";
 
 export interface InstanceIps {
@@ -24,7 +24,7 @@ const MAX_ADDRESS_CHARS = 64;
 /** How much of a bad entry a report echoes. */
 const ECHO_CHARS = 64;
 
-const echo = (s: string) => echoValue(s, ECHO_CHARS);
+const echo = (s: string) => quote(s, ECHO_CHARS);
 
 /** The entries INSTANCE_IPS lists, without parsing them: what the maxInstanceIps limit counts. */
 export function countInstanceIps(value: unknown): number {

@@ -2,7 +2,15 @@
 import { parseInstanceIps } from "./instance-ips.ts";
 import { parseNodeId, type NodeId } from "./node-id.ts";
 import { parseXdsSecrets, XDS_SECRETS_METADATA, type XdsSdsPaths } from "./xds-secrets.ts";
-import type { XdsNode } from "../xds/server/node.ts";
+import { quote } from "../common/clip.ts";
+
+/** The proxy's xDS node as the transport hands it over: plain JSON, checked against the xDS limits. */
+export interface XdsNode {
+  id: string;
+  cluster: string;
+  /** node.metadata with google.protobuf.Struct unwrapped to plain JSON values. */
+  metadata: Record<string, unknown>;
+}
 
 export interface ProxyIdentity {
   id: string;
@@ -24,9 +32,9 @@ export interface ProxyIdentity {
 const MAX_PROBLEMS = 10;
 /** How much of node.id and its IP part a problem echoes. */
 const ECHO_CHARS = 200;
-const echo = (s: string) => JSON.stringify(s.length <= ECHO_CHARS ? s : `${s.slice(0, ECHO_CHARS)}…`);
+const echo = (s: string) => quote(s, ECHO_CHARS);
 
-/** The xDS node (control/xds/server/node.ts), of which identity reads the id and the metadata. */
+/** The xDS node (converted from the request by control/xds/server/node.ts), of which identity reads the id and the metadata. */
 export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): ProxyIdentity {
   const id = node.id ?? "";
   const metadata = node.metadata ?? {};

@@ -3,7 +3,7 @@
 // module's cluster names the same secrets (control/generation/sds-secrets.ts). Absent: an older
 // bootstrap with static secrets. A value that is not `{ ca: PATH, cert?: PATH }` with absolute paths is
 // reported and ignored, never fatal; reports echo at most a short prefix of a value.
-import { echoValue } from "./echo.ts";
+import { quote } from "../common/clip.ts";
 /** Node metadata: where the proxy's SDS files are, `{ ca: PATH, cert?: PATH }` (absolute paths on the Envoy host). */
 export const XDS_SECRETS_METADATA = "MULTIPLANE_XDS_SECRETS";
 
@@ -18,7 +18,7 @@ export const MAX_SDS_PATH_BYTES = 4096;
 const ECHO_CHARS = 100;
 const KEYS: ReadonlySet<string> = new Set(["ca", "cert"]);
 
-const echo = (v: unknown): string => echoValue(typeof v === "string" ? v : JSON.stringify(v) ?? String(v), ECHO_CHARS);
+const echo = (v: unknown): string => quote(typeof v === "string" ? v : JSON.stringify(v) ?? String(v), ECHO_CHARS);
 
 /** Why `path` cannot be an SDS file's path on the Envoy host, or undefined. */
 function pathProblem(key: string, path: unknown): string | undefined {

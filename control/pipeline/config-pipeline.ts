@@ -10,7 +10,7 @@
 // route configurations), unless their DNS domains give HTTP services different short names. Interning and packing caches
 // belong to this instance, so two control planes in one process share nothing.
 import { decide, type Decision } from "../generation/decisions.ts";
-import { joinConfig, proxyConfig, sharedConfig, type GeneratedResources, type SharedConfig } from "../generation/generate.ts";
+import { joinConfig, proxyConfig, sharedConfig, type Resources, type SharedConfig } from "../generation/generate.ts";
 import { Interner } from "../generation/intern.ts";
 import { guardFetchDependsOnConnection, guardFetchUsesXdsSecrets } from "../generation/loop-guard.ts";
 import { endpointNetworkKey } from "../generation/networks.ts";
@@ -35,12 +35,12 @@ export class ProxyConfig {
     /** The shared part of the proxy's view (its packed layer is in the snapshot), the same object for every proxy of the view. */
     readonly shared: SharedConfig,
     /** The proxy's own resources: inbound listeners and clusters, the loop guard's configuration. */
-    readonly own: GeneratedResources,
+    readonly own: Resources,
     readonly snapshot: Snapshot,
   ) {}
 
   /** Everything, one list per type (for config dumps: built on request, not kept). */
-  resources(): GeneratedResources {
+  resources(): Resources {
     return joinConfig(this.shared, this.own);
   }
 }

@@ -3,7 +3,7 @@
 // Records are per stream so that two Envoys claiming the same node id never share or overwrite state;
 // /debug/proxies groups them by node id. State only; serve/serve.ts feeds it from xDS callbacks.
 import type { ProxyConfig } from "./config-pipeline.ts";
-import type { ConnectionStatus, ProxyStatus, TypeState } from "../http/view.ts";
+import type { GuardModuleStatus } from "../guard-wasm/setup.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import { TYPE_URL } from "../xds/cache/protos.ts";
 
@@ -27,6 +27,57 @@ export interface ProxyRecord {
   config?: ProxyConfig;
   /** When the change that the next pushes carry happened (performance.now()), for the push latency histogram. */
   triggeredAt?: number;
+}
+
+export interface TypeState {
+  /**
+   * "ACK": Envoy applied `version` (or held it already when it opened the stream: then `nonce` is "",
+   * nothing was sent); "NACK": it refused the last push and keeps `ackedVersion`; "PENDING": sent, no answer yet.
+   */
+  state: "ACK" | "NACK" | "PENDING";
+  sentVersion: string;
+  ackedVersion?: string;
+  nonce: string;
+  resources: number;
+  errorDetail?: string;
+  updatedAt: string;
+}
+
+export interface ProxyStatus {
+  id: string;
+  nodeIdIp?: string;
+  instanceIps: string[];
+  /** The IPs decisions use (only node.id's in legacy mode). */
+  nodeIps: string[];
+  problems: string[];
+  streams: { streamId: number; protocol: "sotw" | "delta" }[];
+  connectedAt: string;
+  /** By short type name: lds, cds, eds, rds, ecds. */
+  types: Record<string, TypeState>;
+  /** Every open stream claiming this node id, each with its own config; the fields above are the oldest's. */
+  connections?: ConnectionStatus[];
+  /** Why its streams disagree (e.g. two Envoys with the same node id and different node IPs). */
+  warnings?: string[];
+}
+
+export interface ConnectionStatus {
+  streamId: number;
+  protocol: "sotw" | "delta";
+  nodeIdIp?: string;
+  instanceIps: string[];
+  nodeIps: string[];
+  /** What the client certificate proved (mutual TLS): its SPIFFE id, or its subject. */
+  peerIdentity?: string;
+  /** The control plane address the stream arrived at. */
+  via?: string;
+  /** The proxy's address as the control plane sees it. */
+  remoteAddress?: string;
+  /** Where this proxy's loop guard module comes from and, when fetched, whether that worked as far as the control plane can tell. */
+  guardModule?: GuardModuleStatus;
+  /** How it disagrees with another stream of the same node id. */
+  warning?: string;
+  connectedAt: string;
+  types: Record<string, TypeState>;
 }
 
 const SHORT: Record<string, string> = { [TYPE_URL.listener]: "lds", [TYPE_URL.cluster]: "cds", [TYPE_URL.endpoint]: "eds", [TYPE_URL.route]: "rds", [TYPE_URL.extensionConfig]: "ecds" };
@@ -92,7 +143,7 @@ export class Proxies {
   }
 
   /** The proxy holds `version` already (a re-opened stream): as good as an ACK, though nothing was sent. */
-  held(streamId: number, typeUrl: string, version: string, resources: number): void {
+  current(streamId: number, typeUrl: string, version: string, resources: number): void {
     const r = this.byStream.get(streamId);
     if (!r) return;
     r.types.set(typeUrl, { state: "ACK", sentVersion: version, ackedVersion: version, nonce: "", resources, updatedAt: new Date().toISOString() });

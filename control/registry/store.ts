@@ -4,7 +4,7 @@
 // again whenever another source changes, so it applies as soon as what blocked it is gone.
 import { createHash } from "node:crypto";
 import { buildRegistry, BuildMemo, type BuildResult } from "./build.ts";
-import { capList, clipText, moreLine } from "../common/clip.ts";
+import { capList, clip, moreLine } from "../common/clip.ts";
 import { deepFreeze } from "../common/deep-freeze.ts";
 import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./text-limits.ts";
 import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type RegistryError, type Resource } from "./model.ts";
@@ -204,7 +204,7 @@ export class RegistryStore {
     const tag = this.etag(w);
     const wanted = ifMatch.trim();
     if (wanted === "*" ? tag !== undefined : wanted === tag) return undefined;
-    return { kind: "precondition-failed", errors: [`${w.kind} ${w.namespace}/${w.name} is ${tag ? `at ETag ${tag}` : "absent"}, not If-Match ${clipText(wanted, 100)}; read it again`] };
+    return { kind: "precondition-failed", errors: [`${w.kind} ${w.namespace}/${w.name} is ${tag ? `at ETag ${tag}` : "absent"}, not If-Match ${clip(wanted, 100)}; read it again`] };
   }
 
   private onHeld(state: SourceState, held: HeldChange): void {

@@ -7,11 +7,10 @@ import { LOOP_GUARD_WASM } from "../../envoy/paths.ts";
 import { DEFAULT_VIRTUAL_LISTENER, generationOptions, type GenerationOptions, type LoopGuardOptions, type VirtualListenerOptions } from "../generation/options.ts";
 import { createHandler } from "../http/handler.ts";
 import { serveHandler, type HttpServer } from "../http/node-adapter.ts";
-import { capList } from "../http/responses.ts";
+import { capList, clip } from "../common/clip.ts";
 import type { ControlPlaneView } from "../http/view.ts";
 import { checkInstanceIps, DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from "../identity/instance-ips.ts";
 import { proxyIdentity } from "../identity/proxy.ts";
-import { clip } from "../log/clip.ts";
 import { DEFAULT_LOG_RATE, RateLimitedLog, type LogRate } from "../log/rate-limited-log.ts";
 import { controlPlaneMetrics } from "./metrics.ts";
 import { ConfigPipeline } from "../pipeline/config-pipeline.ts";
@@ -221,8 +220,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
       if (r?.triggeredAt !== undefined) metrics.pushLatency.observe((performance.now() - r.triggeredAt) / 1000, { type });
       proxyLog(info.node.id, `push proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${type} version=${info.version} nonce=${info.nonce} resources=${info.resourceCount}`);
     },
-    onHeld(info) {
-      proxies.held(info.streamId, info.typeUrl, info.version, info.resourceCount);
+    onCurrent(info) {
+      proxies.current(info.streamId, info.typeUrl, info.version, info.resourceCount);
       proxyLog(info.node.id, `held proxy=${clip(info.node.id, 200)} stream=${info.streamId} type=${shortType(info.typeUrl)} version=${info.version} resources=${info.resourceCount} (current already: nothing sent)`);
     },
     onAck(info) {

@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decide } from "../../control/generation/decisions.ts";
-import { generate, sharedConfig, type GeneratedResources } from "../../control/generation/generate.ts";
+import { generate, sharedConfig, type Resources } from "../../control/generation/generate.ts";
 import { generationOptions, type GenerationOptions } from "../../control/generation/options.ts";
 import { proxyView } from "../../control/generation/proxy-view.ts";
 import { alternateNames, routeDomainKey } from "../../control/generation/virtual-hosts.ts";
@@ -35,8 +35,8 @@ const proxy = (ip: string, ns = "default", metadata: Record<string, unknown> = {
 const named = (list: readonly object[], name: string) => list.find((x: any) => x.name === name || x.cluster_name === name) as any;
 const names = (list: readonly object[]) => list.map((x: any) => x.name ?? x.cluster_name).sort();
 const hcmOf = (chain: any) => chain.filters.find((f: any) => f.name === "envoy.filters.network.http_connection_manager")?.typed_config;
-const vhosts = (r: GeneratedResources, port: number) => named(r.routes, String(port)).virtual_hosts.map((v: any) => [v.name, v.domains, v.routes[0].route.cluster]);
-const guardConfigs = (r: GeneratedResources) => Object.fromEntries(r.extensionConfigs.map((e: any) => [e.name, { root: e.typed_config.config.root_id, type: e.typed_config["@type"], config: JSON.parse(e.typed_config.config.configuration.value) }]));
+const vhosts = (r: Resources, port: number) => named(r.routes, String(port)).virtual_hosts.map((v: any) => [v.name, v.domains, v.routes[0].route.cluster]);
+const guardConfigs = (r: Resources) => Object.fromEntries(r.extensionConfigs.map((e: any) => [e.name, { root: e.typed_config.config.root_id, type: e.typed_config["@type"], config: JSON.parse(e.typed_config.config.configuration.value) }]));
 
 const envoy = envoyJudgedFile(test);
 const gen = (what: string, registry: Registry, p: ProxyIdentity = SEED_PROXY, options: GenerationOptions = OPTS) => envoy.record(what, generate(p, registry, options));

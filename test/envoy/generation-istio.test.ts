@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { decide } from "../../control/generation/decisions.ts";
-import { generate, sharedConfig, type GeneratedResources } from "../../control/generation/generate.ts";
+import { generate, sharedConfig, type Resources } from "../../control/generation/generate.ts";
 import { generationOptions, type GenerationOptions, type MeshNetwork } from "../../control/generation/options.ts";
 import { proxyView } from "../../control/generation/proxy-view.ts";
 import { Interner } from "../../control/generation/intern.ts";
@@ -24,10 +24,10 @@ const named = (list: readonly object[], name: string) => list.find((x: any) => x
 const names = (list: readonly object[]) => list.map((x: any) => x.name ?? x.cluster_name).sort();
 const addr = (e: any) => (e.endpoint.address.pipe ? `unix:${e.endpoint.address.pipe.path}` : `${e.endpoint.address.socket_address.address}:${e.endpoint.address.socket_address.port_value}`);
 const lb = (groups: any[]) => groups.flatMap((g: any) => g.lb_endpoints.map((e: any) => `${addr(e)}${e.load_balancing_weight ? ` w${e.load_balancing_weight.value}` : ""}`));
-const matches = (r: GeneratedResources, port: number) => (named(r.listeners, `0.0.0.0_${port}`)?.filter_chains ?? []).map((c: any) =>
+const matches = (r: Resources, port: number) => (named(r.listeners, `0.0.0.0_${port}`)?.filter_chains ?? []).map((c: any) =>
   `${c.name} ${[...c.filter_chain_match.prefix_ranges.map((p: any) => `${p.address_prefix}/${p.prefix_len.value}`), ...(c.filter_chain_match.server_names ?? []).map((s: string) => `sni:${s}`)].join(" ")}`);
 /** An HTTP port's virtual hosts (RDS route config `<port>`), each as "name -> cluster". */
-const vhosts = (r: GeneratedResources, port: number) => (named(r.routes, String(port))?.virtual_hosts ?? []).map((v: any) => `${v.name} -> ${v.routes[0].route.cluster}`);
+const vhosts = (r: Resources, port: number) => (named(r.routes, String(port))?.virtual_hosts ?? []).map((v: any) => `${v.name} -> ${v.routes[0].route.cluster}`);
 
 const envoy = envoyJudgedFile(test);
 const gen = (what: string, registry: Registry, p: ProxyIdentity = proxy("10.0.0.9"), options: GenerationOptions = OPTS) => envoy.record(what, generate(p, registry, options));

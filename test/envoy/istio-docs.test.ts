@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { generate, type GeneratedResources } from "../../control/generation/generate.ts";
+import { generate, type Resources } from "../../control/generation/generate.ts";
 import { generationOptions, type GenerationOptions } from "../../control/generation/options.ts";
 import { proxyIdentity } from "../../control/identity/proxy.ts";
 import { buildRegistry } from "../../control/registry/build.ts";
@@ -38,16 +38,16 @@ const proxy = (ip = "10.0.0.9", namespace = "default", metadata: Record<string, 
   proxyIdentity({ id: `sidecar~${ip}~app-1.${namespace}~${namespace}.svc.cluster.local`, metadata: { INSTANCE_IPS: ip, ...metadata } });
 const named = (list: readonly object[], name: string) => list.find((x: any) => x.name === name || x.cluster_name === name) as any;
 const hostsOf = (cluster: any) => cluster.load_assignment.endpoints.flatMap((g: any) => g.lb_endpoints.map((e: any) => `${e.endpoint.address.socket_address?.address ?? e.endpoint.address.pipe?.path}:${e.endpoint.address.socket_address?.port_value ?? ""}`));
-const edsHosts = (r: GeneratedResources, name: string) => named(r.endpoints, name).endpoints.flatMap((g: any) => g.lb_endpoints.map((e: any) => {
+const edsHosts = (r: Resources, name: string) => named(r.endpoints, name).endpoints.flatMap((g: any) => g.lb_endpoints.map((e: any) => {
   const a = e.endpoint.address;
   return a.pipe ? `unix:${a.pipe.path}` : `${a.socket_address.address}:${a.socket_address.port_value}`;
 }));
-const chains = (r: GeneratedResources, port: number) => named(r.listeners, `0.0.0.0_${port}`).filter_chains.map((c: any) => ({
+const chains = (r: Resources, port: number) => named(r.listeners, `0.0.0.0_${port}`).filter_chains.map((c: any) => ({
   cluster: c.name,
   match: [...c.filter_chain_match.prefix_ranges.map((p: any) => `${p.address_prefix}/${p.prefix_len.value}`), ...(c.filter_chain_match.server_names ?? []).map((s: string) => `sni:${s}`)].join(" "),
 }));
 /** An HTTP port's virtual hosts (RDS route config `<port>`), each as "name -> cluster". */
-const vhosts = (r: GeneratedResources, port: number) => named(r.routes, String(port)).virtual_hosts.map((v: any) => `${v.name} -> ${v.routes[0].route.cluster}`);
+const vhosts = (r: Resources, port: number) => named(r.routes, String(port)).virtual_hosts.map((v: any) => `${v.name} -> ${v.routes[0].route.cluster}`);
 
 const envoy = envoyJudgedFile(test);
 const gen = (what: string, registry: Registry, p = proxy(), options: GenerationOptions = OPTS) => envoy.record(what, generate(p, registry, options));

@@ -2,7 +2,7 @@
 // them all (and which listeners it then holds), or what it NACKs.
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
-import type { GeneratedResources } from "../../control/generation/generate.ts";
+import type { Resources } from "../../control/generation/generate.ts";
 import { SnapshotCache } from "../../control/xds/cache/cache.ts";
 import { TYPE_URL } from "../../control/xds/cache/protos.ts";
 import { startXdsServer, type XdsServer } from "../../control/xds/server/grpc-server.ts";
@@ -21,14 +21,14 @@ export interface Verdict {
 
 export interface EnvoyJudge {
   envoy: RunningEnvoy;
-  judge(resources: GeneratedResources): Promise<Verdict>;
+  judge(resources: Resources): Promise<Verdict>;
   stop(): Promise<void>;
 }
 
 const NODE_ID = "envoy-judge";
 
 /** The types Envoy must ACK at the pushed version for `resources` to count as accepted whole. */
-export function wantedTypes(resources: GeneratedResources): string[] {
+export function wantedTypes(resources: Resources): string[] {
   return [
     TYPE_URL.listener, TYPE_URL.cluster,
     ...(resources.endpoints.length > 0 ? [TYPE_URL.endpoint] : []),
@@ -96,11 +96,11 @@ export async function startEnvoyJudge(): Promise<EnvoyJudge> {
  */
 export function envoyJudgedFile(test: Test) {
   let judge: EnvoyJudge | undefined;
-  const recorded: [string, GeneratedResources][] = [];
+  const recorded: [string, Resources][] = [];
   test.before(async () => { judge = await startEnvoyJudge(); });
   test.after(async () => { await judge?.stop(); });
   return {
-    record(what: string, resources: GeneratedResources): GeneratedResources {
+    record(what: string, resources: Resources): Resources {
       recorded.push([what, resources]);
       return resources;
     },

@@ -4,8 +4,9 @@
 // bad ones with one detail per problem, like the real registry. Only type imports, so nothing of the
 // control plane runs here.
 import type { Decision } from "../../control/generation/decisions.ts";
-import type { GeneratedResources } from "../../control/generation/generate.ts";
-import type { ControlPlaneView, ProxyStatus } from "../../control/http/view.ts";
+import type { Resources } from "../../control/generation/generate.ts";
+import type { ControlPlaneView } from "../../control/http/view.ts";
+import type { ProxyStatus } from "../../control/pipeline/proxies.ts";
 import type { Registry, Service, ServiceEntry } from "../../control/registry/model.ts";
 import type { RegistryProblem, WriteOutcome } from "../../control/registry/source.ts";
 import type { StoreStatus } from "../../control/registry/store.ts";
@@ -60,7 +61,7 @@ export function fixtureView(): ControlPlaneView {
       streams: [{ streamId: 1, protocol: "sotw" }], connectedAt: "2026-01-01T00:00:00.000Z",
       types: { lds: { state: "ACK", sentVersion: `v${status.version}`, ackedVersion: `v${status.version}`, nonce: "1", resources: entries.size + 1, updatedAt: "2026-01-01T00:00:00.000Z" } },
     }],
-    configDump: (id): GeneratedResources | undefined => id !== FIXTURE_PROXY ? undefined : {
+    configDump: (id): Resources | undefined => id !== FIXTURE_PROXY ? undefined : {
       listeners: decisions().map((d) => ({ name: d.listener })), clusters: decisions().map((d) => ({ name: d.cluster })), endpoints: [], routes: [], extensionConfigs: [],
     },
     decisions: (id) => (id === FIXTURE_PROXY ? decisions() : undefined),

@@ -1,10 +1,14 @@
 // Packs generated resources into a Snapshot for tests that drive the xDS server directly. One encoder
 // for the test process: loading Envoy's protos takes a few hundred ms.
 import { Encoder } from "../../control/xds/cache/encode.ts";
-import { Packer, Snapshot, type Resources } from "../../control/xds/cache/snapshot.ts";
+import type { Resources } from "../../control/generation/generate.ts";
+import { Packer, Snapshot } from "../../control/xds/cache/snapshot.ts";
 
 let packer: Packer | undefined;
 
-export function snapshotOf(resources: Resources): Snapshot {
-  return Snapshot.fromResources(resources, (packer ??= new Packer(new Encoder())));
+/** Hand-written resources too (JSON Any with "@type"), which the encoder checks as strictly as generated ones. */
+export type AnyResources = { readonly [K in keyof Resources]: readonly object[] };
+
+export function snapshotOf(resources: AnyResources): Snapshot {
+  return Snapshot.fromResources(resources as Resources, (packer ??= new Packer(new Encoder())));
 }

@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decide } from "../../control/generation/decisions.ts";
-import { generate, sharedConfig, type GeneratedResources } from "../../control/generation/generate.ts";
+import { generate, sharedConfig, type Resources } from "../../control/generation/generate.ts";
 import { generationOptions, type GenerationOptions } from "../../control/generation/options.ts";
 import { loadEnvoyProtos, TYPE_URL } from "../../control/xds/cache/protos.ts";
 import type { ProxyIdentity } from "../../control/identity/proxy.ts";
@@ -29,7 +29,7 @@ const deliversTo = (listener: any) => {
   return c.cluster ?? c.route_config.virtual_hosts[0].routes[0].route.cluster;
 };
 /** The loop guard's plugin configuration, delivered by ECDS. */
-const guardConfig = (r: GeneratedResources) => JSON.parse((r.extensionConfigs[0] as any).typed_config.config.configuration.value);
+const guardConfig = (r: Resources) => JSON.parse((r.extensionConfigs[0] as any).typed_config.config.configuration.value);
 
 test("the seed: service-a on the node's second IP gets an INBOUND listener to 127.0.0.1", () => {
   const r = generate(SEED_PROXY, SEED, OPTS);
@@ -234,7 +234,7 @@ function stripDefaults(v: unknown): unknown {
   return v === 0 || v === false || v === "" ? undefined : v;
 }
 
-function assertRoundTrips(r: GeneratedResources) {
+function assertRoundTrips(r: Resources) {
   const root = loadEnvoyProtos();
   const check = (typeUrl: string, list: readonly object[]) => {
     const type = root.lookupType(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHandler } from "../../control/http/handler.ts";
-import { clip, MAX_DETAILS, MAX_MESSAGE_CHARS } from "../../control/http/responses.ts";
+import { clip, MAX_ITEM_CHARS, MAX_ITEMS } from "../../control/common/clip.ts";
 import { MAX_BODY_BYTES } from "../../control/http/handler.ts";
 import { serve, type ControlPlane } from "../../control/serve/serve.ts";
 import { waitFor } from "../support/net.ts";
@@ -198,10 +198,10 @@ test("/readyz caps its reasons the same way; clipping never splits a character",
   const r = await createHandler({ readiness: () => ({ ready: false, reasons }) } as any)(new Request("http://x/readyz"));
   assert.is(r.status, 503);
   const body = await r.text();
-  assert.ok(body.length < MAX_DETAILS * (MAX_MESSAGE_CHARS + 40), String(body.length));
+  assert.ok(body.length < MAX_ITEMS * (MAX_ITEM_CHARS + 40), String(body.length));
   assert.ok(body.endsWith("; and 980 more\n"), body.slice(-40));
-  assert.is(clip("a".repeat(MAX_MESSAGE_CHARS - 1) + "\u{1F600}b"), `${"a".repeat(MAX_MESSAGE_CHARS - 1)}… [3 more characters]`);
-  assert.is(clip("short"), "short");
+  assert.is(clip("a".repeat(MAX_ITEM_CHARS - 1) + "\u{1F600}b", MAX_ITEM_CHARS), `${"a".repeat(MAX_ITEM_CHARS - 1)}… [3 more characters]`);
+  assert.is(clip("short", MAX_ITEM_CHARS), "short");
 });
 
 test("debug routes: proxies list, config_dump and decisions need a connected proxy id", async () => {

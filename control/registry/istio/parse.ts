@@ -2,7 +2,7 @@
 // every error and warning at file:line. Documents are validated as they are read, within the limits of
 // limits.ts.
 import { isMap, isScalar, isSeq, LineCounter, type Document, type Node } from "yaml";
-import { clipText } from "../../common/clip.ts";
+import { clip } from "../../common/clip.ts";
 import { FILE_LIMITS, MAX_ERROR_CHARS, MAX_KEPT_ERRORS, type TextLimits } from "../text-limits.ts";
 import type { RegistryError, Resource } from "../model.ts";
 import { validateDocument, type Issue, type Path } from "./validate.ts";
@@ -28,12 +28,12 @@ export function parseRegistryText(text: string, file: string, limits: TextLimits
   const at = (offset: number) => lines.linePos(offset);
   const warn = (pos: { line: number; col: number }, reason: string) => {
     if (out.warnings.length >= MAX_KEPT_ERRORS) return void out.moreWarnings++;
-    out.warnings.push({ file, line: pos.line, column: pos.col, reason: clipText(reason, MAX_ERROR_CHARS) });
+    out.warnings.push({ file, line: pos.line, column: pos.col, reason: clip(reason, MAX_ERROR_CHARS) });
   };
   const error = (offset: number | { line: number; col: number }, reason: string) => {
     if (out.errors.length >= MAX_KEPT_ERRORS) return void out.moreErrors++;
     const pos = typeof offset === "number" ? at(offset) : offset;
-    out.errors.push({ file, line: pos.line, column: pos.col, reason: clipText(reason, MAX_ERROR_CHARS) });
+    out.errors.push({ file, line: pos.line, column: pos.col, reason: clip(reason, MAX_ERROR_CHARS) });
   };
   const read = readDocuments(text, limits, lines, (doc) => addDocument(doc));
   for (const e of read.streamErrors) error(e.pos[0], firstLine(e.message));

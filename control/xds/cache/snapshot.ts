@@ -1,20 +1,10 @@
 // An immutable set of xDS resources for one proxy, packed once, with a version per type that
 // changes only when that type's content changes: the SotW and delta streams push by comparing them.
 import { hash } from "node:crypto";
+import type { Resources } from "../../generation/generate.ts";
 import type { Encoder } from "./encode.ts";
 import { TYPE_URL } from "./protos.ts";
 import { responseEntries } from "./framing.ts";
-
-/** Generated resources in protobufjs object form (snake_case, nested Any as {"@type": ...}). */
-export interface Resources {
-  readonly listeners: readonly object[];
-  readonly clusters: readonly object[];
-  readonly endpoints: readonly object[];
-  /** RouteConfiguration resources served by RDS. */
-  readonly routes: readonly object[];
-  /** TypedExtensionConfig resources served by ECDS. */
-  readonly extensionConfigs: readonly object[];
-}
 
 export interface Any {
   type_url: string;

@@ -1,6 +1,6 @@
 // What the transport reports to the rest of the control plane (wiring, logs, metrics).
 import type { Refusal } from "./limits.ts";
-import type { XdsNode } from "./node.ts";
+import type { XdsNode } from "../../identity/proxy.ts";
 import type { StreamPeer } from "./peer.ts";
 
 export interface StreamInfo {
@@ -18,7 +18,7 @@ export interface PushInfo extends StreamInfo {
 }
 
 /** A type the proxy already holds at the current version (it said so when it opened the stream): nothing was sent. */
-export interface HeldInfo extends StreamInfo {
+export interface CurrentInfo extends StreamInfo {
   typeUrl: string;
   version: string;
   resourceCount: number;
@@ -53,8 +53,8 @@ export interface XdsCallbacks {
   onRefused?(info: RefusedInfo): void;
   onStreamClosed?(info: StreamInfo): void;
   onPush?(info: PushInfo): void;
-  /** A re-opened stream's type needs no response: the proxy holds the current version. */
-  onHeld?(info: HeldInfo): void;
+  /** A re-opened stream's type needs no response: the proxy holds the current version already (nothing is sent). */
+  onCurrent?(info: CurrentInfo): void;
   onAck?(info: AckInfo): void;
   onNack?(info: NackInfo): void;
 }

@@ -117,7 +117,7 @@ export function handleDeltaStream(
     if (!sharedBlock && out.size === 0 && removed.length === 0 && sub.answered) {
       if (resumed) {
         const held = sub.wildcard ? typeSnap.resources.size : [...sub.names].filter((n) => typeSnap.resources.has(n)).length;
-        callbacks.onHeld?.({ ...info, typeUrl, version: typeSnap.version, resourceCount: held });
+        callbacks.onCurrent?.({ ...info, typeUrl, version: typeSnap.version, resourceCount: held });
       }
       return undefined;
     }

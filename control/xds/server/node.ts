@@ -1,14 +1,8 @@
 // The proxy's node as the transport hands it to the rest of the control plane: plain JSON, no protobuf
 // Struct. The node comes from an unauthenticated client, so its id, cluster and metadata are checked
 // against the limits here, and metadata is converted without recursion and with a byte budget.
+import type { XdsNode } from "../../identity/proxy.ts";
 import { checkLength, invalid, type Refusal, type XdsLimits } from "./limits.ts";
-
-export interface XdsNode {
-  id: string;
-  cluster: string;
-  /** node.metadata with google.protobuf.Struct unwrapped to plain JSON values. */
-  metadata: Record<string, unknown>;
-}
 
 type StructValue = { kind?: string; [k: string]: unknown };
 type Struct = { fields?: Record<string, StructValue> } | undefined | null;

@@ -66,7 +66,7 @@ export function handleSotwStream(
       state.sentVersion = held;
       state.sentFor = state.names;
       const wanted = all ? typeSnap.resources.size : [...state.names].filter((n) => typeSnap.resources.has(n)).length;
-      callbacks.onHeld?.({ ...info, typeUrl, version: held, resourceCount: wanted });
+      callbacks.onCurrent?.({ ...info, typeUrl, version: held, resourceCount: wanted });
       return undefined;
     }
     if (!force && state.sentVersion === version && sameSet(state.sentFor, state.names)) return undefined;
