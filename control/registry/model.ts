@@ -50,59 +50,49 @@ export interface Endpoint {
   workloadEntry?: string;
 }
 
-export interface ServiceEntry {
-  kind: "ServiceEntry";
+/** What a ServiceEntry and each Service built from it both carry. */
+interface ServiceSpec {
   namespace: string;
-  name: string;
-  hosts: string[];
   /** VIPs or CIDRs (spec.addresses): the destinations that select this service on its ports. */
   addresses: string[];
   ports: ServicePort[];
   endpoints: Endpoint[];
+  /** Set when the endpoints are selected from WorkloadEntries (then none selected means none, even for DNS). */
   workloadSelector?: Record<string, string>;
   resolution: Resolution;
   location: Location;
-  /** As written; empty = exported to every namespace. */
-  exportTo: string[];
   /** multiplane's own (annotation LOCAL_PORTS_ANNOTATION): port name -> where the process behind the sidecar listens on 127.0.0.1, when not the port its instance receives. */
   localPorts?: Record<string, number>;
   origin: Origin;
 }
 
-export interface WorkloadEntry {
+export interface ServiceEntry extends ServiceSpec {
+  kind: "ServiceEntry";
+  name: string;
+  hosts: string[];
+  /** As written; empty = exported to every namespace. */
+  exportTo: string[];
+}
+
+/** An endpoint of its own, which ServiceEntries select by labels. */
+export interface WorkloadEntry extends Omit<Endpoint, "workloadEntry"> {
   kind: "WorkloadEntry";
   namespace: string;
   name: string;
-  address: string;
-  addressType: AddressType;
-  ports: Record<string, number>;
   /** spec.labels merged with metadata.labels (metadata wins), as Istio selects on them. */
   labels: Record<string, string>;
-  network?: string;
-  locality?: string;
-  weight?: number;
   origin: Origin;
 }
 
 export type Resource = ServiceEntry | WorkloadEntry;
 
 /** One host of one ServiceEntry with its endpoints resolved (WorkloadEntries included): what generation reads. */
-export interface Service {
+export interface Service extends ServiceSpec {
   /** "namespace/name" of the ServiceEntry. */
   entry: string;
-  namespace: string;
   host: string;
-  addresses: string[];
-  ports: ServicePort[];
-  endpoints: Endpoint[];
-  /** Set when the endpoints were selected from WorkloadEntries (then none selected means none, even for DNS). */
-  workloadSelector?: Record<string, string>;
-  resolution: Resolution;
-  location: Location;
   /** Namespaces that see this service, "." resolved; ["*"] = all, [] = none ("~"). */
   exportTo: string[];
-  localPorts?: Record<string, number>;
-  origin: Origin;
 }
 
 export interface Registry {

@@ -14,7 +14,6 @@
 // rule and namespace is removed after the row, also when it fails.
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { installCapture, iptablesRunner, readCaptureCounters, type CaptureCounters } from "../../../envoy/capture.ts";

@@ -18,32 +18,25 @@ export interface ScenarioSpec {
   story: string;
 }
 
-export const MATRIX: readonly ScenarioSpec[] = [
-  {
-    name: "seed-loop", controlPlane: "legacy", guard: false, instanceIps: "auto", protocol: "TCP",
-    story: "Istio 1.0: the control plane only believes node.id's IP, so Service A (on the node's second IP) gets an OUTBOUND listener and Envoy forwards the request to itself until it runs out of FDs",
-  },
-  {
-    name: "guard-metadata", controlPlane: "legacy", guard: true, instanceIps: "auto", protocol: "TCP",
-    story: "the same wrong config, but the proxy reports every node IP in INSTANCE_IPS: the guard refuses the first hop (self_destined)",
-  },
-  {
-    name: "guard-learned", controlPlane: "legacy", guard: true, instanceIps: "none", protocol: "TCP",
-    story: "the same wrong config and nobody reports the second IP: the second hop arrives with source == destination, the guard learns the IP and refuses it (self_learned)",
-  },
-  {
-    name: "fix", controlPlane: "multi-ip", guard: false, instanceIps: "auto", protocol: "TCP",
-    story: "the multi-IP control plane matches Service A's IP against every node IP and builds an INBOUND listener that delivers to 127.0.0.1",
-  },
-  {
-    name: "fix+guard", controlPlane: "multi-ip", guard: true, instanceIps: "auto", protocol: "TCP",
-    story: "the fix with the guard in place: the request takes the inbound path and the guard never fires",
-  },
-  {
-    name: "http-loop", controlPlane: "legacy", guard: true, instanceIps: "none", protocol: "HTTP",
-    story: "Service A on an HTTP port, the same wrong config and nobody reports the second IP: Envoy routes the request by Host to Service A's cluster, i.e. to itself; at the second hop the HTTP guard answers 508 Loop Detected, and the reply's x-multiplane-hops names this node twice",
-  },
-];
+/** What each row shows, one line each (printed before the row runs). */
+const STORIES = {
+  "seed-loop": "Istio 1.0: the control plane only believes node.id's IP, so Service A (on the node's second IP) gets an OUTBOUND listener and Envoy forwards the request to itself until it runs out of FDs",
+  "guard-metadata": "the same wrong config, but the proxy reports every node IP in INSTANCE_IPS: the guard refuses the first hop (self_destined)",
+  "guard-learned": "the same wrong config and nobody reports the second IP: the second hop arrives with source == destination, the guard learns the IP and refuses it (self_learned)",
+  "fix": "the multi-IP control plane matches Service A's IP against every node IP and builds an INBOUND listener that delivers to 127.0.0.1",
+  "fix+guard": "the fix with the guard in place: the request takes the inbound path and the guard never fires",
+  "http-loop": "Service A on an HTTP port, the same wrong config and nobody reports the second IP: Envoy routes the request by Host to Service A's cluster, i.e. to itself; at the second hop the HTTP guard answers 508 Loop Detected, and the reply's x-multiplane-hops names this node twice",
+} as const;
+
+/** The rows, in the order they run: name, control plane, guard, the proxy's INSTANCE_IPS, Service A's port protocol. */
+export const MATRIX: readonly ScenarioSpec[] = ([
+  ["seed-loop", "legacy", false, "auto", "TCP"],
+  ["guard-metadata", "legacy", true, "auto", "TCP"],
+  ["guard-learned", "legacy", true, "none", "TCP"],
+  ["fix", "multi-ip", false, "auto", "TCP"],
+  ["fix+guard", "multi-ip", true, "auto", "TCP"],
+  ["http-loop", "legacy", true, "none", "HTTP"],
+] as const).map(([name, controlPlane, guard, instanceIps, protocol]) => ({ name, controlPlane, guard, instanceIps, protocol, story: STORIES[name] }));
 
 /** The JSON row, exactly the shape docs/DEMO.md documents. */
 export interface ScenarioJson {

@@ -3,25 +3,18 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { MAX_FILE_BYTES, MAX_KEPT_ERRORS, MAX_REGISTRY_BYTES } from "../../text-limits.ts";
-import type { RegistryError, Resource } from "../../model.ts";
-import { parseRegistryText } from "../../istio/parse.ts";
+import type { RegistryError } from "../../model.ts";
+import { parseRegistryText, type ParseResult } from "../../istio/parse.ts";
 import { readRegistryFile, type FileRead } from "./read-file.ts";
 
 /** Files read at once while loading: enough to keep the file-system threads busy, at most 16 x MAX_FILE_BYTES held. */
 const READ_AHEAD = 16;
 
-export interface LoadResult {
+/** Every file's parse results together: at most MAX_KEPT_ERRORS errors and warnings over all files. */
+export interface LoadResult extends ParseResult {
   files: string[];
   /** The text of each file read. */
   texts: Map<string, string>;
-  resources: Resource[];
-  /** At most MAX_KEPT_ERRORS over all files; `moreErrors` counts the rest. */
-  errors: RegistryError[];
-  warnings: RegistryError[];
-  moreErrors: number;
-  moreWarnings: number;
-  /** Documents that do not parse or validate. */
-  invalidDocuments: number;
 }
 
 export const REGISTRY_FILE = /^[^.].*\.(ya?ml|json)$/i;
