@@ -71,6 +71,10 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
   if (sds) metadata[XDS_SECRETS_METADATA] = sds;
   const xds = Array.isArray(opts.xds) ? opts.xds : [opts.xds];
   if (xds.length === 0) throw new Error("bootstrap: no xDS address");
+  // A STATIC cluster takes only IPs (Envoy refuses a name: "malformed IP address"); with a name Envoy
+  // resolves every address and keeps them current, preferring IPv4 (a name such as localhost has both,
+  // and a control plane on 127.0.0.1 refuses ::1).
+  const byName = xds.some((x) => isIP(x.host) === 0);
   return {
     node: { id: opts.nodeId, cluster: opts.cluster ?? "multiplane", metadata },
     admin: { address: { socket_address: { address: admin.host, port_value: admin.port } } },
@@ -88,7 +92,8 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
       ...(opts.tls && !sds ? { secrets: xdsSecrets(opts.tls) } : {}),
       clusters: [{
         name: XDS_CLUSTER,
-        type: "STATIC",
+        type: byName ? "STRICT_DNS" : "STATIC",
+        ...(byName ? { dns_lookup_family: "V4_PREFERRED" } : {}),
         connect_timeout: "1s",
         typed_extension_protocol_options: {
           "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {

@@ -1,9 +1,12 @@
 // The `multiplane` command. Each subcommand is a thin shell over a module that does the work.
 import { parseArgs } from "node:util";
 import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
-import { generateBootstrap, parseHostPort, DEFAULT_ADMIN, sdsPathsNextTo, writeXdsSdsFiles, type XdsTlsOptions } from "../../envoy/bootstrap.ts";
+import { generateBootstrap, parseHostPort, DEFAULT_ADMIN, type HostPort, sdsPathsNextTo, writeXdsSdsFiles, type XdsTlsOptions } from "../../envoy/bootstrap.ts";
 import { interfaceIps } from "../../envoy/interface-ips.ts";
+import { PROJECT_ROOT } from "../../envoy/paths.ts";
+import { parseIp } from "../identity/ip.ts";
 import { serve, type ServeOptions } from "../serve/serve.ts";
 import { start } from "./start.ts";
 import { captureCommand } from "../../envoy/capture.ts";
@@ -14,10 +17,9 @@ import { validateCommand, ValidateUsageError } from "./validate/command.ts";
 import { isEtcdUrl, parseEtcdUrl } from "../registry/sources/etcd/etcd-layout.ts";
 import { registryCommand, REGISTRY_USAGE, TransferUsageError } from "./transfer/command.ts";
 
-const USAGE = `usage: multiplane <command> [options]
-
-commands:
-  serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
+/** Each command's usage, in the order `multiplane --help` lists them; `multiplane COMMAND --help` prints one. */
+const HELP: Readonly<Record<string, string>> = {
+  serve: `  serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
         [--tls-cert F --tls-key F [--client-ca F] [--trust-domain cluster.local]] [--insecure-xds]
         [--token-file F --api-dir DIR] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--guard-wasm-port 15013 | --guard-wasm-url URL | --guard-wasm-path PATH]
@@ -31,16 +33,16 @@ commands:
       The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
       control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
       its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts.
-      With --on-invalid skip, invalid documents are left out (and reported) instead of refusing the change
-  validate [--json] [--mesh-networks FILE] PATH...
+      With --on-invalid skip, invalid documents are left out (and reported) instead of refusing the change`,
+  validate: `  validate [--json] [--mesh-networks FILE] PATH...
       check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
-      one file:line:column: reason per problem; exit 0 when none is an error, else 1
-${REGISTRY_USAGE}
-  start [--free-ports]
+      one file:line:column: reason per problem; exit 0 when none is an error, else 1`,
+  registry: REGISTRY_USAGE,
+  start: `  start [--free-ports]
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
-      (the example's services renumbered to match), to run beside something on 15000, 9080, ...
-  bootstrap --xds HOST:PORT[,HOST:PORT...] --node-id ID [--instance-ips auto|none|IP,IP...]
+      (the example's services renumbered to match), to run beside something on 15000, 9080, ...`,
+  bootstrap: `  bootstrap --xds HOST:PORT[,HOST:PORT...] --node-id ID [--instance-ips auto|none|IP,IP...]
             [--xds-ca F [--cert F --key F] [--xds-san NAME]] [--admin 127.0.0.1:15000] [--out FILE]
       print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; several
       --xds addresses: control-plane replicas, one xDS cluster that Envoy fails over within; --xds-ca:
@@ -48,15 +50,26 @@ ${REGISTRY_USAGE}
       on several hosts need NAME); --cert/--key: this proxy's certificate for mutual TLS. With TLS,
       --out is required: the CA and certificate are delivered by SDS files next to FILE (envoy.json:
       envoy.xds-ca.json, envoy.xds-cert.json), and Envoy reloads the PEM files when they are replaced
-      (write the new file, then rename it over the old one), without a restart
-  capture install|uninstall [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid GID]
+      (write the new file, then rename it over the old one), without a restart`,
+  capture: `  capture install|uninstall [--proxy-port 15001] [--proxy-uid 1337] [--proxy-gid GID]
           [--exclude-inbound-ports 15000,15010] [--exclude-outbound-ports 15000,15010]
           [--no-local-loopback-redirect] [--netns NS] [--dry-run]
-      Istio 1.0 style iptables capture to Envoy's 15001 (root); idempotent, prints what it changed
-  demo [--json] [--environment netns|loopback] [--only NAME,...]
-      the seed's matrix: the loop reproduced, and stopped by the fix and by the loop guard
-  envoy-path
-      print the Envoy binary multiplane runs (ENVOY_BIN, else .envoy/, else envoy on PATH)
+      Istio 1.0 style iptables capture to Envoy's 15001 (root); idempotent, prints what it changed`,
+  demo: `  demo [--json] [--environment netns|loopback] [--only NAME,...]
+      the seed's matrix: the loop reproduced, and stopped by the fix and by the loop guard`,
+  "envoy-path": `  envoy-path
+      print the Envoy binary multiplane runs (ENVOY_BIN, else .envoy/, else envoy on PATH)`,
+};
+
+const USAGE = `usage: multiplane <command> [options]
+
+commands:
+${Object.values(HELP).join("\n")}
+  --version
+      print multiplane's version
+
+exit status: 0 done; 1 invalid input or a failure (a registry that does not validate, no Envoy, a
+port in use); 2 a usage error (an unknown command or option, a bad or missing flag value)
 `;
 
 class UsageError extends Error {
@@ -67,9 +80,14 @@ class UsageError extends Error {
 function parseInstanceIpsFlag(value: string | undefined): string[] {
   if (value === undefined || value === "auto") return interfaceIps();
   if (value === "none") return [];
-  const ips = value.split(",").map((s) => s.trim()).filter(Boolean);
-  if (ips.length === 0) throw new UsageError(`--instance-ips: expected auto, none or a comma-separated list, got ${JSON.stringify(value)}`);
-  return ips;
+  const entries = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const parsed = entries.map(parseIp);
+  const bad = entries.filter((_, i) => !parsed[i]!.ok);
+  // A typo ("atuo") or a stray word must not become an INSTANCE_IPS entry the control plane ignores.
+  if (entries.length === 0 || bad.length > 0) {
+    throw new UsageError(`--instance-ips: expected auto, none or a comma-separated list of IP addresses, got ${JSON.stringify(value)}${bad.length > 0 ? ` (not an IP address: ${bad.map((b) => JSON.stringify(b)).join(", ")})` : ""}`);
+  }
+  return parsed.map((p) => (p as { ip: string }).ip);
 }
 
 function bootstrapCommand(args: string[]): void {
@@ -94,8 +112,8 @@ function bootstrapCommand(args: string[]): void {
   const config = generateBootstrap({
     nodeId: values["node-id"],
     instanceIps: parseInstanceIpsFlag(values["instance-ips"]),
-    xds: values.xds.split(",").map((x) => parseHostPort(x, "--xds")),
-    admin: values.admin ? parseHostPort(values.admin, "--admin") : DEFAULT_ADMIN,
+    xds: values.xds.split(",").map((x) => hostPortFlag(x, "--xds")),
+    admin: values.admin ? hostPortFlag(values.admin, "--admin") : DEFAULT_ADMIN,
     ...(tls ? { tls } : {}),
   });
   const text = JSON.stringify(config, null, 2) + "\n";
@@ -103,6 +121,15 @@ function bootstrapCommand(args: string[]): void {
   if (tls) writeXdsSdsFiles(tls);
   if (values.out) writeFileSync(values.out, text);
   else process.stdout.write(text);
+}
+
+/** HOST:PORT of a flag; a malformed one is a usage error (exit 2), like any bad flag value. */
+function hostPortFlag(value: string, flag: string): HostPort {
+  try {
+    return parseHostPort(value, flag);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function portFlag(value: string | undefined, flag: string, fallback: number): number {
@@ -161,7 +188,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
   if (values["no-loop-guard"] && values["guard-mode"]) throw new UsageError("--guard-mode and --no-loop-guard contradict each other");
   const handoff = values["virtual-handoff"] ?? "original_dst";
   if (handoff !== "original_dst" && handoff !== "proxy_protocol") throw new UsageError(`--virtual-handoff: expected original_dst or proxy_protocol, got ${JSON.stringify(handoff)}`);
-  const virtual = values["virtual-listener"] ? parseHostPort(values["virtual-listener"], "--virtual-listener") : undefined;
+  const virtual = values["virtual-listener"] ? hostPortFlag(values["virtual-listener"], "--virtual-listener") : undefined;
   const onInvalid = values["on-invalid"] ?? "reject";
   if (onInvalid !== "reject" && onInvalid !== "skip") throw new UsageError(`--on-invalid: expected reject or skip, got ${JSON.stringify(onInvalid)}`);
   return {
@@ -232,10 +259,32 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** A usage error's hint: the command's own usage when there is one, else all of it. */
+const commandUsage = (command: string | undefined) =>
+  command !== undefined && Object.hasOwn(HELP, command) ? `usage: multiplane ${command} [options]\n\n${HELP[command]}\n\nmultiplane --help lists every command\n` : USAGE;
+
+/** `multiplane COMMAND --help` (or -h), before any `--`. */
+const asksForHelp = (args: readonly string[]) => {
+  const end = args.indexOf("--");
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === "--help" || a === "-h");
+};
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command !== undefined && Object.hasOwn(HELP, command) && asksForHelp(rest)) {
+      process.stdout.write(`usage: multiplane ${command === "registry" ? "registry import|export" : command} [options]\n\n${HELP[command]}\n`);
+      return 0;
+    }
     switch (command) {
+      case "--version":
+      case "version":
+        console.log(`multiplane ${version()}`);
+        return 0;
       case "envoy-path":
         console.log(resolveEnvoy().path);
         return 0;
@@ -273,8 +322,10 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error;
     // Expected failures (bad flags, no Envoy, unreachable ports) are one line, not a stack trace.
     console.error(`multiplane: ${e.message}`);
-    const usage = e instanceof UsageError || e instanceof ValidateUsageError || e instanceof TransferUsageError;
-    if (usage || (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") process.stderr.write(`\n${USAGE}`);
+    // node:util parseArgs' own errors (an unknown option, a missing value, a stray argument) are usage errors too.
+    const usage = e instanceof UsageError || e instanceof ValidateUsageError || e instanceof TransferUsageError
+      || ((e as NodeJS.ErrnoException).code ?? "").startsWith("ERR_PARSE_ARGS_");
+    if (usage) process.stderr.write(`\n${commandUsage(command)}`);
     return usage ? 2 : 1;
   }
 }

@@ -161,7 +161,7 @@ test("bootstrap TLS flags: --cert without --key, or without --xds-ca, are usage 
 
 test("bootstrap with a bad --xds is a usage error", () => {
   const r = cli(["bootstrap", "--xds", "nowhere", "--node-id", "n"]);
-  assert.is(r.status, 1);
+  assert.is(r.status, 2, "a bad flag value is a usage error");
   assert.match(r.stderr, "--xds: expected HOST:PORT");
 });
 

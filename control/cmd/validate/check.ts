@@ -1,6 +1,7 @@
-// `multiplane validate`: registry files and directories checked as `serve` would load them, without
-// serving: every parse and validation problem, then the problems of the documents together.
+// `multiplane validate`: registry files and directories (and standard input) checked as `serve` would
+// load them, without serving: every parse and validation problem, then the problems of the documents together.
 import { buildRegistry } from "../../registry/build.ts";
+import { parseRegistryText } from "../../registry/istio/parse.ts";
 import { loadRegistry } from "../../registry/sources/files/load.ts";
 import type { RegistryError } from "../../registry/model.ts";
 
@@ -14,12 +15,16 @@ export interface CheckResult {
   problems: Problem[];
 }
 
-export async function checkPaths(paths: string[]): Promise<CheckResult> {
+/** How standard input (the path "-") is named in problems. */
+export const STDIN_NAME = "<stdin>";
+
+/** `stdin`: the text of standard input, when one of the paths is "-". */
+export async function checkPaths(paths: string[], stdin?: () => Promise<string>): Promise<CheckResult> {
   const files: string[] = [];
   const resources = [];
   const problems: Problem[] = [];
   for (const path of paths) {
-    const r = await loadRegistry(path);
+    const r = path === "-" && stdin ? { files: [STDIN_NAME], ...parseRegistryText(await stdin(), STDIN_NAME) } : await loadRegistry(path);
     for (const f of r.files) files.push(f);
     for (const x of r.resources) resources.push(x);
     for (const e of r.errors) problems.push({ ...e, severity: "error" });

@@ -1,18 +1,21 @@
 // `multiplane validate [--json] [--mesh-networks FILE] PATH...`: like `istioctl validate`, checks
-// registry files and directories without serving. One `file:line:column: reason` per problem
+// registry files and directories (- for standard input, e.g. `kubectl get ... -o yaml | multiplane
+// validate -`) without serving. One `file:line:column: reason` per problem
 // (warnings say so), or one JSON object; exit 0 when nothing is an error, 1 otherwise.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { checkPaths, type Problem } from "./check.ts";
 import { parseMeshNetworks } from "../../registry/istio/mesh-networks.ts";
 import { formatError } from "../../registry/model.ts";
+import { MAX_FILE_BYTES } from "../../registry/text-limits.ts";
 
 export class ValidateUsageError extends Error {}
 
 export async function validateCommand(args: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
   const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: "boolean" }, "mesh-networks": { type: "string" } } });
-  if (positionals.length === 0 && !values["mesh-networks"]) throw new ValidateUsageError("validate: name at least one registry file or directory");
-  const result = await checkPaths(positionals);
+  if (positionals.length === 0 && !values["mesh-networks"]) throw new ValidateUsageError("validate: name at least one registry file or directory (- reads standard input)");
+  if (positionals.filter((p) => p === "-").length > 1) throw new ValidateUsageError("validate: standard input (-) can be named once");
+  const result = await checkPaths(positionals, readStdin);
   if (values["mesh-networks"]) for (const p of meshNetworkProblems(values["mesh-networks"])) result.problems.push(p);
   const errors = result.problems.filter((p) => p.severity === "error").length;
   const warnings = result.problems.length - errors;
@@ -34,4 +37,16 @@ function meshNetworkProblems(file: string): Problem[] {
   }
   const r = parseMeshNetworks(text, file);
   return [...r.errors.map((e): Problem => ({ ...e, severity: "error" })), ...r.warnings.map((w): Problem => ({ ...w, severity: "warning" }))];
+}
+
+/** Standard input, within the size limit of one registry file. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > MAX_FILE_BYTES) throw new Error(`validate: standard input is larger than ${MAX_FILE_BYTES} bytes, the limit of one registry file`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
