@@ -5,6 +5,7 @@ import { requireToken } from "./auth.ts";
 import type { RegistryProblem, WriteOutcome } from "../registry/source.ts";
 import { capList } from "../common/clip.ts";
 import { json, problem, text } from "./responses.ts";
+import { serviceEntryDocument } from "../registry/istio/document.ts";
 import type { ControlPlaneView } from "./view.ts";
 
 export interface ApiOptions {
@@ -75,7 +76,8 @@ const ROUTES: Route[] = [
       GET: ({ params: [namespace, name], view }) => {
         const found = view.serviceEntry(namespace!, name!);
         if (!found) return problem(404, `no ServiceEntry ${namespace}/${name} is serving`);
-        const res = json({ serviceEntry: found.entry });
+        // The Istio document itself, so that it can be edited and PUT back with If-Match: its ETag.
+        const res = json(serviceEntryDocument(found.entry));
         res.headers.set("etag", found.etag);
         return res;
       },

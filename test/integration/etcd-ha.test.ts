@@ -246,7 +246,7 @@ withEtcd("HA: two replicas on a 3-member etcd, real Envoys", () => {
         const res = await r.call(`/registry/serviceentries/default/${name}`);
         assert.is(res.status, 200, `${name} on ${r.name}`);
         const body = await res.json();
-        assert.is(body.serviceEntry.endpoints[0].address, w.ip, `${name} on ${r.name}`);
+        assert.is(body.spec.endpoints[0].address, w.ip, `${name} on ${r.name}`);
         if (w.etag) assert.is(res.headers.get("etag"), w.etag, `${name} on ${r.name}: the acknowledged version`);
       }
     }

@@ -90,7 +90,7 @@ test("GET one entry carries an ETag; PUT and DELETE with a stale If-Match get 41
   const got = await call(path);
   assert.is(got.status, 200);
   assert.is(got.headers.get("etag"), tag1);
-  assert.is((await got.json()).serviceEntry.endpoints[0].address, "10.0.0.5");
+  assert.is((await got.json()).spec.endpoints[0].address, "10.0.0.5");
   const updated = await call(path, { method: "PUT", body: entry("tagged", "10.0.0.6"), headers: { ...auth(), "if-match": tag1 } });
   assert.is(updated.status, 200, await updated.clone().text());
   const tag2 = updated.headers.get("etag")!;
@@ -99,11 +99,27 @@ test("GET one entry carries an ETag; PUT and DELETE with a stale If-Match get 41
   assert.is(stale.status, 412);
   assert.equal((await stale.json()).details, [`ServiceEntry default/tagged is at ETag ${tag2}, not If-Match ${tag1}; read it again`]);
   assert.is((await call(path, { method: "DELETE", headers: { ...auth(), "if-match": tag1 } })).status, 412);
-  assert.is((await (await call(path)).json()).serviceEntry.endpoints[0].address, "10.0.0.6", "nothing changed");
+  assert.is((await (await call(path)).json()).spec.endpoints[0].address, "10.0.0.6", "nothing changed");
   assert.is((await call("/registry/serviceentries/default/absent", { method: "PUT", body: entry("absent", "10.0.0.8"), headers: { ...auth(), "if-match": "*" } })).status, 412, "If-Match: * needs the entry to exist");
   assert.is((await call(path, { method: "PUT", body: entry("tagged", "10.0.0.6"), headers: { ...auth(), "if-match": "*" } })).status, 200);
   assert.is((await call(path, { method: "DELETE", headers: { ...auth(), "if-match": tag2 } })).status, 200);
   assert.is((await call(path)).status, 404);
+});
+
+test("read-modify-write: a GET's body, edited, PUT back with its ETag applies; unedited it changes nothing", async () => {
+  const path = "/registry/serviceentries/default/rmw";
+  assert.is((await call(path, { method: "PUT", body: entry("rmw", "10.0.0.20"), headers: auth() })).status, 200);
+  const got = await call(path);
+  const doc = await got.json();
+  assert.equal([doc.apiVersion, doc.kind, doc.metadata.name, doc.metadata.namespace], ["networking.istio.io/v1", "ServiceEntry", "rmw", "default"]);
+  const same = await call(path, { method: "PUT", body: JSON.stringify(doc), headers: { ...auth(), "if-match": got.headers.get("etag")! } });
+  assert.is(same.status, 200, await same.clone().text());
+  assert.is((await same.json()).changed, false, "the document is the entry: putting it back changes nothing");
+  doc.spec.endpoints[0].address = "10.0.0.21";
+  const edited = await call(path, { method: "PUT", body: JSON.stringify(doc), headers: { ...auth(), "if-match": same.headers.get("etag")! } });
+  assert.is(edited.status, 200, await edited.clone().text());
+  assert.is((await (await call(path)).json()).spec.endpoints[0].address, "10.0.0.21");
+  assert.is((await call(path, { method: "DELETE", headers: auth() })).status, 200);
 });
 
 test("oversized bodies get 413; unknown routes 404; wrong methods 405", async () => {
