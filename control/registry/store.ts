@@ -14,7 +14,7 @@ import { isProblem, type Committed, type HeldChange, type RegistryProblem, type 
 const WRITE_ATTEMPTS = 10;
 
 export interface StoreEvents {
-  /** A new registry version is serving. */
+  /** A new registry version is serving; the first only once every source has loaded. */
   changed?(registry: Registry, version: number): void;
   /** An update or write was refused; the previous registry still serves. */
   rejected?(source: string, errors: string[]): void;
@@ -253,6 +253,9 @@ export class RegistryStore {
     }
     if (counted) this.counts.reloads++;
     if (trigger.refused.length === 0 && this.states.every((s) => s.refused.length === 0)) this.lastErrors = [];
+    // Nothing serves before every source has loaded once: a registry file that is broken or missing at
+    // start must not hand every Envoy that reconnects an empty configuration.
+    if (this.counts.version === 0 && this.states.some((s) => s.accepted === undefined)) return;
     if (this.counts.version > 0 && sameResources(built.registry.resources, this.current.resources)) return;
     this.current = deepFreeze(built.registry);
     this.counts.version++;
