@@ -269,7 +269,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     write: (w) => store.write(w),
   };
 
-  await store.start().catch(async (err) => { security.stop(); await guard?.close(); throw err; });
+  // Sources that started before one failed are stopped too: their watches would feed a plane that never ran.
+  await store.start().catch(async (err) => { store.stop(); security.stop(); await guard?.close(); throw err; });
   let xds: XdsServer | undefined;
   let http: HttpServer | undefined;
   try {
