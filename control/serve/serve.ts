@@ -1,10 +1,13 @@
 // `multiplane serve`: the wiring of registry sources -> store -> config pipeline -> snapshot cache ->
 // xDS, plus the HTTP API. The proxy's identity (node.id and INSTANCE_IPS) comes from its first xDS
 // request. Every push and every NACK is logged on one line (events.ts). Signals are the CLI's
-// business; this returns stop(). Each part is made after the parts it reads.
-import { setUpLoopGuard, type GuardSetup } from "../guard-wasm/setup.ts";
+// business; this returns stop().
+//
+// Each part is made after the parts it reads, and its stop is pushed as it starts: a failed start
+// unwinds what had started, newest first, and stop() unwinds the same stack.
+import { setUpLoopGuard } from "../guard-wasm/setup.ts";
 import { createHandler } from "../http/handler.ts";
-import { serveHandler, type HttpServer } from "../http/node-adapter.ts";
+import { serveHandler } from "../http/node-adapter.ts";
 import type { ControlPlaneView } from "../http/view.ts";
 import { ConfigPipeline } from "../pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "../pipeline/distributor.ts";
@@ -12,11 +15,12 @@ import { Proxies } from "../pipeline/proxies.ts";
 import { RegistryStore } from "../registry/store.ts";
 import { xdsSecurity } from "../tls/xds-security.ts";
 import { SnapshotCache } from "../xds/cache/cache.ts";
-import { startXdsServer, type XdsServer } from "../xds/server/grpc-server.ts";
+import { startXdsServer } from "../xds/server/grpc-server.ts";
 import { distributorEvents, GUARD_PER_REPLICA_WARNING, startedLine, storeEvents, StreamLog, xdsCallbacks } from "./events.ts";
 import { controlPlaneCounters, controlPlaneMetrics } from "./metrics.ts";
 import { loopGuardFlags, serveGenerationOptions, serveSettings, type ServeOptions } from "./options.ts";
 import { chooseRegistry } from "./sources.ts";
+import { StopStack } from "./stop-stack.ts";
 import { controlPlaneView } from "./view.ts";
 
 export interface ControlPlane {
@@ -39,61 +43,56 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
   const settings = serveSettings(opts);
   const { log, limits } = settings;
   const registry = chooseRegistry(opts);
-  const security = xdsSecurity(settings.xdsHost, settings.xdsPort, opts.tls, opts.insecureXds ?? false, log);
-  let guard: GuardSetup | undefined;
+  const stack = new StopStack();
   try {
+    const security = xdsSecurity(settings.xdsHost, settings.xdsPort, opts.tls, opts.insecureXds ?? false, log);
+    stack.push(() => security.stop());
     const guardFlags = loopGuardFlags(opts, settings.xdsHost, security.certs);
-    guard = guardFlags && await setUpLoopGuard(guardFlags, log);
-  } catch (err) {
-    security.stop();
-    throw err;
-  }
-  if (registry.etcd && guard?.server) log(GUARD_PER_REPLICA_WARNING);
+    const guard = guardFlags && await setUpLoopGuard(guardFlags, log);
+    if (guard) stack.push(() => guard.close());
+    if (registry.etcd && guard?.server) log(GUARD_PER_REPLICA_WARNING);
 
-  const genOptions = serveGenerationOptions(opts, guard?.options);
-  const pipeline = new ConfigPipeline(genOptions);
-  const cache = new SnapshotCache();
-  const proxies = new Proxies();
-  const counters = controlPlaneCounters();
-  const streamLog = new StreamLog(log, settings.logRate);
-  const distributor = new ConfigDistributor(pipeline, cache, proxies, distributorEvents(counters, streamLog));
+    const genOptions = serveGenerationOptions(opts, guard?.options);
+    const pipeline = new ConfigPipeline(genOptions);
+    const cache = new SnapshotCache();
+    const proxies = new Proxies();
+    const counters = controlPlaneCounters();
+    const streamLog = new StreamLog(log, settings.logRate);
+    stack.push(() => streamLog.stop());
+    const distributor = new ConfigDistributor(pipeline, cache, proxies, distributorEvents(counters, streamLog));
+    stack.push(() => distributor.stop());
 
-  const store = new RegistryStore(registry.sources(), storeEvents(log, counters, distributor), settings.onInvalid);
-  // Sources that started before one failed are stopped too: their watches would feed a plane that never ran.
-  await store.start().catch(async (err) => { store.stop(); security.stop(); await guard?.close(); throw err; });
-  let xds: XdsServer | undefined;
-  let http: HttpServer | undefined;
-  try {
-    xds = await startXdsServer({
+    const store = new RegistryStore(registry.sources(), storeEvents(log, counters, distributor), settings.onInvalid);
+    // Pushed before start: sources that started before one failed are stopped too.
+    stack.push(() => store.stop());
+    await store.start();
+
+    const xds = await startXdsServer({
       host: settings.xdsHost, port: settings.xdsPort, cache, limits,
       callbacks: xdsCallbacks({ limits, trustDomain: settings.trustDomain, pipeline, proxies, distributor, counters, streamLog }),
       ...(opts.sendBudget ? { sendBudget: opts.sendBudget } : {}),
       ...(security.credentials ? { credentials: security.credentials } : {}),
     });
-    const xdsServer = xds;
-    const view = controlPlaneView({ store, proxies, pipeline, guard, metrics: controlPlaneMetrics(counters, { proxies, store, xds: xdsServer }) });
-    if (settings.http) http = await serveHandler(createHandler(view, opts.token !== undefined ? { token: opts.token } : {}), settings.http);
-    log(startedLine(xdsServer, security.mode, http?.url, genOptions.legacySingleIp));
+    // Ends every stream with UNAVAILABLE at once, so Envoys reconnect (to another replica).
+    stack.push(() => xds.stop());
+
+    const view = controlPlaneView({ store, proxies, pipeline, guard, metrics: controlPlaneMetrics(counters, { proxies, store, xds }) });
+    const http = settings.http && await serveHandler(createHandler(view, opts.token !== undefined ? { token: opts.token } : {}), settings.http);
+    if (http) stack.push(() => http.close());
+
+    log(startedLine(xds, security.mode, http?.url, genOptions.legacySingleIp));
     return {
-      xds: { host: xdsServer.host, port: xdsServer.port },
+      xds: { host: xds.host, port: xds.port },
       ...(guard?.server ? { guardModule: { host: guard.server.host, port: guard.server.port, scheme: guard.server.scheme } } : {}),
       ...(http ? { httpUrl: http.url } : {}),
       store, cache, view,
-      openStreams: () => xdsServer.openStreams(),
+      openStreams: () => xds.openStreams(),
       cachedGenerations: () => pipeline.cachedConfigs(),
-      async stop() {
-        distributor.stop();
-        streamLog.stop();
-        store.stop();
-        security.stop();
-        await Promise.all([http?.close(), xdsServer.stop(), guard?.close()]);
-      },
+      stop: () => stack.unwind(),
     };
   } catch (err) {
-    streamLog.stop();
-    store.stop();
-    security.stop();
-    await Promise.all([xds?.stop(), guard?.close()]);
+    // The start's error is the one to report; the stops' own errors would hide it.
+    await stack.unwind().catch(() => {});
     throw err;
   }
 }
