@@ -7,7 +7,8 @@ import { generateBootstrap, parseHostPort, DEFAULT_ADMIN, type HostPort, sdsPath
 import { interfaceIps } from "../../envoy/interface-ips.ts";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
 import { parseIp } from "../identity/ip.ts";
-import { serve, type ServeOptions } from "../serve/serve.ts";
+import type { ServeOptions } from "../serve/options.ts";
+import { serve } from "../serve/serve.ts";
 import { start } from "./start.ts";
 import { captureCommand } from "../../envoy/capture.ts";
 import { demoCommand } from "./demo/index.ts";

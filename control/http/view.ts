@@ -1,5 +1,5 @@
 // What the HTTP API needs from the control plane: read-only views plus the registry's write calls.
-// serve/serve.ts implements it; tests can implement it without any xDS.
+// serve/view.ts implements it; tests can implement it without any xDS.
 import type { Decision } from "../generation/decisions.ts";
 import type { Resources } from "../generation/generate.ts";
 import type { ServiceEntry } from "../registry/model.ts";

@@ -1,7 +1,7 @@
 // The connected proxies as the control plane sees them: one record per xDS stream (its identity, what
 // its certificate proves, and per resource type what was pushed and whether Envoy ACKed or NACKed it).
 // Records are per stream so that two Envoys claiming the same node id never share or overwrite state;
-// /debug/proxies groups them by node id. State only; serve/serve.ts feeds it from xDS callbacks.
+// /debug/proxies groups them by node id. State only; serve/events.ts feeds it from xDS callbacks.
 import type { ProxyConfig } from "./config-pipeline.ts";
 import type { GuardModuleStatus } from "../guard-wasm/setup.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";

@@ -1,5 +1,8 @@
 // Prometheus text exposition (format 0.0.4) for counters, gauges and histograms. Small on purpose:
 // the control plane has a dozen series and needs no client library.
+import type { Proxies } from "../pipeline/proxies.ts";
+import type { RegistryStore } from "../registry/store.ts";
+import type { XdsServer } from "../xds/server/grpc-server.ts";
 
 type Labels = Record<string, string>;
 
@@ -76,11 +79,7 @@ export class Histogram extends Series<{ counts: number[]; sum: number; count: nu
 }
 
 export class MetricsRegistry {
-  private readonly metrics: Metric[] = [];
-  add<M extends Metric>(m: M): M {
-    this.metrics.push(m);
-    return m;
-  }
+  constructor(private readonly metrics: readonly Metric[]) {}
   render(): string {
     return this.metrics.map((m) => m.render()).join("");
   }
@@ -89,26 +88,36 @@ export class MetricsRegistry {
 /** Seconds, from 1 ms to 10 s: push and generation latencies. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** The control plane's series; serve/serve.ts feeds them, GET /metrics renders them. */
-export function controlPlaneMetrics(read: { connectedProxies(): number; streams(): [Labels, number][]; services(): number; reloads(): number; heldChanges(): [Labels, number][]; sendBytes(): number; sendWaiting(): number }) {
-  const registry = new MetricsRegistry();
+/** The series the control plane's events feed (serve/events.ts); made before the parts that feed them. */
+export function controlPlaneCounters() {
   return {
-    registry,
-    connectedProxies: registry.add(new Gauge("multiplane_connected_proxies", "Proxies (distinct node ids) with at least one open xDS stream.", read.connectedProxies)),
-    streams: registry.add(new Gauge("multiplane_xds_streams", "Open xDS streams by protocol.", read.streams)),
-    sendBytes: registry.add(new Gauge("multiplane_xds_send_bytes", "Bytes of built responses the connections have not taken yet, over all streams (bounded by the send budget).", read.sendBytes)),
-    sendWaiting: registry.add(new Gauge("multiplane_xds_streams_waiting_to_send", "Streams waiting for the send budget before they build their next response.", read.sendWaiting)),
-    pushes: registry.add(new Counter("multiplane_xds_pushes_total", "Discovery responses sent, by resource type.")),
-    pushLatency: registry.add(new Histogram("multiplane_xds_push_latency_seconds", "From the change that triggered a push (registry change or proxy connect) to the response being written.", LATENCY_BUCKETS)),
-    acks: registry.add(new Counter("multiplane_xds_acks_total", "Responses Envoy accepted, by resource type.")),
-    nacks: registry.add(new Counter("multiplane_xds_nacks_total", "Responses Envoy rejected (NACK), by resource type.")),
-    refusals: registry.add(new Counter("multiplane_xds_refusals_total", "xDS streams refused with PERMISSION_DENIED (mutual TLS: the certificate does not prove what the proxy claims), by reason.")),
-    generation: registry.add(new Histogram("multiplane_generation_seconds", "Generating and packing one proxy's resources.", LATENCY_BUCKETS)),
-    registryServices: registry.add(new Gauge("multiplane_registry_services", "Services (ServiceEntry hosts) in the serving registry.", read.services)),
-    reloads: registry.add(new Gauge("multiplane_registry_reloads_total", "Registry updates from files or etcd that were applied.", read.reloads, "counter")),
-    rejections: registry.add(new Counter("multiplane_registry_rejections_total", "Registry changes refused (bad file, etcd value or HTTP request), by source.")),
-    heldChanges: registry.add(new Gauge("multiplane_registry_held_changes", "1 while a source holds a change back until it is stable (it looks like a partial write or removes many services), by source.", read.heldChanges)),
+    pushes: new Counter("multiplane_xds_pushes_total", "Discovery responses sent, by resource type."),
+    pushLatency: new Histogram("multiplane_xds_push_latency_seconds", "From the change that triggered a push (registry change or proxy connect) to the response being written.", LATENCY_BUCKETS),
+    acks: new Counter("multiplane_xds_acks_total", "Responses Envoy accepted, by resource type."),
+    nacks: new Counter("multiplane_xds_nacks_total", "Responses Envoy rejected (NACK), by resource type."),
+    refusals: new Counter("multiplane_xds_refusals_total", "xDS streams refused with PERMISSION_DENIED (mutual TLS: the certificate does not prove what the proxy claims), by reason."),
+    generation: new Histogram("multiplane_generation_seconds", "Generating and packing one proxy's resources.", LATENCY_BUCKETS),
+    rejections: new Counter("multiplane_registry_rejections_total", "Registry changes refused (bad file, etcd value or HTTP request), by source."),
   };
 }
 
-export type ControlPlaneMetrics = ReturnType<typeof controlPlaneMetrics>;
+export type ControlPlaneCounters = ReturnType<typeof controlPlaneCounters>;
+
+/**
+ * Every series, in the order GET /metrics renders them: the counters, and gauges read from the running
+ * parts when scraped. Made once those parts run, so the gauges read nothing that does not exist yet.
+ */
+export function controlPlaneMetrics(c: ControlPlaneCounters, parts: { proxies: Proxies; store: RegistryStore; xds: Pick<XdsServer, "sending"> }): MetricsRegistry {
+  const { proxies, store, xds } = parts;
+  return new MetricsRegistry([
+    new Gauge("multiplane_connected_proxies", "Proxies (distinct node ids) with at least one open xDS stream.", () => proxies.size),
+    new Gauge("multiplane_xds_streams", "Open xDS streams by protocol.", () => Object.entries(proxies.streamCounts()).map(([protocol, n]) => [{ protocol }, n])),
+    new Gauge("multiplane_xds_send_bytes", "Bytes of built responses the connections have not taken yet, over all streams (bounded by the send budget).", () => xds.sending().bytes),
+    new Gauge("multiplane_xds_streams_waiting_to_send", "Streams waiting for the send budget before they build their next response.", () => xds.sending().waiting),
+    c.pushes, c.pushLatency, c.acks, c.nacks, c.refusals, c.generation,
+    new Gauge("multiplane_registry_services", "Services (ServiceEntry hosts) in the serving registry.", () => store.registry.services.length),
+    new Gauge("multiplane_registry_reloads_total", "Registry updates from files or etcd that were applied.", () => store.status().reloads, "counter"),
+    c.rejections,
+    new Gauge("multiplane_registry_held_changes", "1 while a source holds a change back until it is stable (it looks like a partial write or removes many services), by source.", () => store.status().sources.map((s) => [{ source: s.name }, s.held ? 1 : 0])),
+  ]);
+}

@@ -127,4 +127,21 @@ test("a write that cannot be stored durably is refused (503) and changes nothing
   }
 });
 
+test("an --api-dir that cannot be made fails the start and leaves the registry files unwatched", async () => {
+  const root = tempRoot();
+  writeFileSync(join(root, "api"), "not a directory");
+  const lines: string[] = [];
+  try {
+    await serve({ registry: join(root, "registry"), apiDir: join(root, "api", "entries"), xdsPort: 0, httpPort: false, loopGuard: false, log: (l) => lines.push(l) })
+      .then(() => assert.unreachable("started"), (err: Error) => assert.match(err.message, /ENOTDIR/));
+    const seen = lines.length;
+    // A source left running would reload this into the plane that failed to start, and log it.
+    writeFileSync(join(root, "registry", "files.yaml"), entry("changed", "10.0.0.2"));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(lines.slice(seen), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test.run();
