@@ -40,8 +40,12 @@ export class StreamLog {
 }
 
 export function storeEvents(log: (line: string) => void, counters: ControlPlaneCounters, distributor: ConfigDistributor): StoreEvents {
+  // Before the first version there is no last good registry to keep serving: proxies get nothing yet.
+  let serving = false;
+  const fallback = () => (serving ? "last good registry keeps serving" : "no registry yet: no proxy gets a configuration until it loads");
   return {
     changed(next, version) {
+      serving = true;
       log(`registry v${version}: ${next.services.length} services from ${next.resources.length} resources`);
       for (const w of capList(next.warnings.map(formatError))) log(`registry warning: ${w}`);
       distributor.registryChanged(next, performance.now());
@@ -49,13 +53,13 @@ export function storeEvents(log: (line: string) => void, counters: ControlPlaneC
     rejected(source, errors) {
       counters.rejections.inc({ source });
       // Capped like API answers: a 1 MB body or file of errors must not become megabytes of log.
-      log(`registry ${source === "files" ? "reload" : `${source} update`} rejected, last good registry keeps serving:\n  ${capList(errors).join("\n  ")}`);
+      log(`registry ${source === "files" ? "reload" : `${source} update`} rejected, ${fallback()}:\n  ${capList(errors).join("\n  ")}`);
     },
     warned(_source, warnings) {
       for (const w of capList(warnings)) log(`registry warning: ${w}`);
     },
     held(_source, held) {
-      log(`registry reload held back, last good registry keeps serving: ${capList(held.reasons).join("; ")}; ${heldUntil(held)}`);
+      log(`registry reload held back, ${fallback()}: ${capList(held.reasons).join("; ")}; ${heldUntil(held)}`);
     },
     skipped(_source, errors) {
       for (const e of errors) log(`registry: left out (--on-invalid skip): ${e}`);

@@ -38,6 +38,7 @@ async function case_(name: string, prepare: (dir: string) => string, fix: (dir: 
     assert.match(readiness.reasons.join("\n"), /registry not loaded/, name);
     assert.is(await envoy.stat("listener_manager.lds.update_success"), 0, `${name}: no LDS update was sent (${logs.join(" | ")})`);
     assert.equal([...(await envoyListeners(envoy)).keys()], [], `${name}: no listener`);
+    assert.ok(logs.some((l) => l.startsWith("registry reload rejected, no registry yet: no proxy gets a configuration until it loads:")), `${name}: the log says nothing serves (${logs.join(" | ")})`);
     fix(dir);
     assert.ok(await waitFor(async () => (await envoyListeners(envoy!)).get("0.0.0.0_7071")?.state === "active", 10_000), `${name}: the first good load reaches Envoy (${logs.join(" | ")})`);
     assert.is(cp.view.readiness().ready, true, `${name}: ready once loaded`);
