@@ -2,6 +2,7 @@
 // sha256 and, when this control plane serves it, the module server; the generation options that point
 // Envoy at it; and, per proxy, what the control plane can tell about it for /debug/proxies.
 import { existsSync } from "node:fs";
+import { listening } from "../common/listen.ts";
 import { isUnspecified } from "../identity/ip.ts";
 import type { LoopGuardOptions } from "../generation/options.ts";
 import { RateLimitedLog } from "../log/rate-limited-log.ts";
@@ -72,10 +73,10 @@ export async function setUpLoopGuard(
   const fetches = new FetchLog();
   // Counted per client address, like every other line a client can provoke.
   const requests = new RateLimitedLog(log);
-  const server = await startGuardModuleServer({
+  const server = await listening("loop guard module server", d.host, d.port, "--xds-host, --guard-wasm-port", () => startGuardModuleServer({
     host: d.host, port: d.port, module, ...(flags.certs ? { certs: flags.certs } : {}),
     onRequest: (line, address, status) => { fetches.record(address, status); requests.line(`module requests from ${address}`, line); },
-  });
+  }));
   const tls = flags.certs ? (flags.certs.mutual ? "mtls" : "tls") : "none";
   // On a wildcard address each proxy fetches from the address its xDS connection arrived at.
   const host = isUnspecified(d.host) ? undefined : d.host;

@@ -5,6 +5,7 @@
 //
 // Each part is made after the parts it reads, and its stop is pushed as it starts: a failed start
 // unwinds what had started, newest first, and stop() unwinds the same stack.
+import { listening } from "../common/listen.ts";
 import { setUpLoopGuard } from "../guard-wasm/setup.ts";
 import { createHandler } from "../http/handler.ts";
 import { serveHandler } from "../http/node-adapter.ts";
@@ -67,17 +68,18 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     stack.push(() => store.stop());
     await store.start();
 
-    const xds = await startXdsServer({
+    const xds = await listening("xDS server", settings.xdsHost, settings.xdsPort, "--xds-host, --xds-port", () => startXdsServer({
       host: settings.xdsHost, port: settings.xdsPort, cache, limits,
       callbacks: xdsCallbacks({ limits, trustDomain: settings.trustDomain, pipeline, proxies, distributor, counters, streamLog }),
       ...(opts.sendBudget ? { sendBudget: opts.sendBudget } : {}),
       ...(security.credentials ? { credentials: security.credentials } : {}),
-    });
+    }));
     // Ends every stream with UNAVAILABLE at once, so Envoys reconnect (to another replica).
     stack.push(() => xds.stop());
 
     const view = controlPlaneView({ store, proxies, pipeline, guard, metrics: controlPlaneMetrics(counters, { proxies, store, xds }) });
-    const http = settings.http && await serveHandler(createHandler(view, opts.token !== undefined ? { token: opts.token } : {}), settings.http);
+    const handler = createHandler(view, opts.token !== undefined ? { token: opts.token } : {});
+    const http = settings.http && await listening("HTTP API", settings.http.host, settings.http.port, "--http-host, --http-port", () => serveHandler(handler, settings.http!));
     if (http) stack.push(() => http.close());
 
     log(startedLine(xds, security.mode, http?.url, genOptions.legacySingleIp));

@@ -5,6 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
 
@@ -70,6 +71,27 @@ test("validate - reads standard input: problems at <stdin>:line:column, exit 1; 
   assert.match(good.stdout, /^valid: 1 file, 2 resources, 0 errors/m);
   const twice = cli(["validate", "-", "-"], "");
   assert.is(twice.status, 2);
+});
+
+test("a port in use names the server, its address and the flags that choose it; exit 1", async () => {
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+  const port = (taken.address() as AddressInfo).port;
+  const registry = join(PROJECT_ROOT, "examples", "registry", "loopback.yaml");
+  try {
+    const cases: [string[], string][] = [
+      [["--xds-port", String(port), "--http-port", "0"], `xDS server cannot listen on 127.0.0.1:${port} (--xds-host, --xds-port): the address is already in use`],
+      [["--xds-port", "0", "--http-port", String(port)], `HTTP API cannot listen on 127.0.0.1:${port} (--http-host, --http-port): the address is already in use`],
+      [["--xds-port", "0", "--http-port", "0", "--guard-wasm-port", String(port)], `loop guard module server cannot listen on 127.0.0.1:${port} (--xds-host, --guard-wasm-port): the address is already in use`],
+    ];
+    for (const [flags, message] of cases) {
+      const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), "serve", "--registry", registry, ...flags], { encoding: "utf8", timeout: 30_000 });
+      assert.is(r.status, 1, `${flags.join(" ")}: ${r.stderr}`);
+      assert.ok(r.stderr.includes(`multiplane: ${message}`), `${flags.join(" ")}: ${r.stderr}`);
+    }
+  } finally {
+    taken.close();
+  }
 });
 
 test.run();
