@@ -17,6 +17,7 @@ import { openStream, refuse } from "./open-stream.ts";
 import { deltaResponse } from "../cache/framing.ts";
 import type { SendBudget } from "./send-budget.ts";
 import { SendQueue } from "./send-queue.ts";
+import type { DeltaDiscoveryRequest } from "./requests.ts";
 import type { PackedResource, PackedType } from "../cache/snapshot.ts";
 
 interface Subscription {
@@ -46,7 +47,7 @@ interface InFlight {
 const MAX_IN_FLIGHT = 64;
 
 export function handleDeltaStream(
-  call: grpc.ServerDuplexStream<any, any>,
+  call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, Buffer>,
   streamId: number,
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
@@ -151,7 +152,7 @@ export function handleDeltaStream(
     close();
   };
 
-  call.on("data", (req: any) => {
+  call.on("data", (req: DeltaDiscoveryRequest) => {
     if (closed) return;
     const tooBig = checkDeltaRequest(req, limits);
     if (tooBig) return end(tooBig);

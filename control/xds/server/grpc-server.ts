@@ -9,6 +9,7 @@ import { adsServiceDefinition } from "../cache/protos.ts";
 import { handleDeltaStream } from "./delta.ts";
 import { connectionInterceptor } from "./peer.ts";
 import { handleSotwStream } from "./sotw.ts";
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from "./requests.ts";
 
 export interface XdsServerOptions {
   host: string;
@@ -38,17 +39,16 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const callbacks = opts.callbacks ?? {};
   const limits: XdsLimits = { ...DEFAULT_XDS_LIMITS, ...opts.limits };
   const budget = new SendBudget({ ...DEFAULT_SEND_BUDGET, ...opts.sendBudget });
-  const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
-  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
-  // Responses are bytes already, built around each resource's shared encoding (responses.ts).
+  const service = adsServiceDefinition()["envoy.service.discovery.v3.AggregatedDiscoveryService"] as grpc.ServiceDefinition;
+  // Responses are bytes already, built around each resource's shared encoding (../cache/framing.ts).
   for (const method of Object.values(service) as grpc.MethodDefinition<unknown, Buffer>[]) method.responseSerialize = (v: Buffer) => v;
   const server = new grpc.Server({
     "grpc.keepalive_permit_without_calls": 1, "grpc.max_receive_message_length": limits.maxRequestBytes, "grpc.enable_channelz": 0,
     interceptors: [connectionInterceptor],
   });
   let nextStreamId = 0;
-  const open = new Set<grpc.ServerDuplexStream<any, any>>();
-  const track = (call: grpc.ServerDuplexStream<any, any>) => {
+  const open = new Set<grpc.ServerDuplexStream<unknown, Buffer>>();
+  const track = (call: grpc.ServerDuplexStream<unknown, Buffer>) => {
     open.add(call);
     const done = () => open.delete(call);
     call.on("close", done);
@@ -56,11 +56,11 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     call.on("error", done);
   };
   server.addService(service, {
-    StreamAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
+    StreamAggregatedResources(call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) {
       track(call);
       handleSotwStream(call, ++nextStreamId, opts.cache, callbacks, limits, budget);
     },
-    DeltaAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
+    DeltaAggregatedResources(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) {
       track(call);
       handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks, limits, budget);
     },

@@ -12,6 +12,7 @@ import { TYPE_URL } from "../cache/protos.ts";
 import { sotwResponse } from "../cache/framing.ts";
 import type { SendBudget } from "./send-budget.ts";
 import { SendQueue } from "./send-queue.ts";
+import type { DiscoveryRequest } from "./requests.ts";
 import { versionOfNames, type PackedResource } from "../cache/snapshot.ts";
 
 /** Per type: what the stream asked for and what it was last sent. */
@@ -34,7 +35,7 @@ const sameSet = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>) => 
 const NAMED_TYPES: ReadonlySet<string> = new Set([TYPE_URL.endpoint, TYPE_URL.route, TYPE_URL.extensionConfig]);
 
 export function handleSotwStream(
-  call: grpc.ServerDuplexStream<any, any>,
+  call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>,
   streamId: number,
   cache: SnapshotCache,
   callbacks: XdsCallbacks,
@@ -113,7 +114,7 @@ export function handleSotwStream(
     close();
   };
 
-  call.on("data", (req: any) => {
+  call.on("data", (req: DiscoveryRequest) => {
     if (closed) return;
     const tooBig = checkSotwRequest(req, limits);
     if (tooBig) return end(tooBig);
