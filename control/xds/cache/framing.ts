@@ -1,7 +1,7 @@
 // Discovery responses as bytes. A resource's wire form (its Any, and its delta Resource wrapper) is
 // encoded once and shared by every stream that sends it; a response is its header fields around
 // those shared bytes, so a stream costs a copy, not a protobuf encoding of thousands of resources.
-// The gRPC server passes Buffers through unchanged (server.ts).
+// The gRPC server passes Buffers through unchanged (xds/server/grpc-server.ts).
 
 function varint(n: number, out: number[]): void {
   while (n > 127) { out.push((n & 127) | 128); n = Math.floor(n / 128); }

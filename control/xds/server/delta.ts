@@ -1,23 +1,19 @@
 // Delta (incremental) ADS: a response carries only resources the proxy does not have in this
 // version, plus the names removed. Subscriptions follow the xDS spec: a type's first request with no
-// names (or "*") is a wildcard; EDS names its clusters. Kept apart from sotw.ts on purpose (as
-// go-control-plane does).
+// names (or "*") is a wildcard; EDS names its clusters. The protocol is kept apart from sotw.ts on
+// purpose (as go-control-plane does); the stream around it (limits, opening, sending, closing) is stream.ts.
 //
 // What a proxy holds is tracked in two parts, after the snapshot's layers: for the part every proxy
 // shares, only which shared layer the proxy is in step with (the layer computes what changed since an
 // older one once, for all streams); for its own small layer, each resource's version. A registry
-// change then costs each stream the changed resources, not a walk over the whole mesh. Responses go
-// out through a SendQueue: at most one per type on its way, built from the newest snapshot when the
-// stream can take it, so changes made meanwhile are merged into the next one.
-import type * as grpc from "@grpc/grpc-js";
-import type { SnapshotCache } from "../cache/cache.ts";
-import type { StreamInfo, XdsCallbacks } from "./callbacks.ts";
-import { checkDeltaRequest, errorDetailOf, exhausted, type Refusal, type XdsLimits } from "./limits.ts";
-import { openStream, refuse } from "./open-stream.ts";
+// change then costs each stream the changed resources, not a walk over the whole mesh. A response is
+// built from the newest snapshot when the stream can take it, so changes made meanwhile are merged
+// into the next one.
+import { checkDeltaRequest, exhausted } from "./limits.ts";
 import { deltaResponse } from "../cache/framing.ts";
-import type { SendBudget } from "./send-budget.ts";
-import { SendQueue } from "./send-queue.ts";
+import type { DeltaDiscoveryRequest } from "./requests.ts";
 import type { PackedResource, PackedType } from "../cache/snapshot.ts";
+import { AdsStream, serveAdsStream, type AdsCall, type ResponseInput, type StreamEnv } from "./stream.ts";
 
 interface Subscription {
   wildcard: boolean;
@@ -45,27 +41,77 @@ interface InFlight {
 /** Responses awaiting an ACK are remembered by nonce; an Envoy that never answers cannot grow this past the cap. */
 const MAX_IN_FLIGHT = 64;
 
-export function handleDeltaStream(
-  call: grpc.ServerDuplexStream<any, any>,
-  streamId: number,
-  cache: SnapshotCache,
-  callbacks: XdsCallbacks,
-  limits: XdsLimits,
-  budget: SendBudget,
-): void {
-  const subs = new Map<string, Subscription>();
-  const inFlight = new Map<string, InFlight>();
-  let info: StreamInfo | undefined;
-  let unwatch: (() => void) | undefined;
-  let nonceCounter = 0;
-  let closed = false;
+export function handleDeltaStream(call: AdsCall<DeltaDiscoveryRequest>, streamId: number, env: StreamEnv): void {
+  serveAdsStream(call, streamId, env, { protocol: "delta", check: checkDeltaRequest, open: (opened) => new DeltaStream(opened) });
+}
 
-  /** What the proxy lacks of `typeUrl` in the newest snapshot, as a response; undefined when nothing. */
-  const build = (typeUrl: string): Buffer | undefined => {
-    const sub = subs.get(typeUrl);
-    const snapshot = info && cache.get(info.streamId);
-    const typeSnap = snapshot?.get(typeUrl);
-    if (!sub || !snapshot || !typeSnap || !info) return undefined;
+class DeltaStream extends AdsStream<DeltaDiscoveryRequest, Subscription> {
+  private readonly inFlight = new Map<string, InFlight>();
+
+  receive(req: DeltaDiscoveryRequest): void {
+    const typeUrl = req.type_url ?? "";
+    const nonce = req.response_nonce ?? "";
+    if (nonce !== "") {
+      const sent = this.inFlight.get(nonce);
+      this.inFlight.delete(nonce);
+      if (sent) {
+        // The type of the response the nonce names, not the request's: a client cannot invent types for metrics.
+        this.reportAnswer(req, { typeUrl: sent.typeUrl, version: sent.version, nonce, resourceCount: sent.count, latencyMs: performance.now() - sent.sentAt });
+      }
+    }
+
+    const subscribe = req.resource_names_subscribe ?? [];
+    const unsubscribe = req.resource_names_unsubscribe ?? [];
+    const resources = this.snapshot()?.get(typeUrl)?.resources;
+    let sub = this.subscriptions.get(typeUrl);
+    const first = !sub;
+    if (!sub) {
+      // Legacy wildcard: a type's first request naming nothing subscribes to everything.
+      sub = { wildcard: subscribe.length === 0, names: new Set(), fresh: new Set(), ownKnown: new Map(), answered: false };
+      if (!this.addSubscription(typeUrl, sub)) return;
+      const initial = Object.entries(req.initial_resource_versions ?? {});
+      if (initial.length > 0) {
+        sub.initial = new Map(initial);
+        // Envoy re-opening its stream (it failed over from another replica, or this one restarted)
+        // with resources it holds is initialised already: when they are all current, nothing is sent.
+        sub.answered = true;
+      }
+    }
+    let changed = false;
+    for (const name of subscribe) {
+      if (name === "*") {
+        // Everything is wanted now, not only what was named: send the shared part afresh.
+        if (!sub.wildcard && !first) sub.sharedInStep = undefined;
+        sub.wildcard = true;
+        changed = true;
+        continue;
+      }
+      // Keep the snapshot's own string: thousands of names per stream, one copy for all streams.
+      const canonical = resources?.get(name)?.name ?? name;
+      if (!sub.names.has(canonical)) {
+        sub.names.add(canonical);
+        if (!first && !sub.wildcard) sub.fresh.add(canonical);
+        changed = true;
+      }
+    }
+    for (const name of unsubscribe) {
+      changed = true;
+      if (name === "*") sub.wildcard = false;
+      else {
+        sub.names.delete(name);
+        sub.fresh.delete(name);
+      }
+    }
+    const { maxSubscribedNames } = this.env.limits;
+    if (sub.names.size > maxSubscribedNames) {
+      return this.end(exhausted(`the stream subscribes to ${sub.names.size} resources of one type, over the limit of ${maxSubscribedNames}`));
+    }
+    // ACKs change nothing; a first request or a subscription change may need an answer.
+    if (first || changed) this.send(typeUrl);
+  }
+
+  /** What the proxy lacks of the type in the newest snapshot, as a response; undefined when nothing. */
+  protected respond({ typeUrl, sub, snapshot, typeSnap }: ResponseInput<Subscription>): Buffer | undefined {
     const shared = snapshot.shared.get(typeUrl);
     const own = snapshot.own.get(typeUrl);
     const wanted = (name: string) => sub.wildcard || sub.names.has(name);
@@ -115,115 +161,22 @@ export function handleDeltaStream(
     sub.initial = undefined;
 
     if (!sharedBlock && out.size === 0 && removed.length === 0 && sub.answered) {
-      if (resumed) {
-        const held = sub.wildcard ? typeSnap.resources.size : [...sub.names].filter((n) => typeSnap.resources.has(n)).length;
-        callbacks.onCurrent?.({ ...info, typeUrl, version: typeSnap.version, resourceCount: held });
-      }
+      if (resumed) this.reportCurrent(typeUrl, typeSnap.version, typeSnap, sub.wildcard ? undefined : sub.names);
       return undefined;
     }
     sub.answered = true;
-    const nonce = String(++nonceCounter);
+    const nonce = this.nextNonce();
     const count = out.size + (sharedBlock ? shared!.resources.size : 0);
-    inFlight.set(nonce, { typeUrl, version: typeSnap.version, sentAt: performance.now(), count });
-    if (inFlight.size > MAX_IN_FLIGHT) inFlight.delete(inFlight.keys().next().value!);
+    this.inFlight.set(nonce, { typeUrl, version: typeSnap.version, sentAt: performance.now(), count });
+    if (this.inFlight.size > MAX_IN_FLIGHT) this.inFlight.delete(this.inFlight.keys().next().value!);
     const entries: Buffer[] = sharedBlock ? [sharedBlock] : [];
     for (const r of out.values()) entries.push(r.deltaEntry);
-    callbacks.onPush?.({ ...info, typeUrl, version: typeSnap.version, nonce, resourceCount: count });
+    this.reportPush({ typeUrl, version: typeSnap.version, nonce, resourceCount: count });
     return deltaResponse(typeSnap.version, typeUrl, nonce, entries, removed);
-  };
-  const queue = new SendQueue(call, build, budget);
+  }
 
-  const pushAll = () => {
-    for (const typeUrl of subs.keys()) queue.request(typeUrl);
-  };
-
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    queue.close();
-    unwatch?.();
-    inFlight.clear();
-    if (info) callbacks.onStreamClosed?.(info);
-  };
-
-  const end = (refusal: Refusal, nodeId = info?.node.id) => {
-    refuse(call, callbacks, { streamId, protocol: "delta", ...(nodeId !== undefined ? { nodeId } : {}) }, refusal);
-    close();
-  };
-
-  call.on("data", (req: any) => {
-    if (closed) return;
-    const tooBig = checkDeltaRequest(req, limits);
-    if (tooBig) return end(tooBig);
-    if (!info) {
-      const opened = openStream(call, req, streamId, "delta", cache, callbacks, limits, pushAll);
-      if ("refusal" in opened) return end(opened.refusal, opened.nodeId);
-      ({ info, unwatch } = opened);
-    }
-    const typeUrl: string = req.type_url ?? "";
-    const nonce: string = req.response_nonce ?? "";
-    if (nonce !== "") {
-      const sent = inFlight.get(nonce);
-      inFlight.delete(nonce);
-      if (sent) {
-        // The type of the response the nonce names, not the request's: a client cannot invent types for metrics.
-        const ack = { ...info, typeUrl: sent.typeUrl, version: sent.version, nonce, resourceCount: sent.count, latencyMs: performance.now() - sent.sentAt };
-        const errorDetail = errorDetailOf(req, limits);
-        if (errorDetail !== undefined) callbacks.onNack?.({ ...ack, errorDetail });
-        else callbacks.onAck?.(ack);
-      }
-    }
-
-    const subscribe: string[] = req.resource_names_subscribe ?? [];
-    const unsubscribe: string[] = req.resource_names_unsubscribe ?? [];
-    const resources = cache.get(info.streamId)?.get(typeUrl)?.resources;
-    let sub = subs.get(typeUrl);
-    const first = !sub;
-    if (!sub) {
-      if (subs.size >= limits.maxTypesPerStream) return end(exhausted(`the stream asks for more than ${limits.maxTypesPerStream} resource types, the limit per stream`));
-      // Legacy wildcard: a type's first request naming nothing subscribes to everything.
-      subs.set(typeUrl, (sub = { wildcard: subscribe.length === 0, names: new Set(), fresh: new Set(), ownKnown: new Map(), answered: false }));
-      const initial = Object.entries<string>(req.initial_resource_versions ?? {});
-      if (initial.length > 0) {
-        sub.initial = new Map(initial);
-        // Envoy re-opening its stream (it failed over from another replica, or this one restarted)
-        // with resources it holds is initialised already: when they are all current, nothing is sent.
-        sub.answered = true;
-      }
-    }
-    let changed = false;
-    for (const name of subscribe) {
-      if (name === "*") {
-        // Everything is wanted now, not only what was named: send the shared part afresh.
-        if (!sub.wildcard && !first) sub.sharedInStep = undefined;
-        sub.wildcard = true;
-        changed = true;
-        continue;
-      }
-      // Keep the snapshot's own string: thousands of names per stream, one copy for all streams.
-      const canonical = resources?.get(name)?.name ?? name;
-      if (!sub.names.has(canonical)) {
-        sub.names.add(canonical);
-        if (!first && !sub.wildcard) sub.fresh.add(canonical);
-        changed = true;
-      }
-    }
-    for (const name of unsubscribe) {
-      changed = true;
-      if (name === "*") sub.wildcard = false;
-      else {
-        sub.names.delete(name);
-        sub.fresh.delete(name);
-      }
-    }
-    if (sub.names.size > limits.maxSubscribedNames) {
-      return end(exhausted(`the stream subscribes to ${sub.names.size} resources of one type, over the limit of ${limits.maxSubscribedNames}`));
-    }
-    // ACKs change nothing; a first request or a subscription change may need an answer.
-    if (first || changed) queue.request(typeUrl);
-  });
-  call.on("end", () => { close(); call.end(); });
-  call.on("error", close);
-  call.on("close", close);
-  call.on("cancelled", close);
+  override close(): void {
+    super.close();
+    this.inFlight.clear();
+  }
 }

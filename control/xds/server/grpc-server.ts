@@ -1,5 +1,5 @@
 // The gRPC server: envoy.service.discovery.v3.AggregatedDiscoveryService, both flavours.
-// It only routes streams; the protocols live in sotw.ts and delta.ts, the data in the cache.
+// It only routes streams; the protocols live in sotw.ts and delta.ts (on stream.ts's skeleton), the data in the cache.
 import * as grpc from "@grpc/grpc-js";
 import type { SnapshotCache } from "../cache/cache.ts";
 import type { XdsCallbacks } from "./callbacks.ts";
@@ -9,6 +9,8 @@ import { adsServiceDefinition } from "../cache/protos.ts";
 import { handleDeltaStream } from "./delta.ts";
 import { connectionInterceptor } from "./peer.ts";
 import { handleSotwStream } from "./sotw.ts";
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from "./requests.ts";
+import type { AdsCall, StreamEnv } from "./stream.ts";
 
 export interface XdsServerOptions {
   host: string;
@@ -38,17 +40,17 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
   const callbacks = opts.callbacks ?? {};
   const limits: XdsLimits = { ...DEFAULT_XDS_LIMITS, ...opts.limits };
   const budget = new SendBudget({ ...DEFAULT_SEND_BUDGET, ...opts.sendBudget });
-  const pkg = grpc.loadPackageDefinition(adsServiceDefinition()) as any;
-  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
-  // Responses are bytes already, built around each resource's shared encoding (responses.ts).
+  const env: StreamEnv = { cache: opts.cache, callbacks, limits, budget };
+  const service = adsServiceDefinition()["envoy.service.discovery.v3.AggregatedDiscoveryService"] as grpc.ServiceDefinition;
+  // Responses are bytes already, built around each resource's shared encoding (../cache/framing.ts).
   for (const method of Object.values(service) as grpc.MethodDefinition<unknown, Buffer>[]) method.responseSerialize = (v: Buffer) => v;
   const server = new grpc.Server({
     "grpc.keepalive_permit_without_calls": 1, "grpc.max_receive_message_length": limits.maxRequestBytes, "grpc.enable_channelz": 0,
     interceptors: [connectionInterceptor],
   });
   let nextStreamId = 0;
-  const open = new Set<grpc.ServerDuplexStream<any, any>>();
-  const track = (call: grpc.ServerDuplexStream<any, any>) => {
+  const open = new Set<grpc.ServerDuplexStream<unknown, Buffer>>();
+  const track = (call: grpc.ServerDuplexStream<unknown, Buffer>) => {
     open.add(call);
     const done = () => open.delete(call);
     call.on("close", done);
@@ -56,13 +58,13 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     call.on("error", done);
   };
   server.addService(service, {
-    StreamAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
+    StreamAggregatedResources(call: AdsCall<DiscoveryRequest>) {
       track(call);
-      handleSotwStream(call, ++nextStreamId, opts.cache, callbacks, limits, budget);
+      handleSotwStream(call, ++nextStreamId, env);
     },
-    DeltaAggregatedResources(call: grpc.ServerDuplexStream<any, any>) {
+    DeltaAggregatedResources(call: AdsCall<DeltaDiscoveryRequest>) {
       track(call);
-      handleDeltaStream(call, ++nextStreamId, opts.cache, callbacks, limits, budget);
+      handleDeltaStream(call, ++nextStreamId, env);
     },
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -2,6 +2,7 @@
 // served without authentication, so every value a request carries is bounded before it is used,
 // stored or logged; a request over a limit ends its stream with a status that names the limit.
 import * as grpc from "@grpc/grpc-js";
+import type { AdsRequest, DeltaDiscoveryRequest, DiscoveryRequest } from "./requests.ts";
 
 export interface XdsLimits {
   /** Largest request message grpc-js decodes (bytes); a bigger one ends the stream with RESOURCE_EXHAUSTED. */
@@ -74,20 +75,20 @@ export function checkNames(field: string, names: readonly unknown[], limits: Xds
 }
 
 /** The fields every ADS request carries, both flavours. */
-export function checkCommon(req: { type_url?: unknown; response_nonce?: unknown }, limits: XdsLimits): Refusal | undefined {
+export function checkCommon(req: AdsRequest, limits: XdsLimits): Refusal | undefined {
   return checkLength("type_url", String(req.type_url ?? ""), limits.maxTypeUrlBytes)
     ?? checkLength("response_nonce", String(req.response_nonce ?? ""), limits.maxNonceBytes);
 }
 
 /** A state-of-the-world DiscoveryRequest. */
-export function checkSotwRequest(req: any, limits: XdsLimits): Refusal | undefined {
+export function checkSotwRequest(req: DiscoveryRequest, limits: XdsLimits): Refusal | undefined {
   return checkCommon(req, limits)
     ?? checkLength("version_info", String(req.version_info ?? ""), limits.maxNonceBytes)
     ?? checkNames("resource_names", req.resource_names ?? [], limits);
 }
 
 /** A DeltaDiscoveryRequest. */
-export function checkDeltaRequest(req: any, limits: XdsLimits): Refusal | undefined {
+export function checkDeltaRequest(req: DeltaDiscoveryRequest, limits: XdsLimits): Refusal | undefined {
   const subscribe: unknown[] = req.resource_names_subscribe ?? [];
   const unsubscribe: unknown[] = req.resource_names_unsubscribe ?? [];
   const initial = Object.entries<unknown>(req.initial_resource_versions ?? {});
@@ -104,7 +105,7 @@ export function checkDeltaRequest(req: any, limits: XdsLimits): Refusal | undefi
 }
 
 /** A NACK's error_detail.message, cut to the limit with a marker saying how much was cut. */
-export function errorDetailOf(req: any, limits: XdsLimits): string | undefined {
+export function errorDetailOf(req: AdsRequest, limits: XdsLimits): string | undefined {
   if (!req.error_detail) return undefined;
   const message = req.error_detail.message;
   const text = typeof message === "string" ? message : String(message ?? "");

@@ -3,9 +3,7 @@
 // against the limits here, and metadata is converted without recursion and with a byte budget.
 import type { XdsNode } from "../../identity/proxy.ts";
 import { checkLength, invalid, type Refusal, type XdsLimits } from "./limits.ts";
-
-type StructValue = { kind?: string; [k: string]: unknown };
-type Struct = { fields?: Record<string, StructValue> } | undefined | null;
+import type { Node, Struct, StructValue } from "./requests.ts";
 
 /** Numbers, booleans and nulls count this much against maxMetadataBytes, as does every entry. */
 const ENTRY_BYTES = 8;
@@ -20,7 +18,7 @@ function setKey(target: Record<string, unknown>, key: string, value: unknown): v
  * to plain JSON. Containers are filled from an explicit stack, so hostile nesting cannot exhaust the
  * call stack; depth and size are bounded by the limits.
  */
-export function structToJson(s: Struct, limits: Pick<XdsLimits, "maxMetadataBytes" | "maxMetadataDepth">, what = "node.metadata"): { json: Record<string, unknown> } | { refusal: Refusal } {
+export function structToJson(s: Struct | undefined, limits: Pick<XdsLimits, "maxMetadataBytes" | "maxMetadataDepth">, what = "node.metadata"): { json: Record<string, unknown> } | { refusal: Refusal } {
   let bytes = 0;
   const root: Record<string, unknown> = {};
   type Work = { depth: number; fill: Record<string, unknown> | unknown[]; from: [string, StructValue | undefined][] };
@@ -36,13 +34,13 @@ export function structToJson(s: Struct, limits: Pick<XdsLimits, "maxMetadataByte
         case "numberValue": value = Number(v.numberValue); break;
         case "boolValue": value = Boolean(v.boolValue); break;
         case "structValue": {
-          const fields = (v.structValue as Struct)?.fields ?? {};
+          const fields = v.structValue?.fields ?? {};
           value = {};
           stack.push({ depth: work.depth + 1, fill: value as Record<string, unknown>, from: Object.entries(fields) });
           break;
         }
         case "listValue": {
-          const values = (v.listValue as { values?: StructValue[] } | undefined)?.values ?? [];
+          const values = v.listValue?.values ?? [];
           value = [];
           stack.push({ depth: work.depth + 1, fill: value as unknown[], from: values.map((x, i) => [String(i), x]) });
           break;
@@ -57,7 +55,7 @@ export function structToJson(s: Struct, limits: Pick<XdsLimits, "maxMetadataByte
 }
 
 /** Converts the node of a first DiscoveryRequest (as @grpc/proto-loader decodes it) to an XdsNode, or says which limit it breaks. */
-export function nodeFromRequest(node: any, limits: XdsLimits): { node: XdsNode } | { refusal: Refusal } {
+export function nodeFromRequest(node: Node | undefined, limits: XdsLimits): { node: XdsNode } | { refusal: Refusal } {
   const id = typeof node?.id === "string" ? node.id : "";
   const cluster = typeof node?.cluster === "string" ? node.cluster : "";
   const tooLong = checkLength("node.id", id, limits.maxNodeIdBytes) ?? checkLength("node.cluster", cluster, limits.maxNodeIdBytes);

@@ -5,12 +5,13 @@ import type { SnapshotCache } from "../cache/cache.ts";
 import type { StreamInfo, XdsCallbacks } from "./callbacks.ts";
 import { invalid, type Refusal, type XdsLimits } from "./limits.ts";
 import { nodeFromRequest } from "./node.ts";
+import type { AdsRequest } from "./requests.ts";
 import { peerOf } from "./peer.ts";
 import type { Snapshot } from "../cache/snapshot.ts";
 
 /** Ends the stream with the refusal as its status, and reports it. */
 export function refuse(
-  call: grpc.ServerDuplexStream<any, any>, callbacks: XdsCallbacks,
+  call: grpc.ServerDuplexStream<unknown, unknown>, callbacks: XdsCallbacks,
   stream: { streamId: number; protocol: StreamInfo["protocol"]; nodeId?: string }, refusal: Refusal,
 ): void {
   callbacks.onRefused?.({ ...stream, peer: peerOf(call).remoteAddress ?? "unknown", refusal });
@@ -22,7 +23,7 @@ export function refuse(
  * limits, or one the control plane refuses (onStreamOpen) gets a Refusal back: the caller ends the stream.
  */
 export function openStream(
-  call: grpc.ServerDuplexStream<any, any>, firstRequest: any, streamId: number, protocol: StreamInfo["protocol"],
+  call: grpc.ServerDuplexStream<unknown, unknown>, firstRequest: AdsRequest, streamId: number, protocol: StreamInfo["protocol"],
   cache: SnapshotCache, callbacks: XdsCallbacks, limits: XdsLimits, onSnapshot: (s: Snapshot) => void,
 ): { info: StreamInfo; unwatch: () => void } | { refusal: Refusal; nodeId?: string } {
   const node = nodeFromRequest(firstRequest.node, limits);

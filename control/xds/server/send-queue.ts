@@ -23,7 +23,7 @@ export class SendQueue {
   private readonly held = new Set<() => void>();
   private readonly resume = () => this.flush();
 
-  constructor(private readonly call: grpc.ServerDuplexStream<any, any>, private readonly build: BuildResponse, private readonly budget: SendBudget) {
+  constructor(private readonly call: grpc.ServerDuplexStream<unknown, Buffer>, private readonly build: BuildResponse, private readonly budget: SendBudget) {
     call.on("drain", () => {
       this.blocked = false;
       this.flush();

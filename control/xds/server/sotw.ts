@@ -1,18 +1,14 @@
 // State-of-the-world ADS: one stream carries every type; each type has its own version and nonce.
 // A response is sent when the node's snapshot version for a type differs from what this stream
 // last sent (or the subscribed names changed), or from what Envoy says it holds when it opens the
-// stream; an ACK or NACK is matched to its response by nonce.
-// Responses go out through a SendQueue: at most one per type on its way, built from the newest snapshot.
-import type * as grpc from "@grpc/grpc-js";
-import type { SnapshotCache } from "../cache/cache.ts";
-import type { XdsCallbacks, StreamInfo } from "./callbacks.ts";
-import { checkSotwRequest, errorDetailOf, exhausted, type Refusal, type XdsLimits } from "./limits.ts";
-import { openStream, refuse } from "./open-stream.ts";
+// stream; an ACK or NACK is matched to its response by nonce, the type's latest. The stream around
+// this (limits, opening, sending, closing) is stream.ts.
+import { checkSotwRequest } from "./limits.ts";
 import { TYPE_URL } from "../cache/protos.ts";
 import { sotwResponse } from "../cache/framing.ts";
-import type { SendBudget } from "./send-budget.ts";
-import { SendQueue } from "./send-queue.ts";
+import type { DiscoveryRequest } from "./requests.ts";
 import { versionOfNames, type PackedResource } from "../cache/snapshot.ts";
+import { AdsStream, serveAdsStream, type AdsCall, type ResponseInput, type StreamEnv } from "./stream.ts";
 
 /** Per type: what the stream asked for and what it was last sent. */
 interface SotwSubscription {
@@ -33,26 +29,34 @@ const sameSet = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>) => 
 /** EDS, RDS and ECDS are never wildcard: Envoy names the resources it wants. */
 const NAMED_TYPES: ReadonlySet<string> = new Set([TYPE_URL.endpoint, TYPE_URL.route, TYPE_URL.extensionConfig]);
 
-export function handleSotwStream(
-  call: grpc.ServerDuplexStream<any, any>,
-  streamId: number,
-  cache: SnapshotCache,
-  callbacks: XdsCallbacks,
-  limits: XdsLimits,
-  budget: SendBudget,
-): void {
-  const types = new Map<string, SotwSubscription>();
-  let info: StreamInfo | undefined;
-  let unwatch: (() => void) | undefined;
-  let nonceCounter = 0;
-  let closed = false;
+export function handleSotwStream(call: AdsCall<DiscoveryRequest>, streamId: number, env: StreamEnv): void {
+  serveAdsStream(call, streamId, env, { protocol: "sotw", check: checkSotwRequest, open: (opened) => new SotwStream(opened) });
+}
 
-  // Built when the stream can take it (send-queue.ts), from the newest snapshot: a slow reader gets the latest version.
-  const build = (typeUrl: string, force: boolean): Buffer | undefined => {
-    const state = types.get(typeUrl);
-    const snapshot = info && cache.get(info.streamId);
-    const typeSnap = snapshot?.get(typeUrl);
-    if (!state || !snapshot || !typeSnap || !info) return undefined;
+class SotwStream extends AdsStream<DiscoveryRequest, SotwSubscription> {
+  receive(req: DiscoveryRequest): void {
+    const typeUrl = req.type_url ?? "";
+    let state = this.subscriptions.get(typeUrl);
+    if (!state) {
+      state = { names: new Set() };
+      if (!this.addSubscription(typeUrl, state)) return;
+    }
+    const nonce = req.response_nonce ?? "";
+    if (nonce !== "") {
+      if (nonce !== state.sentNonce) return; // answers an older response: superseded, ignore
+      this.reportAnswer(req, {
+        typeUrl, version: req.version_info ?? "", nonce,
+        resourceCount: state.sentCount ?? 0, latencyMs: performance.now() - (state.sentAt ?? performance.now()),
+      }, state.sentVersion ?? "");
+    }
+    state.names = new Set(req.resource_names ?? []);
+    if (nonce === "") state.held = req.version_info || undefined;
+    // A fresh request (no nonce: first, or Envoy reconnected) always gets an answer once a snapshot exists.
+    this.send(typeUrl, nonce === "");
+  }
+
+  // From the newest snapshot when the stream can take it: a slow reader gets the latest version.
+  protected respond({ typeUrl, sub: state, snapshot, typeSnap, force }: ResponseInput<SotwSubscription>): Buffer | undefined {
     const held = state.held;
     state.held = undefined;
     const all = state.names.size === 0 || !NAMED_TYPES.has(typeUrl);
@@ -65,8 +69,7 @@ export function handleSotwStream(
     if (held === version) {
       state.sentVersion = held;
       state.sentFor = state.names;
-      const wanted = all ? typeSnap.resources.size : [...state.names].filter((n) => typeSnap.resources.has(n)).length;
-      callbacks.onCurrent?.({ ...info, typeUrl, version: held, resourceCount: wanted });
+      this.reportCurrent(typeUrl, held, typeSnap, all ? undefined : state.names);
       return undefined;
     }
     if (!force && state.sentVersion === version && sameSet(state.sentFor, state.names)) return undefined;
@@ -85,67 +88,13 @@ export function handleSotwStream(
         if (r) { entries.push(r.sotwEntry); count++; }
       }
     }
-    const nonce = String(++nonceCounter);
+    const nonce = this.nextNonce();
     state.sentVersion = version;
     state.sentNonce = nonce;
     state.sentAt = performance.now();
     state.sentCount = count;
     state.sentFor = state.names;
-    callbacks.onPush?.({ ...info, typeUrl, version, nonce, resourceCount: count });
+    this.reportPush({ typeUrl, version, nonce, resourceCount: count });
     return sotwResponse(version, typeUrl, nonce, entries);
-  };
-  const queue = new SendQueue(call, build, budget);
-
-  const pushAll = () => {
-    for (const typeUrl of types.keys()) queue.request(typeUrl);
-  };
-
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    queue.close();
-    unwatch?.();
-    if (info) callbacks.onStreamClosed?.(info);
-  };
-
-  const end = (refusal: Refusal, nodeId = info?.node.id) => {
-    refuse(call, callbacks, { streamId, protocol: "sotw", ...(nodeId !== undefined ? { nodeId } : {}) }, refusal);
-    close();
-  };
-
-  call.on("data", (req: any) => {
-    if (closed) return;
-    const tooBig = checkSotwRequest(req, limits);
-    if (tooBig) return end(tooBig);
-    if (!info) {
-      const opened = openStream(call, req, streamId, "sotw", cache, callbacks, limits, pushAll);
-      if ("refusal" in opened) return end(opened.refusal, opened.nodeId);
-      ({ info, unwatch } = opened);
-    }
-    const typeUrl: string = req.type_url ?? "";
-    let state = types.get(typeUrl);
-    if (!state) {
-      if (types.size >= limits.maxTypesPerStream) return end(exhausted(`the stream asks for more than ${limits.maxTypesPerStream} resource types, the limit per stream`));
-      types.set(typeUrl, (state = { names: new Set() }));
-    }
-    const nonce: string = req.response_nonce ?? "";
-    if (nonce !== "") {
-      if (nonce !== state.sentNonce) return; // answers an older response: superseded, ignore
-      const ack = {
-        ...info, typeUrl, version: req.version_info ?? "", nonce,
-        resourceCount: state.sentCount ?? 0, latencyMs: performance.now() - (state.sentAt ?? performance.now()),
-      };
-      const errorDetail = errorDetailOf(req, limits);
-      if (errorDetail !== undefined) callbacks.onNack?.({ ...ack, version: state.sentVersion ?? "", errorDetail });
-      else callbacks.onAck?.(ack);
-    }
-    state.names = new Set<string>(req.resource_names ?? []);
-    if (nonce === "") state.held = req.version_info || undefined;
-    // A fresh request (no nonce: first, or Envoy reconnected) always gets an answer once a snapshot exists.
-    queue.request(typeUrl, nonce === "");
-  });
-  call.on("end", () => { close(); call.end(); });
-  call.on("error", close);
-  call.on("close", close);
-  call.on("cancelled", close);
+  }
 }
