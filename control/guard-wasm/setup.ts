@@ -3,6 +3,7 @@
 // Envoy at it; and, per proxy, what the control plane can tell about it for /debug/proxies.
 import { existsSync } from "node:fs";
 import { listening } from "../common/listen.ts";
+import { readableByOthers, readableCopy } from "./readable-copy.ts";
 import { isUnspecified } from "../identity/ip.ts";
 import type { LoopGuardOptions } from "../generation/options.ts";
 import { RateLimitedLog } from "../log/rate-limited-log.ts";
@@ -44,9 +45,9 @@ export async function setUpLoopGuard(
   const d = guardDelivery(flags);
   const mode = flags.mode;
   if (d.kind === "local") {
-    if (d.path === flags.defaultPath && !existsSync(d.path)) log(`warning: loop guard ${d.path} does not exist; Envoy will reject the listeners until it does (npm run build:wasm)`);
-    log(`loop guard module: Envoy reads the file ${d.path} on its own host`);
-    return { options: { wasmPath: d.path, mode }, status: () => ({ source: "file", location: d.path }), close: async () => {} };
+    const path = d.path === flags.defaultPath ? localModule(d.path, log) : d.path;
+    log(`loop guard module: Envoy reads the file ${path} on its own host`);
+    return { options: { wasmPath: path, mode }, status: () => ({ source: "file", location: path }), close: async () => {} };
   }
 
   const module = readGuardModule(flags.defaultPath);
@@ -91,4 +92,16 @@ export async function setUpLoopGuard(
     },
     close: () => { requests.stop(); return server.close(); },
   };
+}
+
+/** The module that comes with multiplane, where Envoy can read it whichever user it runs as (readable-copy.ts). */
+function localModule(path: string, log: (line: string) => void): string {
+  if (!existsSync(path)) {
+    log(`warning: loop guard ${path} does not exist; Envoy will reject the listeners until it does (npm run build:wasm)`);
+    return path;
+  }
+  if (readableByOthers(path)) return path;
+  const copy = readableCopy(path);
+  log(`loop guard module: ${path} is in a directory other users cannot enter, and Envoy may run as another user: it reads a copy, ${copy}`);
+  return copy;
 }
