@@ -16,16 +16,11 @@ import { node } from "../support/ads-client.ts";
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { waitFor } from "../support/net.ts";
 import { envoyListeners, SEED_IPS, SEED_NODE_ID, tempRegistryDir } from "../support/control.ts";
+import { whenAvailable } from "../support/available.ts";
 
-const skip = opensslUnavailableReason();
 const SA = "spiffe://cluster.local/ns/default/sa/service-a";
 
-if (skip && process.env.CI === "true") {
-  test("xDS authorization (CI)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (xDS authorization): ${skip}`);
-  test.skip("xDS authorization", () => {});
-} else {
+whenAvailable(opensslUnavailableReason(), "xDS authorization", (test) => {
   let dir: string;
   let certs: string;
   let ca: CertPair;
@@ -125,6 +120,6 @@ spec: {hosts: [service-b.example], ports: [{number: 9081, name: http}], resoluti
     const lines = logs.slice(logged).filter((l) => l.startsWith("refused "));
     assert.ok(lines.length <= 20, `${lines.length} lines for 30 refusals:\n${lines.join("\n")}`);
   });
-}
+});
 
 test.run();

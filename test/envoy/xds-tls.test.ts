@@ -16,8 +16,7 @@ import { makeCa, makeLeaf, opensslUnavailableReason, type CertPair } from "../su
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { waitFor } from "../support/net.ts";
 import { envoyListeners, SEED_IPS, SEED_NODE_ID, tempRegistryDir } from "../support/control.ts";
-
-const skip = opensslUnavailableReason();
+import { whenAvailable } from "../support/available.ts";
 
 /** The SHA-256 fingerprint of the certificate a TLS server on 127.0.0.1:port presents. */
 function servedFingerprint(port: number, ca: string, client: CertPair): Promise<string> {
@@ -31,12 +30,7 @@ function servedFingerprint(port: number, ca: string, client: CertPair): Promise<
 }
 const readPem = (p: string) => readFileSync(p);
 
-if (skip && process.env.CI === "true") {
-  test("xDS over TLS (CI)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (xDS over TLS): ${skip}`);
-  test.skip("xDS over TLS", () => {});
-} else {
+whenAvailable(opensslUnavailableReason(), "xDS over TLS", (test) => {
   let dir: string;
   let certs: string;
   let ca: CertPair;
@@ -125,7 +119,7 @@ if (skip && process.env.CI === "true") {
     assert.is(cp.view.proxies()[0]?.types.lds?.state, "ACK");
     copyFileSync(next.key, join(certs, "serving-key.pem"));
   });
-}
+});
 
 test("plaintext xDS outside loopback needs --insecure-xds, and is warned about", async () => {
   assert.equal(xdsExposure("127.0.0.1", 15010, "none", false), { ok: true });
