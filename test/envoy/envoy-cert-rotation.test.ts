@@ -77,8 +77,7 @@ whenAvailable(opensslUnavailableReason(), "Envoy certificate rotation", (test) =
   const relays: Relay[] = [];
 
   test.before(() => {
-    registry = tempRegistryDir();
-    writeFileSync(join(registry, "a.yaml"), "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n");
+    registry = tempRegistryDir({ "a.yaml": "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n" });
     certs = mkdtempSync(join(tmpdir(), "mp-rotation-"));
   });
 

@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -62,8 +62,7 @@ test.before(async () => {
   const echo = await startEcho("127.0.0.3");
   echoPort = echo.port;
   stopEcho = () => echo.close();
-  registry = tempRegistryDir();
-  writeFileSync(join(registry, "s.yaml"), `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-c}\nspec:\n  hosts: [service-c.example]\n  ports: [{number: ${echoPort}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: 127.0.0.3}]\n`);
+  registry = tempRegistryDir({ "s.yaml": `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-c}\nspec:\n  hosts: [service-c.example]\n  ports: [{number: ${echoPort}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: 127.0.0.3}]\n` });
 });
 
 test.after(async () => {

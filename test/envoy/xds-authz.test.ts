@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as grpc from "@grpc/grpc-js";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve, type ControlPlane } from "../../control/serve/serve.ts";
@@ -49,8 +49,7 @@ whenAvailable(opensslUnavailableReason(), "xDS authorization", (test) => {
   }
 
   test.before(async () => {
-    dir = tempRegistryDir();
-    writeFileSync(join(dir, "s.yaml"), `apiVersion: networking.istio.io/v1
+    dir = tempRegistryDir({ "s.yaml": `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: service-a}
 spec: {hosts: [service-a.example], ports: [{number: 9080, name: http}], resolution: STATIC, endpoints: [{address: 10.75.8.101}]}
@@ -59,7 +58,7 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: service-b}
 spec: {hosts: [service-b.example], ports: [{number: 9081, name: http}], resolution: STATIC, endpoints: [{address: 10.75.8.102}]}
-`);
+` });
     certs = mkdtempSync(join(tmpdir(), "mp-authz-"));
     ca = makeCa(certs);
     const server = makeLeaf(certs, ca, "control-plane", { ips: ["127.0.0.1"] });

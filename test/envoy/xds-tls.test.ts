@@ -5,7 +5,7 @@
 // loopback is refused unless --insecure-xds.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,8 +47,7 @@ whenAvailable(opensslUnavailableReason(), "xDS over TLS", (test) => {
   };
 
   test.before(async () => {
-    dir = tempRegistryDir();
-    writeFileSync(join(dir, "a.yaml"), "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n");
+    dir = tempRegistryDir({ "a.yaml": "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n" });
     certs = mkdtempSync(join(tmpdir(), "mp-certs-"));
     ca = makeCa(certs);
     const server = makeLeaf(certs, ca, "control-plane", { ips: ["127.0.0.1"] });
