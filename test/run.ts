@@ -1,10 +1,10 @@
 // `npm test`: rebuilds dist/ and type-checks the tree (test/support/preflight.ts), then runs every
 // test/**/*.test.ts with uvu (TypeScript through tsx) and ends with the line CI reads:
 // "N passed, N failed[, N skipped]". The build and the type-check count as one test each, so a type
-// error or a bundle that does not build fails the run. Optional argument: a filename pattern (the
-// preflight always runs: the selected tests may run the bundle). The tests run with
-// test/support/uvu-hooks.ts preloaded, so that a failing test.before or test.after hook is reported
-// (uvu alone loses both).
+// error or a bundle that does not build fails the run. Optional argument: a pattern for the test files'
+// paths below test/, e.g. '^unit/.*\.test\.ts$' (`npm run test:unit`); the preflight always runs:
+// the selected tests may run the bundle. The tests run with test/support/uvu-hooks.ts preloaded, so
+// that a failing test.before or test.after hook is reported (uvu alone loses both).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
