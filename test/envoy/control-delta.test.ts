@@ -15,8 +15,7 @@ import { envoyClusterNames, envoyListeners, SEED_NODE_ID, sidecarBootstrap, temp
 const entry = (name: string, port: number, ip: string) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}}\nspec:\n  hosts: [${name}.example]\n  ports: [{number: ${port}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: ${ip}}]\n---\n`;
 
 test("Envoy on delta xDS gets the seed's inbound listener; edits add and remove resources incrementally", async () => {
-  const dir = tempRegistryDir();
-  writeFileSync(join(dir, "r.yaml"), entry("service-a", 9080, "10.75.8.101") + entry("service-b", 9081, "10.75.8.102"));
+  const dir = tempRegistryDir({ "r.yaml": entry("service-a", 9080, "10.75.8.101") + entry("service-b", 9081, "10.75.8.102") });
   const logs: string[] = [];
   const vport = await freePort();
   const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, virtualListener: { address: "127.0.0.1", port: vport, handoff: "proxy_protocol" }, log: (l) => logs.push(l) });

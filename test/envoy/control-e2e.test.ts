@@ -68,8 +68,7 @@ async function acked(plane: ControlPlane, types = ["lds", "cds"]): Promise<boole
 
 test.before(async () => {
   [echoA, echoM, echoC] = await Promise.all([startEcho("127.0.0.1"), startEcho("127.0.0.1"), startEcho("127.0.0.3")]);
-  dir = tempRegistryDir();
-  writeFileSync(join(dir, "services.yaml"), registryYaml());
+  dir = tempRegistryDir({ "services.yaml": registryYaml() });
   vport = await freePort();
   cp = await startPlane(false, vport);
   envoy = await startEnvoy(sidecarBootstrap(cp.xds.port));

@@ -13,9 +13,8 @@ import { envoyListeners, SEED_NODE_ID, sidecarBootstrap, tempRegistryDir, throug
 
 test("an invalid listener is NACKed with Envoy's reason; the last good config keeps serving; the next good one is ACKed", async () => {
   const echo = await startEcho("127.0.0.1");
-  const dir = tempRegistryDir();
   const entry = (port: number) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: ${port}, name: http, targetPort: ${echo.port}}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n`;
-  writeFileSync(join(dir, "a.yaml"), entry(9080));
+  const dir = tempRegistryDir({ "a.yaml": entry(9080) });
   const logs: string[] = [];
   const vport = await freePort();
   const cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, virtualListener: { address: "127.0.0.1", port: vport, handoff: "proxy_protocol" }, log: (l) => logs.push(l) });

@@ -17,8 +17,7 @@ import { makeCa, makeLeaf, opensslUnavailableReason, type CertPair } from "../su
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { waitFor } from "../support/net.ts";
 import { SEED_IPS, SEED_NODE_ID, tempRegistryDir } from "../support/control.ts";
-
-const skip = opensslUnavailableReason();
+import { whenAvailable } from "../support/available.ts";
 
 /** A certificate's serial number as Envoy's /certs prints it (lowercase hex). */
 const serialOf = (pem: string): string =>
@@ -70,12 +69,7 @@ async function relay(port: number): Promise<Relay> {
   return { port: (server.address() as AddressInfo).port, cut, close: () => { cut(); server.close(); } };
 }
 
-if (skip && process.env.CI === "true") {
-  test("Envoy certificate rotation (CI)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (Envoy certificate rotation): ${skip}`);
-  test.skip("Envoy certificate rotation", () => {});
-} else {
+whenAvailable(opensslUnavailableReason(), "Envoy certificate rotation", (test) => {
   let registry: string;
   let certs: string;
   const envoys: RunningEnvoy[] = [];
@@ -83,8 +77,7 @@ if (skip && process.env.CI === "true") {
   const relays: Relay[] = [];
 
   test.before(() => {
-    registry = tempRegistryDir();
-    writeFileSync(join(registry, "a.yaml"), "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n");
+    registry = tempRegistryDir({ "a.yaml": "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n" });
     certs = mkdtempSync(join(tmpdir(), "mp-rotation-"));
   });
 
@@ -177,6 +170,6 @@ if (skip && process.env.CI === "true") {
   test("with static secrets (older bootstraps) Envoy keeps the certificates it started with", async () => {
     await rotate("static", false);
   });
-}
+});
 
 test.run();

@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -18,13 +18,13 @@ import { serve, type ControlPlane } from "../../control/serve/serve.ts";
 import { setUpLoopGuard } from "../../control/guard-wasm/setup.ts";
 import { generateBootstrap, sdsPathsNextTo, writeXdsSdsFiles } from "../../envoy/bootstrap.ts";
 import { LOOP_GUARD_WASM } from "../../envoy/paths.ts";
+import { whenAvailable } from "../support/available.ts";
 import { makeCa, makeLeaf, opensslUnavailableReason } from "../support/certs.ts";
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { freePort, startEcho, waitFor } from "../support/net.ts";
 import { envoyListeners, SEED_IPS, SEED_NODE_ID, tempRegistryDir, throughVirtual } from "../support/control.ts";
 
 const SHA256 = createHash("sha256").update(readFileSync(LOOP_GUARD_WASM)).digest("hex");
-const noOpenssl = opensslUnavailableReason();
 
 interface Plane {
   cp: ControlPlane;
@@ -63,8 +63,7 @@ test.before(async () => {
   const echo = await startEcho("127.0.0.3");
   echoPort = echo.port;
   stopEcho = () => echo.close();
-  registry = tempRegistryDir();
-  writeFileSync(join(registry, "s.yaml"), `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-c}\nspec:\n  hosts: [service-c.example]\n  ports: [{number: ${echoPort}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: 127.0.0.3}]\n`);
+  registry = tempRegistryDir({ "s.yaml": `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-c}\nspec:\n  hosts: [service-c.example]\n  ports: [{number: ${echoPort}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: 127.0.0.3}]\n` });
 });
 
 test.after(async () => {
@@ -103,62 +102,62 @@ function mutualTlsCerts(dir: string) {
   };
 }
 
-test("served over mutual TLS with the xDS certificate: Envoy presents its xDS certificate; a client without one gets nothing", async () => {
-  if (noOpenssl) return console.log(`    (skipped: ${noOpenssl})`);
-  const dir = mkdtempSync(join(tmpdir(), "mp-guard-tls-"));
-  try {
-    const { ca, server, proxyCert } = mutualTlsCerts(dir);
-    const p = await plane({ guardWasmPort: 0, tls: { certFile: server.cert, keyFile: server.key, clientCaFile: ca.cert } }, { caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key });
+whenAvailable(opensslUnavailableReason(), "the loop guard module over mutual TLS", (test) => {
+  test("served over mutual TLS with the xDS certificate: Envoy presents its xDS certificate; a client without one gets nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mp-guard-tls-"));
     try {
-      assert.ok(await guardedActive(p), `guarded listeners not active\n${p.logs.join("\n")}\n${p.envoy.log().slice(-3000)}`);
-      assert.is(p.cp.guardModule!.scheme, "https");
-      assert.match((await envoyModuleSource(p.envoy)).remote.http_uri.uri, `https://127.0.0.1:${p.cp.guardModule!.port}/loop-guard.wasm`);
-      assert.ok(((await p.envoy.stat("cluster.multiplane-guard-wasm.ssl.handshake")) ?? 0) >= 1, "fetched over TLS");
-      assert.ok(p.logs.some((l) => l.startsWith("loop guard module: GET /loop-guard.wasm from 127.0.0.1 (URI:spiffe://cluster.local/ns/default/sa/a") && l.includes(": 200 ")), p.logs.join("\n"));
-      // Without a client certificate the TLS handshake fails.
-      const answer = await new Promise<string>((resolve) => {
-        const r = httpsRequest({ host: "127.0.0.1", port: p.cp.guardModule!.port, path: "/loop-guard.wasm", ca: readFileSync(ca.cert) }, (res) => { res.resume(); resolve(`HTTP ${res.statusCode}`); });
-        r.on("error", (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
-        r.end();
-      });
-      assert.match(answer, /^error /);
+      const { ca, server, proxyCert } = mutualTlsCerts(dir);
+      const p = await plane({ guardWasmPort: 0, tls: { certFile: server.cert, keyFile: server.key, clientCaFile: ca.cert } }, { caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key });
+      try {
+        assert.ok(await guardedActive(p), `guarded listeners not active\n${p.logs.join("\n")}\n${p.envoy.log().slice(-3000)}`);
+        assert.is(p.cp.guardModule!.scheme, "https");
+        assert.match((await envoyModuleSource(p.envoy)).remote.http_uri.uri, `https://127.0.0.1:${p.cp.guardModule!.port}/loop-guard.wasm`);
+        assert.ok(((await p.envoy.stat("cluster.multiplane-guard-wasm.ssl.handshake")) ?? 0) >= 1, "fetched over TLS");
+        assert.ok(p.logs.some((l) => l.startsWith("loop guard module: GET /loop-guard.wasm from 127.0.0.1 (URI:spiffe://cluster.local/ns/default/sa/a") && l.includes(": 200 ")), p.logs.join("\n"));
+        // Without a client certificate the TLS handshake fails.
+        const answer = await new Promise<string>((resolve) => {
+          const r = httpsRequest({ host: "127.0.0.1", port: p.cp.guardModule!.port, path: "/loop-guard.wasm", ca: readFileSync(ca.cert) }, (res) => { res.resume(); resolve(`HTTP ${res.statusCode}`); });
+          r.on("error", (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+          r.end();
+        });
+        assert.match(answer, /^error /);
+      } finally {
+        await p.stop();
+      }
     } finally {
-      await p.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
 
-test("over mutual TLS with a bootstrap whose secrets are SDS files: the guard cluster names the same files; Envoy ACKs it and fetches the module", async () => {
-  if (noOpenssl) return console.log(`    (skipped: ${noOpenssl})`);
-  const dir = mkdtempSync(join(tmpdir(), "mp-guard-sds-"));
-  try {
-    const { ca, server, proxyCert } = mutualTlsCerts(dir);
-    const sds = sdsPathsNextTo(join(dir, "envoy.json"), true);
-    const tls = { caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key, sds };
-    writeXdsSdsFiles(tls);
-    const p = await plane({ guardWasmPort: 0, tls: { certFile: server.cert, keyFile: server.key, clientCaFile: ca.cert } }, tls);
+  test("over mutual TLS with a bootstrap whose secrets are SDS files: the guard cluster names the same files; Envoy ACKs it and fetches the module", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mp-guard-sds-"));
     try {
-      assert.ok(await guardedActive(p), `guarded listeners not active\n${p.logs.join("\n")}\n${p.envoy.log().slice(-3000)}`);
-      assert.is(connection(p)?.types.cds?.state, "ACK");
-      const dump = await p.envoy.configDump("dynamic_active_clusters");
-      const cluster = dump.configs.map((c: any) => c.cluster).find((c: any) => c.name === "multiplane-guard-wasm");
-      const common = cluster.transport_socket.typed_config.common_tls_context;
-      assert.equal(common.validation_context_sds_secret_config.sds_config.path_config_source.path, sds.ca);
-      assert.equal(common.tls_certificate_sds_secret_configs[0].sds_config.path_config_source.path, sds.cert);
-      assert.ok(((await p.envoy.stat("wasm.remote_load_fetch_successes")) ?? 0) >= 1, "fetched and verified");
-      assert.ok(((await p.envoy.stat("cluster.multiplane-guard-wasm.ssl.handshake")) ?? 0) >= 1, "fetched over TLS");
-      assert.ok(p.logs.some((l) => l.startsWith("loop guard module: GET /loop-guard.wasm from 127.0.0.1 (URI:spiffe://cluster.local/ns/default/sa/a") && l.includes(": 200 ")), p.logs.join("\n"));
-      // One secret per name and SDS file, shared by the xDS cluster and the guard's: one update each.
-      assert.is(await p.envoy.stat("sds.multiplane-xds-cert.update_success"), 1);
-      assert.is(await p.envoy.stat("sds.multiplane-xds-ca.update_success"), 1);
+      const { ca, server, proxyCert } = mutualTlsCerts(dir);
+      const sds = sdsPathsNextTo(join(dir, "envoy.json"), true);
+      const tls = { caFile: ca.cert, certFile: proxyCert.cert, keyFile: proxyCert.key, sds };
+      writeXdsSdsFiles(tls);
+      const p = await plane({ guardWasmPort: 0, tls: { certFile: server.cert, keyFile: server.key, clientCaFile: ca.cert } }, tls);
+      try {
+        assert.ok(await guardedActive(p), `guarded listeners not active\n${p.logs.join("\n")}\n${p.envoy.log().slice(-3000)}`);
+        assert.is(connection(p)?.types.cds?.state, "ACK");
+        const dump = await p.envoy.configDump("dynamic_active_clusters");
+        const cluster = dump.configs.map((c: any) => c.cluster).find((c: any) => c.name === "multiplane-guard-wasm");
+        const common = cluster.transport_socket.typed_config.common_tls_context;
+        assert.equal(common.validation_context_sds_secret_config.sds_config.path_config_source.path, sds.ca);
+        assert.equal(common.tls_certificate_sds_secret_configs[0].sds_config.path_config_source.path, sds.cert);
+        assert.ok(((await p.envoy.stat("wasm.remote_load_fetch_successes")) ?? 0) >= 1, "fetched and verified");
+        assert.ok(((await p.envoy.stat("cluster.multiplane-guard-wasm.ssl.handshake")) ?? 0) >= 1, "fetched over TLS");
+        assert.ok(p.logs.some((l) => l.startsWith("loop guard module: GET /loop-guard.wasm from 127.0.0.1 (URI:spiffe://cluster.local/ns/default/sa/a") && l.includes(": 200 ")), p.logs.join("\n"));
+        // One secret per name and SDS file, shared by the xDS cluster and the guard's: one update each.
+        assert.is(await p.envoy.stat("sds.multiplane-xds-cert.update_success"), 1);
+        assert.is(await p.envoy.stat("sds.multiplane-xds-ca.update_success"), 1);
+      } finally {
+        await p.stop();
+      }
     } finally {
-      await p.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("the module server: one path, GET and HEAD, and a record of who fetched it", async () => {

@@ -91,8 +91,7 @@ function variant(protocol: "sotw" | "delta", mode: "enforce" | "observe") {
       else await Promise.all(bound.map((u) => u?.close()));
     }
     greeter = await grpcUpstream("127.0.0.23");
-    dir = tempRegistryDir();
-    writeFileSync(join(dir, "services.yaml"), registry(false));
+    dir = tempRegistryDir({ "services.yaml": registry(false) });
     cp = await serve({
       registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM, mode },
       virtualListener: { address: "127.0.0.1", port: vport, handoff: "proxy_protocol" }, log: (l) => logs.push(l),

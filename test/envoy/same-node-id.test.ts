@@ -5,8 +5,7 @@
 // /debug/proxies shows both streams under the one id with a warning, and the log says so.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { serve, type ControlPlane } from "../../control/serve/serve.ts";
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { freePort, waitFor } from "../support/net.ts";
@@ -50,8 +49,7 @@ const acked = (streams: number) => waitFor(() => {
 }, 10000);
 
 test.before(async () => {
-  dir = tempRegistryDir();
-  writeFileSync(join(dir, "services.yaml"), REGISTRY);
+  dir = tempRegistryDir({ "services.yaml": REGISTRY });
   const vport = await freePort();
   cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, virtualListener: { address: "127.0.0.1", port: vport, handoff: "proxy_protocol" }, log: (l) => logs.push(l) });
   victim = await startEnvoy(sidecarBootstrap(cp.xds.port));

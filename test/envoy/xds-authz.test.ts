@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as grpc from "@grpc/grpc-js";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve, type ControlPlane } from "../../control/serve/serve.ts";
@@ -16,16 +16,11 @@ import { node } from "../support/ads-client.ts";
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { waitFor } from "../support/net.ts";
 import { envoyListeners, SEED_IPS, SEED_NODE_ID, tempRegistryDir } from "../support/control.ts";
+import { whenAvailable } from "../support/available.ts";
 
-const skip = opensslUnavailableReason();
 const SA = "spiffe://cluster.local/ns/default/sa/service-a";
 
-if (skip && process.env.CI === "true") {
-  test("xDS authorization (CI)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (xDS authorization): ${skip}`);
-  test.skip("xDS authorization", () => {});
-} else {
+whenAvailable(opensslUnavailableReason(), "xDS authorization", (test) => {
   let dir: string;
   let certs: string;
   let ca: CertPair;
@@ -54,8 +49,7 @@ if (skip && process.env.CI === "true") {
   }
 
   test.before(async () => {
-    dir = tempRegistryDir();
-    writeFileSync(join(dir, "s.yaml"), `apiVersion: networking.istio.io/v1
+    dir = tempRegistryDir({ "s.yaml": `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: service-a}
 spec: {hosts: [service-a.example], ports: [{number: 9080, name: http}], resolution: STATIC, endpoints: [{address: 10.75.8.101}]}
@@ -64,7 +58,7 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: service-b}
 spec: {hosts: [service-b.example], ports: [{number: 9081, name: http}], resolution: STATIC, endpoints: [{address: 10.75.8.102}]}
-`);
+` });
     certs = mkdtempSync(join(tmpdir(), "mp-authz-"));
     ca = makeCa(certs);
     const server = makeLeaf(certs, ca, "control-plane", { ips: ["127.0.0.1"] });
@@ -125,6 +119,6 @@ spec: {hosts: [service-b.example], ports: [{number: 9081, name: http}], resoluti
     const lines = logs.slice(logged).filter((l) => l.startsWith("refused "));
     assert.ok(lines.length <= 20, `${lines.length} lines for 30 refusals:\n${lines.join("\n")}`);
   });
-}
+});
 
 test.run();

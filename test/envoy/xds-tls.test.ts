@@ -5,7 +5,7 @@
 // loopback is refused unless --insecure-xds.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,8 +16,7 @@ import { makeCa, makeLeaf, opensslUnavailableReason, type CertPair } from "../su
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { waitFor } from "../support/net.ts";
 import { envoyListeners, SEED_IPS, SEED_NODE_ID, tempRegistryDir } from "../support/control.ts";
-
-const skip = opensslUnavailableReason();
+import { whenAvailable } from "../support/available.ts";
 
 /** The SHA-256 fingerprint of the certificate a TLS server on 127.0.0.1:port presents. */
 function servedFingerprint(port: number, ca: string, client: CertPair): Promise<string> {
@@ -31,12 +30,7 @@ function servedFingerprint(port: number, ca: string, client: CertPair): Promise<
 }
 const readPem = (p: string) => readFileSync(p);
 
-if (skip && process.env.CI === "true") {
-  test("xDS over TLS (CI)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (xDS over TLS): ${skip}`);
-  test.skip("xDS over TLS", () => {});
-} else {
+whenAvailable(opensslUnavailableReason(), "xDS over TLS", (test) => {
   let dir: string;
   let certs: string;
   let ca: CertPair;
@@ -53,8 +47,7 @@ if (skip && process.env.CI === "true") {
   };
 
   test.before(async () => {
-    dir = tempRegistryDir();
-    writeFileSync(join(dir, "a.yaml"), "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n");
+    dir = tempRegistryDir({ "a.yaml": "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: service-a}\nspec:\n  hosts: [service-a.example]\n  ports: [{number: 9080, name: http}]\n  resolution: STATIC\n  endpoints: [{address: 10.75.8.101}]\n" });
     certs = mkdtempSync(join(tmpdir(), "mp-certs-"));
     ca = makeCa(certs);
     const server = makeLeaf(certs, ca, "control-plane", { ips: ["127.0.0.1"] });
@@ -125,7 +118,7 @@ if (skip && process.env.CI === "true") {
     assert.is(cp.view.proxies()[0]?.types.lds?.state, "ACK");
     copyFileSync(next.key, join(certs, "serving-key.pem"));
   });
-}
+});
 
 test("plaintext xDS outside loopback needs --insecure-xds, and is warned about", async () => {
   assert.equal(xdsExposure("127.0.0.1", 15010, "none", false), { ok: true });

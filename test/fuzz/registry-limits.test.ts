@@ -23,8 +23,7 @@ const logs: string[] = [];
 const call = (path: string) => fetch(`${cp.httpUrl}${path}`);
 
 test.before(async () => {
-  dir = tempRegistryDir();
-  writeFileSync(join(dir, "good.yaml"), entry("good", "10.0.0.1"));
+  dir = tempRegistryDir({ "good.yaml": entry("good", "10.0.0.1") });
   cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, log: (l) => logs.push(l) });
 });
 

@@ -10,8 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
-import { rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { serve, type ControlPlane } from "../../control/serve/serve.ts";
 import { loadEnvoyProtos, TYPE_URL } from "../../control/xds/cache/protos.ts";
 import { adsClient, node, type AdsClient } from "../support/ads-client.ts";
@@ -127,9 +126,8 @@ async function healthyConfig(client: AdsClient): Promise<{ sotw: string; delta: 
 }
 
 test("random xDS streams: the control plane stays up, answers within its limits, and keeps serving a healthy proxy", async () => {
-  const dir = tempRegistryDir();
   const entry = (name: string, port: number, ip: string) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}}\nspec:\n  hosts: [${name}.example]\n  ports: [{number: ${port}, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: ${ip}}]\n---\n`;
-  writeFileSync(join(dir, "r.yaml"), entry("service-a", 9080, "10.75.8.101") + entry("service-b", 9081, "10.75.8.102"));
+  const dir = tempRegistryDir({ "r.yaml": entry("service-a", 9080, "10.75.8.101") + entry("service-b", 9081, "10.75.8.102") });
   let logBytes = 0;
   const cp: ControlPlane = await serve({ registry: dir, xdsPort: 0, httpPort: 0, log: (l) => { logBytes += l.length + 1; } });
   const client = adsClient(`127.0.0.1:${cp.xds.port}`);

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
 import { parseServeArgs } from "../../control/cmd/cli.ts";
+import { whenAvailable } from "../support/available.ts";
 import { makeCa, makeLeaf, opensslUnavailableReason } from "../support/certs.ts";
 
 const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
@@ -132,25 +133,25 @@ test("bootstrap --xds-ca without --out is a usage error: the SDS files need a pl
   assert.is(r.stderr.split("\n")[0], "multiplane: bootstrap: --xds-ca needs --out FILE (the SDS files through which Envoy reloads the CA and certificate are written next to it)");
 });
 
-test("bootstrap --xds-ca --cert --key --out: envoy --mode validate accepts the bootstrap and its SDS files", () => {
-  const skip = opensslUnavailableReason();
-  if (skip) return console.log(`    (skipped: ${skip})`);
-  const certs = mkdtempSync(join(tmpdir(), "mp-cli-certs-"));
-  dirs.push(certs);
-  const ca = makeCa(certs);
-  const leaf = makeLeaf(certs, ca, "node", { uris: ["spiffe://cluster.local/ns/default/sa/a"] });
-  const b = bootstrapTo(["--xds", "127.0.0.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", ca.cert, "--cert", leaf.cert, "--key", leaf.key]);
-  assert.is(b.r.status, 0, b.r.stderr);
-  const envoy = cli(["envoy-path"]).stdout.trim();
-  const validate = (file: string) => spawnSync(envoy, ["--mode", "validate", "-c", file], { encoding: "utf8" });
-  const ok = validate(b.out);
-  assert.is(ok.status, 0, ok.stdout + ok.stderr);
-  assert.match(ok.stdout + ok.stderr, `configuration '${b.out}' OK`);
-  // Envoy checks the SDS files exist: a bootstrap whose SDS file is gone is refused.
-  rmSync(join(b.dir, "envoy.xds-cert.json"));
-  const missing = validate(b.out);
-  assert.is.not(missing.status, 0);
-  assert.match(missing.stdout + missing.stderr, "envoy.xds-cert.json' does not exist");
+whenAvailable(opensslUnavailableReason(), "certificates made by openssl", (test) => {
+  test("bootstrap --xds-ca --cert --key --out: envoy --mode validate accepts the bootstrap and its SDS files", () => {
+    const certs = mkdtempSync(join(tmpdir(), "mp-cli-certs-"));
+    dirs.push(certs);
+    const ca = makeCa(certs);
+    const leaf = makeLeaf(certs, ca, "node", { uris: ["spiffe://cluster.local/ns/default/sa/a"] });
+    const b = bootstrapTo(["--xds", "127.0.0.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", ca.cert, "--cert", leaf.cert, "--key", leaf.key]);
+    assert.is(b.r.status, 0, b.r.stderr);
+    const envoy = cli(["envoy-path"]).stdout.trim();
+    const validate = (file: string) => spawnSync(envoy, ["--mode", "validate", "-c", file], { encoding: "utf8" });
+    const ok = validate(b.out);
+    assert.is(ok.status, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout + ok.stderr, `configuration '${b.out}' OK`);
+    // Envoy checks the SDS files exist: a bootstrap whose SDS file is gone is refused.
+    rmSync(join(b.dir, "envoy.xds-cert.json"));
+    const missing = validate(b.out);
+    assert.is.not(missing.status, 0);
+    assert.match(missing.stdout + missing.stderr, "envoy.xds-cert.json' does not exist");
+  });
 });
 
 test("bootstrap TLS flags: --cert without --key, or without --xds-ca, are usage errors", () => {

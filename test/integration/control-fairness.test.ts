@@ -6,8 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { serve } from "../../control/serve/serve.ts";
@@ -28,8 +27,7 @@ function registry(): string {
 
 for (const protocol of ["sotw", "delta"] as const) {
   test(`${protocol}: while ${PROXIES} proxies connect at once, the event loop is never blocked for more than ${MAX_BLOCKED_MS} ms`, async () => {
-    const dir = tempRegistryDir();
-    writeFileSync(join(dir, "r.yaml"), registry());
+    const dir = tempRegistryDir({ "r.yaml": registry() });
     const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: false, log: () => {} });
     const storm = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../support/ads-storm.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(PROXIES), protocol], { stdio: ["ignore", "pipe", "inherit"] });
     const delay = monitorEventLoopDelay({ resolution: 5 });

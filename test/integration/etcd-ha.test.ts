@@ -15,7 +15,8 @@ import { generateBootstrap } from "../../envoy/bootstrap.ts";
 import { etcdClient } from "../../control/registry/sources/etcd/etcd-client.ts";
 import { adsClient, node } from "../support/ads-client.ts";
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
-import { startEtcdCluster, withEtcd, type EtcdCluster } from "../support/etcd.ts";
+import { whenAvailable } from "../support/available.ts";
+import { etcdUnavailableReason, startEtcdCluster, type EtcdCluster } from "../support/etcd.ts";
 import { freePort, startEcho, waitFor, type EchoServer } from "../support/net.ts";
 import { replica, type Replica } from "../support/replica.ts";
 import { envoyClusterNames, throughVirtual } from "../support/control.ts";
@@ -45,7 +46,7 @@ const churn = async (e: RunningEnvoy) => {
   return Object.fromEntries(CHURN.map((n) => [n, stats.get(n) ?? 0]));
 };
 
-withEtcd("HA: two replicas on a 3-member etcd, real Envoys", () => {
+whenAvailable(etcdUnavailableReason(), "HA: two replicas on a 3-member etcd, real Envoys", (test) => {
   let etcd: EtcdCluster;
   let dir: string;
   let echo: EchoServer;
@@ -263,6 +264,6 @@ withEtcd("HA: two replicas on a 3-member etcd, real Envoys", () => {
     }
     assert.ok(await served(), "and serves");
   });
-}, test);
+});
 
 test.run();

@@ -10,7 +10,8 @@ import { etcdClient } from "../../control/registry/sources/etcd/etcd-client.ts";
 import { EtcdSource } from "../../control/registry/sources/etcd/etcd-source.ts";
 import { RegistryStore } from "../../control/registry/store.ts";
 import { serve, type ControlPlane } from "../../control/serve/serve.ts";
-import { startEtcdCluster, withEtcd, type EtcdCluster } from "../support/etcd.ts";
+import { whenAvailable } from "../support/available.ts";
+import { etcdUnavailableReason, startEtcdCluster, type EtcdCluster } from "../support/etcd.ts";
 import { waitFor } from "../support/net.ts";
 import { adsClient, node } from "../support/ads-client.ts";
 import { TYPE_URL } from "../../control/xds/cache/protos.ts";
@@ -28,7 +29,7 @@ spec:
 const key = (prefix: string, name: string) => `${prefix}/ServiceEntry/default/${name}`;
 const addresses = (store: RegistryStore) => store.registry.services.map((s) => `${s.host}=${s.endpoints.map((e) => e.address).join(",")}`);
 
-withEtcd("etcd registry", () => {
+whenAvailable(etcdUnavailableReason(), "etcd registry", (test) => {
   let one: EtcdCluster;
   let client: Etcd3;
   test.before(async () => {
@@ -199,6 +200,6 @@ withEtcd("etcd registry", () => {
       await three.close();
     }
   });
-}, test);
+});
 
 test.run();

@@ -14,7 +14,8 @@ import { registryCommand } from "../../control/cmd/transfer/command.ts";
 import { applyToEtcd, filesAsValues, plan, readEtcd } from "../../control/cmd/transfer/transfer.ts";
 import { loadRegistry } from "../../control/registry/sources/files/load.ts";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
-import { startEtcdCluster, withEtcd, type EtcdCluster } from "../support/etcd.ts";
+import { whenAvailable } from "../support/available.ts";
+import { etcdUnavailableReason, startEtcdCluster, type EtcdCluster } from "../support/etcd.ts";
 
 const se = (name: string, ip: string, port: number) => `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -33,7 +34,7 @@ async function run(args: string[]): Promise<{ code: number; out: string[] }> {
   return { code, out };
 }
 
-withEtcd("registry import/export", () => {
+whenAvailable(etcdUnavailableReason(), "registry import/export", (test) => {
   let etcd: EtcdCluster;
   let client: Etcd3;
   let dir: string;
@@ -141,6 +142,6 @@ withEtcd("registry import/export", () => {
     assert.is(usage.code, 2);
     assert.match(usage.out, /^multiplane: registry: expected import or export, got "copy"\n/);
   });
-}, test);
+});
 
 test.run();

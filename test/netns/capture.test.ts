@@ -8,7 +8,8 @@ import {
   captureCommand, captureRules, installCapture, installCommands, iptablesRunner, readCaptureCounters, renderCommand,
   uninstallCapture, uninstallCommands, type Rule,
 } from "../../envoy/capture.ts";
-import { netnsUnavailableReason } from "../../control/cmd/demo/netns.ts";
+import { whenAvailable } from "../support/available.ts";
+import { netnsUnavailableReason } from "../support/netns.ts";
 
 const text = (rules: Rule[]) => rules.map((r) => r.args.join(" "));
 
@@ -67,63 +68,59 @@ test("CLI: --dry-run prints the commands, a bad action is an error", async () =>
   await captureCommand(["install", "--proxy-uid", "root"]).then(() => assert.unreachable("should throw"), (e: Error) => assert.match(e.message, /numeric id/));
 });
 
-const skip = netnsUnavailableReason();
-// CI runs as root and installs iptables: there a skip would hide the test, so it fails instead.
-const mustRun = process.env.CI === "true" && process.getuid?.() === 0;
-if (skip) console.log(`  ${mustRun ? "CANNOT RUN" : "SKIPPED"} (iptables in a network namespace): ${skip}`);
+whenAvailable(netnsUnavailableReason(), "iptables in a network namespace", (test) => {
+  test("install/uninstall in a scratch namespace: applied, idempotent, repaired, removed", async () => {
+    const ns = `mpcap${process.pid}-${randomBytes(2).toString("hex")}`;
+    execFileSync("ip", ["netns", "add", ns]);
+    try {
+      const run = iptablesRunner({ netns: ns });
+      const opts = { proxyUids: [1337], proxyGids: [1337], excludeInboundPorts: [15000, 15010], excludeOutboundPorts: [15000, 15010] };
+      const saved = () => execFileSync("ip", ["netns", "exec", ns, "iptables", "-w", "-t", "nat", "-S"], { encoding: "utf8" });
+      const before = saved();
 
-(skip && !mustRun ? test.skip : test)("install/uninstall in a scratch namespace: applied, idempotent, repaired, removed", async () => {
-  if (skip) assert.unreachable(`cannot run: ${skip}`);
-  const ns = `mpcap${process.pid}-${randomBytes(2).toString("hex")}`;
-  execFileSync("ip", ["netns", "add", ns]);
-  try {
-    const run = iptablesRunner({ netns: ns });
-    const opts = { proxyUids: [1337], proxyGids: [1337], excludeInboundPorts: [15000, 15010], excludeOutboundPorts: [15000, 15010] };
-    const saved = () => execFileSync("ip", ["netns", "exec", ns, "iptables", "-w", "-t", "nat", "-S"], { encoding: "utf8" });
-    const before = saved();
+      const lines: string[] = [];
+      const first = await installCapture(opts, run, (l) => lines.push(l));
+      assert.is(first.changes.length, installCommands(captureRules(opts)).length);
+      assert.is(lines.length, first.changes.length, "every change printed");
+      const installed = saved();
+      assert.match(installed, "-A PREROUTING -p tcp -j ISTIO_INBOUND");
+      assert.match(installed, "-A OUTPUT -p tcp -j ISTIO_OUTPUT");
+      assert.match(installed, "-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -j ISTIO_REDIRECT");
+      assert.match(installed, "-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001");
+      // The lo rule is listed before the owner exclusion.
+      assert.ok(installed.indexOf("-o lo -j ISTIO_REDIRECT") < installed.indexOf("--uid-owner 1337"));
 
-    const lines: string[] = [];
-    const first = await installCapture(opts, run, (l) => lines.push(l));
-    assert.is(first.changes.length, installCommands(captureRules(opts)).length);
-    assert.is(lines.length, first.changes.length, "every change printed");
-    const installed = saved();
-    assert.match(installed, "-A PREROUTING -p tcp -j ISTIO_INBOUND");
-    assert.match(installed, "-A OUTPUT -p tcp -j ISTIO_OUTPUT");
-    assert.match(installed, "-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -j ISTIO_REDIRECT");
-    assert.match(installed, "-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001");
-    // The lo rule is listed before the owner exclusion.
-    assert.ok(installed.indexOf("-o lo -j ISTIO_REDIRECT") < installed.indexOf("--uid-owner 1337"));
+      // Idempotent: a second install changes nothing.
+      assert.equal((await installCapture(opts, run)).changes, []);
+      assert.is(saved(), installed);
 
-    // Idempotent: a second install changes nothing.
-    assert.equal((await installCapture(opts, run)).changes, []);
-    assert.is(saved(), installed);
+      // Different options: only the chain that differs is rewritten.
+      const changed = await installCapture({ ...opts, excludeInboundPorts: [15000] }, run);
+      assert.ok(changed.changes.every((c) => c.includes("ISTIO_INBOUND")), JSON.stringify(changed.changes));
+      assert.not.match(saved(), "-A ISTIO_INBOUND -p tcp -m tcp --dport 15010 -j RETURN");
+      assert.match(saved(), "-A ISTIO_OUTPUT -p tcp -m tcp --dport 15010 -j RETURN");
 
-    // Different options: only the chain that differs is rewritten.
-    const changed = await installCapture({ ...opts, excludeInboundPorts: [15000] }, run);
-    assert.ok(changed.changes.every((c) => c.includes("ISTIO_INBOUND")), JSON.stringify(changed.changes));
-    assert.not.match(saved(), "-A ISTIO_INBOUND -p tcp -m tcp --dport 15010 -j RETURN");
-    assert.match(saved(), "-A ISTIO_OUTPUT -p tcp -m tcp --dport 15010 -j RETURN");
+      // A hand-deleted jump and a duplicated jump are repaired.
+      execFileSync("ip", ["netns", "exec", ns, "iptables", "-w", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "ISTIO_OUTPUT"]);
+      execFileSync("ip", ["netns", "exec", ns, "iptables", "-w", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "-j", "ISTIO_INBOUND"]);
+      const repaired = await installCapture(opts, run);
+      assert.ok(repaired.changes.length > 0);
+      const after = saved();
+      assert.is(after.split("\n").filter((l) => l === "-A PREROUTING -p tcp -j ISTIO_INBOUND").length, 1);
+      assert.is(after.split("\n").filter((l) => l === "-A OUTPUT -p tcp -j ISTIO_OUTPUT").length, 1);
+      assert.is(after, installed);
 
-    // A hand-deleted jump and a duplicated jump are repaired.
-    execFileSync("ip", ["netns", "exec", ns, "iptables", "-w", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "ISTIO_OUTPUT"]);
-    execFileSync("ip", ["netns", "exec", ns, "iptables", "-w", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "-j", "ISTIO_INBOUND"]);
-    const repaired = await installCapture(opts, run);
-    assert.ok(repaired.changes.length > 0);
-    const after = saved();
-    assert.is(after.split("\n").filter((l) => l === "-A PREROUTING -p tcp -j ISTIO_INBOUND").length, 1);
-    assert.is(after.split("\n").filter((l) => l === "-A OUTPUT -p tcp -j ISTIO_OUTPUT").length, 1);
-    assert.is(after, installed);
+      assert.equal(await readCaptureCounters(run), { inbound: 0, loopback: 0, outbound: 0 });
 
-    assert.equal(await readCaptureCounters(run), { inbound: 0, loopback: 0, outbound: 0 });
-
-    // Uninstall restores the table exactly; a second uninstall changes nothing.
-    const removed = await uninstallCapture(run);
-    assert.ok(removed.changes.length >= 8);
-    assert.is(saved(), before);
-    assert.equal((await uninstallCapture(run)).changes, []);
-  } finally {
-    execFileSync("ip", ["netns", "del", ns]);
-  }
+      // Uninstall restores the table exactly; a second uninstall changes nothing.
+      const removed = await uninstallCapture(run);
+      assert.ok(removed.changes.length >= 8);
+      assert.is(saved(), before);
+      assert.equal((await uninstallCapture(run)).changes, []);
+    } finally {
+      execFileSync("ip", ["netns", "del", ns]);
+    }
+  });
 });
 
 test.run();

@@ -12,8 +12,8 @@ import { parseAdminStats } from "../../control/cmd/demo/scenario.ts";
 import { assertNothingLeftBehind, NODE_PORTS, seedTopology, startCapturedNode } from "../support/captured-node.ts";
 import { waitFor } from "../support/net.ts";
 import { netnsUnavailableReason, SEED } from "../support/netns.ts";
+import { whenAvailable } from "../support/available.ts";
 
-const skip = netnsUnavailableReason();
 const UPSTREAM = SEED.lanPeerIp; // 192.168.10.1
 const NODE_ID = `sidecar~${SEED.nodeIp1}~app-1.default~default.svc.cluster.local`;
 const GRPC = createRequire(import.meta.url).resolve("@grpc/grpc-js");
@@ -80,12 +80,7 @@ const client = new Client(process.argv[2], grpc.credentials.createInsecure(), { 
 client.hello(Buffer.from("mesh"), { deadline: Date.now() + 5000 }, (e, r) => { process.stdout.write(e ? "error " + e.message : String(r)); client.close(); });
 `;
 
-if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
-  test("HTTP services in network namespaces (CI, root)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (HTTP services in network namespaces): ${skip}`);
-  test.skip("HTTP services in network namespaces", () => {});
-} else {
+whenAvailable(netnsUnavailableReason(), "HTTP services in network namespaces", (test) => {
   let namespaces: string[] = [];
   const pids: number[] = [];
 
@@ -122,6 +117,6 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
   });
 
   test("nothing left behind: namespaces and processes", () => assertNothingLeftBehind(namespaces, pids));
-}
+});
 
 test.run();

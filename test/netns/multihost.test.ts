@@ -34,6 +34,7 @@ import { giveKeyTo, makeCa, makeLeaf, opensslUnavailableReason, type CertPair } 
 import { createHosts, type Hosts } from "../support/hosts.ts";
 import { netnsUnavailableReason } from "../support/netns.ts";
 import { waitFor } from "../support/net.ts";
+import { whenAvailable } from "../support/available.ts";
 
 const CLI = join(PROJECT_ROOT, "dist", "multiplane.js");
 const ENVOY_UID = 1337;
@@ -66,22 +67,15 @@ spec:
   endpoints: [{address: ${NODES.n2.data}}]
 ` : ""}`;
 
-const skip = netnsUnavailableReason() ?? opensslUnavailableReason();
-
-if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
-  test("multiple hosts in network namespaces (CI, root)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (multiple hosts in network namespaces): ${skip}`);
-  test.skip("multiple hosts in network namespaces", () => {});
-} else {
-  const cleanup = new CleanupRegistry();
+whenAvailable(netnsUnavailableReason() ?? opensslUnavailableReason(), "multiple hosts in network namespaces", (test) => {
+  let cleanup: CleanupRegistry;
   let hosts: Hosts;
   let dir: string;
   let certs: { ca: CertPair; cp: CertPair; n1: CertPair; n2: CertPair };
   let cp: SpawnedProcess;
   const agents = {} as Record<"cp" | Node, NsAgent>;
   const envoys = {} as Record<Node, SpawnedProcess>;
-  const sha256 = createHash("sha256").update(readFileSync(LOOP_GUARD_WASM)).digest("hex");
+  let sha256: string;
   const namespaces: string[] = [];
   const pids: number[] = [];
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
@@ -127,6 +121,8 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
   }
 
   test.before(async () => {
+    cleanup = new CleanupRegistry();
+    sha256 = createHash("sha256").update(readFileSync(LOOP_GUARD_WASM)).digest("hex");
     dir = mkdtempSync(join(tmpdir(), "multiplane-hosts-"));
     chmodSync(dir, 0o755); // Envoy runs as uid 1337 and reads its bootstrap and certificates from here
     cleanup.add(removeDir);
@@ -308,6 +304,6 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     }
     assert.not.ok(existsSync(dir), `${dir} still exists`);
   });
-}
+});
 
 test.run();

@@ -13,8 +13,8 @@ import { dnsQueries, DNS_RESPONDER_SOURCE } from "../support/dns-responder.ts";
 import { assertNothingLeftBehind, NODE_PORTS, seedTopology, startCapturedNode } from "../support/captured-node.ts";
 import { waitFor } from "../support/net.ts";
 import { netnsUnavailableReason, SEED } from "../support/netns.ts";
+import { whenAvailable } from "../support/available.ts";
 
-const skip = netnsUnavailableReason();
 const UPSTREAM = SEED.lanPeerIp; // 192.168.10.1: the other side of the node's first interface
 const NODE_ID = `sidecar~${SEED.nodeIp1}~app-1.default~default.svc.cluster.local`;
 
@@ -83,12 +83,7 @@ s.on("close", () => process.exit(0));
 setTimeout(() => process.exit(0), 3000);
 `;
 
-if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
-  test("resolution modes in network namespaces (CI, root)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (resolution modes in network namespaces): ${skip}`);
-  test.skip("resolution modes in network namespaces", () => {});
-} else {
+whenAvailable(netnsUnavailableReason(), "resolution modes in network namespaces", (test) => {
   let namespaces: string[] = [];
   const pids: number[] = [];
 
@@ -155,6 +150,6 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
   });
 
   test("nothing left behind: namespaces and processes", () => assertNothingLeftBehind(namespaces, pids));
-}
+});
 
 test.run();

@@ -8,8 +8,8 @@ import { execFileSync } from "node:child_process";
 import { MATRIX, EXPLODED_CONNECTIONS, BOUNDED_CONNECTIONS, type ScenarioResult } from "../../control/cmd/demo/scenario.ts";
 import { runScenario, SERVICE_A_BODY, ENVOY_FD_LIMIT } from "../../control/cmd/demo/runner.ts";
 import { netnsUnavailableReason } from "../support/netns.ts";
+import { whenAvailable } from "../support/available.ts";
 
-const skip = netnsUnavailableReason();
 const results = new Map<string, ScenarioResult>();
 const spec = (name: string) => MATRIX.find((s) => s.name === name)!;
 
@@ -27,13 +27,7 @@ const ctx = (r: ScenarioResult) => {
 
 const fdsBounded = (r: ScenarioResult) => r.fdsBefore !== undefined && r.fdsMax !== undefined && r.fdsMax - r.fdsBefore <= 16;
 
-if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
-  // CI runs as root and installs what this needs: a skip there would hide the seed's test.
-  test("seed in network namespaces (CI, root)", () => assert.unreachable(`cannot run: ${skip}`));
-} else if (skip) {
-  console.log(`  SKIPPED (seed in network namespaces): ${skip}`);
-  test.skip("seed in network namespaces", () => {});
-} else {
+whenAvailable(netnsUnavailableReason(), "seed in network namespaces", (test) => {
   test("legacy control plane, no guard: the seed's loop; Envoy's connections explode or it dies", async () => {
     const r = await row("seed-loop");
     assert.is(r.guardInConfig, false, `the loop guard must be absent${ctx(r)}`);
@@ -115,6 +109,6 @@ if (skip && process.env.CI === "true" && process.getuid?.() === 0) {
     }
     assert.is(results.size, MATRIX.length, "every row ran");
   });
-}
+});
 
 test.run();

@@ -1,7 +1,7 @@
 // Helpers for real-Envoy control plane tests: a registry directory, a sidecar bootstrap, reading
 // listeners back from Envoy's admin API, and connections that carry their original destination in
 // a PROXY protocol header (the virtual listener's test hand-off, in place of iptables).
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -12,8 +12,11 @@ import type { RunningEnvoy } from "./envoy.ts";
 export const SEED_NODE_ID = "sidecar~192.168.10.63~a-1.default~default.svc.cluster.local";
 export const SEED_IPS = ["192.168.10.63", "10.75.8.101"];
 
-export function tempRegistryDir(): string {
-  return mkdtempSync(join(tmpdir(), "mp-registry-"));
+/** A temporary registry directory holding `files` (file name -> text). */
+export function tempRegistryDir(files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), "mp-registry-"));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
 }
 
 export function sidecarBootstrap(xdsPort: number, opts: { nodeId?: string; instanceIps?: string[]; delta?: boolean } = {}): Record<string, any> {

@@ -20,17 +20,6 @@ export function etcdUnavailableReason(): string | undefined {
   }
 }
 
-/** Tests that need etcd: skipped with a counted skip when it is missing, except on CI, where they fail. */
-export function withEtcd(suite: string, register: () => void, t: { (name: string, fn: () => void): void; skip(name: string, fn: () => void): void }): void {
-  const missing = etcdUnavailableReason();
-  if (missing && process.env.CI === "true") {
-    t(`${suite} (CI)`, () => { throw new Error(`cannot run: ${missing}`); });
-  } else if (missing) {
-    console.log(`  SKIPPED (${suite}): ${missing}`);
-    t.skip(suite, () => {});
-  } else register();
-}
-
 export interface EtcdMember {
   name: string;
   /** host:port for clients. */

@@ -11,6 +11,7 @@ import { authorize } from "../../control/authz/authorize.ts";
 import { parseSubjectAltNames, peerIdentityOf, type PeerIdentity } from "../../control/authz/peer-identity.ts";
 import { sameNodeConflict } from "../../control/authz/same-node.ts";
 import { proxyIdentity } from "../../control/identity/proxy.ts";
+import { whenAvailable } from "../support/available.ts";
 import { makeCa, makeLeaf, opensslUnavailableReason } from "../support/certs.ts";
 
 const POLICY = { trustDomain: "cluster.local" };
@@ -89,20 +90,20 @@ test("admission: under mutual TLS a disagreeing stream is refused; without it, s
   assert.ok(!foreign.ok && foreign.kind === "node_ip");
 });
 
-const noOpenssl = opensslUnavailableReason();
-test("a certificate made by openssl reads as its SPIFFE id and IP SANs", () => {
-  if (noOpenssl) return console.log(`    (skipped: ${noOpenssl})`);
-  const dir = mkdtempSync(join(tmpdir(), "mp-authz-"));
-  try {
-    const ca = makeCa(dir);
-    const leaf = makeLeaf(dir, ca, "node1", { uris: ["spiffe://cluster.local/ns/default/sa/service-a"], ips: ["192.168.10.11", "10.75.8.11", "fd00::11"] });
-    const x = new X509Certificate(readFileSync(leaf.cert));
-    const p = peerIdentityOf({ subject: { CN: "node1" }, subjectaltname: x.subjectAltName! });
-    assert.is(p.spiffe?.uri, "spiffe://cluster.local/ns/default/sa/service-a");
-    assert.equal(p.ips, ["192.168.10.11", "10.75.8.11", "fd00::11"]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+whenAvailable(opensslUnavailableReason(), "certificates made by openssl", (test) => {
+  test("a certificate made by openssl reads as its SPIFFE id and IP SANs", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mp-authz-"));
+    try {
+      const ca = makeCa(dir);
+      const leaf = makeLeaf(dir, ca, "node1", { uris: ["spiffe://cluster.local/ns/default/sa/service-a"], ips: ["192.168.10.11", "10.75.8.11", "fd00::11"] });
+      const x = new X509Certificate(readFileSync(leaf.cert));
+      const p = peerIdentityOf({ subject: { CN: "node1" }, subjectaltname: x.subjectAltName! });
+      assert.is(p.spiffe?.uri, "spiffe://cluster.local/ns/default/sa/service-a");
+      assert.equal(p.ips, ["192.168.10.11", "10.75.8.11", "fd00::11"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 test.run();

@@ -79,8 +79,7 @@ test("serve --mesh-networks: a bad file stops serve with its errors; a good one 
 });
 
 test("a control plane with meshNetworks: each connected proxy's NETWORK decides which endpoints it reaches directly", async () => {
-  const dir = tempRegistryDir();
-  writeFileSync(join(dir, "s.yaml"), `apiVersion: networking.istio.io/v1
+  const dir = tempRegistryDir({ "s.yaml": `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: s}
 spec:
@@ -89,7 +88,7 @@ spec:
   ports: [{number: 80, name: http, protocol: HTTP}]
   resolution: STATIC
   endpoints: [{address: 10.1.0.5}, {address: 10.2.0.5, network: network2}]
-`);
+` });
   const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: false, meshNetworks: parseMeshNetworks(MESH_NETWORKS, "m").networks, log: () => {} });
   const client = adsClient(`127.0.0.1:${cp.xds.port}`);
   const streams = ["network1", "network2"].map((network) => {

@@ -22,10 +22,11 @@ test("serve flags: --on-invalid reject (default) or skip; anything else is a usa
 });
 
 test("skip: the invalid document and the clashing one are left out, each reported; the rest serves; /readyz counts them", async () => {
-  const dir = tempRegistryDir();
-  writeFileSync(join(dir, "a-good.yaml"), GOOD);
-  writeFileSync(join(dir, "b-bad.yaml"), `${BAD_PORT}---\n${se("also-good", "  hosts: [also.example]\n  ports: [{number: 81, name: tcp}]\n  subjectAltNames: [spiffe://x]")}`);
-  writeFileSync(join(dir, "c-clash.yaml"), CLASH);
+  const dir = tempRegistryDir({
+    "a-good.yaml": GOOD,
+    "b-bad.yaml": `${BAD_PORT}---\n${se("also-good", "  hosts: [also.example]\n  ports: [{number: 81, name: tcp}]\n  subjectAltNames: [spiffe://x]")}`,
+    "c-clash.yaml": CLASH,
+  });
   const logs: string[] = [];
   const cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, onInvalid: "skip", log: (l) => logs.push(l) });
   try {
@@ -57,9 +58,7 @@ test("skip: the invalid document and the clashing one are left out, each reporte
 });
 
 test("reject (default): one invalid document keeps the whole directory out, and says why", async () => {
-  const dir = tempRegistryDir();
-  writeFileSync(join(dir, "a-good.yaml"), GOOD);
-  writeFileSync(join(dir, "b-bad.yaml"), BAD_PORT);
+  const dir = tempRegistryDir({ "a-good.yaml": GOOD, "b-bad.yaml": BAD_PORT });
   const cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, log: () => {} });
   try {
     assert.equal(cp.store.registry.services, []);
@@ -73,8 +72,7 @@ test("reject (default): one invalid document keeps the whole directory out, and 
 });
 
 test("skip does not apply to an unreadable registry, nor to HTTP writes", async () => {
-  const dir = tempRegistryDir();
-  writeFileSync(join(dir, "a-good.yaml"), GOOD);
+  const dir = tempRegistryDir({ "a-good.yaml": GOOD });
   const missing = await serve({ registry: join(dir, "nope"), xdsPort: 0, httpPort: 0, onInvalid: "skip", log: () => {} });
   try {
     assert.is(missing.view.readiness().ready, false);

@@ -20,8 +20,7 @@ const call = (path: string) => fetch(`${cp.httpUrl}${path}`);
 const held = async () => (await (await call("/metrics")).text()).match(/^multiplane_registry_held_changes\{source="files"\} (\d)$/m)?.[1];
 
 test.before(async () => {
-  dir = tempRegistryDir();
-  writeFileSync(join(dir, "services.yaml"), entry("a"));
+  dir = tempRegistryDir({ "services.yaml": entry("a") });
   cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, settleSeconds: 1, log: (l) => logs.push(l) });
 });
 

@@ -23,8 +23,7 @@ interface Plane {
 }
 
 async function plane(): Promise<Plane> {
-  const dir = tempRegistryDir();
-  writeFileSync(join(dir, "r.yaml"), entry("a", 9080));
+  const dir = tempRegistryDir({ "r.yaml": entry("a", 9080) });
   const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: false, log: () => {} });
   const client = adsClient(`127.0.0.1:${cp.xds.port}`);
   return {
