@@ -1,6 +1,6 @@
 // Runs the real Envoy (resolved like everywhere else) for a test, and reads its admin API.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
@@ -29,7 +29,8 @@ export function envoyVersion(): string {
 let printedVersion = false;
 
 /** Starts Envoy on `config` (a bootstrap object whose admin port is replaced by a free one) and waits until admin answers. */
-export async function startEnvoy(config: Record<string, any>, opts: { logLevel?: string; concurrency?: number; extraArgs?: string[] } = {}): Promise<RunningEnvoy> {
+/** `user`: run Envoy as this uid/gid (root only), as a sidecar beside an iptables capture runs; its directory is handed to it. */
+export async function startEnvoy(config: Record<string, any>, opts: { logLevel?: string; concurrency?: number; extraArgs?: string[]; user?: { uid: number; gid: number } } = {}): Promise<RunningEnvoy> {
   if (!printedVersion) {
     printedVersion = true;
     console.log(`  (envoy ${envoyVersion()} at ${resolveEnvoy().path})`);
@@ -40,11 +41,12 @@ export async function startEnvoy(config: Record<string, any>, opts: { logLevel?:
   const cfgPath = join(dir, "envoy.json");
   const adminPath = join(dir, "admin-address");
   writeFileSync(cfgPath, JSON.stringify(cfg));
+  if (opts.user) chownSync(dir, opts.user.uid, opts.user.gid);
   const child = spawn(resolveEnvoy().path, [
     "-c", cfgPath, "--admin-address-path", adminPath, "--use-dynamic-base-id",
     "--concurrency", String(opts.concurrency ?? 1), "-l", opts.logLevel ?? "warning",
     "--disable-hot-restart", ...(opts.extraArgs ?? []),
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+  ], { stdio: ["ignore", "pipe", "pipe"], ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}) });
   let logText = "";
   child.stdout!.on("data", (d) => { logText += d; });
   child.stderr!.on("data", (d) => { logText += d; });

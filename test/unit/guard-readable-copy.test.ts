@@ -1,6 +1,6 @@
 // A checkout in a private directory: Envoy running as another user cannot read dist/loop-guard.wasm
 // there, so the control plane sends a copy every user can read (the Envoy side, as uid 1337, is in
-// test/netns/guard-private-checkout.test.ts).
+// test/envoy/guard-private-checkout.test.ts).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
