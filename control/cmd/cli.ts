@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
 import { generateBootstrap, parseHostPort, DEFAULT_ADMIN, type HostPort, sdsPathsNextTo, writeXdsSdsFiles, type XdsTlsOptions } from "../../envoy/bootstrap.ts";
 import { interfaceIps } from "../../envoy/interface-ips.ts";
@@ -104,6 +105,10 @@ function bootstrapCommand(args: string[]): void {
   if (!values.cert !== !values.key) throw new UsageError("bootstrap: --cert and --key go together");
   if ((values.cert || values["xds-san"]) && !values["xds-ca"]) throw new UsageError("bootstrap: --cert, --key and --xds-san need --xds-ca (xDS over TLS)");
   if (values["xds-ca"] && !values.out) throw new UsageError("bootstrap: --xds-ca needs --out FILE (the SDS files through which Envoy reloads the CA and certificate are written next to it)");
+  // Envoy reads these files only when it starts (or, by SDS, when they change): a wrong path must fail here, not there.
+  if (values["xds-ca"]) pemFile(values["xds-ca"], "--xds-ca", "certificate");
+  if (values.cert) pemFile(values.cert, "--cert", "certificate");
+  if (values.key) pemFile(values.key, "--key", "key");
   const tls: XdsTlsOptions | undefined = values["xds-ca"] && values.out ? {
     caFile: values["xds-ca"],
     ...(values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : {}),
@@ -130,6 +135,22 @@ function hostPortFlag(value: string, flag: string): HostPort {
     return parseHostPort(value, flag);
   } catch (err) {
     throw new UsageError((err as Error).message);
+  }
+}
+
+/** A PEM file a flag names: readable, and holding a certificate (the first of a chain) or a private key. */
+function pemFile(path: string, flag: string, holds: "certificate" | "key"): void {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    if (holds === "certificate") new X509Certificate(pem);
+    else createPrivateKey(pem);
+  } catch (err) {
+    throw new UsageError(`${flag}: ${path} holds no PEM ${holds === "certificate" ? "certificate" : "private key"}: ${(err as Error).message}`);
   }
 }
 

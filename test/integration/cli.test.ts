@@ -2,16 +2,16 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
 import { parseServeArgs } from "../../control/cmd/cli.ts";
 import { whenAvailable } from "../support/available.ts";
-import { makeCa, makeLeaf, opensslUnavailableReason } from "../support/certs.ts";
+import { makeCa, makeLeaf, opensslUnavailableReason, type CertPair } from "../support/certs.ts";
 
-const cli = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
-  spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), ...args], { encoding: "utf8", env });
+const cli = (args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string) =>
+  spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), ...args], { encoding: "utf8", env, ...(cwd ? { cwd } : {}) });
 
 test("envoy-path prints the resolved, runnable Envoy", () => {
   const r = cli(["envoy-path"]);
@@ -53,28 +53,16 @@ test("bootstrap --xds with several addresses: one xDS cluster whose endpoints ar
 });
 
 /** A bootstrap written with --out FILE in a fresh directory: the exit, FILE's JSON and the directory's files. */
-function bootstrapTo(args: string[], name = "envoy.json"): { r: ReturnType<typeof cli>; out: string; dir: string; json: () => any; files: () => string[] } {
+function bootstrapTo(args: string[], name = "envoy.json", cwd?: string): { r: ReturnType<typeof cli>; out: string; dir: string; json: () => any; files: () => string[] } {
   const dir = mkdtempSync(join(tmpdir(), "mp-cli-bootstrap-"));
   dirs.push(dir);
   const out = join(dir, name);
-  const r = cli(["bootstrap", ...args, "--out", out]);
+  const r = cli(["bootstrap", ...args, "--out", out], process.env, cwd);
   return { r, out, dir, json: () => JSON.parse(readFileSync(out, "utf8")), files: () => readdirSync(dir).sort() };
 }
 const dirs: string[] = [];
 test.after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
-test("bootstrap --xds-ca with replicas on several hosts needs the SAN they share", () => {
-  const base = ["--xds", "cp-1.example:15010,cp-2.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"];
-  const refused = bootstrapTo(base);
-  assert.is(refused.r.status, 1);
-  assert.match(refused.r.stderr, "several hosts (cp-1.example, cp-2.example): name the SAN their certificates share with --xds-san");
-  assert.equal(refused.files(), [], "nothing written");
-  const tls = bootstrapTo([...base, "--xds-san", "cp.example"]).json().static_resources.clusters[0].transport_socket.typed_config;
-  assert.is(tls.sni, "cp.example");
-  assert.equal(tls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names, [{ san_type: "DNS", matcher: { exact: "cp.example" } }]);
-  const samehost = bootstrapTo(["--xds", "10.0.0.1:15010,10.0.0.1:15011", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]);
-  assert.is(samehost.r.status, 0, "replicas on one host: its address is the SAN");
-});
 
 test("serve --registry etcd://...: a malformed URL and the file registry's flags are usage errors", () => {
   assert.throws(() => parseServeArgs(["--registry", "etcd://127.0.0.1:2379"]), /no \/PREFIX/);
@@ -90,41 +78,6 @@ test("bootstrap --instance-ips none omits INSTANCE_IPS (an old single-IP proxy)"
   assert.equal(JSON.parse(r.stdout).node.metadata, {});
 });
 
-test("bootstrap --xds-ca --cert --key --out FILE: secrets by SDS files next to FILE, listed in the node metadata; mutual TLS to the control plane, which must carry the xDS host", () => {
-  const b = bootstrapTo(["--xds", "192.168.10.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "/etc/mp/ca.pem", "--cert", "/etc/mp/node.pem", "--key", "/etc/mp/node-key.pem"]);
-  assert.is(b.r.status, 0, b.r.stderr);
-  assert.equal(b.files(), ["envoy.json", "envoy.xds-ca.json", "envoy.xds-cert.json"]);
-  const caSds = join(b.dir, "envoy.xds-ca.json");
-  const certSds = join(b.dir, "envoy.xds-cert.json");
-  const secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
-  assert.equal(JSON.parse(readFileSync(caSds, "utf8")), { resources: [{ "@type": secret, name: "multiplane-xds-ca", validation_context: { trusted_ca: { filename: "/etc/mp/ca.pem" } } }] });
-  assert.equal(JSON.parse(readFileSync(certSds, "utf8")), {
-    resources: [{ "@type": secret, name: "multiplane-xds-cert", tls_certificate: { certificate_chain: { filename: "/etc/mp/node.pem" }, private_key: { filename: "/etc/mp/node-key.pem" } } }],
-  });
-  const json = b.json();
-  assert.equal(json.node.metadata, { MULTIPLANE_XDS_SECRETS: { ca: caSds, cert: certSds } });
-  assert.is(json.static_resources.secrets, undefined, "no static secrets");
-  const sdsConfig = (path: string) => ({ path_config_source: { path }, resource_api_version: "V3" });
-  const tls = json.static_resources.clusters[0].transport_socket.typed_config;
-  assert.is(tls["@type"], "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
-  assert.equal(tls.common_tls_context.tls_certificate_sds_secret_configs, [{ name: "multiplane-xds-cert", sds_config: sdsConfig(certSds) }]);
-  assert.equal(tls.common_tls_context.combined_validation_context, {
-    default_validation_context: { match_typed_subject_alt_names: [{ san_type: "IP_ADDRESS", matcher: { exact: "192.168.10.1" } }] },
-    validation_context_sds_secret_config: { name: "multiplane-xds-ca", sds_config: sdsConfig(caSds) },
-  });
-
-  // By name, without a client certificate, with relative paths and an --out without .json.
-  const named = bootstrapTo(["--xds", "cp.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"], "bootstrap");
-  assert.is(named.r.status, 0, named.r.stderr);
-  assert.equal(named.files(), ["bootstrap", "bootstrap.xds-ca.json"]);
-  const namedTls = named.json().static_resources.clusters[0].transport_socket.typed_config;
-  assert.is(namedTls.sni, "cp.example");
-  assert.is(namedTls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].san_type, "DNS");
-  assert.not.ok("tls_certificate_sds_secret_configs" in namedTls.common_tls_context, "TLS without a client certificate");
-  assert.equal(named.json().node.metadata, { MULTIPLANE_XDS_SECRETS: { ca: join(named.dir, "bootstrap.xds-ca.json") } });
-  const ca = JSON.parse(readFileSync(join(named.dir, "bootstrap.xds-ca.json"), "utf8")).resources[0].validation_context.trusted_ca.filename;
-  assert.is(ca, join(process.cwd(), "ca.pem"), "paths are made absolute");
-});
 
 test("bootstrap --xds-ca without --out is a usage error: the SDS files need a place", () => {
   const r = cli(["bootstrap", "--xds", "10.0.0.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]);
@@ -134,6 +87,66 @@ test("bootstrap --xds-ca without --out is a usage error: the SDS files need a pl
 });
 
 whenAvailable(opensslUnavailableReason(), "certificates made by openssl", (test) => {
+  // Real PEM files: bootstrap refuses a --xds-ca, --cert or --key it cannot read as one.
+  let certs: string;
+  let ca: CertPair;
+  let leaf: CertPair;
+  test.before(() => {
+    certs = mkdtempSync(join(tmpdir(), "mp-cli-pem-"));
+    dirs.push(certs);
+    ca = makeCa(certs);
+    leaf = makeLeaf(certs, ca, "node");
+  });
+
+  test("bootstrap --xds-ca with replicas on several hosts needs the SAN they share", () => {
+    const base = ["--xds", "cp-1.example:15010,cp-2.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", ca.cert];
+    const refused = bootstrapTo(base);
+    assert.is(refused.r.status, 1);
+    assert.match(refused.r.stderr, "several hosts (cp-1.example, cp-2.example): name the SAN their certificates share with --xds-san");
+    assert.equal(refused.files(), [], "nothing written");
+    const tls = bootstrapTo([...base, "--xds-san", "cp.example"]).json().static_resources.clusters[0].transport_socket.typed_config;
+    assert.is(tls.sni, "cp.example");
+    assert.equal(tls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names, [{ san_type: "DNS", matcher: { exact: "cp.example" } }]);
+    const samehost = bootstrapTo(["--xds", "10.0.0.1:15010,10.0.0.1:15011", "--node-id", "n", "--instance-ips", "none", "--xds-ca", ca.cert]);
+    assert.is(samehost.r.status, 0, "replicas on one host: its address is the SAN");
+  });
+
+  test("bootstrap --xds-ca --cert --key --out FILE: secrets by SDS files next to FILE, listed in the node metadata; mutual TLS to the control plane, which must carry the xDS host", () => {
+    const b = bootstrapTo(["--xds", "192.168.10.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", ca.cert, "--cert", leaf.cert, "--key", leaf.key]);
+    assert.is(b.r.status, 0, b.r.stderr);
+    assert.equal(b.files(), ["envoy.json", "envoy.xds-ca.json", "envoy.xds-cert.json"]);
+    const caSds = join(b.dir, "envoy.xds-ca.json");
+    const certSds = join(b.dir, "envoy.xds-cert.json");
+    const secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    assert.equal(JSON.parse(readFileSync(caSds, "utf8")), { resources: [{ "@type": secret, name: "multiplane-xds-ca", validation_context: { trusted_ca: { filename: ca.cert } } }] });
+    assert.equal(JSON.parse(readFileSync(certSds, "utf8")), {
+      resources: [{ "@type": secret, name: "multiplane-xds-cert", tls_certificate: { certificate_chain: { filename: leaf.cert }, private_key: { filename: leaf.key } } }],
+    });
+    const json = b.json();
+    assert.equal(json.node.metadata, { MULTIPLANE_XDS_SECRETS: { ca: caSds, cert: certSds } });
+    assert.is(json.static_resources.secrets, undefined, "no static secrets");
+    const sdsConfig = (path: string) => ({ path_config_source: { path }, resource_api_version: "V3" });
+    const tls = json.static_resources.clusters[0].transport_socket.typed_config;
+    assert.is(tls["@type"], "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
+    assert.equal(tls.common_tls_context.tls_certificate_sds_secret_configs, [{ name: "multiplane-xds-cert", sds_config: sdsConfig(certSds) }]);
+    assert.equal(tls.common_tls_context.combined_validation_context, {
+      default_validation_context: { match_typed_subject_alt_names: [{ san_type: "IP_ADDRESS", matcher: { exact: "192.168.10.1" } }] },
+      validation_context_sds_secret_config: { name: "multiplane-xds-ca", sds_config: sdsConfig(caSds) },
+    });
+
+    // By name, without a client certificate, with relative paths and an --out without .json.
+    const named = bootstrapTo(["--xds", "cp.example:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"], "bootstrap", certs);
+    assert.is(named.r.status, 0, named.r.stderr);
+    assert.equal(named.files(), ["bootstrap", "bootstrap.xds-ca.json"]);
+    const namedTls = named.json().static_resources.clusters[0].transport_socket.typed_config;
+    assert.is(namedTls.sni, "cp.example");
+    assert.is(namedTls.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].san_type, "DNS");
+    assert.not.ok("tls_certificate_sds_secret_configs" in namedTls.common_tls_context, "TLS without a client certificate");
+    assert.equal(named.json().node.metadata, { MULTIPLANE_XDS_SECRETS: { ca: join(named.dir, "bootstrap.xds-ca.json") } });
+    const caFile = JSON.parse(readFileSync(join(named.dir, "bootstrap.xds-ca.json"), "utf8")).resources[0].validation_context.trusted_ca.filename;
+    assert.is(caFile, ca.cert, "paths are made absolute");
+  });
+
   test("bootstrap --xds-ca --cert --key --out: envoy --mode validate accepts the bootstrap and its SDS files", () => {
     const certs = mkdtempSync(join(tmpdir(), "mp-cli-certs-"));
     dirs.push(certs);
@@ -158,6 +171,23 @@ test("bootstrap TLS flags: --cert without --key, or without --xds-ca, are usage 
   const base = ["bootstrap", "--xds", "10.0.0.1:15010", "--node-id", "n", "--instance-ips", "none"];
   assert.match(cli([...base, "--xds-ca", "ca.pem", "--cert", "c.pem"]).stderr, "--cert and --key go together");
   assert.match(cli([...base, "--cert", "c.pem", "--key", "k.pem"]).stderr, "need --xds-ca");
+});
+
+test("bootstrap --xds-ca, --cert, --key that cannot be read as PEM are usage errors, and nothing is written", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mp-cli-badpem-"));
+  dirs.push(dir);
+  const garbage = join(dir, "garbage.pem");
+  writeFileSync(garbage, "not a certificate\n");
+  const cases: [string[], string][] = [
+    [["--xds-ca", join(dir, "missing.pem")], `--xds-ca: cannot read ${join(dir, "missing.pem")}: ENOENT`],
+    [["--xds-ca", garbage], `--xds-ca: ${garbage} holds no PEM certificate`],
+  ];
+  for (const [flags, message] of cases) {
+    const b = bootstrapTo(["--xds", "10.0.0.1:15010", "--node-id", "n", "--instance-ips", "none", ...flags]);
+    assert.is(b.r.status, 2, b.r.stderr);
+    assert.ok(b.r.stderr.startsWith(`multiplane: ${message}`), b.r.stderr);
+    assert.equal(b.files(), [], "nothing written");
+  }
 });
 
 test("bootstrap with a bad --xds is a usage error", () => {
