@@ -153,7 +153,10 @@ export class RegistryStore {
     const key = resourceKey(w);
     for (const other of this.states) {
       if (other === target) continue;
-      const owned = other.latest?.find((r) => resourceKey(r) === key);
+      // A PUT must not take an entry another source defines, even in a change of its that waits (it
+      // would clash). A DELETE is judged by what serves: removing this source's own entry is what lets
+      // another source's waiting change that defines it apply.
+      const owned = (w.op === "delete" ? other.accepted : other.latest ?? other.accepted)?.find((r) => resourceKey(r) === key);
       if (owned) return this.refuseWrite(target.source.name, { kind: "conflict", errors: [`${w.kind} ${w.namespace}/${w.name} is defined in ${owned.origin.file}:${owned.origin.line}; edit that file instead`] });
     }
     for (let attempt = 1; ; attempt++) {

@@ -36,6 +36,26 @@ const put = (cp: ControlPlane, name: string, body: string) => fetch(`${cp.httpUr
 const del = (cp: ControlPlane, name: string) => fetch(`${cp.httpUrl}/registry/serviceentries/default/${name}`, { method: "DELETE", headers: auth });
 const served = async (cp: ControlPlane) => (await (await fetch(`${cp.httpUrl}/registry/serviceentries`)).json()).serviceEntries.map((e: any) => `${e.name}@${e.origin.file}`);
 
+test("an API entry that a file edit also defines: the edit waits; DELETE of the API's entry succeeds, and the file's content then applies on its own", async () => {
+  const root = tempRoot();
+  const cp = await plane(root);
+  try {
+    assert.is((await put(cp, "both", entry("both", "10.0.0.2"))).status, 200);
+    writeFileSync(join(root, "registry", "files.yaml"), `${entry("from-file", "10.0.0.1")}---\n${entry("both", "10.0.0.3")}`);
+    assert.ok(await waitFor(() => cp.store.status().sources.find((s) => s.name === "files")!.refused.length > 0, 5000), "the file edit is refused while the API holds the entry");
+    assert.equal((await served(cp)).sort(), ["both@http-api", `from-file@${join(root, "registry", "files.yaml")}`]);
+    const removed = await del(cp, "both");
+    assert.is(removed.status, 200, await removed.clone().text());
+    assert.ok(await waitFor(async () => (await served(cp)).includes(`both@${join(root, "registry", "files.yaml")}`), 5000), `the file's entry serves: ${await served(cp)}`);
+    assert.equal(cp.store.status().sources.find((s) => s.name === "files")!.refused, []);
+    const fromFile = await del(cp, "both");
+    assert.is(fromFile.status, 409, "an entry a file serves is still not the API's to delete");
+  } finally {
+    await cp.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test("API writes survive a restart: each entry is a file in --api-dir, written whole, read back at start", async () => {
   const root = tempRoot();
   const apiDir = join(root, "api");
