@@ -6,6 +6,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { statSync } from "node:fs";
+import { REGISTRY_FILE } from "./load.ts";
 
 export interface Watcher {
   close(): void;
@@ -14,7 +15,11 @@ export interface Watcher {
 /** The names (inside the watched directory) that changed, or "all" when that is not known. */
 export type Changed = ReadonlySet<string> | "all";
 
-export function watchRegistry(path: string, onChange: (changed: Changed) => void, debounceMs = 30): Watcher {
+/**
+ * Changes are reported `debounceMs` after the last one, but never later than `maxWaitMs` after the
+ * first: a file rewritten every few milliseconds must not hold back every other edit.
+ */
+export function watchRegistry(path: string, onChange: (changed: Changed) => void, debounceMs = 30, maxWaitMs = 200): Watcher {
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();
@@ -30,16 +35,20 @@ export function watchRegistry(path: string, onChange: (changed: Changed) => void
   // What changed since the last call: file names, so a reload reads only those, or everything.
   let pending: Set<string> | "all" = new Set();
 
+  let firstPending = 0;
+  const flush = () => {
+    timer = undefined;
+    if (watching !== identity(dir)) { restart(); pending = "all"; }
+    const changed = pending;
+    pending = new Set();
+    onChange(changed);
+  };
   const fire = (name?: string) => {
     if (name === undefined) pending = "all";
     else if (pending !== "all") pending.add(name);
+    if (timer === undefined) firstPending = Date.now();
     clearTimeout(timer);
-    timer = setTimeout(() => {
-      if (watching !== identity(dir)) { restart(); pending = "all"; }
-      const changed = pending;
-      pending = new Set();
-      onChange(changed);
-    }, debounceMs);
+    timer = setTimeout(flush, Math.max(0, Math.min(debounceMs, firstPending + maxWaitMs - Date.now())));
   };
   const retryLater = () => {
     retried = true;
@@ -58,7 +67,8 @@ export function watchRegistry(path: string, onChange: (changed: Changed) => void
       watcher = watch(dir, { persistent: false }, (_event, name) => {
         // The directory's own name: it was renamed or removed itself.
         if (name === null || name === basename(dir)) fire();
-        else if (only === undefined || name === only) fire(name);
+        // In a directory only registry files count: a log or an editor's swap file beside them is not a change.
+        else if (only === undefined ? REGISTRY_FILE.test(name) : name === only) fire(name);
       });
       // The directory itself went away (or similar): keep trying, and reload when it is back.
       watcher.on("error", () => { watcher?.close(); watcher = undefined; fire(); retryLater(); });
