@@ -18,6 +18,7 @@ import { formatError, type MeshNetwork } from "../registry/model.ts";
 import { validateCommand, ValidateUsageError } from "./validate/command.ts";
 import { isEtcdUrl, parseEtcdUrl } from "../registry/sources/etcd/etcd-layout.ts";
 import { registryCommand, REGISTRY_USAGE, TransferUsageError } from "./transfer/command.ts";
+import { CONFIRM_USAGE, confirmCommand } from "./confirm.ts";
 
 /** Each command's usage, in the order `multiplane --help` lists them; `multiplane COMMAND --help` prints one. */
 const HELP: Readonly<Record<string, string>> = {
@@ -39,7 +40,7 @@ const HELP: Readonly<Record<string, string>> = {
   validate: `  validate [--json] [--mesh-networks FILE] PATH...
       check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
       one file:line:column: reason per problem; exit 0 when none is an error, else 1`,
-  registry: REGISTRY_USAGE,
+  registry: `${REGISTRY_USAGE}\n${CONFIRM_USAGE}`,
   start: `  start [--free-ports]
       the main job (npm start): control plane on examples/registry/loopback.yaml plus a local Envoy
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
@@ -261,6 +262,14 @@ function readMeshNetworks(path: string): MeshNetwork[] {
   return r.networks;
 }
 
+async function registryConfirm(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { "token-file": { type: "string" }, http: { type: "string" } } });
+  if (!values["token-file"]) throw new UsageError("registry confirm: --token-file FILE is required (the token serve's --token-file names)");
+  const http = values.http ?? "http://127.0.0.1:15014";
+  if (!URL.canParse(http)) throw new UsageError(`--http: expected the HTTP API's URL (http://HOST:PORT), got ${JSON.stringify(http)}`);
+  return confirmCommand(http, readToken(values["token-file"]), console.log);
+}
+
 /** Runs until SIGTERM or SIGINT, then stops cleanly (streams closed, watchers removed). */
 async function serveCommand(args: string[]): Promise<void> {
   const cp = await serve(parseServeArgs(args));
@@ -299,7 +308,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command !== undefined && Object.hasOwn(HELP, command) && asksForHelp(rest)) {
-      process.stdout.write(`usage: multiplane ${command === "registry" ? "registry import|export" : command} [options]\n\n${HELP[command]}\n`);
+      process.stdout.write(`usage: multiplane ${command === "registry" ? "registry import|export|confirm" : command} [options]\n\n${HELP[command]}\n`);
       return 0;
     }
     switch (command) {
@@ -330,7 +339,7 @@ export async function main(argv: string[]): Promise<number> {
       case "validate":
         return await validateCommand(rest);
       case "registry":
-        return await registryCommand(rest, console.log);
+        return rest[0] === "confirm" ? await registryConfirm(rest.slice(1)) : await registryCommand(rest, console.log);
       case undefined:
       case "help":
       case "--help":

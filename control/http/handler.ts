@@ -31,7 +31,7 @@ interface Context {
   view: ControlPlaneView;
 }
 
-type Method = "GET" | "PUT" | "DELETE";
+type Method = "GET" | "PUT" | "DELETE" | "POST";
 
 interface Route {
   /** Literal segments and `{name}` segments; a `{name}` matches one non-empty segment. */
@@ -69,6 +69,18 @@ const ROUTES: Route[] = [
     },
   },
   { path: "/debug/registry", methods: { GET: ({ view }) => json({ status: view.registryStatus(), serviceEntries: view.serviceEntries() }) } },
+  {
+    // A change that would remove every registry service waits for a person's word, never a timer.
+    path: "/registry/held/confirm",
+    methods: {
+      POST: async ({ view }) => {
+        const r = await view.confirmHeld();
+        return r.confirmed.length === 0
+          ? problem(409, "no registry change is held back waiting for a confirmation")
+          : json({ confirmed: r.confirmed, services: r.services });
+      },
+    },
+  },
   { path: "/registry/serviceentries", methods: { GET: ({ view }) => json({ serviceEntries: view.serviceEntries() }) } },
   {
     path: "/registry/serviceentries/{namespace}/{name}",

@@ -20,4 +20,6 @@ export interface ControlPlaneView {
   serviceEntry(namespace: string, name: string): { entry: ServiceEntry; etag: string } | undefined;
   /** PUT/DELETE of a registry entry: applied only if the whole registry still builds with it. */
   write(w: RegistryWrite): Promise<WriteOutcome>;
+  /** Applies the registry changes held back waiting for a confirmation (removing every service): which, and the services serving after. */
+  confirmHeld(): Promise<{ confirmed: { source: string; reasons: string[] }[]; services: number }>;
 }

@@ -17,12 +17,17 @@ export interface SourceUpdate {
   invalidDocuments?: number;
 }
 
-/** A change a source holds back until it has stayed unchanged for a while (it looks like a partial write or removes many services). */
+/**
+ * A change a source holds back: it looks like a partial write or removes many services. It applies
+ * once it has stayed unchanged until `appliesAt`; one that would remove every service (or a
+ * truncation removing more than the allowed share) has no `appliesAt`: it waits for a confirmation.
+ */
 export interface HeldChange {
   reasons: string[];
-  /** ISO times: when the change was first seen as it is, and when it applies if it stays so. */
+  /** ISO time when the change was first seen as it is. */
   since: string;
-  appliesAt: string;
+  /** ISO time when it applies if it stays so; absent when it waits for a confirmation. */
+  appliesAt?: string;
 }
 
 export interface RegistrySource {
@@ -36,6 +41,8 @@ export interface RegistrySource {
   stop(): void;
   /** Present on sources that take writes. */
   readonly writes?: WritableSource;
+  /** Applies the change it holds back waiting for a confirmation, as it is now; false when there is none. */
+  confirm?(): Promise<boolean>;
   /** Why the source cannot be reached right now (its last registry keeps serving, writes are refused); undefined when it can. */
   unavailable?(): string | undefined;
   /** The ETag of one of its resources, when the source versions them itself (etcd: the key's revision); else the store hashes the content. */

@@ -137,6 +137,16 @@ export class RegistryStore {
     for (const s of this.states) s.source.stop();
   }
 
+  /** Confirms every change held back waiting for a confirmation (it then applies, if it still builds); the sources' names and what they held. */
+  async confirmHeld(): Promise<{ source: string; reasons: string[] }[]> {
+    const confirmed: { source: string; reasons: string[] }[] = [];
+    for (const s of this.states) {
+      const held = s.held;
+      if (held && held.appliesAt === undefined && (await s.source.confirm?.())) confirmed.push({ source: s.source.name, reasons: held.reasons });
+    }
+    return confirmed;
+  }
+
   /**
    * Applies a write to the source that takes it, if the whole registry still builds with it, once the
    * source has made it durable. Writes run one at a time: each is staged on the state the last left.

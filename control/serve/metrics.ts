@@ -119,5 +119,6 @@ export function controlPlaneMetrics(c: ControlPlaneCounters, parts: { proxies: P
     new Gauge("multiplane_registry_reloads_total", "Registry updates from files or etcd that were applied.", () => store.status().reloads, "counter"),
     c.rejections,
     new Gauge("multiplane_registry_held_changes", "1 while a source holds a change back until it is stable (it looks like a partial write or removes many services), by source.", () => store.status().sources.map((s) => [{ source: s.name }, s.held ? 1 : 0])),
+    new Gauge("multiplane_registry_held_awaiting_confirmation", "1 while a source holds back a change that would remove every service until an operator confirms it (multiplane registry confirm), by source.", () => store.status().sources.map((s) => [{ source: s.name }, s.held && s.held.appliesAt === undefined ? 1 : 0])),
   ]);
 }

@@ -18,5 +18,7 @@ export function readiness(s: StoreStatus): { ready: boolean; reasons: string[] }
 
 /** How a held reload ends, for logs and /readyz. */
 export function heldUntil(held: HeldChange): string {
-  return `it applies if the files stay unchanged until ${held.appliesAt} (--settle-seconds), or at once with --accept-removals`;
+  return held.appliesAt === undefined
+    ? "it applies only when confirmed: `multiplane registry confirm --token-file FILE` (POST /registry/held/confirm with the token), or a restart with --accept-removals"
+    : `it applies if the files stay unchanged until ${held.appliesAt} (--settle-seconds), or at once with --accept-removals`;
 }

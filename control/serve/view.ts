@@ -32,5 +32,6 @@ export function controlPlaneView(parts: { store: RegistryStore; proxies: Proxies
       return entry && etag ? { entry, etag } : undefined;
     },
     write: (w) => store.write(w),
+    confirmHeld: async () => ({ confirmed: await store.confirmHeld(), services: store.registry.services.length }),
   };
 }

@@ -3,14 +3,27 @@
 // users run it (dist/multiplane.js).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
+import { serve } from "../../control/serve/serve.ts";
+import { tempRegistryDir } from "../support/control.ts";
+import { waitFor } from "../support/net.ts";
 
 const cli = (args: string[], input?: string) =>
   spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), ...args], { encoding: "utf8", ...(input !== undefined ? { input } : {}) });
+
+/** The bin while this process keeps serving (spawnSync would block the control plane it talks to). */
+const cliAsync = (args: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => { stdout += d; });
+  child.stderr.on("data", (d) => { stderr += d; });
+  child.on("close", (status) => resolve({ status, stdout, stderr }));
+});
 
 const COMMANDS = ["serve", "validate", "registry", "start", "bootstrap", "capture", "demo", "envoy-path"];
 
@@ -91,6 +104,31 @@ test("a port in use names the server, its address and the flags that choose it; 
     }
   } finally {
     taken.close();
+  }
+});
+
+test("registry confirm: the operator's word applies a held removal of every service; with nothing held it exits 1", async () => {
+  const dir = tempRegistryDir({ "services.yaml": readFileSync(join(PROJECT_ROOT, "examples", "registry", "loopback.yaml"), "utf8") });
+  const tokenFile = join(dir, "..", `${dir.split("/").pop()}.token`);
+  writeFileSync(tokenFile, "confirm-token\n");
+  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: 0, token: "confirm-token", log: () => {} });
+  try {
+    writeFileSync(join(dir, "services.yaml"), "");
+    assert.ok(await waitFor(() => cp.store.status().sources[0]!.held !== undefined, 5_000), "held");
+    const args = ["registry", "confirm", "--token-file", tokenFile, "--http", cp.httpUrl!];
+    const confirmed = await cliAsync(args);
+    assert.is(confirmed.status, 0, confirmed.stderr);
+    assert.match(confirmed.stdout, /^confirmed \(files\): it would remove all 2 services the files define/m);
+    assert.match(confirmed.stdout, /^registry serving 0 services$/m);
+    assert.is(cp.store.registry.services.length, 0);
+    const nothing = await cliAsync(args);
+    assert.is(nothing.status, 1);
+    assert.match(nothing.stderr, /registry confirm: 409: no registry change is held back waiting for a confirmation/);
+    assert.is((await cliAsync(["registry", "confirm"])).status, 2, "--token-file is required");
+  } finally {
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(tokenFile, { force: true });
   }
 });
 

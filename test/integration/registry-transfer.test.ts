@@ -140,7 +140,7 @@ whenAvailable(etcdUnavailableReason(), "registry import/export", (test) => {
     assert.match(down.out, /^multiplane: etcd:\/\/127\.0\.0\.1:1\/x: .*ECONNREFUSED.*\n$/);
     const usage = await bin(["registry", "copy", seed]);
     assert.is(usage.code, 2);
-    assert.match(usage.out, /^multiplane: registry: expected import or export, got "copy"\n/);
+    assert.match(usage.out, /^multiplane: registry: expected import, export or confirm, got "copy"\n/);
   });
 });
 

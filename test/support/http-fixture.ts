@@ -76,6 +76,7 @@ export function fixtureView(): ControlPlaneView {
       return entry && { entry, etag: `"${JSON.stringify(entry).length}"` };
     },
     write: async (w) => (w.op === "put" ? put(w.namespace, w.name, w.body) : del(w.namespace, w.name)),
+    confirmHeld: async () => ({ confirmed: [], services: registry().services.length }),
   };
 
   function put(namespace: string, name: string, body: string): WriteOutcome {

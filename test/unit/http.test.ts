@@ -146,7 +146,7 @@ test("the 404 answer lists the route table, and every route it lists is served",
   assert.equal(body.details, [
     "GET, HEAD /healthz", "GET, HEAD /readyz", "GET, HEAD /metrics", "GET, HEAD /debug/proxies",
     "GET, HEAD /debug/config_dump?proxy=ID", "GET, HEAD /debug/decisions?proxy=ID", "GET, HEAD /debug/registry",
-    "GET, HEAD /registry/serviceentries", "GET, PUT, DELETE, HEAD /registry/serviceentries/{namespace}/{name}",
+    "POST /registry/held/confirm", "GET, HEAD /registry/serviceentries", "GET, PUT, DELETE, HEAD /registry/serviceentries/{namespace}/{name}",
   ]);
   for (const line of body.details as string[]) {
     const [methods, route] = line.split(/ (?=\/)/) as [string, string];

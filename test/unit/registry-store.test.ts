@@ -194,7 +194,7 @@ test("a file emptied to 0 bytes is held back and reported; it applies only once 
     assert.equal(held.at(-1), [`${join(dir, "a.yaml")} is empty (0 characters) but held 1 resource`]);
     const status = filesStatus(store);
     assert.equal(status.held?.reasons, held.at(-1));
-    assert.ok(Date.parse(status.held!.appliesAt) - Date.parse(status.held!.since) === SETTLE_MS);
+    assert.ok(Date.parse(status.held!.appliesAt!) - Date.parse(status.held!.since) === SETTLE_MS);
     assert.ok(await waitFor(() => hosts(store) === "b.example", 5_000), "applied once stable");
     assert.ok(Date.now() - t0 >= SETTLE_MS, `applied after ${Date.now() - t0} ms`);
     assert.is(filesStatus(store).held, undefined, "the hold ends when the change applies");

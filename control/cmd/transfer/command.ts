@@ -19,7 +19,7 @@ export class TransferUsageError extends Error {}
 
 export async function registryCommand(args: string[], print: (line: string) => void): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== "import" && sub !== "export") throw new TransferUsageError(`registry: expected import or export, got ${JSON.stringify(sub ?? "")}`);
+  if (sub !== "import" && sub !== "export") throw new TransferUsageError(`registry: expected import, export or confirm, got ${JSON.stringify(sub ?? "")}`);
   const { values, positionals } = parseArgs({
     args: rest, strict: true, allowPositionals: true,
     options: { to: { type: "string" }, from: { type: "string" }, apply: { type: "boolean" } },

@@ -2,7 +2,8 @@
 // change re-reads the files and reports the whole set. A file whose text did not change is not
 // parsed again, so editing one file of a large directory costs that file. A reload that looks like a
 // partial write or a mistaken removal (removal-check.ts) is held until it has stayed unchanged for the
-// settle period (settle-gate.ts), unless removals are accepted at once.
+// settle period (settle-gate.ts), or, when it would remove every service, until it is confirmed;
+// unless removals are accepted at once.
 import { loadRegistry, type LoadResult, type ParseCache } from "./load.ts";
 import { RemovalCheck, type FilesState } from "./removal-check.ts";
 import { SettleGate } from "./settle-gate.ts";
@@ -47,6 +48,13 @@ export class FileSource implements RegistrySource {
     this.onHeld = onHeld;
     await this.reload();
     this.watcher = watchRegistry(this.path, (changed) => void this.reload(changed));
+  }
+
+  /** Applies the reload held back for a confirmation, if the files are still as they were when it was held (else the new state is judged afresh). */
+  async confirm(): Promise<boolean> {
+    if (!this.gate.confirm()) return false;
+    await this.reload();
+    return true;
   }
 
   stop(): void {
@@ -95,8 +103,8 @@ export class FileSource implements RegistrySource {
   private deliver(update: LoadResult): void {
     if (update.errors.length === 0) {
       const state: FilesState = { resources: update.resources, texts: update.texts };
-      const concerns = this.reported && !this.acceptRemovals ? this.removals.concerns(this.reported, state) : [];
-      if (concerns.length > 0 && !this.gate.pass(state.texts, concerns)) return;
+      const concerns = this.reported && !this.acceptRemovals ? this.removals.concerns(this.reported, state) : undefined;
+      if (concerns && concerns.reasons.length > 0 && !this.gate.pass(state.texts, concerns.reasons, concerns.confirm)) return;
       this.reported = state;
     }
     this.gate.release();

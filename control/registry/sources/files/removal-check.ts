@@ -18,14 +18,20 @@ export interface RemovalPolicy {
   maxRemovalShare: number;
 }
 
+/** Why a reload should not apply at once; `confirm`: it must wait for an operator's confirmation, not a timer. */
+export interface RemovalConcerns {
+  reasons: string[];
+  confirm: boolean;
+}
+
 /** One file source's checks: it keeps each resource's service keys while the resource lives (files that did not change keep their resources). */
 export class RemovalCheck {
   private readonly keys = new WeakMap<Resource, readonly string[]>();
 
   constructor(private readonly policy: RemovalPolicy) {}
 
-  /** Why `after` should not apply at once; empty when nothing is suspicious. */
-  concerns(before: FilesState, after: FilesState): string[] {
+  /** Why `after` should not apply at once; no reasons when nothing is suspicious. */
+  concerns(before: FilesState, after: FilesState): RemovalConcerns {
     return removalConcerns(this.summaryOf(before), this.summaryOf(after), before, after, this.policy);
   }
 
@@ -46,17 +52,21 @@ export class RemovalCheck {
 
 type Summary = NonNullable<FilesState["summary"]>;
 
-function removalConcerns({ services: was, perFile: countsBefore }: Summary, { services: now, perFile: countsAfter }: Summary, before: FilesState, after: FilesState, policy: RemovalPolicy): string[] {
+// Emptying the mesh takes a person's word: a crashed writer leaves exactly an empty or truncated file,
+// and waiting for it to "settle" would apply it. So does a truncation that removes more than the share.
+function removalConcerns({ services: was, perFile: countsBefore }: Summary, { services: now, perFile: countsAfter }: Summary, before: FilesState, after: FilesState, policy: RemovalPolicy): RemovalConcerns {
   const concerns: string[] = [];
+  let share = 0;
   if (was.size > 0) {
     let removed = 0;
     for (const k of was) if (!now.has(k)) removed++;
-    const share = removed / was.size;
+    share = removed / was.size;
     if (now.size === 0) concerns.push(`it would remove ${was.size === 1 ? "the only service" : `all ${was.size} services`} the files define`);
     else if (share > policy.maxRemovalShare) {
       concerns.push(`it would remove ${removed} of the ${was.size} services the files define (${percent(share)}), more than the allowed share of ${percent(policy.maxRemovalShare)}`);
     }
   }
+  const removalReasons = concerns.length;
   for (const [file, had] of countsBefore) {
     const text = after.texts.get(file);
     const old = before.texts.get(file);
@@ -67,7 +77,8 @@ function removalConcerns({ services: was, perFile: countsBefore }: Summary, { se
       concerns.push(`${file} looks cut short: it is the first ${text.length} of the ${old.length} characters it had, with ${has} of its ${count(had, "resource")}`);
     }
   }
-  return concerns;
+  const truncated = concerns.length > removalReasons;
+  return { reasons: concerns, confirm: (was.size > 0 && now.size === 0) || (truncated && share > policy.maxRemovalShare) };
 }
 
 const percent = (share: number) => `${Math.round(share * 1000) / 10} %`;
