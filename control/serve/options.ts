@@ -27,7 +27,7 @@ export interface ServeOptions {
   token?: string;
   /** Where ServiceEntries written over the HTTP API are stored (one file each) and read back at start; undefined refuses writes. Not with etcd, which stores them itself. */
   apiDir?: string;
-  /** A registry reload removing more than this share (0..1) of the services is held until stable; removing all always is. Default 1. */
+  /** A registry reload removing more than this share (0..1) of the services is held until stable; one removing all is held until confirmed. Default 1. */
   maxRemovalShare?: number;
   /** How long a held reload must stay unchanged before it applies. Default 10. */
   settleSeconds?: number;
