@@ -7,8 +7,6 @@ import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { freePort, exchange, startEcho, waitFor } from "../support/net.ts";
 import * as f from "../support/guard-fixtures.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** An Envoy with one OUTBOUND listener on host:port forwarding to itself (cluster "self"). */
 async function selfForwarding(host: string, port: number, filters: object[], opts: { instanceIps?: string; concurrency?: number } = {}) {
   return startEnvoy(f.bootstrap({
@@ -24,18 +22,36 @@ async function counts(env: RunningEnvoy) {
   return { downstream: s.get("listener.self.downstream_cx_total") ?? -1, upstream: s.get("cluster.self.upstream_cx_total") ?? -1 };
 }
 
-test("baseline: without the guard, Envoy forwarding to itself opens hundreds of connections within a second", async () => {
+/**
+ * The counts once Envoy is quiet: the listener has accepted at least `downstream` connections and no
+ * connection is open on it or to its cluster any more. A further hop of the loop can only come from
+ * an open connection (tcp_proxy connecting upstream), so nothing can be added after this; no fixed
+ * wait is needed. /stats reads counters and gauges as they are (only histograms wait for a flush).
+ */
+async function quiet(env: RunningEnvoy, downstream: number) {
+  const settled = await waitFor(async () => {
+    const s = await env.stats();
+    return (s.get("listener.self.downstream_cx_total") ?? 0) >= downstream
+      && s.get("listener.self.downstream_cx_active") === 0 && (s.get("cluster.self.upstream_cx_active") ?? 0) === 0;
+  }, 5000, 20);
+  const c = await counts(env);
+  assert.ok(settled, `Envoy did not become quiet: ${JSON.stringify(Object.fromEntries([...(await env.stats())].filter(([k]) => /^(listener|cluster)\.self\.\w+_cx_(active|total)$/.test(k))))}`);
+  return c;
+}
+
+// How fast the loop grows is not asserted (a loaded machine is slower, and nothing depends on the
+// rate); that one client connection turns into hundreds is. The deadline only bounds the wait.
+test("baseline: without the guard, Envoy forwarding to itself turns one connection into hundreds", async () => {
   const port = await freePort("127.0.0.2");
   const env = await selfForwarding("127.0.0.2", port, []);
   try {
     const started = Date.now();
     const client = exchange("127.0.0.2", port, "hello", { timeoutMs: 2000 });
-    const grown = await waitFor(async () => ((await counts(env)).downstream >= 200 ? Date.now() - started : 0), 1000, 20);
+    const grown = await waitFor(async () => ((await counts(env)).downstream >= 200 ? Date.now() - started : 0), 10_000, 20);
     const { downstream } = await counts(env);
     await env.stop(); // end the loop right away
     await client;
-    assert.ok(grown, `downstream_cx_total only reached ${downstream} in 1s`);
-    assert.ok(grown <= 1000);
+    assert.ok(grown, `downstream_cx_total only reached ${downstream} in 10 s`);
     console.log(`    (unguarded: ${downstream} downstream connections after ${grown} ms)`);
   } finally {
     await env.stop();
@@ -51,8 +67,7 @@ test("node_ips [127.0.0.2]: the client's connection is closed at the first hop, 
     assert.ok(r.ended === "closed" || r.ended === "reset", r.ended);
     // A storm of further attempts: each closed, one log line for the destination.
     for (let i = 0; i < 9; i++) await exchange("127.0.0.2", port, "again", { timeoutMs: 2000 });
-    await sleep(300);
-    const c = await counts(env);
+    const c = await quiet(env, 10);
     assert.is(c.downstream, 10, "one downstream connection per client connection, no loop");
     assert.is(c.upstream, 0, "tcp_proxy never connected upstream");
     assert.is(await f.guardStat(env, "short_circuited"), 10);
@@ -82,8 +97,7 @@ test("empty configuration + node metadata INSTANCE_IPS: closed at the first hop"
     const r = await exchange("127.0.0.2", port, "hello", { timeoutMs: 2000 });
     assert.is(r.received, "");
     assert.not.equal(r.ended, "timeout");
-    await sleep(200);
-    const c = await counts(env);
+    const c = await quiet(env, 1);
     assert.ok(c.downstream <= 2, `downstream_cx_total ${c.downstream}`);
     assert.is(c.upstream, 0);
     assert.ok((await f.guardStat(env, "short_circuited")) >= 1);
@@ -103,8 +117,7 @@ test("learning: no configuration, no metadata; source == destination stops the l
     const r = await exchange("127.0.0.1", port, "hello", { timeoutMs: 2000, localAddress: "127.0.0.3" });
     assert.is(r.received, "");
     assert.not.equal(r.ended, "timeout");
-    await sleep(200);
-    let c = await counts(env);
+    let c = await quiet(env, 2);
     assert.is(c.downstream, 2, "the loop stopped at the second hop");
     assert.is(c.upstream, 1);
     assert.is(await f.guardStat(env, "self_learned"), 1);
@@ -125,8 +138,7 @@ test("learning: no configuration, no metadata; source == destination stops the l
     }
     const after = await perWorker();
     assert.ok(after[0]! > before[0]! && after[1]! > before[1]!, `both workers refused later connections: ${before} -> ${after}`);
-    await sleep(200);
-    c = await counts(env);
+    c = await quiet(env, 2 + later);
     assert.is(c.upstream, 1, "no later connection was forwarded");
     assert.is(c.downstream, 2 + later);
     assert.is(await f.guardStat(env, "self_learned"), 1 + later);
@@ -146,8 +158,7 @@ test("IPv6 and IPv4-mapped configuration: [::1] forwarding to itself is closed a
   try {
     const r = await exchange("::1", port, "hello", { timeoutMs: 2000 });
     assert.is(r.received, "");
-    await sleep(200);
-    const c = await counts(env);
+    const c = await quiet(env, 1);
     assert.is(c.downstream, 1);
     assert.is(c.upstream, 0);
     assert.is(await f.guardStat(env, "self_destined"), 1);
@@ -162,8 +173,7 @@ test("cidrs: loopback is self only when listed (127.0.0.0/8)", async () => {
   const env = await selfForwarding("127.0.0.6", port, [f.guardNetworkFilter({ cidrs: ["10.0.0.0/8", "127.0.0.0/8"] })]);
   try {
     assert.is((await exchange("127.0.0.6", port, "hello", { timeoutMs: 2000 })).received, "");
-    await sleep(200);
-    assert.equal(await counts(env), { downstream: 1, upstream: 0 });
+    assert.equal(await quiet(env, 1), { downstream: 1, upstream: 0 });
     assert.is(await f.guardStat(env, "self_destined"), 1);
   } finally {
     await env.stop();

@@ -68,25 +68,24 @@ test("a bad edit is rejected with file:line and the last good registry keeps ser
   }
 });
 
-test("file edits, atomic renames and new files are picked up by the watcher within a second", async () => {
+// Each change is waited for as a condition; the deadlines only bound the waits. How soon a change
+// applies is measured by `npm run bench:control`, not asserted here.
+test("file edits, atomic renames, new and deleted files are picked up by the watcher", async () => {
   const dir = tempDir();
   let versions = 0;
   const { store } = storeOn(dir, { changed: () => versions++ });
   try {
     writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.1"));
     await store.start();
-    const t0 = Date.now();
     writeFileSync(join(dir, "a.yaml"), entry("a", "10.0.0.7"));
-    assert.ok(await waitFor(() => store.registry.services[0]?.endpoints[0]?.address === "10.0.0.7", 1000), "in-place edit");
-    const latency = Date.now() - t0;
-    assert.ok(latency < 1000, `took ${latency} ms`);
+    assert.ok(await waitFor(() => store.registry.services[0]?.endpoints[0]?.address === "10.0.0.7", 10_000), "in-place edit");
     writeFileSync(join(dir, ".a.yaml.tmp"), entry("a", "10.0.0.8"));
     renameSync(join(dir, ".a.yaml.tmp"), join(dir, "a.yaml"));
-    assert.ok(await waitFor(() => store.registry.services[0]?.endpoints[0]?.address === "10.0.0.8", 1000), "rename over");
+    assert.ok(await waitFor(() => store.registry.services[0]?.endpoints[0]?.address === "10.0.0.8", 10_000), "rename over");
     writeFileSync(join(dir, "c.yaml"), entry("c", "10.0.0.9"));
-    assert.ok(await waitFor(() => store.registry.services.length === 2, 1000), "new file");
+    assert.ok(await waitFor(() => store.registry.services.length === 2, 10_000), "new file");
     rmSync(join(dir, "c.yaml"));
-    assert.ok(await waitFor(() => store.registry.services.length === 1, 1000), "deleted file");
+    assert.ok(await waitFor(() => store.registry.services.length === 1, 10_000), "deleted file");
   } finally {
     store.stop();
     rmSync(dir, { recursive: true, force: true });
