@@ -155,9 +155,16 @@ test("an --api-dir that cannot be made fails the start and leaves the registry f
     await serve({ registry: join(root, "registry"), apiDir: join(root, "api", "entries"), xdsPort: 0, httpPort: false, loopGuard: false, log: (l) => lines.push(l) })
       .then(() => assert.unreachable("started"), (err: Error) => assert.match(err.message, /ENOTDIR/));
     const seen = lines.length;
-    // A source left running would reload this into the plane that failed to start, and log it.
-    writeFileSync(join(root, "registry", "files.yaml"), entry("changed", "10.0.0.2"));
-    await new Promise((r) => setTimeout(r, 300));
+    // A source left running would reload this into the plane that failed to start, and log it. The
+    // anchor: a plane watching the same files, started after the failed one, has taken the change; a
+    // source left running, whose watch was set earlier in this process, would have done the same work first.
+    const witness = await serve({ registry: join(root, "registry"), xdsPort: 0, httpPort: false, loopGuard: false, log: () => {} });
+    try {
+      writeFileSync(join(root, "registry", "files.yaml"), entry("changed", "10.0.0.2"));
+      assert.ok(await waitFor(() => witness.store.registry.services.some((x) => x.host === "changed.example"), 5_000), "the witness took the change");
+    } finally {
+      await witness.stop();
+    }
     assert.equal(lines.slice(seen), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
