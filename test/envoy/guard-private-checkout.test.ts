@@ -2,6 +2,7 @@
 // user, as a sidecar beside an iptables capture does (uid 1337): Envoy cannot read the module there
 // and refuses the guard's configuration, but it can read the copy the control plane sends instead.
 import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,7 +47,13 @@ async function guardState(wasmPath: string): Promise<{ state: string; error?: st
   }
 }
 
-whenAvailable(process.getuid?.() === 0 ? undefined : "needs root (Envoy runs as uid 1337)", "guard module in a private checkout", (test) => {
+/** Envoy runs as uid 1337 through setpriv: root and util-linux's setpriv. */
+function sidecarUnavailableReason(): string | undefined {
+  if (process.getuid?.() !== 0) return "needs root (Envoy runs as uid 1337)";
+  return spawnSync("setpriv", ["--version"]).error ? "setpriv is not installed (Debian: apt-get install -y util-linux)" : undefined;
+}
+
+whenAvailable(sidecarUnavailableReason(), "guard module in a private checkout", (test) => {
   let checkout: string;
   let privateModule: string;
 

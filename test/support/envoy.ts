@@ -42,16 +42,22 @@ export async function startEnvoy(config: Record<string, any>, opts: { logLevel?:
   const adminPath = join(dir, "admin-address");
   writeFileSync(cfgPath, JSON.stringify(cfg));
   if (opts.user) chownSync(dir, opts.user.uid, opts.user.gid);
-  const child = spawn(resolveEnvoy().path, [
+  const args = [
     "-c", cfgPath, "--admin-address-path", adminPath, "--use-dynamic-base-id",
     "--concurrency", String(opts.concurrency ?? 1), "-l", opts.logLevel ?? "warning",
     "--disable-hot-restart", ...(opts.extraArgs ?? []),
-  ], { stdio: ["ignore", "pipe", "pipe"], ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}) });
+  ];
+  // As another user through setpriv, as the namespace tests and the demo do: it also runs an Envoy
+  // installed inside a checkout that user cannot enter (a private clone).
+  const child = opts.user
+    ? spawn("setpriv", [`--reuid=${opts.user.uid}`, `--regid=${opts.user.gid}`, "--clear-groups", resolveEnvoy().path, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(resolveEnvoy().path, args, { stdio: ["ignore", "pipe", "pipe"] });
   let logText = "";
   child.stdout!.on("data", (d) => { logText += d; });
   child.stderr!.on("data", (d) => { logText += d; });
   let exited = false;
   child.on("exit", () => { exited = true; });
+  child.on("error", (err) => { logText += `\ncannot start Envoy: ${err.message}`; exited = true; });
 
   const address = await waitFor(() => (existsSync(adminPath) ? readFileSync(adminPath, "utf8").trim() : exited ? "exited" : ""), 15000);
   if (!address || address === "exited") {
