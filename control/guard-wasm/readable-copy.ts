@@ -5,7 +5,7 @@
 // therefore sent as a copy every user can read when the original is not: in a directory of this
 // user's under the temp directory, named by content, written whole before it is renamed into place.
 import { createHash } from "node:crypto";
-import { accessSync, chmodSync, constants, lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, parse } from "node:path";
 
@@ -43,6 +43,5 @@ export function readableCopy(path: string, under = join(tmpdir(), `multiplane-${
   writeFileSync(temp, bytes, { mode: 0o644 });
   chmodSync(temp, 0o644);
   renameSync(temp, copy);
-  accessSync(copy, constants.R_OK);
   return copy;
 }
