@@ -35,9 +35,9 @@ import { createHosts, type Hosts } from "../support/hosts.ts";
 import { netnsUnavailableReason } from "../support/netns.ts";
 import { waitFor } from "../support/net.ts";
 import { whenAvailable } from "../support/available.ts";
+import { ENVOY_UID, setprivAs } from "../../control/cmd/demo/runner.ts";
 
 const CLI = join(PROJECT_ROOT, "dist", "multiplane.js");
-const ENVOY_UID = 1337;
 const CP_IP = "192.168.10.1";
 const NODES = {
   n1: { mgmt: "192.168.10.11", data: "10.75.8.11", id: "sidecar~192.168.10.11~service-a-1.default~default.svc.cluster.local", sa: "service-a" },
@@ -114,7 +114,7 @@ whenAvailable(netnsUnavailableReason() ?? opensslUnavailableReason(), "multiple 
     hosts.exec(node, process.execPath, [CLI, "bootstrap", "--xds", `${CP_IP}:15010`, "--node-id", nodeId, "--instance-ips", instanceIps,
       "--xds-ca", certs.ca.cert, "--cert", cert.cert, "--key", cert.key, "--admin", `127.0.0.1:${adminPort}`, "--out", out]);
     chmodSync(out, 0o644);
-    const p = hosts.spawn(node, "setpriv", [`--reuid=${ENVOY_UID}`, `--regid=${ENVOY_UID}`, "--clear-groups", resolveEnvoy().path,
+    const p = hosts.spawn(node, "setpriv", [...setprivAs(), resolveEnvoy().path,
       "-c", out, "--concurrency", "1", "-l", "warning", "--disable-hot-restart", "--use-dynamic-base-id"], { label: `envoy ${node}` });
     if (p.child.pid) pids.push(p.child.pid);
     return p;

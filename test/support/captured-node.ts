@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AGENT_SOURCE, NsAgent } from "../../control/cmd/demo/agent.ts";
 import { CleanupRegistry } from "../../control/cmd/demo/cleanup.ts";
-import { activeListeners, ENVOY_UID } from "../../control/cmd/demo/runner.ts";
+import { activeListeners, ENVOY_UID, setprivAs } from "../../control/cmd/demo/runner.ts";
 import { installCapture, iptablesRunner } from "../../envoy/capture.ts";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
@@ -80,7 +80,7 @@ export async function startCapturedNode(t: Topology, dir: string, o: { registry:
     writeFileSync(bootstrapPath, JSON.stringify(bootstrap));
   }
   chmodSync(bootstrapPath, 0o644);
-  const envoy = t.spawn(t.ns.node, "setpriv", [`--reuid=${ENVOY_UID}`, `--regid=${ENVOY_UID}`, "--clear-groups",
+  const envoy = t.spawn(t.ns.node, "setpriv", [...setprivAs(),
     resolveEnvoy().path, "-c", bootstrapPath, "--concurrency", "1", "-l", "warning", "--disable-hot-restart", "--use-dynamic-base-id"], { label: "envoy" });
   if (envoy.child.pid) o.pids.push(envoy.child.pid);
   let state = { active: [] as string[], warming: [] as string[] };

@@ -4,6 +4,7 @@ import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
+import { setprivAs } from "../../control/cmd/demo/runner.ts";
 import { waitFor } from "./net.ts";
 
 export interface RunningEnvoy {
@@ -50,7 +51,7 @@ export async function startEnvoy(config: Record<string, any>, opts: { logLevel?:
   // As another user through setpriv, as the namespace tests and the demo do: it also runs an Envoy
   // installed inside a checkout that user cannot enter (a private clone).
   const child = opts.user
-    ? spawn("setpriv", [`--reuid=${opts.user.uid}`, `--regid=${opts.user.gid}`, "--clear-groups", resolveEnvoy().path, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    ? spawn("setpriv", [...setprivAs(opts.user.uid, opts.user.gid), resolveEnvoy().path, ...args], { stdio: ["ignore", "pipe", "pipe"] })
     : spawn(resolveEnvoy().path, args, { stdio: ["ignore", "pipe", "pipe"] });
   let logText = "";
   child.stdout!.on("data", (d) => { logText += d; });

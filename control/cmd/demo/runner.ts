@@ -35,6 +35,8 @@ const SERVE_NO_GUARD_FLAG = "--no-loop-guard";
 const serveLoopbackFlags = (virtualPort: number) => ["--virtual-listener", `127.0.0.1:${virtualPort}`, "--virtual-handoff", "proxy_protocol"];
 
 export const ENVOY_UID = 1337;
+/** setpriv's arguments that run a command as `uid`/`gid` with no supplementary groups, as a sidecar Envoy runs beside the capture. */
+export const setprivAs = (uid = ENVOY_UID, gid = uid): string[] => [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups"];
 export const ENVOY_FD_LIMIT = 512;
 export const SERVICE_A_BODY = "hello from service-a\n";
 export const SERVICE_A_HOST = "service-a.default.svc.cluster.local";
@@ -129,7 +131,7 @@ async function netnsSite(cleanup: CleanupRegistry): Promise<Site> {
       spawnClient: (file, args, label) => topo.spawn(topo.ns.client, file, args, { label }),
       execNode: (file, args) => topo.exec(topo.ns.node, file, args),
       serveExtraFlags: () => [],
-      envoyCommand: (argv) => ulimitWrapper(ENVOY_FD_LIMIT, ["setpriv", `--reuid=${ENVOY_UID}`, `--regid=${ENVOY_UID}`, "--clear-groups", ...argv]),
+      envoyCommand: (argv) => ulimitWrapper(ENVOY_FD_LIMIT, ["setpriv", ...setprivAs(), ...argv]),
       captureCounters: () => readCaptureCounters(iptablesRunner({ netns: topo.ns.node })),
       namespaces: Object.values(topo.ns),
       close: () => topo.destroy(),
