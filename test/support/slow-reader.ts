@@ -1,8 +1,10 @@
 // An ADS client over plain node:http2 that stops reading when told to, as a stuck or slow Envoy
 // would: once its HTTP/2 flow-control window (64 KiB) is full, the server cannot send it anything
 // more. resume() reads again and decodes every response that was held back. It can also send bytes
-// that are not a request at all.
+// that are not a request at all, and announce Envoy's large windows (then only a stalled TCP
+// connection, stallingRelay, holds the server back).
 import http2 from "node:http2";
+import net from "node:net";
 import { adsServiceDefinition } from "../../control/xds/cache/protos.ts";
 
 const SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService";
@@ -18,9 +20,10 @@ export interface SlowReader {
   close(): void;
 }
 
-export function slowReader(port: number, method: "StreamAggregatedResources" | "DeltaAggregatedResources"): SlowReader {
+export function slowReader(port: number, method: "StreamAggregatedResources" | "DeltaAggregatedResources", opts: { windowBytes?: number } = {}): SlowReader {
   const def = (adsServiceDefinition()[SERVICE] as any)[method];
-  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const session = http2.connect(`http://127.0.0.1:${port}`, opts.windowBytes ? { settings: { initialWindowSize: opts.windowBytes } } : {});
+  if (opts.windowBytes) session.on("connect", () => session.setLocalWindowSize(opts.windowBytes!));
   session.on("error", () => {});
   const stream = session.request({ ":method": "POST", ":path": `/${SERVICE}/${method}`, "content-type": "application/grpc", te: "trailers" });
   stream.on("error", () => {});
@@ -51,5 +54,36 @@ export function slowReader(port: number, method: "StreamAggregatedResources" | "
       stream.destroy();
       session.destroy();
     },
+  };
+}
+
+export interface StallingRelay {
+  port: number;
+  /** Stops reading from the server: its socket's buffers fill, as when the proxy's thread is stuck. */
+  stall(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay to 127.0.0.1:`target` that can stop reading from the server. An Envoy announces
+ * HTTP/2 windows of 256 MiB, so a stuck Envoy is held back by the TCP connection, not by flow control.
+ */
+export async function stallingRelay(target: number): Promise<StallingRelay> {
+  const upstreams = new Set<net.Socket>();
+  const all = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const up = net.connect(target, "127.0.0.1");
+    for (const s of [client, up]) { all.add(s); s.on("error", () => {}); s.on("close", () => all.delete(s)); }
+    upstreams.add(up);
+    client.pipe(up);
+    up.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    stall() {
+      for (const up of upstreams) { up.unpipe(); up.pause(); }
+    },
+    close: () => new Promise((resolve) => { for (const s of all) s.destroy(); server.close(() => resolve()); }),
   };
 }

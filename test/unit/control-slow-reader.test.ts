@@ -10,7 +10,11 @@ import type { Snapshot } from "../../control/xds/cache/snapshot.ts";
 import { node } from "../support/ads-client.ts";
 import { retainedBytes } from "../support/memory.ts";
 import { waitFor } from "../support/net.ts";
-import { slowReader, type SlowReader } from "../support/slow-reader.ts";
+import { slowReader, stallingRelay, type SlowReader } from "../support/slow-reader.ts";
+import { tempRegistryDir } from "../support/control.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { snapshotOf } from "../support/snapshot.ts";
 
 
@@ -76,5 +80,47 @@ for (const protocol of ["sotw", "delta"] as const) {
     }
   });
 }
+
+// The same through the whole pipeline, as a stuck Envoy is stuck: it announced 256 MiB HTTP/2 windows
+// and stopped reading its TCP connection, and the registry changes through the HTTP API. Twenty such
+// proxies over 150 changes must cost the server a few of their configs, not one per change (the
+// server once held about one full response per change per stream: 150 MB here).
+test("proxies stuck at the socket with Envoy's windows cost about one config each over 150 registry changes", async () => {
+  const SERVICES = 400, STREAMS = 20, CHANGES = 150;
+  const entry = (name: string, ip: string, host = name) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}, namespace: default}\nspec:\n  hosts: [${host}.default.svc.cluster.local]\n  ports: [{number: 9080, name: tcp, protocol: TCP}]\n  resolution: STATIC\n  endpoints: [{address: ${ip}}]\n`;
+  const registry = tempRegistryDir({ "mesh.yaml": Array.from({ length: SERVICES }, (_, i) => entry(`s${i}`, `10.1.${i >> 8}.${i & 255}`)).join("---\n") });
+  const apiDir = mkdtempSync(join(tmpdir(), "mp-api-"));
+  const cp = await serve({ registry, apiDir, token: "t", xdsPort: 0, httpPort: 0, loopGuard: false, log: () => {} });
+  const relay = await stallingRelay(cp.xds.port);
+  const clients: SlowReader[] = [];
+  try {
+    for (let s = 0; s < STREAMS; s++) {
+      const ip = `10.9.0.${s + 1}`;
+      const c = slowReader(relay.port, "StreamAggregatedResources", { windowBytes: 2 ** 28 });
+      c.write({ node: node(`sidecar~${ip}~p${s}.default~default.svc.cluster.local`, ip), type_url: TYPE_URL.cluster });
+      clients.push(c);
+    }
+    assert.ok(await waitFor(() => clients.every((c) => c.responses.length === 1), 10_000), "first responses");
+    const configBytes = clients[0]!.responses[0].resources.reduce((n: number, r: { value: Uint8Array }) => n + r.value.length, 0);
+    relay.stall();
+    const before = retainedBytes();
+    for (let i = 0; i < CHANGES; i++) {
+      // Each change renames a service every proxy sees: a new CDS version for each.
+      const r = await fetch(`${cp.httpUrl}/registry/serviceentries/default/moved`, { method: "PUT", body: entry("moved", "10.2.0.1", `moved-${i}`), headers: { authorization: "Bearer t" } });
+      assert.is(r.status, 200, await r.text());
+    }
+    assert.ok(await waitFor(() => cp.store.version >= CHANGES, 10_000), "every change applied");
+    await new Promise((r) => setTimeout(r, 500)); // let the streams write what the sockets take
+    const grew = retainedBytes() - before;
+    const perChange = STREAMS * CHANGES * configBytes;
+    assert.ok(grew < perChange / 10, `server memory grew by ${(grew / 2 ** 20).toFixed(1)} MiB; one config per change and stream would be ${(perChange / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    for (const c of clients) c.close();
+    await relay.close();
+    await cp.stop();
+    rmSync(registry, { recursive: true, force: true });
+    rmSync(apiDir, { recursive: true, force: true });
+  }
+});
 
 test.run();
