@@ -6,7 +6,7 @@
 // Protocol with the parent, one JSON object per line:
 //   stdout {"ready": true}                      the main stream has ACKed LDS, CDS and EDS
 //   stdout {"eds": version, "at": ns}           a new EDS version arrived (hrtime, ns)
-//   stdin  {"stop": true}  ->  stdout {"probesMs": [...]} and exit
+//   stdin  {"stop": true}  ->  stdout {"probesMs": [...], "newcomersMs": [...]} and exit
 import { createInterface } from "node:readline";
 import { TYPE_URL } from "../control/xds/cache/protos.ts";
 import { adsClient, node } from "../test/support/ads-client.ts";
@@ -35,6 +35,7 @@ main.on("data", (res: any) => {
   }
   if (!ready && [TYPE_URL.listener, TYPE_URL.cluster, TYPE_URL.endpoint].every((t) => seen.has(t))) {
     ready = true;
+    setTimeout(newcomer, NEWCOMER_MS);
     out({ ready: true, eds });
   }
 });
@@ -57,11 +58,35 @@ const sendProbe = () => {
 };
 probe.write({ node: node(nodeId, "10.250.0.1"), type_url: TYPE_URL.cluster });
 
+// Newcomers: every NEWCOMER_MS a proxy never seen before (its own node IP) opens a stream and times
+// its first LDS and CDS answers, as an Envoy starting during the storm waits to finish its init.
+const NEWCOMER_MS = Number(process.env.NEWCOMER_MS ?? 250);
+const newcomersMs: number[] = [];
+let newcomers = 0;
+const newcomer = () => {
+  if (stopping) return;
+  const k = ++newcomers;
+  const ip = `10.252.${k >> 8}.${k & 255}`;
+  const call = client.StreamAggregatedResources();
+  const t0 = process.hrtime.bigint();
+  const got = new Set<string>();
+  call.on("error", () => {});
+  call.on("data", (res: any) => {
+    got.add(res.type_url);
+    if (got.size < 2) return;
+    newcomersMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    call.cancel();
+  });
+  call.write({ node: node(`sidecar~${ip}~new-${k}.bench~bench.svc.cluster.local`, ip), type_url: TYPE_URL.listener });
+  call.write({ type_url: TYPE_URL.cluster });
+  setTimeout(newcomer, NEWCOMER_MS);
+};
+
 createInterface({ input: process.stdin }).on("line", (line) => {
   if (!JSON.parse(line).stop) return;
   stopping = true;
   // A probe still unanswered counts with its wait so far.
   if (sentAt !== undefined) probesMs.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
-  out({ probesMs });
+  out({ probesMs, newcomersMs });
   process.exit(0);
 });
