@@ -7,8 +7,9 @@
 // Requests that can be answered at once (ACKs, re-requests answered from the cache, other proxies'
 // streams) are therefore never held up by more than a slice, however many proxies connect at the same
 // moment. The queues take turns, so a connect storm does not hold back registry changes for proxies
-// already served, nor the other way round. A stream waits at most once: a newer change leaves it where
-// it is, and it gets the newest registry when its turn comes.
+// already served, nor the other way round; within a queue, connections take turns (common/fair-queue.ts),
+// so a proxy on its own connection does not wait behind a storm that arrived on others. A stream waits
+// at most once: a newer change leaves it where it is, and it gets the newest registry when its turn comes.
 //
 // Nothing is handed out before the first registry version: a replica that starts while its registry
 // (etcd) cannot be reached must not give an Envoy failing over to it an empty configuration.
@@ -17,6 +18,7 @@ import type { Proxies, ProxyRecord } from "./proxies.ts";
 import type { Registry } from "../registry/model.ts";
 import type { SnapshotCache } from "../xds/cache/cache.ts";
 import type { ConfigPipeline } from "./config-pipeline.ts";
+import { FairQueue } from "../common/fair-queue.ts";
 
 export interface DistributorEvents {
   /** Generating and packing a config took this long (a config shared with another proxy costs nothing). */
@@ -29,9 +31,11 @@ export interface DistributorEvents {
 const SLICE_MS = 10;
 
 export class ConfigDistributor {
-  /** Stream id -> when the change it waits for happened (performance.now()); insertion order is the order served. */
-  private readonly changed = new Map<number, number>();
-  private readonly connected = new Map<number, number>();
+  /** Streams waiting for a registry change, and streams that connected and have nothing yet. */
+  private readonly changed = new FairQueue<number>();
+  private readonly connected = new FairQueue<number>();
+  /** Stream id -> when the change it waits for happened (performance.now()). */
+  private readonly triggered = new Map<number, number>();
   private connectsNext = false;
   private scheduled = false;
   private stopped = false;
@@ -45,10 +49,10 @@ export class ConfigDistributor {
   ) {}
 
   /** A stream opened for `identity`: record it; its config follows shortly (the stream is answered once it exists). */
-  open(identity: ProxyIdentity, streamId: number, protocol: "sotw" | "delta", extra: Pick<ProxyRecord, "peerIdentity" | "via" | "remoteAddress" | "warning"> = {}): ProxyRecord {
+  open(identity: ProxyIdentity, streamId: number, protocol: "sotw" | "delta", extra: Pick<ProxyRecord, "connection" | "peerIdentity" | "via" | "remoteAddress" | "warning"> = {}): ProxyRecord {
     const r = this.proxies.open({ streamId, protocol, identity, nodeIps: this.pipeline.nodeIps(identity), ...extra });
     this.pipeline.retain(identity, r.via);
-    this.enqueue(streamId, this.connected, performance.now());
+    this.enqueue(r, this.connected, performance.now());
     return r;
   }
 
@@ -60,13 +64,14 @@ export class ConfigDistributor {
     this.pipeline.release(r.identity, r.via);
     this.changed.delete(streamId);
     this.connected.delete(streamId);
+    this.triggered.delete(streamId);
   }
 
   /** A new registry version: every connected stream gets its new config. O(streams) once per version. */
   registryChanged(registry: Registry, triggeredAt: number): void {
     this.pipeline.setRegistry(registry);
     this.hasRegistry = true;
-    for (const r of this.proxies.all()) this.enqueue(r.streamId, this.changed, triggeredAt);
+    for (const r of this.proxies.all()) this.enqueue(r, this.changed, triggeredAt);
   }
 
   /** Drops the work not done yet. */
@@ -74,11 +79,15 @@ export class ConfigDistributor {
     this.stopped = true;
     this.changed.clear();
     this.connected.clear();
+    this.triggered.clear();
   }
 
   /** Queues the stream unless it already waits (then it keeps its place and its earlier trigger time). */
-  private enqueue(streamId: number, queue: Map<number, number>, triggeredAt: number): void {
-    if (!this.connected.has(streamId) && !this.changed.has(streamId)) queue.set(streamId, triggeredAt);
+  private enqueue(r: ProxyRecord, queue: FairQueue<number>, triggeredAt: number): void {
+    if (!this.triggered.has(r.streamId)) {
+      this.triggered.set(r.streamId, triggeredAt);
+      queue.add(r.streamId, r.connection ?? `stream ${r.streamId}`);
+    }
     this.schedule();
   }
 
@@ -96,8 +105,9 @@ export class ConfigDistributor {
     while (this.changed.size + this.connected.size > 0 && performance.now() < until) {
       const queue = (this.connectsNext && this.connected.size > 0) || this.changed.size === 0 ? this.connected : this.changed;
       this.connectsNext = queue !== this.connected;
-      const [streamId, triggeredAt] = queue.entries().next().value!;
-      queue.delete(streamId);
+      const streamId = queue.shift()!;
+      const triggeredAt = this.triggered.get(streamId)!;
+      this.triggered.delete(streamId);
       const r = this.proxies.get(streamId);
       if (r) this.update(r, triggeredAt);
     }

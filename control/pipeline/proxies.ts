@@ -19,6 +19,8 @@ export interface ProxyRecord {
   via?: string;
   /** The proxy's address as the control plane sees it. */
   remoteAddress?: string;
+  /** The HTTP/2 connection the stream is on: the distributor serves connections in turn. */
+  connection?: string;
   /** How this stream disagrees with another stream of its node id (shown while it is open). */
   warning?: string;
   connectedAt: Date;

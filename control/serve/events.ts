@@ -105,7 +105,7 @@ export function xdsCallbacks({ limits, trustDomain, pipeline, proxies, distribut
         return { code: grpc.status.PERMISSION_DENIED, details: admission.reason };
       }
       const { peerIdentity, warning } = admission;
-      const r = distributor.open(identity, info.streamId, info.protocol, { peerIdentity, via: info.peer.localAddress, remoteAddress: info.peer.remoteAddress, warning });
+      const r = distributor.open(identity, info.streamId, info.protocol, { connection: info.peer.connection, peerIdentity, via: info.peer.localAddress, remoteAddress: info.peer.remoteAddress, warning });
       streamLog.proxy(identity.id, `connect proxy=${clip(identity.id, 200)} stream=${info.streamId} protocol=${info.protocol} node_ips=${clip(r.nodeIps.join(",")) || "none"}${peerIdentity ? ` peer=${clip(peerIdentity, 200)}` : ""}`);
       if (warning) streamLog.proxy(identity.id, `warning: stream=${info.streamId}: ${clip(warning)}`);
     },

@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { SnapshotCache } from "../../control/xds/cache/cache.ts";
 import { TYPE_URL } from "../../control/xds/cache/protos.ts";
 import { startXdsServer, type XdsServer } from "../../control/xds/server/grpc-server.ts";
+import { SendBudget } from "../../control/xds/server/send-budget.ts";
 import { node } from "../support/ads-client.ts";
 import { waitFor } from "../support/net.ts";
 import { slowReader, type SlowReader } from "../support/slow-reader.ts";
@@ -76,6 +77,33 @@ test("closed streams give back what they held and wait no more", async () => {
   } finally {
     await xds.stop();
   }
+});
+
+// Waiting streams go connection by connection: a proxy on its own connection waits for one response
+// per busy connection, not behind every stream a connect storm opened before it on another.
+test("a stream on another connection is woken before the rest of a storm that came first", () => {
+  const budget = new SendBudget({ maxBytes: 100, stallMs: 60_000 });
+  const woken: string[] = [];
+  const releases: (() => void)[] = [];
+  const stream = (name: string, connection: string) => {
+    const resume = () => { woken.push(name); releases.push(budget.hold(100)); };
+    assert.is(budget.admit(resume, connection), false, `${name} waits`);
+  };
+  releases.push(budget.hold(100)); // the budget is full
+  for (let i = 1; i <= 5; i++) stream(`storm-${i}`, "10.0.0.1:40000");
+  stream("newcomer", "10.0.0.2:40001");
+  assert.is(budget.streamsWaiting, 6);
+  releases.shift()!();
+  releases.shift()!();
+  releases.shift()!();
+  assert.equal(woken, ["storm-1", "newcomer", "storm-2"]);
+  // A stream that goes away before its turn is not woken.
+  const gone = () => woken.push("gone");
+  budget.admit(gone, "10.0.0.3:40002");
+  budget.forget(gone);
+  while (releases.length > 0) releases.shift()!();
+  assert.equal(woken, ["storm-1", "newcomer", "storm-2", "storm-3", "storm-4", "storm-5"]);
+  assert.is(budget.streamsWaiting, 0);
 });
 
 test.run();

@@ -79,6 +79,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     stop: () => new Promise<void>((resolve) => {
       // Streams end with UNAVAILABLE, so Envoys reconnect (to another replica) at once; a graceful
       // shutdown alone would wait for streams that never end by themselves.
+      budget.close();
       for (const call of [...open]) call.emit("error", { code: grpc.status.UNAVAILABLE, details: "the control plane is shutting down" });
       server.tryShutdown(() => resolve());
       setTimeout(() => { server.forceShutdown(); resolve(); }, 2000).unref();

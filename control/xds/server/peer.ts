@@ -12,6 +12,8 @@ export interface StreamPeer {
   localAddress?: string;
   /** The client's address. */
   remoteAddress?: string;
+  /** Names the HTTP/2 connection (the client's address and port, as grpc-js gives it): work is shared out by connection. */
+  connection: string;
 }
 
 const LOCAL_ADDRESS_KEY = "x-multiplane-local-address";
@@ -41,6 +43,7 @@ export function peerOf(call: grpc.ServerDuplexStream<unknown, unknown>): StreamP
   const local = call.metadata.get(LOCAL_ADDRESS_KEY)[0];
   const remote = call.metadata.get(REMOTE_ADDRESS_KEY)[0];
   return {
+    connection: call.getPeer(),
     ...(auth?.sslPeerCertificate ? { certificate: auth.sslPeerCertificate } : {}),
     ...(typeof local === "string" ? { localAddress: local } : {}),
     ...(typeof remote === "string" ? { remoteAddress: remote } : {}),

@@ -22,8 +22,11 @@ export class SendQueue {
   /** Bytes this stream holds of the budget, given back when sent or when it closes. */
   private readonly held = new Set<() => void>();
   private readonly resume = () => this.flush();
+  /** The HTTP/2 connection (its client's address and port): the budget takes connections in turn. */
+  private readonly connection: string;
 
   constructor(private readonly call: grpc.ServerDuplexStream<unknown, Buffer>, private readonly build: BuildResponse, private readonly budget: SendBudget) {
+    this.connection = call.getPeer();
     call.on("drain", () => {
       this.blocked = false;
       this.flush();
@@ -49,7 +52,7 @@ export class SendQueue {
     for (const [typeUrl, force] of this.pending) {
       if (this.closed || this.blocked) return;
       if (this.writing.has(typeUrl)) continue;
-      if (!this.budget.admit(this.resume)) return;
+      if (!this.budget.admit(this.resume, this.connection)) return;
       this.pending.delete(typeUrl);
       const response = this.build(typeUrl, force);
       if (!response) continue;
