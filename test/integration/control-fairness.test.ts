@@ -2,8 +2,10 @@
 // configurations are generated in slices with the event loop free in between, and streams waiting
 // for a registry change take turns with streams waiting for their first configuration. So a proxy
 // that was served before the storm gets a registry change made during the storm while storm proxies
-// are still waiting for theirs, not after the whole storm. That ordering is what is asserted here;
-// the storm runs in a child process, the already-served proxy in this one.
+// are still waiting for theirs, not after the whole storm; and a new proxy on a connection of its own
+// is served while storm proxies are still waiting (connections take turns, in the distributor's
+// queues and in the send budget). That ordering is what is asserted here; the storm runs in a child
+// process, the already-served proxy and the new one in this one.
 //
 // How long a request may wait behind the storm (the longest the event loop is busy without a break,
 // and an already-served proxy's wait for a probe or a change) is a time goal, not a behaviour: it is
@@ -36,7 +38,7 @@ function registry(): string {
 }
 
 /** A SotW proxy in this process: LDS and CDS, every response ACKed; `clusters` is the size of the last CDS response. */
-function servedProxy(address: string) {
+function servedProxy(address: string, id = "served-before", ip = "10.250.0.1") {
   const client = adsClient(address);
   const call = client.StreamAggregatedResources();
   const state = { listeners: 0, clusters: 0, onClusters: (_n: number) => {}, close: () => { call.cancel(); client.close(); } };
@@ -46,17 +48,18 @@ function servedProxy(address: string) {
     if (res.type_url === TYPE_URL.listener) state.listeners = res.resources.length;
     if (res.type_url === TYPE_URL.cluster) { state.clusters = res.resources.length; state.onClusters(state.clusters); }
   });
-  call.write({ node: node("served-before", "10.250.0.1"), type_url: TYPE_URL.listener });
+  call.write({ node: node(id, ip), type_url: TYPE_URL.listener });
   call.write({ type_url: TYPE_URL.cluster });
   return state;
 }
 
 for (const protocol of ["sotw", "delta"] as const) {
-  test(`${protocol}: while ${PROXIES} proxies connect at once, a registry change reaches an already-served proxy before the storm is served`, async () => {
+  test(`${protocol}: while ${PROXIES} proxies connect at once, a registry change reaches an already-served proxy, and a new proxy is served, before the storm is`, async () => {
     const dir = tempRegistryDir({ "r.yaml": registry() });
     const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: false, log: () => {} });
     const address = `127.0.0.1:${cp.xds.port}`;
     const served = servedProxy(address);
+    let newcomer: ReturnType<typeof servedProxy> | undefined;
     let storm: ReturnType<typeof spawn> | undefined;
     const delay = monitorEventLoopDelay({ resolution: 5 });
     try {
@@ -85,17 +88,26 @@ for (const protocol of ["sotw", "delta"] as const) {
       const extra = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: during-storm}\nspec:\n  hosts: [during-storm.example]\n  ports: [{number: 19999, name: tcp}]\n  resolution: STATIC\n  endpoints: [{address: 10.251.0.1}]\n";
       writeFileSync(join(dir, ".r.yaml.tmp"), registry() + extra);
       renameSync(join(dir, ".r.yaml.tmp"), join(dir, "r.yaml"));
-      await Promise.race([changed, stormServed]);
+      // A proxy that starts now, on a connection of its own (its own grpc-js client).
+      let waitingWhenNewcomerServed = -1;
+      const newcomerServed = new Promise<void>((resolve) => {
+        newcomer = servedProxy(address, "newcomer", "10.250.0.2");
+        newcomer.onClusters = () => { if (waitingWhenNewcomerServed < 0) { waitingWhenNewcomerServed = waiting(); resolve(); } };
+      });
+      await Promise.race([Promise.all([changed, newcomerServed]), stormServed]);
       assert.ok(waitingWhenChanged >= 0, "the change never reached the proxy served before the storm");
       assert.ok(waitingWhenChanged > 0, "the change reached the proxy served before the storm only once every storm proxy had its configuration");
+      assert.ok(waitingWhenNewcomerServed >= 0, "the new proxy was never served");
+      assert.ok(waitingWhenNewcomerServed > 0, "the new proxy was served only once every storm proxy had its configuration");
 
       assert.ok(await stormServed, "every proxy got its listeners");
       delay.disable();
       assert.is(storming().length, PROXIES);
-      console.log(`    ${protocol}: the change arrived with ${waitingWhenChanged} storm proxies still waiting; event loop blocked at most ${(delay.max / 1e6).toFixed(0)} ms (measured against its goal by bench:load)`);
+      console.log(`    ${protocol}: the change arrived with ${waitingWhenChanged} storm proxies still waiting, the new proxy was served with ${waitingWhenNewcomerServed}; event loop blocked at most ${(delay.max / 1e6).toFixed(0)} ms (measured against its goal by bench:load)`);
     } finally {
       storm?.kill();
       served.close();
+      newcomer?.close();
       await cp.stop();
       rmSync(dir, { recursive: true, force: true });
     }
