@@ -15,7 +15,10 @@ export function nodeIpsOf(proxy: ProxyIdentity, legacySingleIp: boolean): NodeIp
     describe(ip) {
       const i = index.get(ip);
       if (i === undefined) return undefined;
-      const from = [ip === proxy.nodeIdIp ? "node.id" : "", proxy.instanceIps.includes(ip) ? "INSTANCE_IPS" : ""].filter(Boolean).join(" and ");
+      const from = [
+        ip === proxy.nodeIdIp ? "node.id" : "", proxy.instanceIps.includes(ip) ? "INSTANCE_IPS" : "",
+        ...proxy.learned.filter((l) => l.ip === ip).map((l) => l.from),
+      ].filter(Boolean).join(" and ");
       return `node IP ${i + 1} of ${ips.length} (from ${from})`;
     },
   };

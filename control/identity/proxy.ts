@@ -19,13 +19,21 @@ export interface ProxyIdentity {
   nodeIdIp?: string;
   /** From node.metadata.INSTANCE_IPS. */
   instanceIps: string[];
-  /** node.id's IP first, then INSTANCE_IPS; canonical and deduplicated. */
+  /** node.id's IP first, then INSTANCE_IPS, then the learned ones; canonical and deduplicated. */
   nodeIps: string[];
+  /** IPs the control plane learned for this proxy beyond what it reports (its pod in Kubernetes), each with where from. */
+  learned: LearnedIp[];
   /** Ignored input, one message each (at most MAX_PROBLEMS, then one "and N more"): the caller logs them once. */
   problems: string[];
   metadata: Record<string, unknown>;
   /** From node.metadata.MULTIPLANE_XDS_SECRETS: the filesystem SDS files of the xDS CA and certificate; undefined = static secrets. */
   xdsSecrets?: XdsSdsPaths;
+}
+
+/** A node IP the proxy did not report itself, and where it was learned ("Kubernetes pod default/a-1, network-status default/data-net (net1)"). */
+export interface LearnedIp {
+  ip: string;
+  from: string;
 }
 
 /** Problems listed per proxy; the rest are counted. */
@@ -54,7 +62,14 @@ export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): 
   const nodeIdIp = nodeId.form === "istio" ? nodeId.ip : undefined;
   const nodeIps = [...new Set([...(nodeIdIp ? [nodeIdIp] : []), ...instance.ips])];
   return {
-    id, nodeId, ...(nodeIdIp ? { nodeIdIp } : {}), instanceIps: instance.ips, nodeIps, problems, metadata,
+    id, nodeId, ...(nodeIdIp ? { nodeIdIp } : {}), instanceIps: instance.ips, nodeIps, learned: [], problems, metadata,
     ...(secrets.paths ? { xdsSecrets: secrets.paths } : {}),
   };
+}
+
+/** The same proxy with `learned` in place of what was learned before: its node IPs are what it reports plus those. */
+export function withLearnedIps(proxy: ProxyIdentity, learned: readonly LearnedIp[]): ProxyIdentity {
+  const reported = [...(proxy.nodeIdIp ? [proxy.nodeIdIp] : []), ...proxy.instanceIps];
+  const nodeIps = [...new Set([...reported, ...learned.map((l) => l.ip)])];
+  return { ...proxy, nodeIps, learned: [...learned] };
 }

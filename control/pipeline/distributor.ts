@@ -67,6 +67,20 @@ export class ConfigDistributor {
     this.triggered.delete(streamId);
   }
 
+  /**
+   * The stream's proxy has other node IPs now (learned from its pod, or its node's agent): it is
+   * counted under its new config key and queued like a registry change, so only it is regenerated.
+   */
+  relearn(streamId: number, identity: ProxyIdentity): void {
+    const r = this.proxies.get(streamId);
+    if (!r || identity.id !== r.identity.id) return;
+    this.pipeline.release(r.identity, r.via);
+    r.identity = identity;
+    r.nodeIps = this.pipeline.nodeIps(identity);
+    this.pipeline.retain(identity, r.via);
+    this.enqueue(r, this.changed, performance.now());
+  }
+
   /** A new registry version: every connected stream gets its new config. O(streams) once per version. */
   registryChanged(registry: Registry, triggeredAt: number): void {
     this.pipeline.setRegistry(registry);
