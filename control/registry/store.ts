@@ -10,8 +10,15 @@ import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "./text-limits.ts";
 import { EMPTY_REGISTRY, formatError, resourceKey, type Registry, type RegistryError, type Resource } from "./model.ts";
 import { isProblem, type Committed, type HeldChange, type RegistryProblem, type RegistrySource, type RegistryWrite, type SourceUpdate, type WriteOutcome } from "./source.ts";
 
-/** A write whose source was behind its storage (another replica wrote first) is staged again after it caught up, this many times at most. */
-const WRITE_ATTEMPTS = 10;
+/**
+ * A write whose source was behind its storage (another replica wrote first) is staged again after it
+ * caught up, for this long. A deadline, not a number of attempts: while another replica writes a burst
+ * of its own, each of its commits can win the race again (ten attempts lost in a row were seen with
+ * twenty writes split over two replicas on a busy machine); a pause that grows, with jitter, between
+ * attempts lets the other side's burst drain.
+ */
+const WRITE_RETRY_MS = 10_000;
+const retryPause = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(10 * attempt, 100)));
 
 export interface StoreEvents {
   /** A new registry version is serving; the first only once every source has loaded. */
@@ -169,6 +176,7 @@ export class RegistryStore {
       const owned = (w.op === "delete" ? other.accepted : other.latest ?? other.accepted)?.find((r) => resourceKey(r) === key);
       if (owned) return this.refuseWrite(target.source.name, { kind: "conflict", errors: [`${w.kind} ${w.namespace}/${w.name} is defined in ${owned.origin.file}:${owned.origin.line}; edit that file instead`] });
     }
+    const retryUntil = performance.now() + WRITE_RETRY_MS;
     for (let attempt = 1; ; attempt++) {
       // Against the ETag the source is staged on: a source that versions its entries compares that version again when it commits.
       const stale = w.ifMatch !== undefined && this.preconditionFailed(w, w.ifMatch);
@@ -189,7 +197,10 @@ export class RegistryStore {
         this.committing = undefined;
       }
       if (isProblem(committed)) {
-        if (committed.retry && attempt < WRITE_ATTEMPTS) continue;
+        if (committed.retry && performance.now() < retryUntil) {
+          await retryPause(attempt);
+          continue;
+        }
         return this.refuseWrite(target.source.name, committed);
       }
       // The source has reported its state with the write (onUpdate). A change that landed meanwhile may
