@@ -136,7 +136,8 @@ const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/);
 const attachment: fc.Arbitrary<NetworkAttachment> = fc.record({
   name: fc.oneof(label, fc.tuple(label, label).map(([ns, n]) => `${ns}/${n}`)),
   interface: fc.option(fc.stringMatching(/^[a-z][a-z0-9]{0,14}$/), { nil: undefined }),
-  ips: fc.uniqueArray(fc.oneof(ipv4, ipv6).filter((ip) => ip !== "0.0.0.0" && ip !== "::"), { maxLength: NETWORK_STATUS_LIMITS.maxIpsPerNetwork }),
+  // The unspecified addresses in any spelling ("::", "0::", "0:0::0") are refused by design.
+  ips: fc.uniqueArray(fc.oneof(ipv4, ipv6).filter((ip) => ip !== "0.0.0.0" && (!ip.includes(":") || urlSpelling(ip) !== "::")), { maxLength: NETWORK_STATUS_LIMITS.maxIpsPerNetwork }),
   mac: fc.option(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 }).map((b) => b.map((x) => x.toString(16).padStart(2, "0")).join(":")), { nil: undefined }),
   default: fc.boolean(),
 }, { requiredKeys: ["name", "ips", "default"] });
