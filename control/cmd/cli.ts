@@ -22,13 +22,13 @@ import { CONFIRM_USAGE, confirmCommand } from "./confirm.ts";
 
 /** Each command's usage, in the order `multiplane --help` lists them; `multiplane COMMAND --help` prints one. */
 const HELP: Readonly<Record<string, string>> = {
-  serve: `  serve --registry PATH [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
+  serve: `  serve --registry PATH | --kubernetes | --kubeconfig FILE [--xds-host 127.0.0.1] [--xds-port 15010] [--http-host 127.0.0.1] [--http-port 15014]
         [--tls-cert F --tls-key F [--client-ca F] [--trust-domain cluster.local]] [--insecure-xds]
         [--token-file F --api-dir DIR] [--legacy-single-ip] [--no-loop-guard] [--guard-mode enforce|observe]
         [--guard-wasm-port 15013 | --guard-wasm-url URL | --guard-wasm-path PATH]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
         [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
-        [--mesh-networks FILE] [--on-invalid reject|skip]
+        [--mesh-networks FILE] [--on-invalid reject|skip] [--namespaces a,b] [--cluster-domain cluster.local]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched), or on
       etcd://HOST:PORT[,HOST:PORT...]/PREFIX (one key per entry, watched; the HTTP API's writes go to
       etcd, so --api-dir and the hold flags are for files only; replicas on one etcd are
@@ -36,7 +36,11 @@ const HELP: Readonly<Record<string, string>> = {
       The loop guard module: with xDS on loopback Envoy reads dist/loop-guard.wasm; otherwise this
       control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
       its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts.
-      With --on-invalid skip, invalid documents are left out (and reported) instead of refusing the change`,
+      With --on-invalid skip, invalid documents are left out (and reported) instead of refusing the change.
+      --kubernetes (KUBECONFIG, or the pod's service account) or --kubeconfig FILE: also read Services,
+      EndpointSlices, Pods and Istio's ServiceEntries and WorkloadEntries from Kubernetes (--namespaces:
+      only these), with or without --registry; a proxy whose node id names a pod gets its pod's IPs
+      (status.podIPs and every network in Multus's network-status) as node IPs`,
   validate: `  validate [--json] [--mesh-networks FILE] PATH...
       check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
       one file:line:column: reason per problem; exit 0 when none is an error, else 1`,
@@ -187,6 +191,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "guard-wasm-port": { type: "string" }, "guard-wasm-url": { type: "string" }, "guard-wasm-path": { type: "string" },
       "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
       "mesh-networks": { type: "string" }, "on-invalid": { type: "string" },
+      kubernetes: { type: "boolean" }, kubeconfig: { type: "string" }, namespaces: { type: "string" }, "cluster-domain": { type: "string" },
     },
   });
   const guardFlags = ["guard-wasm-port", "guard-wasm-url", "guard-wasm-path"].filter((f) => values[f as "guard-wasm-port"] !== undefined);
@@ -196,8 +201,16 @@ export function parseServeArgs(args: string[]): ServeOptions {
   if (values["client-ca"] && !values["tls-cert"]) throw new UsageError("serve: --client-ca (mutual TLS) needs --tls-cert and --tls-key");
   if (values["insecure-xds"] && values["tls-cert"]) throw new UsageError("serve: --insecure-xds and --tls-cert contradict each other");
   if (values["trust-domain"] !== undefined && !values["client-ca"]) throw new UsageError("serve: --trust-domain applies to client certificates: it needs --client-ca");
-  if (!values.registry) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory, or etcd://HOST:PORT/PREFIX)");
-  if (isEtcdUrl(values.registry)) {
+  const kubernetes = values.kubernetes || values.kubeconfig !== undefined;
+  if (!kubernetes && (values.namespaces !== undefined || values["cluster-domain"] !== undefined)) {
+    throw new UsageError(`serve: --${values.namespaces !== undefined ? "namespaces" : "cluster-domain"} is for the Kubernetes registry: add --kubernetes or --kubeconfig FILE`);
+  }
+  if (!values.registry && !kubernetes) throw new UsageError("serve: --registry PATH is required (a ServiceEntry file or directory, or etcd://HOST:PORT/PREFIX), or --kubernetes / --kubeconfig FILE");
+  const namespaces = values.namespaces?.split(",").map((n) => n.trim()).filter(Boolean);
+  if (namespaces && (namespaces.length === 0 || namespaces.some((n) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n)))) {
+    throw new UsageError(`--namespaces: expected Kubernetes namespace names separated by commas, got ${JSON.stringify(values.namespaces)}`);
+  }
+  if (values.registry && isEtcdUrl(values.registry)) {
     try {
       parseEtcdUrl(values.registry);
     } catch (err) {
@@ -215,7 +228,10 @@ export function parseServeArgs(args: string[]): ServeOptions {
   const onInvalid = values["on-invalid"] ?? "reject";
   if (onInvalid !== "reject" && onInvalid !== "skip") throw new UsageError(`--on-invalid: expected reject or skip, got ${JSON.stringify(onInvalid)}`);
   return {
-    registry: values.registry,
+    ...(values.registry ? { registry: values.registry } : {}),
+    ...(kubernetes
+      ? { kubernetes: { ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}), ...(namespaces ? { namespaces } : {}), ...(values["cluster-domain"] !== undefined ? { clusterDomain: values["cluster-domain"] } : {}) } }
+      : {}),
     // Separate on purpose: Envoys on other hosts need xDS on a routable address, while the debug API
     // (config dumps, decisions) should stay on loopback unless asked for.
     xdsHost: values["xds-host"] ?? "127.0.0.1",

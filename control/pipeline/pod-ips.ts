@@ -6,17 +6,11 @@
 // pod's IPs are not added, and the refusal is reported.
 import type { SpiffeId } from "../authz/peer-identity.ts";
 import { withLearnedIps, type LearnedIp, type ProxyIdentity } from "../identity/proxy.ts";
+import type { PodAddresses } from "../registry/sources/kubernetes/kubernetes-source.ts";
 import type { ConfigDistributor } from "./distributor.ts";
 import type { Proxies } from "./proxies.ts";
 
-/** What the control plane knows of one pod's addresses. */
-export interface PodAddresses {
-  namespace: string;
-  name: string;
-  /** spec.serviceAccountName ("default" when unset, as Kubernetes fills it in). */
-  serviceAccount: string;
-  ips: readonly LearnedIp[];
-}
+export type { PodAddresses };
 
 export interface PodIpEvents {
   /** The proxy's certificate may not claim its pod's IPs: they are left out. */

@@ -10,6 +10,7 @@ import { proxyIdentity } from "../identity/proxy.ts";
 import { RateLimitedLog, type LogRate } from "../log/rate-limited-log.ts";
 import type { ConfigPipeline } from "../pipeline/config-pipeline.ts";
 import type { ConfigDistributor, DistributorEvents } from "../pipeline/distributor.ts";
+import type { PodIpEvents, PodIpLearning } from "../pipeline/pod-ips.ts";
 import { shortType, type Proxies } from "../pipeline/proxies.ts";
 import { formatError } from "../registry/model.ts";
 import type { StoreEvents } from "../registry/store.ts";
@@ -74,17 +75,27 @@ export function distributorEvents(counters: ControlPlaneCounters, streamLog: Str
   };
 }
 
+export function podIpEvents(counters: ControlPlaneCounters, streamLog: StreamLog): PodIpEvents {
+  return {
+    refused(id, streamId, reason) {
+      counters.podIpRefusals.inc();
+      streamLog.proxy(id, `warning: proxy=${clip(id, 200)} stream=${streamId}: ${clip(reason)}`);
+    },
+  };
+}
+
 export interface StreamParts {
   limits: XdsLimits & IdentityLimits;
   trustDomain: string;
   pipeline: ConfigPipeline;
   proxies: Proxies;
   distributor: ConfigDistributor;
+  podIps: PodIpLearning;
   counters: ControlPlaneCounters;
   streamLog: StreamLog;
 }
 
-export function xdsCallbacks({ limits, trustDomain, pipeline, proxies, distributor, counters, streamLog }: StreamParts): XdsCallbacks {
+export function xdsCallbacks({ limits, trustDomain, pipeline, proxies, distributor, podIps, counters, streamLog }: StreamParts): XdsCallbacks {
   const loggedProblems = new Set<string>();
   return {
     // Admission: INSTANCE_IPS within limits, then what a client certificate proves and the streams
@@ -92,14 +103,17 @@ export function xdsCallbacks({ limits, trustDomain, pipeline, proxies, distribut
     onStreamOpen(info) {
       const tooMany = checkInstanceIps(info.node.metadata.INSTANCE_IPS, limits);
       if (tooMany) return invalid(tooMany);
-      const identity = proxyIdentity(info.node);
-      for (const p of identity.problems) {
+      const reported = proxyIdentity(info.node);
+      for (const p of reported.problems) {
         if (loggedProblems.size > MAX_REMEMBERED_PROBLEMS) loggedProblems.clear();
-        if (!loggedProblems.has(p)) { loggedProblems.add(p); streamLog.proxy(identity.id, `warning: ${clip(p)}`); }
+        if (!loggedProblems.has(p)) { loggedProblems.add(p); streamLog.proxy(reported.id, `warning: ${clip(p)}`); }
       }
       const peer = info.peer.certificate ? peerIdentityOf(info.peer.certificate) : undefined;
+      // Its pod's IPs (Kubernetes), when its certificate may claim them: judged with them, like another stream of its node id.
+      const identity = podIps.learn(reported, info.streamId, peer?.spiffe, peer !== undefined);
       const admission = admit({ proxy: identity, streamId: info.streamId, nodeIps: pipeline.nodeIps(identity), ...(peer ? { peer } : {}), open: proxies.forNode(identity.id), policy: { trustDomain } });
       if (!admission.ok) {
+        podIps.forget(info.streamId);
         // Logged (per peer, rate-limited) by onRefused, as every refused stream is.
         counters.refusals.inc({ reason: admission.kind });
         return { code: grpc.status.PERMISSION_DENIED, details: admission.reason };
@@ -114,6 +128,7 @@ export function xdsCallbacks({ limits, trustDomain, pipeline, proxies, distribut
     },
     onStreamClosed(info) {
       distributor.close(info.streamId);
+      podIps.forget(info.streamId);
       streamLog.proxy(info.node.id, `disconnect proxy=${clip(info.node.id, 200)} stream=${info.streamId}`);
     },
     onPush(info) {

@@ -7,6 +7,7 @@ import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from "../identity/instan
 import { DEFAULT_LOG_RATE, type LogRate } from "../log/rate-limited-log.ts";
 import type { MeshNetwork } from "../registry/model.ts";
 import type { OnInvalid } from "../registry/store.ts";
+import type { KubernetesSourceOptions } from "../registry/sources/kubernetes/kubernetes-source.ts";
 import type { CertificateFiles, TlsFiles } from "../tls/cert-files.ts";
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from "../xds/server/limits.ts";
 import type { SendBudgetOptions } from "../xds/server/send-budget.ts";
@@ -17,6 +18,12 @@ export interface ServeOptions {
    * API's writes, shared by every replica); watched for changes. Undefined: start empty (HTTP API only).
    */
   registry?: string;
+  /**
+   * Also read the registry from Kubernetes (Services with their EndpointSlices or secondary-network pods,
+   * Istio's ServiceEntries and WorkloadEntries), and proxies' node IPs from their pods. `kubeconfig`: a
+   * file; else KUBECONFIG, else the pod's service account. `namespaces`: only these (default all).
+   */
+  kubernetes?: KubernetesSourceOptions;
   /** xDS (gRPC) listen address. Default 127.0.0.1:15010; port 0 picks a free one. */
   xdsHost?: string;
   xdsPort?: number;

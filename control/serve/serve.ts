@@ -12,15 +12,16 @@ import { serveHandler } from "../http/node-adapter.ts";
 import type { ControlPlaneView } from "../http/view.ts";
 import { ConfigPipeline } from "../pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "../pipeline/distributor.ts";
+import { PodIpLearning } from "../pipeline/pod-ips.ts";
 import { Proxies } from "../pipeline/proxies.ts";
 import { RegistryStore } from "../registry/store.ts";
 import { xdsSecurity } from "../tls/xds-security.ts";
 import { SnapshotCache } from "../xds/cache/cache.ts";
 import { startXdsServer } from "../xds/server/grpc-server.ts";
-import { distributorEvents, GUARD_PER_REPLICA_WARNING, startedLine, storeEvents, StreamLog, xdsCallbacks } from "./events.ts";
+import { distributorEvents, GUARD_PER_REPLICA_WARNING, podIpEvents, startedLine, storeEvents, StreamLog, xdsCallbacks } from "./events.ts";
 import { controlPlaneCounters, controlPlaneMetrics } from "./metrics.ts";
 import { loopGuardFlags, serveGenerationOptions, serveSettings, type ServeOptions } from "./options.ts";
-import { chooseRegistry } from "./sources.ts";
+import { chooseRegistry, kubernetesSourceOf } from "./sources.ts";
 import { StopStack } from "./stop-stack.ts";
 import { controlPlaneView } from "./view.ts";
 
@@ -63,14 +64,21 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     const distributor = new ConfigDistributor(pipeline, cache, proxies, distributorEvents(counters, streamLog));
     stack.push(() => distributor.stop());
 
-    const store = new RegistryStore(registry.sources(), storeEvents(log, counters, distributor), settings.onInvalid);
+    const podIps = new PodIpLearning(distributor, proxies, podIpEvents(counters, streamLog));
+    const sources = registry.sources();
+    const store = new RegistryStore(sources, storeEvents(log, counters, distributor), settings.onInvalid);
     // Pushed before start: sources that started before one failed are stopped too.
     stack.push(() => store.stop());
     await store.start();
+    const kubernetes = kubernetesSourceOf(sources);
+    if (kubernetes) {
+      const off = kubernetes.onPods((pods) => podIps.setPods(pods));
+      stack.push(() => void off());
+    }
 
     const xds = await listening("xDS server", settings.xdsHost, settings.xdsPort, "--xds-host, --xds-port", () => startXdsServer({
       host: settings.xdsHost, port: settings.xdsPort, cache, limits,
-      callbacks: xdsCallbacks({ limits, trustDomain: settings.trustDomain, pipeline, proxies, distributor, counters, streamLog }),
+      callbacks: xdsCallbacks({ limits, trustDomain: settings.trustDomain, pipeline, proxies, distributor, podIps, counters, streamLog }),
       ...(opts.sendBudget ? { sendBudget: opts.sendBudget } : {}),
       ...(security.credentials ? { credentials: security.credentials } : {}),
     }));

@@ -1,9 +1,11 @@
 // The registry sources the options choose: etcd, which holds the files' part and the HTTP API's writes
-// at once, shared by every replica; or the files (when given) and the HTTP API's directory.
+// at once, shared by every replica; or the files (when given) and the HTTP API's directory; and
+// Kubernetes beside either, when asked for.
 import { isEtcdUrl, parseEtcdUrl, type EtcdLocation } from "../registry/sources/etcd/etcd-layout.ts";
 import { EtcdSource } from "../registry/sources/etcd/etcd-source.ts";
 import { ApiSource } from "../registry/sources/api/api-source.ts";
 import { FileSource } from "../registry/sources/files/file-source.ts";
+import { KubernetesSource } from "../registry/sources/kubernetes/kubernetes-source.ts";
 import type { RegistrySource } from "../registry/source.ts";
 import type { ServeOptions } from "./options.ts";
 
@@ -14,12 +16,15 @@ export interface RegistryChoice {
   sources(): RegistrySource[];
 }
 
+/** The Kubernetes source among `sources`, when there is one (its pods give proxies node IPs). */
+export const kubernetesSourceOf = (sources: readonly RegistrySource[]) => sources.find((s): s is KubernetesSource => s instanceof KubernetesSource);
+
 /** Throws, before anything is made, when the options contradict each other. */
 export function chooseRegistry(opts: ServeOptions): RegistryChoice {
   const etcd = opts.registry !== undefined && isEtcdUrl(opts.registry) ? parseEtcdUrl(opts.registry) : undefined;
   if (etcd) {
     if (opts.apiDir !== undefined) throw new Error("apiDir: an etcd registry stores the HTTP API's writes itself");
-    return { etcd, sources: () => [new EtcdSource(etcd)] };
+    return { etcd, sources: () => [new EtcdSource(etcd), ...kubernetes(opts)] };
   }
   const fileOptions = {
     ...(opts.maxRemovalShare !== undefined ? { maxRemovalShare: opts.maxRemovalShare } : {}),
@@ -27,5 +32,7 @@ export function chooseRegistry(opts: ServeOptions): RegistryChoice {
     ...(opts.acceptRemovals !== undefined ? { acceptRemovals: opts.acceptRemovals } : {}),
   };
   const registry = opts.registry;
-  return { sources: () => [...(registry !== undefined ? [new FileSource(registry, fileOptions)] : []), new ApiSource(opts.apiDir)] };
+  return { sources: () => [...(registry !== undefined ? [new FileSource(registry, fileOptions)] : []), ...kubernetes(opts), new ApiSource(opts.apiDir)] };
 }
+
+const kubernetes = (opts: ServeOptions): RegistrySource[] => (opts.kubernetes ? [new KubernetesSource({ ...(opts.log ? { log: opts.log } : {}), ...opts.kubernetes })] : []);

@@ -61,19 +61,25 @@ export interface CapturedNode {
  * bootstrap there) as `nodeId`; `editBootstrap` may change the bootstrap before Envoy starts. The
  * control plane's and Envoy's pids go into `pids` as they start, so a failed start is checked for leftovers too.
  */
-export async function startCapturedNode(t: Topology, dir: string, o: { registry: string; nodeId: string; wanted: string[]; pids: number[]; editBootstrap?: (bootstrap: any) => void }): Promise<CapturedNode> {
+export async function startCapturedNode(t: Topology, dir: string, o: {
+  registry: string; nodeId: string; wanted: string[]; pids: number[]; editBootstrap?: (bootstrap: any) => void;
+  /** More `multiplane serve` flags (e.g. --kubeconfig FILE). */
+  serveArgs?: string[];
+  /** The bootstrap's --instance-ips (default auto: every IP of the node). */
+  instanceIps?: string;
+}): Promise<CapturedNode> {
   const excluded = Object.values(NODE_PORTS);
   await installCapture({ proxyUids: [ENVOY_UID], proxyGids: [ENVOY_UID], excludeInboundPorts: excluded, excludeOutboundPorts: excluded }, iptablesRunner({ netns: t.ns.node }));
   const registry = join(dir, "registry");
   mkdirSync(registry, { mode: 0o755 });
   writeFileSync(join(registry, "services.yaml"), o.registry);
   const cli = join(PROJECT_ROOT, "dist", "multiplane.js");
-  const cp = t.spawn(t.ns.node, process.execPath, [cli, "serve", "--registry", registry, "--xds-port", String(NODE_PORTS.xds), "--http-port", String(NODE_PORTS.http)], { label: "control plane" });
+  const cp = t.spawn(t.ns.node, process.execPath, [cli, "serve", "--registry", registry, "--xds-port", String(NODE_PORTS.xds), "--http-port", String(NODE_PORTS.http), ...(o.serveArgs ?? [])], { label: "control plane" });
   if (cp.child.pid) o.pids.push(cp.child.pid);
   const node = new NsAgent(t.spawn(t.ns.node, process.execPath, ["-e", AGENT_SOURCE], { label: "node agent" }));
   assert.ok(await waitFor(async () => cp.exited() || (await node.request(`http://127.0.0.1:${NODE_PORTS.http}/readyz`, { timeoutMs: 500 })).status === 200, 10000), cp.output());
   const bootstrapPath = join(dir, "envoy.json");
-  t.exec(t.ns.node, process.execPath, [cli, "bootstrap", "--xds", `127.0.0.1:${NODE_PORTS.xds}`, "--node-id", o.nodeId, "--instance-ips", "auto", "--admin", `127.0.0.1:${NODE_PORTS.admin}`, "--out", bootstrapPath]);
+  t.exec(t.ns.node, process.execPath, [cli, "bootstrap", "--xds", `127.0.0.1:${NODE_PORTS.xds}`, "--node-id", o.nodeId, "--instance-ips", o.instanceIps ?? "auto", "--admin", `127.0.0.1:${NODE_PORTS.admin}`, "--out", bootstrapPath]);
   if (o.editBootstrap) {
     const bootstrap = JSON.parse(readFileSync(bootstrapPath, "utf8"));
     o.editBootstrap(bootstrap);
