@@ -8,9 +8,13 @@
 //     time until every proxy has received and ACKed the new address, control plane RSS and CPU.
 //  3. etcd (bench/etcd.ts): the same ServiceEntries in a 3-member etcd, two replicas with N proxies
 //     each: import, cold load, one key changed until every proxy of both replicas has the new address.
+//  4. Kubernetes (bench/kubernetes.ts): the same services as Services with EndpointSlices and one pod
+//     per proxy in a real kube-apiserver: cold list + build to serving, one EndpointSlice edited until
+//     every proxy has the new address, RSS.
 // Environment: BENCH_ROUNDS (default 7), BENCH_SERVICES (the pipeline's registry, default 10,000),
 // BENCH_MESHES and BENCH_ETCD to pick rows (e.g. "100x1000:delta,10000x1000:delta"; for etcd, services x
-// proxies per replica, default "10000x100:delta"); an empty value skips the section.
+// proxies per replica, default "10000x100:delta"), BENCH_KUBERNETES (services x proxies, default
+// "10000x1000:delta"; needs the kube-apiserver the tests build); an empty value skips the section.
 import os from "node:os";
 import { generate } from "../control/generation/generate.ts";
 import { generationOptions } from "../control/generation/options.ts";
@@ -23,6 +27,7 @@ import { Encoder } from "../control/xds/cache/encode.ts";
 import { TYPE_URL } from "../control/xds/cache/protos.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { etcdBench, type EtcdResult } from "./etcd.ts";
+import { kubernetesBench, type KubernetesResult } from "./kubernetes.ts";
 import { meshBench, serviceEntryYaml, type MeshResult } from "./mesh.ts";
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -35,6 +40,7 @@ const sizes = (spec: string) => spec.split(",").filter(Boolean).map((m) => {
 });
 const MESHES = sizes(process.env.BENCH_MESHES ?? "100x1000:sotw,100x1000:delta,1000x1000:delta,10000x1000:delta,10000x1000:sotw");
 const ETCD = sizes(process.env.BENCH_ETCD ?? "10000x100:delta");
+const KUBERNETES = sizes(process.env.BENCH_KUBERNETES ?? "10000x1000:delta");
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
@@ -120,6 +126,14 @@ for (const e of ETCD) {
     console.error(`etcd ${e.services} x ${e.proxies} ${e.protocol} failed: ${(err as Error).message}`);
   }
 }
+const kubes: KubernetesResult[] = [];
+for (const k of KUBERNETES) {
+  try {
+    kubes.push(await kubernetesBench(k.services, k.proxies, k.protocol, Math.min(ROUNDS, 3)));
+  } catch (err) {
+    console.error(`kubernetes ${k.services} x ${k.proxies} ${k.protocol} failed: ${(err as Error).message}`);
+  }
+}
 
 const cpu = os.cpus();
 const row = (what: string, value: string, goal = "") => `| ${what} | ${value} | ${goal} |`;
@@ -146,5 +160,13 @@ for (const e of etcds) {
   console.log(row(`  one key changed in etcd -> that control plane serves the new registry version (median of ${e.watchMs.length})`, spread(e.watchMs)));
   console.log(row(`  2 replicas x ${e.proxiesPerReplica} ${e.protocol === "sotw" ? "SotW" : "delta"} proxies: all connected and ACKed`, ms(e.connectMs)));
   console.log(row(`  one key changed in etcd -> every proxy of both replicas has the new address + ACKed, p50 / p99 (${e.latenciesMs.length / (2 * e.proxiesPerReplica)} changes)`, `${ms(pct(e.latenciesMs, 50))} / ${ms(pct(e.latenciesMs, 99))}`));
+}
+for (const k of kubes) {
+  const name = `${k.proxies} ${k.protocol === "sotw" ? "SotW" : "delta"} proxies`;
+  console.log(row(`Kubernetes (kube-apiserver on etcd, loopback): ${k.services} Services with EndpointSlices of 3 endpoints, ${k.pods} pods (created in ${ms(k.populateMs)})`, ""));
+  console.log(row(`  cold: serve --kubeconfig until the ${k.services} services serve: list + translate + build (median of ${k.loadMs.length})`, spread(k.loadMs)));
+  console.log(row(`  ${name}: all connected and ACKed`, ms(k.connectMs)));
+  console.log(row(`  one EndpointSlice edited: new address received + ACKed by every proxy, p50 / p99 (${k.latenciesMs.length / k.proxies} edits)`, `${ms(pct(k.latenciesMs, 50))} / ${ms(pct(k.latenciesMs, 99))}`, k.services === 10_000 ? "<= 1 s" : ""));
+  console.log(row("  control plane RSS: idle / all connected / peak", `${k.rssMb.idle.toFixed(0)} / ${k.rssMb.connected.toFixed(0)} / ${k.rssMb.peak.toFixed(0)} MB`));
 }
 console.log("");

@@ -148,7 +148,12 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
       endpoints: addresses.map((a) => ({ addresses: [a.ip], conditions: { ready: a.ready } })),
     });
     await discovery.createNamespacedEndpointSlice({ namespace: ns, body: slice([{ ip: "10.1.0.1", ready: true }, { ip: "10.1.0.2", ready: false }]) });
+    // A Service that does not change: handed on as the same object, so nothing downstream is rebuilt for it.
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: "c" }, spec: { ports: [{ name: "tcp", port: 7001 }] } } });
     const cp = await controlPlane();
+    const entryC = () => cp.store.registry.resources.find((r) => r.namespace === ns && r.name === "svc:c");
+    assert.ok(await waitFor(() => entryC() !== undefined, 10_000));
+    const c = entryC();
     const endpoints = () => cp.store.registry.services.find((s) => s.host === `b.${ns}.svc.cluster.local`)?.endpoints.map((e) => e.address).sort() ?? [];
     assert.ok(await waitFor(() => endpoints().join() === "10.1.0.1", 10_000), `first: ${endpoints()}`);
     for (let i = 2; i <= 6; i++) {
@@ -156,6 +161,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
       const want = [`10.1.0.${i}`, ...(i % 2 === 0 ? ["10.1.0.1"] : [])].sort().join();
       assert.ok(await waitFor(() => endpoints().join() === want, 5000), `change ${i}: ${endpoints()} want ${want}`);
     }
+    assert.is(entryC(), c, "the unchanged Service's entry is the object it was");
   });
 
   test("an API server restart: the last registry keeps serving, /readyz says why, changes after it arrive", async () => {

@@ -9,7 +9,7 @@
 // custom resource whose definition is not installed is simply empty.
 import { capList } from "../../../common/clip.ts";
 import type { LearnedIp } from "../../../identity/proxy.ts";
-import type { RegistryError } from "../../model.ts";
+import { resourceKey, type RegistryError, type Resource } from "../../model.ts";
 import type { RegistrySource, SourceUpdate } from "../../source.ts";
 import { loadKubeConfig } from "./client.ts";
 import { KIND_NAMES, type KindName } from "./kinds.ts";
@@ -49,6 +49,8 @@ export class KubernetesSource implements RegistrySource {
   private onUpdate?: (update: SourceUpdate) => void;
   private readonly podListeners = new Set<(pods: PodAddresses[]) => void>();
   private latest?: KubernetesState;
+  /** The last update's resources by key, with their JSON: what did not change is handed on as the same object. */
+  private previous = new Map<string, { json: string; resource: Resource }>();
   private lastPods: PodAddresses[] = [];
 
   constructor(private readonly opts: KubernetesSourceOptions = {}) {
@@ -91,6 +93,26 @@ export class KubernetesSource implements RegistrySource {
     return () => this.podListeners.delete(listener);
   }
 
+  /**
+   * Every update translates the whole cluster into new objects; the files and etcd sources hand on an
+   * unchanged entry as the very object they gave before, and the store and the config pipeline build
+   * only what changed on that (one EndpointSlice edited in a 10,000-Service cluster: about 900 ms to
+   * every proxy with new objects). So an entry whose content is the same is the previous object.
+   */
+  private sameObjectsWhereUnchanged(resources: readonly Resource[]): Resource[] {
+    const next = new Map<string, { json: string; resource: Resource }>();
+    const out = resources.map((r) => {
+      const key = resourceKey(r);
+      const json = JSON.stringify(r);
+      const before = this.previous.get(key);
+      const resource = before && before.json === json ? before.resource : r;
+      next.set(key, { json, resource });
+      return resource;
+    });
+    this.previous = next;
+    return out;
+  }
+
   private changed(state: KubernetesState, first = false): void {
     this.latest = state;
     const onUpdate = this.onUpdate;
@@ -101,13 +123,14 @@ export class KubernetesSource implements RegistrySource {
       if (first) onUpdate({ resources: [], errors: missing.map((k) => problem(k, state)), warnings: [] });
       return;
     }
-    onUpdate(kubernetesResources({
+    const update = kubernetesResources({
       services: asApiTypes([...state.services.values()]),
       endpointSlices: asApiTypes([...state.endpointSlices.values()]),
       pods: asApiTypes([...state.pods.values()]),
       serviceEntries: [...state.serviceEntries.values()],
       workloadEntries: [...state.workloadEntries.values()],
-    }, this.opts.clusterDomain !== undefined ? { clusterDomain: this.opts.clusterDomain } : {}));
+    }, this.opts.clusterDomain !== undefined ? { clusterDomain: this.opts.clusterDomain } : {});
+    onUpdate({ ...update, resources: this.sameObjectsWhereUnchanged(update.resources) });
     this.lastPods = podAddresses(state, this.opts.log);
     for (const listener of this.podListeners) listener(this.lastPods);
   }
