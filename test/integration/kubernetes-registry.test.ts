@@ -7,6 +7,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as k8s from "@kubernetes/client-node";
+import * as grpc from "@grpc/grpc-js";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { adsServiceDefinition } from "../../control/xds/cache/protos.ts";
+import { makeCa, makeLeaf, opensslUnavailableReason } from "../support/certs.ts";
 import { serve, type ControlPlane } from "../../control/serve/serve.ts";
 import { TYPE_URL } from "../../control/xds/cache/protos.ts";
 import { adsClient, node } from "../support/ads-client.ts";
@@ -20,8 +26,10 @@ const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergeP
 const FAST = { coalesce: { quietMs: 5, maxWaitMs: 50 }, backoff: { initialMs: 100, maxMs: 1000 }, forbiddenRetryMs: 500, absentRecheckMs: 500 };
 
 /** A SotW proxy: LDS, CDS, then EDS for every cluster; keeps the latest of each, ACKs everything. */
-function proxy(address: string, id: string, instanceIps?: string) {
-  const client = adsClient(address);
+function proxy(address: string, id: string, instanceIps?: string, credentials?: grpc.ChannelCredentials) {
+  const client = credentials
+    ? new (grpc.loadPackageDefinition(adsServiceDefinition()) as any).envoy.service.discovery.v3.AggregatedDiscoveryService(address, credentials)
+    : adsClient(address);
   const call = client.StreamAggregatedResources();
   const latest = new Map<string, any[]>();
   let edsAsked = false;
@@ -192,6 +200,38 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
     assert.is(res.status, 503);
     assert.match(await res.text(), /forbidden: cannot list (services|pods|endpointslices)/);
     assert.is(cp.store.registry.services.length, 0);
+  });
+
+  test("mutual TLS: the pod's IPs only for a certificate of the pod's service account; the refusal is counted", async () => {
+    if (opensslUnavailableReason()) throw new Error(opensslUnavailableReason());
+    const ns = await namespace();
+    await seedPod(ns); // service account service-a
+    await serviceA(ns);
+    const dir = mkdtempSync(join(tmpdir(), "mp-k8s-tls-"));
+    try {
+      const ca = makeCa(dir);
+      const server = makeLeaf(dir, ca, "server", { ips: ["127.0.0.1"] });
+      const cert = (sa: string) => makeLeaf(dir, ca, sa, { uris: [`spiffe://cluster.local/ns/${ns}/sa/${sa}`] });
+      const cp = await serve({
+        kubernetes: { kubeconfig: kube.kubeconfigFile(), watch: FAST }, xdsPort: 0, httpPort: 0, loopGuard: false, log: () => {},
+        tls: { certFile: server.cert, keyFile: server.key, clientCaFile: ca.cert },
+      });
+      cps.push(cp);
+      const creds = (pair: { cert: string; key: string }) => grpc.credentials.createSsl(readFileSync(ca.cert), readFileSync(pair.key), readFileSync(pair.cert));
+      const id = `sidecar~192.168.10.63~a-1.${ns}~${ns}.svc.cluster.local`;
+      const right = proxy(`127.0.0.1:${cp.xds.port}`, id, undefined, creds(cert("service-a")));
+      proxies.push(right);
+      assert.ok(await waitFor(() => right.listeners().includes("10.75.8.101_9080"), 10_000), `the pod's own certificate: ${right.listeners()}`);
+      right.close();
+      const wrong = proxy(`127.0.0.1:${cp.xds.port}`, id, undefined, creds(cert("other")));
+      proxies.push(wrong);
+      assert.ok(await waitFor(() => wrong.listeners().length > 0, 10_000), "served");
+      assert.not.ok(wrong.listeners().includes("10.75.8.101_9080"), "another service account's certificate does not get the pod's IPs");
+      const metrics = await (await fetch(`${cp.httpUrl}/metrics`)).text();
+      assert.match(metrics, /^multiplane_pod_ips_refused_total 1$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("bad annotations are warnings naming the pod; the rest is served", async () => {
