@@ -182,6 +182,9 @@ async function launch(binary: string, dir: string, etcd: EtcdCluster, opts: Kube
     // Priority and fairness only queues requests under load; off, start-up has less to bootstrap.
     "--enable-priority-and-fairness=false",
     "--profiling=false",
+    // Told to stop (SIGTERM, restart()), it would keep serving open watches until killed (10 s here);
+    // this ends them within 2 s, as an outage test wants.
+    "--shutdown-watch-termination-grace-period=2s",
     ...(opts.args ?? []),
   ];
 

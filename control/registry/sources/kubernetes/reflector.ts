@@ -240,6 +240,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
         // interval): list once more without pages, which needs no token.
         if (cont !== undefined && limit !== undefined && err instanceof KubeApiError && err.code === 410) {
           fresh.clear();
+          resourceVersion = "";
           cont = undefined;
           limit = undefined;
           continue;
