@@ -3,7 +3,8 @@
 // proxy that reports only 192.168.10.63. From Kubernetes data alone it gets the inbound listener
 // 10.75.8.101_9080 for Service A on net1; network-status and EndpointSlice changes reach it; an API
 // server restart keeps the last registry serving and /readyz says why; RBAC refusal and bad
-// annotations are named, never a crash. Each test has namespaces of its own (deleted ones never go).
+// annotations are named, never a crash; Istio's own objects apply once their CRDs are installed, and
+// an invalid one is refused as a file would be. Each test has namespaces of its own (deleted ones never go).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as k8s from "@kubernetes/client-node";
@@ -232,6 +233,38 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("Istio's ServiceEntries and WorkloadEntries from the API, once their CRDs are installed; an invalid one is refused with the file registry's message", async () => {
+    const ns = await namespace();
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kube.kubeconfigFile());
+    const cp = await controlPlane();
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    // x-kubernetes-preserve-unknown-fields, as the client spells it.
+    const schema = { openAPIV3Schema: { type: "object", properties: { spec: { type: "object", x_kubernetes_preserve_unknown_fields: true } } } };
+    for (const [plural, kind] of [["serviceentries", "ServiceEntry"], ["workloadentries", "WorkloadEntry"]] as const) {
+      await ext.createCustomResourceDefinition({ body: {
+        metadata: { name: `${plural}.networking.istio.io` },
+        spec: { group: "networking.istio.io", names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` }, scope: "Namespaced", versions: [{ name: "v1", served: true, storage: true, schema }] },
+      } });
+    }
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const create = (plural: string, body: object) => custom.createNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: ns, plural, body });
+    await create("workloadentries", { apiVersion: "networking.istio.io/v1", kind: "WorkloadEntry", metadata: { name: "vm-1" }, spec: { address: "192.0.2.7", labels: { app: "legacy" } } });
+    await create("serviceentries", { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "legacy" }, spec: {
+      hosts: ["legacy.example"], ports: [{ number: 8080, name: "http", protocol: "HTTP" }], resolution: "STATIC", location: "MESH_INTERNAL", workloadSelector: { labels: { app: "legacy" } },
+    } });
+    const legacy = () => cp.store.registry.services.find((x) => x.host === "legacy.example");
+    assert.ok(await waitFor(() => legacy()?.endpoints[0]?.address === "192.0.2.7", 45_000), "the ServiceEntry selects the WorkloadEntry (the CRDs are looked for again every 500 ms here)");
+    // Invalid as a file would be: refused with the same words; the last good registry keeps serving.
+    await create("serviceentries", { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "bad" }, spec: { hosts: ["bad.example"], ports: [{ number: 99999, name: "tcp" }], resolution: "STATIC" } });
+    assert.ok(await waitFor(async () => (await fetch(`${cp.httpUrl}/readyz`)).status === 503, 10_000), "the refused update shows in /readyz");
+    assert.match(await (await fetch(`${cp.httpUrl}/readyz`)).text(), new RegExp(`kubernetes: ServiceEntry ${ns}/bad:0: .*99999`));
+    assert.ok(legacy(), "the last good registry serves");
+    // Removed, the cluster's registry applies again (and the tests after this one see a valid cluster).
+    await custom.deleteNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: ns, plural: "serviceentries", name: "bad" });
+    assert.ok(await waitFor(async () => (await fetch(`${cp.httpUrl}/readyz`)).status === 200, 10_000), "ready again without it");
   });
 
   test("bad annotations are warnings naming the pod; the rest is served", async () => {
