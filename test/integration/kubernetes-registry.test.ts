@@ -4,12 +4,13 @@
 // 10.75.8.101_9080 for Service A on net1; network-status and EndpointSlice changes reach it; an API
 // server restart keeps the last registry serving and /readyz says why; RBAC refusal and bad
 // annotations are named, never a crash; Istio's own objects apply once their CRDs are installed, and
-// an invalid one is refused as a file would be. Each test has namespaces of its own (deleted ones never go).
+// an invalid one is refused as a file would be; --namespaces limits what is read; beside a registry
+// directory both serve and a clash is refused naming both. Each test has namespaces of its own (deleted ones never go).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as k8s from "@kubernetes/client-node";
 import * as grpc from "@grpc/grpc-js";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { adsServiceDefinition } from "../../control/xds/cache/protos.ts";
@@ -91,8 +92,12 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
     await core.createNamespace({ body: { metadata: { name } } });
     return name;
   };
-  const controlPlane = async (token?: string) => {
-    const cp = await serve({ kubernetes: { kubeconfig: kube.kubeconfigFile(token), watch: FAST }, xdsPort: 0, httpPort: 0, loopGuard: false, log: () => {} });
+  const controlPlane = async (token?: string, more: { namespaces?: string[]; registry?: string } = {}) => {
+    const cp = await serve({
+      kubernetes: { kubeconfig: kube.kubeconfigFile(token), watch: FAST, ...(more.namespaces ? { namespaces: more.namespaces } : {}) },
+      ...(more.registry ? { registry: more.registry } : {}),
+      xdsPort: 0, httpPort: 0, loopGuard: false, log: () => {},
+    });
     cps.push(cp);
     return cp;
   };
@@ -265,6 +270,39 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
     // Removed, the cluster's registry applies again (and the tests after this one see a valid cluster).
     await custom.deleteNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: ns, plural: "serviceentries", name: "bad" });
     assert.ok(await waitFor(async () => (await fetch(`${cp.httpUrl}/readyz`)).status === 200, 10_000), "ready again without it");
+  });
+
+  test("--namespaces: only those namespaces' objects are read", async () => {
+    const watched = await namespace();
+    const other = await namespace();
+    for (const ns of [watched, other]) await core.createNamespacedService({ namespace: ns, body: { metadata: { name: "s" }, spec: { ports: [{ name: "tcp", port: 7100 }] } } });
+    const cp = await controlPlane(undefined, { namespaces: [watched] });
+    const hosts = () => cp.store.registry.services.map((x) => x.host).filter((h) => h.startsWith("s."));
+    assert.ok(await waitFor(() => hosts().length > 0, 10_000));
+    assert.equal(hosts(), [`s.${watched}.svc.cluster.local`]);
+  });
+
+  test("beside a registry directory: both serve; the same host and port defined in both is refused as a conflict, naming both", async () => {
+    const ns = await namespace();
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: "dup" }, spec: { ports: [{ name: "tcp", port: 7200 }] } } });
+    const dir = mkdtempSync(join(tmpdir(), "mp-k8s-files-"));
+    try {
+      const entry = (name: string, host: string) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n  hosts: [${host}]\n  ports: [{number: 7200, name: tcp, protocol: TCP}]\n  resolution: STATIC\n  endpoints: [{address: 10.9.9.9}]\n`;
+      writeFileSync(join(dir, "files.yaml"), entry("from-files", "files.example"));
+      const cp = await controlPlane(undefined, { registry: dir });
+      const has = (host: string) => cp.store.registry.services.some((x) => x.host === host);
+      assert.ok(await waitFor(() => has("files.example") && has(`dup.${ns}.svc.cluster.local`), 10_000), "both sources serve");
+      // The file now defines the Service's host too: the file's change is refused, both keep serving.
+      writeFileSync(join(dir, ".files.yaml.tmp"), `${entry("from-files", "files.example")}---\n${entry("clash", `dup.${ns}.svc.cluster.local`)}`);
+      renameSync(join(dir, ".files.yaml.tmp"), join(dir, "files.yaml"));
+      assert.ok(await waitFor(async () => (await fetch(`${cp.httpUrl}/readyz`)).status === 503, 10_000), "the clash shows in /readyz");
+      const why = await (await fetch(`${cp.httpUrl}/readyz`)).text();
+      assert.match(why, new RegExp(`dup\\.${ns}\\.svc\\.cluster\\.local`));
+      assert.match(why, /kubernetes: Service/);
+      assert.ok(has("files.example") && has(`dup.${ns}.svc.cluster.local`), "the last good registry serves");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("bad annotations are warnings naming the pod; the rest is served", async () => {
