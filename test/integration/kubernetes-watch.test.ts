@@ -28,8 +28,8 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
   const watches: KubernetesWatch[] = [];
 
   /** A started watch for `token` (default admin), with quick retries; stopped after the test file. */
-  const watch = (opts: Partial<KubernetesWatchOptions> & { token?: string } = {}) => {
-    const { kubeConfig } = loadKubeConfig({ kubeconfig: kube.kubeconfigFile(opts.token) });
+  const watch = async (opts: Partial<KubernetesWatchOptions> & { token?: string } = {}) => {
+    const { kubeConfig } = await loadKubeConfig({ kubeconfig: kube.kubeconfigFile(opts.token) });
     const w = new KubernetesWatch({ kubeConfig, backoff: { initialMs: 100, maxMs: 1000 }, ...opts });
     watches.push(w);
     w.start();
@@ -69,7 +69,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
 
     const changes: KubernetesState[] = [];
     const began = performance.now();
-    const w = watch({ pageSize: 3, onChange: (s) => changes.push(s) });
+    const w = await watch({ pageSize: 3, onChange: (s) => changes.push(s) });
     assert.ok(await w.whenSynced(10_000), "synced");
     const syncedMs = Math.round(performance.now() - began);
     const stats = w.stats().services;
@@ -117,7 +117,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
     await core.createNamespace({ body: { metadata: { name: ns } } });
     await createServices(ns, names(5, "s"));
     const sizes: number[] = [];
-    const w = watch({ onChange: (s) => sizes.push(inNamespace(s.services, ns).length) });
+    const w = await watch({ onChange: (s) => sizes.push(inNamespace(s.services, ns).length) });
     assert.ok(await w.whenSynced(10_000));
     await until(w, (s) => inNamespace(s.services, ns).length === 5, "listed");
     const listsBefore = w.stats().services.lists;
@@ -154,7 +154,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
     const ns = "restart";
     await core.createNamespace({ body: { metadata: { name: ns } } });
     await createServices(ns, names(3, "s"));
-    const w = watch();
+    const w = await watch();
     assert.ok(await w.whenSynced(10_000));
     await until(w, (s) => inNamespace(s.services, ns).length === 3, "listed");
 
@@ -182,7 +182,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
     const ns = "rbac";
     await core.createNamespace({ body: { metadata: { name: ns } } });
     await createServices(ns, ["only"]);
-    const cluster = watch({ token: kube.limitedToken, forbiddenRetryMs: 300 });
+    const cluster = await watch({ token: kube.limitedToken, forbiddenRetryMs: 300 });
     await until(cluster, (s) => s.status.services.forbidden !== undefined, "services refused");
     const st = cluster.state().status;
     assert.match(st.services.forbidden!, /^forbidden: cannot list services \(v1\) in all namespaces: services is forbidden: User "limited" cannot list resource "services" in API group "" at the cluster scope/);
@@ -202,7 +202,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
     // A Role in one namespace: a watch of that namespace works, the cluster-wide one is still refused.
     await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: "reader" }, rules } });
     await rbac.createNamespacedRoleBinding({ namespace: ns, body: { metadata: { name: "reader" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "reader" }, subjects: [{ kind: "User", name: "limited", apiGroup: "rbac.authorization.k8s.io" }] } });
-    const scoped = watch({ token: kube.limitedToken, namespaces: [ns] });
+    const scoped = await watch({ token: kube.limitedToken, namespaces: [ns] });
     assert.ok(await scoped.whenSynced(10_000), `scoped watch synced: ${JSON.stringify(scoped.state().status)}`);
     assert.equal([...scoped.state().services.keys()], [`${ns}/only`]);
     assert.ok(cluster.state().status.services.forbidden, "cluster-wide still refused");
@@ -218,7 +218,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
   test("Istio's custom resources: absent until their definitions are installed, then the preferred served version is watched", async () => {
     const ns = "istio";
     await core.createNamespace({ body: { metadata: { name: ns } } });
-    const w = watch({ absentRecheckMs: 300 });
+    const w = await watch({ absentRecheckMs: 300 });
     assert.ok(await w.whenSynced(10_000));
     assert.equal(w.state().status.serviceEntries, { synced: true, absent: true });
     assert.equal(w.state().status.workloadEntries, { synced: true, absent: true });

@@ -57,7 +57,10 @@ test("what an error answer means: 410 and 'too large resource version' list agai
   assert.equal(classify(Object.assign(new Error("connect ECONNREFUSED 10.0.0.1:6443"), { code: "ECONNREFUSED" })), { kind: "unavailable", message: "connect ECONNREFUSED 10.0.0.1:6443" });
 });
 
-test("configuration: --kubeconfig, else KUBECONFIG (merged, first wins), else the pod's service account, else a clear error", () => {
+/** The message a promise rejects with ("" when it resolves). */
+const refusal = (p: Promise<unknown>) => p.then(() => "", (e: Error) => e.message);
+
+test("configuration: --kubeconfig, else KUBECONFIG (merged, first wins), else the pod's service account, else a clear error", async () => {
   const dir = mkdtempSync(join(tmpdir(), "mp-kubeconfig-"));
   try {
     const config = (name: string, server: string, token: string, current = name) => {
@@ -73,26 +76,26 @@ test("configuration: --kubeconfig, else KUBECONFIG (merged, first wins), else th
     };
     const a = config("a", "https://a.example:6443", "token-a");
     const b = config("b", "https://b.example:6443", "token-b", "");
-    const flag = loadKubeConfig({ kubeconfig: a, env: { KUBECONFIG: b } });
+    const flag = await loadKubeConfig({ kubeconfig: a, env: { KUBECONFIG: b } });
     assert.equal({ source: flag.source, server: flag.server, user: flag.user }, { source: `--kubeconfig ${a}`, server: "https://a.example:6443", user: "a-user" });
     // b has no current context: a's, from the second file, is used; b's entries are there too.
-    const env = loadKubeConfig({ env: { KUBECONFIG: [b, a].join(delimiter) } });
+    const env = await loadKubeConfig({ env: { KUBECONFIG: [b, a].join(delimiter) } });
     assert.is(env.server, "https://a.example:6443");
     assert.equal(env.kubeConfig.getContexts().map((c) => c.name), ["b", "a"]);
     assert.not.match(JSON.stringify({ source: env.source, server: env.server, user: env.user }), /token-/, "no credential in the description");
 
     const sa = join(dir, "sa");
-    assert.throws(() => loadKubeConfig({ env: {}, serviceAccountDir: sa }), (e: Error) => e.message === NO_CONFIGURATION);
-    assert.throws(() => loadKubeConfig({ env: { KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" }, serviceAccountDir: sa }), (e: Error) => e.message === NO_CONFIGURATION, "no token mounted: not in a pod");
+    assert.is(await refusal(loadKubeConfig({ env: {}, serviceAccountDir: sa })), NO_CONFIGURATION);
+    assert.is(await refusal(loadKubeConfig({ env: { KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" }, serviceAccountDir: sa })), NO_CONFIGURATION, "no token mounted: not in a pod");
     mkdirSync(sa);
     writeFileSync(join(sa, "token"), "sa-token");
-    const pod = loadKubeConfig({ env: { KUBERNETES_SERVICE_HOST: "fd00::1", KUBERNETES_SERVICE_PORT: "443" }, serviceAccountDir: sa });
+    const pod = await loadKubeConfig({ env: { KUBERNETES_SERVICE_HOST: "fd00::1", KUBERNETES_SERVICE_PORT: "443" }, serviceAccountDir: sa });
     assert.equal({ source: pod.source, server: pod.server }, { source: "in-cluster service account", server: "https://[fd00::1]:443" });
 
-    assert.throws(() => loadKubeConfig({ kubeconfig: join(dir, "missing") }), /^--kubeconfig: cannot read .*missing: ENOENT/);
+    assert.match(await refusal(loadKubeConfig({ kubeconfig: join(dir, "missing") })), /^--kubeconfig: cannot read .*missing: ENOENT/);
     const insecure = join(dir, "plain");
     writeFileSync(insecure, JSON.stringify({ clusters: [{ name: "p", cluster: { server: "http://p.example" } }], users: [{ name: "u", user: {} }], contexts: [{ name: "p", context: { cluster: "p", user: "u" } }], "current-context": "p" }));
-    assert.throws(() => loadKubeConfig({ kubeconfig: insecure }), /is not https/);
+    assert.match(await refusal(loadKubeConfig({ kubeconfig: insecure })), /is not https/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

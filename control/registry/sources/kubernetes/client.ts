@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { isIPv6 } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -32,25 +32,33 @@ export interface LoadKubeConfigOptions {
   serviceAccountDir?: string;
 }
 
-/** The configuration to use, or an Error saying why there is none or what is wrong with it. */
-export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KubeConfigChoice {
+type NewKubeConfig = () => KubeConfig;
+
+/**
+ * The configuration to use; rejects with an Error saying why there is none or what is wrong with it.
+ * The client library is loaded here, on first use: loading it takes 0.6 s, which every `multiplane`
+ * command paid at start while it was imported with the rest.
+ */
+export async function loadKubeConfig(opts: LoadKubeConfigOptions = {}): Promise<KubeConfigChoice> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const make: NewKubeConfig = () => new KubeConfig();
   const env = opts.env ?? process.env;
-  if (opts.kubeconfig) return checked(fromFiles([opts.kubeconfig], "--kubeconfig"), `--kubeconfig ${opts.kubeconfig}`);
+  if (opts.kubeconfig) return checked(fromFiles(make, [opts.kubeconfig], "--kubeconfig"), `--kubeconfig ${opts.kubeconfig}`);
   const files = (env.KUBECONFIG ?? "").split(delimiter).filter(Boolean);
-  if (files.length) return checked(fromFiles(files, "KUBECONFIG"), `KUBECONFIG=${env.KUBECONFIG}`);
-  const inCluster = fromServiceAccount(env, opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
+  if (files.length) return checked(fromFiles(make, files, "KUBECONFIG"), `KUBECONFIG=${env.KUBECONFIG}`);
+  const inCluster = fromServiceAccount(make, env, opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
   if (inCluster) return checked(inCluster, "in-cluster service account");
   throw new Error(NO_CONFIGURATION);
 }
 
 /** The files loaded and merged as kubectl merges them: the first file to name a cluster, user, context or current context wins. */
-function fromFiles(files: readonly string[], what: string): KubeConfig {
+function fromFiles(make: NewKubeConfig, files: readonly string[], what: string): KubeConfig {
   const merged = { clusters: [] as KubeConfig["clusters"], users: [] as KubeConfig["users"], contexts: [] as KubeConfig["contexts"], currentContext: "" };
   const add = <T extends { name: string }>(into: T[], from: readonly T[]) => {
     for (const x of from) if (!into.some((y) => y.name === x.name)) into.push(x);
   };
   for (const file of files) {
-    const one = new KubeConfig();
+    const one = make();
     try {
       one.loadFromFile(file);
     } catch (err) {
@@ -63,18 +71,18 @@ function fromFiles(files: readonly string[], what: string): KubeConfig {
     add(merged.contexts, one.contexts);
     merged.currentContext ||= one.currentContext ?? "";
   }
-  const kc = new KubeConfig();
+  const kc = make();
   kc.loadFromOptions(merged);
   return kc;
 }
 
 /** A pod's own configuration, or undefined outside a pod (no service host, or no token mounted). */
-function fromServiceAccount(env: Readonly<Record<string, string | undefined>>, dir: string): KubeConfig | undefined {
+function fromServiceAccount(make: NewKubeConfig, env: Readonly<Record<string, string | undefined>>, dir: string): KubeConfig | undefined {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   const tokenFile = join(dir, "token");
   if (!host || !port || !existsSync(tokenFile)) return undefined;
-  const kc = new KubeConfig();
+  const kc = make();
   kc.loadFromClusterAndUser(
     { name: "in-cluster", server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`, caFile: join(dir, "ca.crt"), skipTLSVerify: false },
     // A token file, not the token: the library reads it again every minute, and the kubelet rotates it.

@@ -1,9 +1,10 @@
 // GET requests and watch streams to the API server, authenticated and verified as the kubeconfig says
 // (its CA, client certificate, bearer token, token file, exec plugin, proxy): each request asks
 // KubeConfig.applyToHTTPSOptions for them afresh, so a rotated service account token is picked up.
-// Plain node:http(s) rather than the client library's generated API or its Watch: those lose the
-// server's Status message on errors (403 text, 410 reason), cannot page by raw path (custom
-// resources), and their watch has no deadline, so a connection that dies silently would hang forever.
+// Plain node:http(s) rather than the client library's Watch and generated API clients: its Watch keeps
+// only the status text of an HTTP error (not the server's message: which permission a 403 lacks) and
+// has no deadline, so a connection that died silently would hang forever; the generated clients are
+// one per kind and version, where a reflector needs one path for built-in and custom resources alike.
 // Nothing here logs: errors carry the server's message and the request's address, never a header.
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
@@ -136,6 +137,8 @@ function decoded(res: IncomingMessage): Readable {
   if (header(res, "content-encoding") !== "gzip") return res;
   const gunzip = createGunzip();
   res.on("error", (err) => gunzip.destroy(err));
+  // Whoever stops reading destroys the gunzip stream; the connection under it must close too.
+  gunzip.on("close", () => res.destroy());
   return res.pipe(gunzip);
 }
 

@@ -59,7 +59,7 @@ export class KubernetesSource implements RegistrySource {
   }
 
   async start(onUpdate: (update: SourceUpdate) => void): Promise<void> {
-    const choice = loadKubeConfig(this.opts.kubeconfig !== undefined ? { kubeconfig: this.opts.kubeconfig } : {});
+    const choice = await loadKubeConfig(this.opts.kubeconfig !== undefined ? { kubeconfig: this.opts.kubeconfig } : {});
     this.opts.log?.(`kubernetes: watching ${choice.server} as ${choice.user} (${choice.source})${this.opts.namespaces?.length ? `, namespaces ${this.opts.namespaces.join(",")}` : ""}`);
     this.onUpdate = onUpdate;
     this.watch = new KubernetesWatch({

@@ -2,7 +2,7 @@
 // and Istio's ServiceEntries and WorkloadEntries, each by one reflector (./reflector.ts) per
 // namespace watched. It only watches: turning these objects into registry resources is done elsewhere.
 //
-//   const watch = new KubernetesWatch({ kubeConfig: loadKubeConfig({ kubeconfig }).kubeConfig, onChange: (s) => ... });
+//   const watch = new KubernetesWatch({ kubeConfig: (await loadKubeConfig({ kubeconfig })).kubeConfig, onChange: (s) => ... });
 //   watch.start();
 //   await watch.whenSynced(30_000);   // every kind listed once (or found absent)
 //   const { services, pods, status } = watch.state();

@@ -10,7 +10,7 @@
 // full list), reports an error by stopping (the caller must restart it, and knows neither why nor
 // when), loses the server's message on HTTP errors (a 403's text names the missing permission), and
 // its watch has no deadline, so a connection that died silently would hang forever. This file does
-// those things in ~300 lines over ./kube-http.ts.
+// those things itself, over ./kube-http.ts.
 //
 // Faults, and what the copy and the status do:
 // - Server unreachable, 5xx, 429, timeouts: the copy stays as it was; status.unavailable says what
@@ -338,7 +338,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
   private becomeAbsent(): void {
     this.ref = undefined;
     this.resourceVersion = "";
-    if (!this.status.absent) this.opts.log?.(`kubernetes: ${this.description}: not served (its CustomResourceDefinition is not installed); checking again every ${Math.round(this.absentRecheckMs / 1000)} s`);
+    if (!this.status.absent) this.opts.log?.(`kubernetes: ${this.description}: not served (its CustomResourceDefinition is not installed); checking again every ${this.absentRecheckMs >= 1000 ? `${Math.round(this.absentRecheckMs / 1000)} s` : `${this.absentRecheckMs} ms`}`);
     if (this.objects.size > 0) {
       this.objects = new Map();
       this.shared = false;
