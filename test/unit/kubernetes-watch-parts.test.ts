@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { Backoff } from "../../control/registry/sources/kubernetes/backoff.ts";
-import { Coalescer } from "../../control/registry/sources/kubernetes/coalesce.ts";
+import { Coalescer } from "../../control/common/coalescer.ts";
 import { apiErrorFromBody, apiErrorFromStatus, classify } from "../../control/registry/sources/kubernetes/errors.ts";
 import { loadKubeConfig, NO_CONFIGURATION } from "../../control/registry/sources/kubernetes/client.ts";
 import { KINDS } from "../../control/registry/sources/kubernetes/kinds.ts";

@@ -3,6 +3,7 @@
 // is missed and nothing is read twice; if etcd compacted that history away, everything is listed
 // again. Writers wait on it: a write is visible here once `reportedRevision` reaches its revision.
 import type { Etcd3, IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from "etcd3";
+import { Conditions } from "../../../common/conditions.ts";
 import { firstLine } from "./etcd-client.ts";
 import { prefixRange } from "./etcd-layout.ts";
 
@@ -48,7 +49,7 @@ export class EtcdView {
   private emitting?: NodeJS.Immediate;
   private backoffMs = MIN_BACKOFF_MS;
   private stopped = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly conditions = new Conditions(() => this.stopped);
 
   constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly events: EtcdViewEvents) {}
 
@@ -75,22 +76,12 @@ export class EtcdView {
     clearTimeout(this.retry);
     if (this.emitting) clearImmediate(this.emitting);
     this.dropStream();
-    for (const wake of this.waiters) wake();
+    this.conditions.wake();
   }
 
   /** Resolves true once `check()` holds after a reported change, false after `timeoutMs` or stop(). */
   until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (check()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const wake = () => {
-        if (!check() && !this.stopped) return;
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve(check());
-      };
-      const timer = setTimeout(() => { this.waiters.delete(wake); resolve(check()); }, timeoutMs);
-      this.waiters.add(wake);
-    });
+    return this.conditions.until(check, timeoutMs);
   }
 
   private async connect(): Promise<void> {
@@ -156,7 +147,7 @@ export class EtcdView {
       if (this.stopped) return;
       this.reportedRevision = this.revision;
       this.events.changed();
-      for (const wake of [...this.waiters]) wake();
+      this.conditions.wake();
     });
   }
 
@@ -182,7 +173,7 @@ export class EtcdView {
     if (connected) this.lostAt = undefined;
     this.connected = connected;
     this.lastError = error;
-    for (const wake of [...this.waiters]) wake();
+    this.conditions.wake();
   }
 }
 

@@ -6,6 +6,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { statSync } from "node:fs";
+import { Coalescer } from "../../../common/coalescer.ts";
 import { REGISTRY_FILE } from "./load.ts";
 
 export interface Watcher {
@@ -26,7 +27,6 @@ export function watchRegistry(path: string, onChange: (changed: Changed) => void
   } catch { /* not there yet: watch the parent for it to appear */ }
   const dir = isDir ? path : dirname(path);
   const only = isDir ? undefined : basename(path);
-  let timer: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
   let watching: string | undefined;
   let retry: NodeJS.Timeout | undefined;
@@ -35,20 +35,17 @@ export function watchRegistry(path: string, onChange: (changed: Changed) => void
   // What changed since the last call: file names, so a reload reads only those, or everything.
   let pending: Set<string> | "all" = new Set();
 
-  let firstPending = 0;
-  const flush = () => {
-    timer = undefined;
+  const flush = (): void => {
     if (watching !== identity(dir)) { restart(); pending = "all"; }
     const changed = pending;
     pending = new Set();
     onChange(changed);
   };
+  const burst = new Coalescer(flush, { quietMs: debounceMs, maxWaitMs });
   const fire = (name?: string) => {
     if (name === undefined) pending = "all";
     else if (pending !== "all") pending.add(name);
-    if (timer === undefined) firstPending = Date.now();
-    clearTimeout(timer);
-    timer = setTimeout(flush, Math.max(0, Math.min(debounceMs, firstPending + maxWaitMs - Date.now())));
+    burst.poke();
   };
   const retryLater = () => {
     retried = true;
@@ -81,7 +78,7 @@ export function watchRegistry(path: string, onChange: (changed: Changed) => void
   return {
     close() {
       closed = true;
-      clearTimeout(timer);
+      burst.stop();
       clearTimeout(retry);
       watcher?.close();
     },

@@ -35,11 +35,11 @@
 // reflector copies its map (references only) before the next write after a state() call.
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { BackoffTiming } from "./backoff.ts";
-import { Coalescer, DEFAULT_COALESCE, type CoalesceTiming } from "./coalesce.ts";
+import { Coalescer, type CoalesceTiming } from "../../../common/coalescer.ts";
 import { servedVersion } from "./discovery.ts";
 import { KIND_NAMES, KINDS, type KindName, type KindObjects, type KindSpec } from "./kinds.ts";
 import { KubeHttp } from "./kube-http.ts";
-import { Reflector, type ReflectorStats, type ReflectorStatus } from "./reflector.ts";
+import { DEFAULT_COALESCE, Reflector, type ReflectorStats, type ReflectorStatus } from "./reflector.ts";
 import type { ResourceRef } from "./resource.ts";
 
 export type KindStatus = ReflectorStatus;

@@ -23,12 +23,16 @@
 // - 404 on a custom resource: the definition is not installed (or was removed): status.absent, the
 //   copy empty, and checked again every `absentRecheckMs`, so installing it later is picked up.
 // Changes (objects or status) are reported through a Coalescer: one call for a burst of events.
+import { Conditions } from "../../../common/conditions.ts";
 import { Backoff, DEFAULT_BACKOFF, type BackoffTiming } from "./backoff.ts";
-import { Coalescer, DEFAULT_COALESCE, type CoalesceTiming } from "./coalesce.ts";
+import { Coalescer, type CoalesceTiming } from "../../../common/coalescer.ts";
 import { apiErrorFromStatus, classify, KubeApiError } from "./errors.ts";
 import type { KubeHttp } from "./kube-http.ts";
 import { objectKey, type KubeObject } from "./api-objects.ts";
 import { collectionPath, describeResource, groupVersion, type ResourceRef } from "./resource.ts";
+
+/** A burst of watch events is one change: 15 ms after the last, at most 100 ms after the first. */
+export const DEFAULT_COALESCE: Readonly<CoalesceTiming> = Object.freeze({ quietMs: 15, maxWaitMs: 100 });
 
 export interface ReflectorStatus {
   /** The first listing is done (or the kind is absent): the copy is the cluster's, not a blank. */
@@ -122,7 +126,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
   private stopped = false;
   private paused = false;
   private parked = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly conditions = new Conditions(() => this.stopped);
   private readonly pageSize: number;
   private readonly watchTimeoutSeconds: number;
   private readonly absentRecheckMs: number;
@@ -404,21 +408,11 @@ export class Reflector<T extends KubeObject = KubeObject> {
   }
 
   private until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (check()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const wake = () => {
-        if (!check() && !this.stopped) return;
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve(check());
-      };
-      const timer = timeoutMs === Infinity ? undefined : setTimeout(() => { this.waiters.delete(wake); resolve(check()); }, timeoutMs);
-      this.waiters.add(wake);
-    });
+    return this.conditions.until(check, timeoutMs);
   }
 
   private notify(): void {
-    for (const wake of [...this.waiters]) wake();
+    this.conditions.wake();
   }
 }
 

@@ -1,20 +1,18 @@
 // Turns a burst of notices into one call: `fn` runs `quietMs` after the last poke(), but never later
-// than `maxWaitMs` after the first poke of the burst, so a steady stream of changes (pods churning)
-// is still reported several times a second instead of never.
+// than `maxWaitMs` after the first poke of the burst, so a steady stream of changes (pods churning, a
+// log file rewritten beside registry files) is still reported several times a second instead of never.
 
 export interface CoalesceTiming {
   quietMs: number;
   maxWaitMs: number;
 }
 
-export const DEFAULT_COALESCE: Readonly<CoalesceTiming> = Object.freeze({ quietMs: 15, maxWaitMs: 100 });
-
 export class Coalescer {
   private timer?: NodeJS.Timeout;
   private firstPokeAt = 0;
   private stopped = false;
 
-  constructor(private readonly fn: () => void, private readonly timing: CoalesceTiming = DEFAULT_COALESCE) {}
+  constructor(private readonly fn: () => void, private readonly timing: CoalesceTiming) {}
 
   poke(): void {
     if (this.stopped) return;
