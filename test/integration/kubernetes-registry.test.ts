@@ -126,13 +126,19 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
     return p;
   };
 
-  test("the seed's pod, its proxy reporting one IP, gets the inbound listener for Service A on net1 from Kubernetes alone", async () => {
+  /** The seed's pod and Service A in a namespace of their own, a control plane, and the seed's proxy once it has its inbound listener. */
+  const seedServed = async () => {
     const ns = await namespace();
     await seedPod(ns);
     await serviceA(ns);
     const cp = await controlPlane();
     const p = seedProxy(cp, ns);
     assert.ok(await waitFor(() => p.listeners().includes("10.75.8.101_9080"), 10_000), `listeners: ${p.listeners()}`);
+    return { ns, cp, p };
+  };
+
+  test("the seed's pod, its proxy reporting one IP, gets the inbound listener for Service A on net1 from Kubernetes alone", async () => {
+    const { ns, cp } = await seedServed();
     const status = await (await fetch(`${cp.httpUrl}/debug/proxies`)).json();
     const seen = status.proxies.find((x: any) => x.id.includes(`a-1.${ns}`));
     assert.equal(seen.nodeIps, ["192.168.10.63", "10.75.8.101"], "the pod's net1 IP counts as the proxy's own");
@@ -141,12 +147,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
   });
 
   test("network-status changes reach the proxy: an IP added to net1 becomes inbound, one removed goes", async () => {
-    const ns = await namespace();
-    await seedPod(ns);
-    await serviceA(ns);
-    const cp = await controlPlane();
-    const p = seedProxy(cp, ns);
-    assert.ok(await waitFor(() => p.listeners().includes("10.75.8.101_9080"), 10_000));
+    const { ns, p } = await seedServed();
     await core.patchNamespacedPod({ namespace: ns, name: "a-1", body: { metadata: { annotations: { [NETWORK_STATUS]: networkStatus(["10.75.8.101", "10.75.8.102"]) } } } }, mergePatch);
     assert.ok(await waitFor(() => p.listeners().includes("10.75.8.102_9080"), 5000), `added: ${p.listeners()}`);
     await core.patchNamespacedPod({ namespace: ns, name: "a-1", body: { metadata: { annotations: { [NETWORK_STATUS]: networkStatus(["10.75.8.102"]) } } } }, mergePatch);
@@ -179,12 +180,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
   });
 
   test("an API server restart: the last registry keeps serving, /readyz says why, changes after it arrive", async () => {
-    const ns = await namespace();
-    await seedPod(ns);
-    await serviceA(ns);
-    const cp = await controlPlane();
-    const p = seedProxy(cp, ns);
-    assert.ok(await waitFor(() => p.listeners().includes("10.75.8.101_9080"), 10_000));
+    const { ns, cp, p } = await seedServed();
     let downReason = "";
     await kube.restart({
       whileDown: async () => {

@@ -6,7 +6,7 @@ import type { V1EndpointSlice, V1Node, V1Pod, V1Service } from "@kubernetes/clie
 import { clip } from "../../../common/clip.ts";
 import { MAX_ERROR_CHARS, MAX_KEPT_ERRORS } from "../../text-limits.ts";
 import { resourceKey, type RegistryError, type Resource } from "../../model.ts";
-import type { SourceUpdate } from "../../source.ts";
+import type { ParseResult } from "../../istio/parse.ts";
 import { SERVICE_NAME_LABEL } from "./endpoint-slices.ts";
 import { istioResource, type IstioKind } from "./istio-objects.ts";
 import { podNetworkStatus, type NetworkStatus } from "./network-status.ts";
@@ -32,19 +32,12 @@ export interface KubernetesOptions {
 }
 
 /**
- * A SourceUpdate's shape. `resources` never holds an object that has errors: each error's origin
+ * What parsing registry files gives (errors and warnings capped, `invalidDocuments` the objects
+ * refused), so the source reports it as the files do. `resources` never holds an object that has errors: each error's origin
  * names its object (`kubernetes: ServiceEntry ns/name`), so a caller that skips invalid objects can
  * use `resources` as they are, and one that refuses the whole update sees every reason.
  */
-export interface KubernetesResources extends SourceUpdate {
-  resources: Resource[];
-  errors: RegistryError[];
-  warnings: RegistryError[];
-  moreErrors: number;
-  moreWarnings: number;
-  /** Objects refused (what `--on-invalid skip` leaves out). */
-  invalidDocuments: number;
-}
+export type KubernetesResources = ParseResult;
 
 export function kubernetesResources(state: KubernetesState, opts: KubernetesOptions = {}): KubernetesResources {
   const clusterDomain = (opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN).replace(/\.$/, "").toLowerCase();
