@@ -52,6 +52,18 @@ const QUOTE_CHARS = 80;
 
 /** The pod's network-status, or no networks when it has none (a pod without Multus, or not yet started). */
 export function podNetworkStatus(pod: V1Pod): NetworkStatus {
+  let status = parsedFor.get(pod);
+  if (!status) parsedFor.set(pod, (status = readPodNetworkStatus(pod)));
+  return status;
+}
+
+/**
+ * By pod object: the watch keeps an unchanged pod as the same object, and every update reads each
+ * pod's annotation twice (its Services' endpoints, its node IPs); parsed once per version of the pod.
+ */
+const parsedFor = new WeakMap<V1Pod, NetworkStatus>();
+
+function readPodNetworkStatus(pod: V1Pod): NetworkStatus {
   const value: unknown = pod.metadata?.annotations?.[NETWORK_STATUS_ANNOTATION];
   if (value === undefined || value === null) return { networks: [], warnings: [] };
   const prefix = `pod ${objectName(pod.metadata)}: annotation ${NETWORK_STATUS_ANNOTATION}`;
