@@ -10,8 +10,6 @@ import type { PodAddresses } from "../registry/sources/kubernetes/kubernetes-sou
 import type { ConfigDistributor } from "./distributor.ts";
 import type { Proxies } from "./proxies.ts";
 
-export type { PodAddresses };
-
 export interface PodIpEvents {
   /** The proxy's certificate may not claim its pod's IPs: they are left out. */
   refused?(proxyId: string, streamId: number, reason: string): void;
