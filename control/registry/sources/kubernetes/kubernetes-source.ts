@@ -14,6 +14,7 @@ import type { RegistrySource, SourceUpdate } from "../../source.ts";
 import { loadKubeConfig } from "./client.ts";
 import { KIND_NAMES, type KindName } from "./kinds.ts";
 import { KubernetesWatch, type KubernetesState, type KubernetesWatchOptions } from "./kubernetes-watch.ts";
+import type { NetworkStatusCache } from "./network-status.ts";
 import { podIps } from "./pod-ips.ts";
 import { kubernetesResources } from "./registry.ts";
 import { clusterDomainProblem } from "./service.ts";
@@ -52,6 +53,8 @@ export class KubernetesSource implements RegistrySource {
   /** The last update's resources by key, with their JSON: what did not change is handed on as the same object. */
   private previous = new Map<string, { json: string; resource: Resource }>();
   private lastPods: PodAddresses[] = [];
+  /** Pods' network-status annotations, parsed once per version of each pod. */
+  private readonly parsed: NetworkStatusCache = new WeakMap();
 
   constructor(private readonly opts: KubernetesSourceOptions = {}) {
     const domainProblem = opts.clusterDomain !== undefined ? clusterDomainProblem(opts.clusterDomain) : undefined;
@@ -130,9 +133,9 @@ export class KubernetesSource implements RegistrySource {
       pods: asApiTypes([...state.pods.values()]),
       serviceEntries: [...state.serviceEntries.values()],
       workloadEntries: [...state.workloadEntries.values()],
-    }, this.opts.clusterDomain !== undefined ? { clusterDomain: this.opts.clusterDomain } : {});
+    }, { parsed: this.parsed, ...(this.opts.clusterDomain !== undefined ? { clusterDomain: this.opts.clusterDomain } : {}) });
     onUpdate({ ...update, resources: this.sameObjectsWhereUnchanged(update.resources) });
-    this.lastPods = podAddresses(state);
+    this.lastPods = podAddresses(state, this.parsed);
     for (const listener of this.podListeners) listener(this.lastPods);
   }
 }
@@ -163,13 +166,13 @@ function problem(kind: KindName, state: KubernetesState): RegistryError {
 }
 
 /** Pods' addresses, with where each was read; what is wrong with a pod's annotation is a registry warning already. */
-function podAddresses(state: KubernetesState): PodAddresses[] {
+function podAddresses(state: KubernetesState, parsed: NetworkStatusCache): PodAddresses[] {
   const out: PodAddresses[] = [];
   for (const pod of state.pods.values()) {
     const namespace = pod.metadata?.namespace;
     const name = pod.metadata?.name;
     if (!namespace || !name) continue;
-    const { sources } = podIps(asApiType(pod));
+    const { sources } = podIps(asApiType(pod), parsed);
     if (sources.length === 0) continue;
     out.push({
       namespace, name,

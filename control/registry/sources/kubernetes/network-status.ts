@@ -51,17 +51,20 @@ const INTERFACE_NAME = /^[^\s/\x00-\x1f\x7f]+$/;
 const QUOTE_CHARS = 80;
 
 /** The pod's network-status, or no networks when it has none (a pod without Multus, or not yet started). */
-export function podNetworkStatus(pod: V1Pod): NetworkStatus {
-  let status = parsedFor.get(pod);
-  if (!status) parsedFor.set(pod, (status = readPodNetworkStatus(pod)));
+export function podNetworkStatus(pod: V1Pod, parsed?: NetworkStatusCache): NetworkStatus {
+  const known = parsed?.get(pod);
+  if (known) return known;
+  const status = readPodNetworkStatus(pod);
+  parsed?.set(pod, status);
   return status;
 }
 
 /**
- * By pod object: the watch keeps an unchanged pod as the same object, and every update reads each
- * pod's annotation twice (its Services' endpoints, its node IPs); parsed once per version of the pod.
+ * Pods' parsed annotations by pod object, kept by whoever translates a cluster again and again (the
+ * Kubernetes source): the watch keeps an unchanged pod as the same object, and every update reads each
+ * pod's annotation twice (its Services' endpoints, its node IPs); with it, once per version of the pod.
  */
-const parsedFor = new WeakMap<V1Pod, NetworkStatus>();
+export type NetworkStatusCache = WeakMap<V1Pod, NetworkStatus>;
 
 function readPodNetworkStatus(pod: V1Pod): NetworkStatus {
   const value: unknown = pod.metadata?.annotations?.[NETWORK_STATUS_ANNOTATION];

@@ -4,7 +4,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { quote } from "../../../common/clip.ts";
 import { isUnspecified, parseIp } from "../../../identity/ip.ts";
-import { podNetworkStatus } from "./network-status.ts";
+import { podNetworkStatus, type NetworkStatusCache } from "./network-status.ts";
 import { objectName } from "./objects.ts";
 
 export type PodIpSource = "status.podIPs" | `network-status:${string}`;
@@ -17,7 +17,7 @@ export interface PodIps {
   warnings: string[];
 }
 
-export function podIps(pod: V1Pod): PodIps {
+export function podIps(pod: V1Pod, parsed?: NetworkStatusCache): PodIps {
   const ips: string[] = [];
   const sources: PodIps["sources"] = [];
   const warnings: string[] = [];
@@ -36,7 +36,7 @@ export function podIps(pod: V1Pod): PodIps {
     if (parsed?.ok && !isUnspecified(parsed.ip)) add(parsed.ip, "status.podIPs");
     else warnings.push(`pod ${objectName(pod.metadata)}: status.podIPs[${i}]: ${typeof raw === "string" ? `${quote(raw, 80)} is not a host's IP address` : "no ip"}; left out`);
   });
-  const status = podNetworkStatus(pod);
+  const status = podNetworkStatus(pod, parsed);
   for (const w of status.warnings) warnings.push(w);
   for (const network of status.networks) {
     const from: PodIpSource = `network-status:${network.name}${network.interface ? `/${network.interface}` : ""}`;

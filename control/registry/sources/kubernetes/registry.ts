@@ -9,7 +9,7 @@ import { resourceKey, type RegistryError, type Resource } from "../../model.ts";
 import type { ParseResult } from "../../istio/parse.ts";
 import { SERVICE_NAME_LABEL } from "./endpoint-slices.ts";
 import { istioResource, type IstioKind } from "./istio-objects.ts";
-import { podNetworkStatus, type NetworkStatus } from "./network-status.ts";
+import { podNetworkStatus, type NetworkStatus, type NetworkStatusCache } from "./network-status.ts";
 import { kubernetesOrigin, type Translation } from "./objects.ts";
 import { clusterIndex } from "./pods.ts";
 import { clusterDomainProblem, DEFAULT_CLUSTER_DOMAIN, serviceEntryFromService } from "./service.ts";
@@ -29,6 +29,8 @@ export interface KubernetesState {
 export interface KubernetesOptions {
   /** What Service hosts end in: NAME.NS.svc.<clusterDomain>. Default cluster.local. */
   clusterDomain?: string;
+  /** Pods' annotations parsed by an earlier call, by pod object. */
+  parsed?: NetworkStatusCache;
 }
 
 /**
@@ -64,7 +66,7 @@ export function kubernetesResources(state: KubernetesState, opts: KubernetesOpti
   const statusOf = (pod: V1Pod): NetworkStatus => {
     let status = statuses.get(pod);
     if (!status) {
-      status = podNetworkStatus(pod);
+      status = podNetworkStatus(pod, opts.parsed);
       statuses.set(pod, status);
       for (const reason of status.warnings) warnings.push({ ...kubernetesOrigin("Pod", pod.metadata), reason });
     }
