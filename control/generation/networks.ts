@@ -1,7 +1,7 @@
 // Split-horizon endpoints, as Istio 1.1+ builds them for sidecars: an endpoint on the proxy's own
 // network (or on none) is reached directly; an endpoint on another network that has gateways is
 // reached through them; without gateways anywhere there is one flat network.
-import { parseCidr } from "../identity/ip.ts";
+import { cidrContains, parseCidr } from "../identity/ip.ts";
 import type { Endpoint } from "../registry/model.ts";
 import type { MeshNetwork } from "./options.ts";
 
@@ -79,17 +79,5 @@ const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
 
 function inCidr(ip: string, cidr: string): boolean {
   const c = parseCidr(cidr);
-  const a = parseCidr(ip);
-  if (!c.ok || !a.ok || c.cidr.family !== a.cidr.family) return false;
-  const bits = (x: string, family: 4 | 6) => (family === 4 ? x.split(".").map((o) => Number(o).toString(2).padStart(8, "0")).join("") : v6Bits(x));
-  return bits(a.cidr.address, a.cidr.family).slice(0, c.cidr.prefixLen) === bits(c.cidr.address, c.cidr.family).slice(0, c.cidr.prefixLen);
-}
-
-function v6Bits(ip: string): string {
-  const [head, tail] = ip.includes("::") ? ip.split("::") as [string, string] : [ip, undefined];
-  const parse = (s: string) => (s === "" ? [] : s.split(":"));
-  const left = parse(head);
-  const right = tail === undefined ? [] : parse(tail);
-  const groups = tail === undefined ? left : [...left, ...new Array<string>(8 - left.length - right.length).fill("0"), ...right];
-  return groups.map((g) => parseInt(g, 16).toString(2).padStart(16, "0")).join("");
+  return c.ok && cidrContains(c.cidr, ip);
 }

@@ -28,6 +28,26 @@ export function normaliseIp(input: string): string | undefined {
   return r.ok ? r.ip : undefined;
 }
 
+/**
+ * A total order for listing IPs: IPv4 before IPv6, each by numeric value (so 10.0.0.9 < 10.0.0.10);
+ * what is not an IP sorts last, by its text. Any spelling: "2001:DB8::1" and "2001:db8::1" are equal.
+ */
+export function compareIps(a: string, b: string): number {
+  const ka = ipSortKey(a);
+  const kb = ipSortKey(b);
+  if (!ka || !kb) return ka ? -1 : kb ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  if (ka.length !== kb.length) return ka.length - kb.length; // 4 bytes (IPv4) before 8 groups (IPv6)
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i]! - kb[i]!;
+  return 0;
+}
+
+/** IPv4 as its 4 bytes, IPv6 as its 8 groups, or undefined for what is not an IP. */
+function ipSortKey(input: string): number[] | undefined {
+  const r = parseIp(input);
+  if (!r.ok) return undefined;
+  return r.family === 4 ? r.ip.split(".").map(Number) : ipv6Groups(r.ip);
+}
+
 /** 0.0.0.0 and ::, which name "any address" and never a host. */
 export function isUnspecified(ip: string): boolean {
   return ip === "0.0.0.0" || ip === "::";
@@ -52,6 +72,16 @@ export function parseCidr(input: string): CidrParse {
   const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
   if (!(len >= 0 && len <= max)) return { ok: false, reason: `${JSON.stringify(input)}: prefix length must be 0..${max}` };
   return { ok: true, cidr: { address: ip.ip, prefixLen: len, family: ip.family } };
+}
+
+/** Whether `ip` (any spelling) lies inside `cidr`. */
+export function cidrContains(cidr: Cidr, ip: string): boolean {
+  const a = parseIp(ip);
+  if (!a.ok || a.family !== cidr.family) return false;
+  const bits = (x: string, family: IpFamily) => (family === 4
+    ? x.split(".").map((o) => Number(o).toString(2).padStart(8, "0")).join("")
+    : ipv6Groups(x).map((g) => g.toString(2).padStart(16, "0")).join(""));
+  return bits(a.ip, a.family).slice(0, cidr.prefixLen) === bits(cidr.address, cidr.family).slice(0, cidr.prefixLen);
 }
 
 function ipv6Groups(text: string): number[] {

@@ -30,6 +30,7 @@ const LAYERS: readonly (readonly [layer: string, paths: readonly string[]])[] = 
   ["xds server", ["control/xds/server/"]],
   ["http", ["control/http/"]],
   ["serve", ["control/serve/"]],
+  ["agent", ["control/agent/"]],
   ["envoy tools", ["envoy/"]],
   ["cmd", ["control/cmd/", "control/main.ts"]],
   ["scripts", ["scripts/"]],

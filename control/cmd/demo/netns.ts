@@ -186,7 +186,7 @@ export function createSeedTopology(cleanup: CleanupRegistry): Topology {
       run("ip", ["netns", "add", n]);
       exec(n, "ip", ["link", "set", "lo", "up"]);
     }
-    // The 192.168.10.0/24 interface first, so the node lists it first (as node.id's IP, and first in INSTANCE_IPS).
+    // The 192.168.10.0/24 interface carries node.id's IP (the only one Istio 1.0 used); INSTANCE_IPS lists both, sorted.
     run("ip", ["link", "add", "name", ifaces.nodeLan, "netns", ns.node, "type", "veth", "peer", "name", ifaces.lan, "netns", ns.lan]);
     run("ip", ["link", "add", "name", ifaces.nodeClient, "netns", ns.node, "type", "veth", "peer", "name", ifaces.client, "netns", ns.client]);
     const addr = (n: string, dev: string, ip: string) => {
