@@ -7,9 +7,10 @@ import { resolveEnvoy } from "../../envoy/resolve.ts";
 import { generateBootstrap, parseHostPort, DEFAULT_ADMIN, type HostPort, sdsPathsNextTo, writeXdsSdsFiles, type XdsTlsOptions } from "../../envoy/bootstrap.ts";
 import { interfaceIps } from "../../envoy/interface-ips.ts";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
-import { parseIp } from "../identity/ip.ts";
+import { parseCidr, parseIp, type Cidr } from "../identity/ip.ts";
 import type { ServeOptions } from "../serve/options.ts";
 import { serve } from "../serve/serve.ts";
+import { runAgent } from "./agent.ts";
 import { start } from "./start.ts";
 import { captureCommand } from "../../envoy/capture.ts";
 import { demoCommand } from "./demo/index.ts";
@@ -29,6 +30,7 @@ const HELP: Readonly<Record<string, string>> = {
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
         [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
         [--mesh-networks FILE] [--on-invalid reject|skip] [--namespaces a,b] [--cluster-domain cluster.local]
+        [--agent-floating-ips CIDR,CIDR] [--agent-expiry-seconds 60]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched), or on
       etcd://HOST:PORT[,HOST:PORT...]/PREFIX (one key per entry, watched; the HTTP API's writes go to
       etcd, so --api-dir and the hold flags are for files only; replicas on one etcd are
@@ -40,7 +42,15 @@ const HELP: Readonly<Record<string, string>> = {
       --kubernetes (KUBECONFIG, or the pod's service account) or --kubeconfig FILE: also read Services,
       EndpointSlices, Pods and Istio's ServiceEntries and WorkloadEntries from Kubernetes (--namespaces:
       only these), with or without --registry; a proxy whose node id names a pod gets its pod's IPs
-      (status.podIPs and every network in Multus's network-status) as node IPs`,
+      (status.podIPs and every network in Multus's network-status) as node IPs.
+      Node agents (multiplane agent) report on the xDS port; under mutual TLS an agent may claim its
+      certificate's IP addresses and --agent-floating-ips; a report outlives its agent by --agent-expiry-seconds`,
+  agent: `  agent --xds HOST:PORT --node-id ID [--node-id ID ...] [--xds-ca F [--cert F --key F] [--xds-san NAME]]
+        [--exclude-interfaces a,b]
+      run on a node beside its Envoys: watch the node's addresses (iproute2: ip monitor, a full read every
+      30 s as a safety net) and report them to the control plane for these node ids, so their proxies'
+      node IPs follow interface changes without a restart (same filter as bootstrap --instance-ips auto;
+      TLS flags as bootstrap's); runs until SIGTERM or SIGINT`,
   validate: `  validate [--json] [--mesh-networks FILE] PATH...
       check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
       one file:line:column: reason per problem; exit 0 when none is an error, else 1`,
@@ -192,6 +202,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
       "mesh-networks": { type: "string" }, "on-invalid": { type: "string" },
       kubernetes: { type: "boolean" }, kubeconfig: { type: "string" }, namespaces: { type: "string" }, "cluster-domain": { type: "string" },
+      "agent-floating-ips": { type: "string" }, "agent-expiry-seconds": { type: "string" },
     },
   });
   const guardFlags = ["guard-wasm-port", "guard-wasm-url", "guard-wasm-path"].filter((f) => values[f as "guard-wasm-port"] !== undefined);
@@ -255,7 +266,48 @@ export function parseServeArgs(args: string[]): ServeOptions {
     ...(values["accept-removals"] ? { acceptRemovals: true } : {}),
     ...(values["mesh-networks"] ? { meshNetworks: readMeshNetworks(values["mesh-networks"]) } : {}),
     ...(onInvalid === "skip" ? { onInvalid } : {}),
+    ...(values["agent-floating-ips"] !== undefined ? { agentFloatingIps: cidrListFlag(values["agent-floating-ips"], "--agent-floating-ips") } : {}),
+    ...(values["agent-expiry-seconds"] !== undefined ? { agentExpirySeconds: numberFlag(values["agent-expiry-seconds"], "--agent-expiry-seconds", 0, 86_400) } : {}),
   };
+}
+
+function cidrListFlag(value: string, flag: string): Cidr[] {
+  const entries = value.split(",").map((e) => e.trim()).filter(Boolean);
+  if (entries.length === 0) throw new UsageError(`${flag}: expected CIDR ranges or addresses separated by commas, got ${JSON.stringify(value)}`);
+  return entries.map((e) => {
+    const c = parseCidr(e);
+    if (!c.ok) throw new UsageError(`${flag}: ${c.reason}`);
+    return c.cidr;
+  });
+}
+
+/** Runs until SIGTERM or SIGINT. */
+async function agentCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args, strict: true,
+    options: {
+      xds: { type: "string" }, "node-id": { type: "string", multiple: true },
+      "xds-ca": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, "xds-san": { type: "string" },
+      "exclude-interfaces": { type: "string" },
+    },
+  });
+  if (!values.xds) throw new UsageError("agent: --xds HOST:PORT (the control plane's xDS address) is required");
+  const nodeIds = (values["node-id"] ?? []).filter((id) => id !== "");
+  if (nodeIds.length === 0) throw new UsageError("agent: --node-id is required (each Envoy on this node that the reports are for; repeat the flag for several)");
+  if (!values.cert !== !values.key) throw new UsageError("agent: --cert and --key go together");
+  if ((values.cert || values["xds-san"]) && !values["xds-ca"]) throw new UsageError("agent: --cert, --key and --xds-san need --xds-ca (xDS over TLS)");
+  if (values["xds-ca"]) pemFile(values["xds-ca"], "--xds-ca", "certificate");
+  if (values.cert) pemFile(values.cert, "--cert", "certificate");
+  if (values.key) pemFile(values.key, "--key", "key");
+  const running = await runAgent({
+    xds: hostPortFlag(values.xds, "--xds"),
+    nodeIds,
+    ...(values["xds-ca"] ? { tls: { caFile: values["xds-ca"], ...(values.cert && values.key ? { certFile: values.cert, keyFile: values.key } : {}), ...(values["xds-san"] ? { san: values["xds-san"] } : {}) } } : {}),
+    excludeInterfaces: (values["exclude-interfaces"] ?? "").split(",").map((i) => i.trim()).filter(Boolean),
+    log: console.log,
+  });
+  await untilSignal();
+  await running.stop();
 }
 
 function numberFlag(value: string, flag: string, min: number, max: number): number {
@@ -340,6 +392,9 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "serve":
         await serveCommand(rest);
+        return 0;
+      case "agent":
+        await agentCommand(rest);
         return 0;
       case "start": {
         const { values } = parseArgs({ args: rest, strict: true, options: { "free-ports": { type: "boolean" } } });

@@ -15,9 +15,11 @@ export function nodeIpsOf(proxy: ProxyIdentity, legacySingleIp: boolean): NodeIp
     describe(ip) {
       const i = index.get(ip);
       if (i === undefined) return undefined;
+      // What the proxy reported at its start counts only while no agent reports the node's set instead.
+      const reported = legacySingleIp || proxy.replacedBy === undefined;
       const from = [
-        ip === proxy.nodeIdIp ? "node.id" : "", proxy.instanceIps.includes(ip) ? "INSTANCE_IPS" : "",
-        ...proxy.learned.filter((l) => l.ip === ip).map((l) => l.from),
+        ip === proxy.nodeIdIp && reported ? "node.id" : "", proxy.instanceIps.includes(ip) && reported ? "INSTANCE_IPS" : "",
+        ...proxy.learned.filter((l) => l.ip === ip).map((l) => (l.at ? `${l.from}, reported ${l.at}` : l.from)),
       ].filter(Boolean).join(" and ");
       return `node IP ${i + 1} of ${ips.length} (from ${from})`;
     },

@@ -57,6 +57,7 @@ const ROUTES: Route[] = [
   },
   { path: "/metrics", methods: { GET: ({ view }) => text(view.metricsText(), 200, "text/plain; version=0.0.4; charset=utf-8") } },
   { path: "/debug/proxies", methods: { GET: ({ view }) => json({ proxies: view.proxies() }) } },
+  { path: "/debug/agents", methods: { GET: ({ view }) => json({ reports: view.agentReports() }) } },
   { path: "/debug/config_dump", query: "?proxy=ID", methods: { GET: ({ url, view }) => perProxy(url, view, (id) => view.configDump(id)) } },
   {
     path: "/debug/decisions",

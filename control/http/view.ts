@@ -5,6 +5,7 @@ import type { Resources } from "../generation/generate.ts";
 import type { ServiceEntry } from "../registry/model.ts";
 import type { RegistryWrite, WriteOutcome } from "../registry/source.ts";
 import type { StoreStatus } from "../registry/store.ts";
+import type { AgentReportView } from "../pipeline/agent-ips.ts";
 import type { ProxyStatus } from "../pipeline/proxies.ts";
 
 export interface ControlPlaneView {
@@ -12,6 +13,8 @@ export interface ControlPlaneView {
   readiness(): { ready: boolean; reasons: string[] };
   registryStatus(): StoreStatus;
   proxies(): ProxyStatus[];
+  /** The node agents' standing reports, by node id. */
+  agentReports(): AgentReportView[];
   configDump(proxyId: string): Resources | undefined;
   decisions(proxyId: string): Decision[] | undefined;
   metricsText(): string;

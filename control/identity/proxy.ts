@@ -19,10 +19,12 @@ export interface ProxyIdentity {
   nodeIdIp?: string;
   /** From node.metadata.INSTANCE_IPS. */
   instanceIps: string[];
-  /** node.id's IP first, then INSTANCE_IPS, then the learned ones; canonical and deduplicated. */
+  /** node.id's IP first, then INSTANCE_IPS (unless replacedBy), then the learned ones; canonical and deduplicated. */
   nodeIps: string[];
-  /** IPs the control plane learned for this proxy beyond what it reports (its pod in Kubernetes), each with where from. */
+  /** IPs the control plane learned for this proxy beyond what it reports (its pod in Kubernetes, its node's agent), each with where from. */
   learned: LearnedIp[];
+  /** Who reports this node's current IPs in place of what the proxy reported at its start (its node agent), if anyone. */
+  replacedBy?: string;
   /** Ignored input, one message each (at most MAX_PROBLEMS, then one "and N more"): the caller logs them once. */
   problems: string[];
   metadata: Record<string, unknown>;
@@ -34,6 +36,8 @@ export interface ProxyIdentity {
 export interface LearnedIp {
   ip: string;
   from: string;
+  /** When it was last reported (ISO 8601), for sources that report over time. */
+  at?: string;
 }
 
 /** Problems listed per proxy; the rest are counted. */
@@ -67,9 +71,13 @@ export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): 
   };
 }
 
-/** The same proxy with `learned` in place of what was learned before: its node IPs are what it reports plus those. */
-export function withLearnedIps(proxy: ProxyIdentity, learned: readonly LearnedIp[]): ProxyIdentity {
-  const reported = [...(proxy.nodeIdIp ? [proxy.nodeIdIp] : []), ...proxy.instanceIps];
+/**
+ * The same proxy with `learned` in place of what was learned before: its node IPs are what it reported
+ * plus those, or only those when `replacedBy` names who reports the node's current set instead.
+ */
+export function withLearnedIps(proxy: ProxyIdentity, learned: readonly LearnedIp[], replacedBy?: string): ProxyIdentity {
+  const reported = replacedBy !== undefined ? [] : [...(proxy.nodeIdIp ? [proxy.nodeIdIp] : []), ...proxy.instanceIps];
   const nodeIps = [...new Set([...reported, ...learned.map((l) => l.ip)])];
-  return { ...proxy, nodeIps, learned: [...learned] };
+  const { replacedBy: _before, ...rest } = proxy;
+  return { ...rest, nodeIps, learned: [...learned], ...(replacedBy !== undefined ? { replacedBy } : {}) };
 }

@@ -74,9 +74,15 @@ export class ConfigDistributor {
   relearn(streamId: number, identity: ProxyIdentity): void {
     const r = this.proxies.get(streamId);
     if (!r || identity.id !== r.identity.id) return;
+    const nodeIps = this.pipeline.nodeIps(identity);
+    // Only where they came from changed (a report of the same set): the config is the same.
+    if (nodeIps.join(",") === r.nodeIps.join(",")) {
+      r.identity = identity;
+      return;
+    }
     this.pipeline.release(r.identity, r.via);
     r.identity = identity;
-    r.nodeIps = this.pipeline.nodeIps(identity);
+    r.nodeIps = nodeIps;
     this.pipeline.retain(identity, r.via);
     this.enqueue(r, this.changed, performance.now());
   }

@@ -5,10 +5,9 @@
 // service account: the pod's must be those (the namespace is checked at admission already), else the
 // pod's IPs are not added, and the refusal is reported.
 import type { SpiffeId } from "../authz/peer-identity.ts";
-import { withLearnedIps, type LearnedIp, type ProxyIdentity } from "../identity/proxy.ts";
+import type { LearnedIp, ProxyIdentity } from "../identity/proxy.ts";
 import type { PodAddresses } from "../registry/sources/kubernetes/kubernetes-source.ts";
-import type { ConfigDistributor } from "./distributor.ts";
-import type { Proxies } from "./proxies.ts";
+import type { Affects, Learned, LearnedIpSource } from "./learned-ips.ts";
 
 export interface PodIpEvents {
   /** The proxy's certificate may not claim its pod's IPs: they are left out. */
@@ -25,19 +24,19 @@ function podOf(proxy: ProxyIdentity): string | undefined {
 const sameIps = (a: readonly LearnedIp[], b: readonly LearnedIp[]) =>
   a.length === b.length && a.every((x, i) => x.ip === b[i]!.ip && x.from === b[i]!.from);
 
-export class PodIpLearning {
+export class PodIpLearning implements LearnedIpSource {
   private pods = new Map<string, PodAddresses>();
   /** What each stream's certificate proved (mutual TLS), to judge its pod again when the pod changes. */
   private readonly peers = new Map<number, SpiffeId | undefined>();
   /** Refusals already reported, per stream, so a pod that changes often does not repeat them. */
   private readonly refusedStreams = new Set<number>();
 
-  constructor(private readonly distributor: ConfigDistributor, private readonly proxies: Proxies, private readonly events: PodIpEvents = {}) {}
+  /** `refresh`: how the streams a pod change affects get their node IPs again (LearnedIps.refresh). */
+  constructor(private readonly refresh: (affects: Affects) => void, private readonly events: PodIpEvents = {}) {}
 
-  /** The proxy as it connects, with its pod's IPs when it may have them. `peer`: its certificate's SPIFFE id under mutual TLS. */
-  learn(proxy: ProxyIdentity, streamId: number, peer: SpiffeId | undefined, mutualTls: boolean): ProxyIdentity {
+  /** A stream opens; `peer`: its certificate's SPIFFE id under mutual TLS (its pod's IPs are then only its if they match). */
+  connected(streamId: number, peer: SpiffeId | undefined, mutualTls: boolean): void {
     if (mutualTls) this.peers.set(streamId, peer);
-    return withLearnedIps(proxy, this.ipsFor(proxy, streamId));
   }
 
   /** The stream closed. */
@@ -52,15 +51,13 @@ export class PodIpLearning {
     for (const p of pods) next.set(podKey(p.namespace, p.name), p);
     const before = this.pods;
     this.pods = next;
-    for (const r of this.proxies.all()) {
-      const key = podOf(r.identity);
-      if (key === undefined) continue;
+    this.refresh((proxy) => {
+      const key = podOf(proxy);
+      if (key === undefined) return false;
       const was = before.get(key);
       const now = next.get(key);
-      if (was === now || (was && now && sameIps(was.ips, now.ips) && was.serviceAccount === now.serviceAccount)) continue;
-      const learned = this.ipsFor(r.identity, r.streamId);
-      if (!sameIps(learned, r.identity.learned)) this.distributor.relearn(r.streamId, withLearnedIps(r.identity, learned));
-    }
+      return !(was === now || (was && now && sameIps(was.ips, now.ips) && was.serviceAccount === now.serviceAccount));
+    });
   }
 
   /** Pods known (for /debug and tests). */
@@ -68,10 +65,10 @@ export class PodIpLearning {
     return this.pods.size;
   }
 
-  private ipsFor(proxy: ProxyIdentity, streamId: number): LearnedIp[] {
+  ipsFor(proxy: ProxyIdentity, streamId: number): Learned | undefined {
     const key = podOf(proxy);
     const pod = key === undefined ? undefined : this.pods.get(key);
-    if (!pod) return [];
+    if (!pod) return undefined;
     if (this.peers.has(streamId)) {
       const peer = this.peers.get(streamId);
       const problem = !peer
@@ -84,9 +81,9 @@ export class PodIpLearning {
           this.refusedStreams.add(streamId);
           this.events.refused?.(proxy.id, streamId, `pod ${key}'s IPs not added: ${problem}`);
         }
-        return [];
+        return undefined;
       }
     }
-    return [...pod.ips];
+    return { ips: pod.ips };
   }
 }

@@ -10,10 +10,13 @@ import { proxyIdentity } from "../identity/proxy.ts";
 import { RateLimitedLog, type LogRate } from "../log/rate-limited-log.ts";
 import type { ConfigPipeline } from "../pipeline/config-pipeline.ts";
 import type { ConfigDistributor, DistributorEvents } from "../pipeline/distributor.ts";
+import type { AgentEvents, AgentIpLearning } from "../pipeline/agent-ips.ts";
+import type { LearnedIps } from "../pipeline/learned-ips.ts";
 import type { PodIpEvents, PodIpLearning } from "../pipeline/pod-ips.ts";
 import { shortType, type Proxies } from "../pipeline/proxies.ts";
 import { formatError } from "../registry/model.ts";
 import type { StoreEvents } from "../registry/store.ts";
+import type { AgentCallbacks, AgentSession } from "../xds/server/agent-stream.ts";
 import type { XdsCallbacks } from "../xds/server/callbacks.ts";
 import { invalid, statusName, type XdsLimits } from "../xds/server/limits.ts";
 import type { ControlPlaneCounters } from "./metrics.ts";
@@ -84,6 +87,42 @@ export function podIpEvents(counters: ControlPlaneCounters, streamLog: StreamLog
   };
 }
 
+export function agentEvents(log: (line: string) => void, counters: ControlPlaneCounters, streamLog: StreamLog): AgentEvents {
+  return {
+    refused(agent, reason, kind) {
+      counters.agentRefusals.inc({ kind });
+      streamLog.peer(agent, `warning: ${agent}: refused: ${clip(reason)}`);
+    },
+    reported(agent, report, accepted) {
+      counters.agentReports.inc();
+      streamLog.peer(agent, `${agent} reports node_ips=${clip(accepted.join(",")) || "none"} for ${clip(report.nodeIds.join(","), 400)}`);
+    },
+    expired(agent, nodeIds) {
+      log(`${agent} went away and its report expired: ${clip(nodeIds.join(","), 400)} back to the node IPs their proxies reported`);
+    },
+  };
+}
+
+/** How an agent is named in logs and /debug: where it connects from, and its certificate under mutual TLS. */
+const agentName = (s: AgentSession) =>
+  `node agent ${s.peer.remoteAddress ?? "unknown"}${s.peer.certificate ? ` (${peerIdentityOf(s.peer.certificate).display})` : ""}`;
+
+export function agentCallbacks(agentIps: AgentIpLearning, counters: ControlPlaneCounters, streamLog: StreamLog): AgentCallbacks {
+  return {
+    onAgentReport(session, report) {
+      const peer = session.peer.certificate ? { mutualTls: true as const, certificate: peerIdentityOf(session.peer.certificate) } : { mutualTls: false as const };
+      return agentIps.report({ agentId: session.agentId, name: agentName(session) }, peer, report);
+    },
+    onAgentRefused(session, reason) {
+      counters.agentRefusals.inc({ kind: "report" });
+      streamLog.peer(agentName(session), `warning: ${agentName(session)}: report refused: ${clip(reason)}`);
+    },
+    onAgentClosed(session) {
+      agentIps.gone(session.agentId);
+    },
+  };
+}
+
 export interface StreamParts {
   limits: XdsLimits & IdentityLimits;
   trustDomain: string;
@@ -91,11 +130,12 @@ export interface StreamParts {
   proxies: Proxies;
   distributor: ConfigDistributor;
   podIps: PodIpLearning;
+  learnedIps: LearnedIps;
   counters: ControlPlaneCounters;
   streamLog: StreamLog;
 }
 
-export function xdsCallbacks({ limits, trustDomain, pipeline, proxies, distributor, podIps, counters, streamLog }: StreamParts): XdsCallbacks {
+export function xdsCallbacks({ limits, trustDomain, pipeline, proxies, distributor, podIps, learnedIps, counters, streamLog }: StreamParts): XdsCallbacks {
   const loggedProblems = new Set<string>();
   return {
     // Admission: INSTANCE_IPS within limits, then what a client certificate proves and the streams
@@ -109,8 +149,10 @@ export function xdsCallbacks({ limits, trustDomain, pipeline, proxies, distribut
         if (!loggedProblems.has(p)) { loggedProblems.add(p); streamLog.proxy(reported.id, `warning: ${clip(p)}`); }
       }
       const peer = info.peer.certificate ? peerIdentityOf(info.peer.certificate) : undefined;
-      // Its pod's IPs (Kubernetes), when its certificate may claim them: judged with them, like another stream of its node id.
-      const identity = podIps.learn(reported, info.streamId, peer?.spiffe, peer !== undefined);
+      // Its pod's IPs (Kubernetes), when its certificate may claim them, and its node agent's report:
+      // judged with them, like another stream of its node id.
+      podIps.connected(info.streamId, peer?.spiffe, peer !== undefined);
+      const identity = learnedIps.learn(reported, info.streamId);
       const admission = admit({ proxy: identity, streamId: info.streamId, nodeIps: pipeline.nodeIps(identity), ...(peer ? { peer } : {}), open: proxies.forNode(identity.id), policy: { trustDomain } });
       if (!admission.ok) {
         podIps.forget(info.streamId);

@@ -99,6 +99,8 @@ export function controlPlaneCounters() {
     generation: new Histogram("multiplane_generation_seconds", "Generating and packing one proxy's resources.", LATENCY_BUCKETS),
     rejections: new Counter("multiplane_registry_rejections_total", "Registry changes refused (bad file, etcd value or HTTP request), by source."),
     podIpRefusals: new Counter("multiplane_pod_ips_refused_total", "Proxies whose pod's IPs (Kubernetes) were not added: their certificate's service account is not the pod's."),
+    agentReports: new Counter("multiplane_agent_reports_total", "Node agents' address reports taken."),
+    agentRefusals: new Counter("multiplane_agent_refusals_total", "What node agents claimed and may not (mutual TLS): kind=ip, an address outside the certificate's IP SANs and the floating ranges; kind=proxy, a proxy not on the agent's node; kind=report, a malformed report."),
   };
 }
 
@@ -115,7 +117,7 @@ export function controlPlaneMetrics(c: ControlPlaneCounters, parts: { proxies: P
     new Gauge("multiplane_xds_streams", "Open xDS streams by protocol.", () => Object.entries(proxies.streamCounts()).map(([protocol, n]) => [{ protocol }, n])),
     new Gauge("multiplane_xds_send_bytes", "Bytes of built responses the connections have not taken yet, over all streams (bounded by the send budget).", () => xds.sending().bytes),
     new Gauge("multiplane_xds_streams_waiting_to_send", "Streams waiting for the send budget before they build their next response.", () => xds.sending().waiting),
-    c.pushes, c.pushLatency, c.acks, c.nacks, c.refusals, c.podIpRefusals, c.generation,
+    c.pushes, c.pushLatency, c.acks, c.nacks, c.refusals, c.podIpRefusals, c.agentReports, c.agentRefusals, c.generation,
     new Gauge("multiplane_registry_services", "Services (ServiceEntry hosts) in the serving registry.", () => store.registry.services.length),
     new Gauge("multiplane_registry_reloads_total", "Registry updates from files or etcd that were applied.", () => store.status().reloads, "counter"),
     c.rejections,

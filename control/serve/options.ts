@@ -4,8 +4,10 @@ import { LOOP_GUARD_WASM } from "../../envoy/paths.ts";
 import { DEFAULT_VIRTUAL_LISTENER, generationOptions, type GenerationOptions, type LoopGuardOptions, type VirtualListenerOptions } from "../generation/options.ts";
 import type { setUpLoopGuard } from "../guard-wasm/setup.ts";
 import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from "../identity/instance-ips.ts";
+import type { Cidr } from "../identity/ip.ts";
 import { DEFAULT_LOG_RATE, type LogRate } from "../log/rate-limited-log.ts";
 import type { MeshNetwork } from "../registry/model.ts";
+import type { AgentOptions } from "../pipeline/agent-ips.ts";
 import type { OnInvalid } from "../registry/store.ts";
 import type { KubernetesSourceOptions } from "../registry/sources/kubernetes/kubernetes-source.ts";
 import type { CertificateFiles, TlsFiles } from "../tls/cert-files.ts";
@@ -67,6 +69,10 @@ export interface ServeOptions {
   logRate?: Partial<LogRate>;
   /** Bytes of responses on their way over all streams before streams wait to build theirs (DEFAULT_SEND_BUDGET). */
   sendBudget?: Partial<SendBudgetOptions>;
+  /** Node agents (`multiplane agent`): addresses any agent proven by mutual TLS may claim beside its certificate's IP SANs (floating VIPs). */
+  agentFloatingIps?: Cidr[];
+  /** How long an agent's report stands after the agent went away (then the proxy's own node IPs apply again). Default 60. */
+  agentExpirySeconds?: number;
   /** One line per event; default console.log. */
   log?: (line: string) => void;
 }
@@ -82,7 +88,10 @@ export interface ServeSettings {
   onInvalid: OnInvalid;
   limits: XdsLimits & IdentityLimits;
   logRate: LogRate;
+  agents: AgentOptions;
 }
+
+export const DEFAULT_AGENT_EXPIRY_SECONDS = 60;
 
 export function serveSettings(opts: ServeOptions): ServeSettings {
   return {
@@ -94,6 +103,7 @@ export function serveSettings(opts: ServeOptions): ServeSettings {
     onInvalid: opts.onInvalid ?? "reject",
     limits: { ...DEFAULT_XDS_LIMITS, ...DEFAULT_IDENTITY_LIMITS, ...opts.limits },
     logRate: { ...DEFAULT_LOG_RATE, ...opts.logRate },
+    agents: { trust: { floating: opts.agentFloatingIps ?? [] }, expiryMs: (opts.agentExpirySeconds ?? DEFAULT_AGENT_EXPIRY_SECONDS) * 1000 },
   };
 }
 

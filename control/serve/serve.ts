@@ -12,13 +12,15 @@ import { serveHandler } from "../http/node-adapter.ts";
 import type { ControlPlaneView } from "../http/view.ts";
 import { ConfigPipeline } from "../pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "../pipeline/distributor.ts";
+import { AgentIpLearning } from "../pipeline/agent-ips.ts";
+import { LearnedIps } from "../pipeline/learned-ips.ts";
 import { PodIpLearning } from "../pipeline/pod-ips.ts";
 import { Proxies } from "../pipeline/proxies.ts";
 import { RegistryStore } from "../registry/store.ts";
 import { xdsSecurity } from "../tls/xds-security.ts";
 import { SnapshotCache } from "../xds/cache/cache.ts";
 import { startXdsServer } from "../xds/server/grpc-server.ts";
-import { distributorEvents, GUARD_PER_REPLICA_WARNING, podIpEvents, startedLine, storeEvents, StreamLog, xdsCallbacks } from "./events.ts";
+import { agentCallbacks, agentEvents, distributorEvents, GUARD_PER_REPLICA_WARNING, podIpEvents, startedLine, storeEvents, StreamLog, xdsCallbacks } from "./events.ts";
 import { controlPlaneCounters, controlPlaneMetrics } from "./metrics.ts";
 import { loopGuardFlags, serveGenerationOptions, serveSettings, type ServeOptions } from "./options.ts";
 import { chooseRegistry, kubernetesSourceOf } from "./sources.ts";
@@ -64,7 +66,13 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     const distributor = new ConfigDistributor(pipeline, cache, proxies, distributorEvents(counters, streamLog));
     stack.push(() => distributor.stop());
 
-    const podIps = new PodIpLearning(distributor, proxies, podIpEvents(counters, streamLog));
+    // Node IPs beyond what proxies report: from their pods (Kubernetes) and their nodes' agents.
+    const learnedIps = new LearnedIps(distributor, proxies);
+    const podIps = new PodIpLearning((affects) => learnedIps.refresh(affects), podIpEvents(counters, streamLog));
+    const agentIps = new AgentIpLearning((nodeIds) => learnedIps.refreshNodes(nodeIds), proxies, settings.agents, agentEvents(log, counters, streamLog));
+    stack.push(() => agentIps.stop());
+    learnedIps.add(podIps);
+    learnedIps.add(agentIps);
     const sources = registry.sources();
     const store = new RegistryStore(sources, storeEvents(log, counters, distributor), settings.onInvalid);
     // Pushed before start: sources that started before one failed are stopped too.
@@ -78,14 +86,15 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
 
     const xds = await listening("xDS server", settings.xdsHost, settings.xdsPort, "--xds-host, --xds-port", () => startXdsServer({
       host: settings.xdsHost, port: settings.xdsPort, cache, limits,
-      callbacks: xdsCallbacks({ limits, trustDomain: settings.trustDomain, pipeline, proxies, distributor, podIps, counters, streamLog }),
+      callbacks: xdsCallbacks({ limits, trustDomain: settings.trustDomain, pipeline, proxies, distributor, podIps, learnedIps, counters, streamLog }),
+      agents: agentCallbacks(agentIps, counters, streamLog),
       ...(opts.sendBudget ? { sendBudget: opts.sendBudget } : {}),
       ...(security.credentials ? { credentials: security.credentials } : {}),
     }));
     // Ends every stream with UNAVAILABLE at once, so Envoys reconnect (to another replica).
     stack.push(() => xds.stop());
 
-    const view = controlPlaneView({ store, proxies, pipeline, guard, metrics: controlPlaneMetrics(counters, { proxies, store, xds }) });
+    const view = controlPlaneView({ store, proxies, pipeline, agents: agentIps, guard, metrics: controlPlaneMetrics(counters, { proxies, store, xds }) });
     const handler = createHandler(view, opts.token !== undefined ? { token: opts.token } : {});
     const http = settings.http && await listening("HTTP API", settings.http.host, settings.http.port, "--http-host, --http-port", () => serveHandler(handler, settings.http!));
     if (http) stack.push(() => http.close());

@@ -2,6 +2,7 @@
 // registry writes it hands to the store.
 import type { GuardSetup } from "../guard-wasm/setup.ts";
 import type { ControlPlaneView } from "../http/view.ts";
+import type { AgentIpLearning } from "../pipeline/agent-ips.ts";
 import type { ConfigPipeline } from "../pipeline/config-pipeline.ts";
 import type { Proxies } from "../pipeline/proxies.ts";
 import type { ServiceEntry } from "../registry/model.ts";
@@ -9,8 +10,8 @@ import type { RegistryStore } from "../registry/store.ts";
 import type { MetricsRegistry } from "./metrics.ts";
 import { readiness } from "./readiness.ts";
 
-export function controlPlaneView(parts: { store: RegistryStore; proxies: Proxies; pipeline: ConfigPipeline; guard: GuardSetup | undefined; metrics: MetricsRegistry }): ControlPlaneView {
-  const { store, proxies, pipeline, guard, metrics } = parts;
+export function controlPlaneView(parts: { store: RegistryStore; proxies: Proxies; pipeline: ConfigPipeline; agents: AgentIpLearning; guard: GuardSetup | undefined; metrics: MetricsRegistry }): ControlPlaneView {
+  const { store, proxies, pipeline, agents, guard, metrics } = parts;
   return {
     readiness: () => readiness(store.status()),
     registryStatus: () => store.status(),
@@ -18,6 +19,7 @@ export function controlPlaneView(parts: { store: RegistryStore; proxies: Proxies
       ...p,
       ...(guard ? { connections: p.connections?.map((c) => ({ ...c, guardModule: guard.status(c.remoteAddress, c.via) })) } : {}),
     })),
+    agentReports: () => agents.list(),
     // By node id: its oldest stream (/debug/proxies lists every stream of an id).
     configDump: (id) => proxies.forNode(id)[0]?.config?.resources(),
     decisions: (id) => {

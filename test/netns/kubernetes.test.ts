@@ -15,9 +15,8 @@ import { chmodSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { countersFrom, parseAdminStats } from "../../control/cmd/demo/scenario.ts";
 import { whenAvailable } from "../support/available.ts";
-import { assertNothingLeftBehind, NODE_PORTS, seedTopology, startCapturedNode } from "../support/captured-node.ts";
+import { assertNothingLeftBehind, assertServiceAServedUnguarded, seedTopology, startCapturedNode } from "../support/captured-node.ts";
 import { kubeApiserverUnavailableReason, startKubeApiserver } from "../support/kube-apiserver.ts";
 import { waitFor } from "../support/net.ts";
 import { netnsUnavailableReason, SEED } from "../support/netns.ts";
@@ -89,18 +88,13 @@ whenAvailable(unavailable, "the seed's node with node IPs from Kubernetes, in ne
       }));
       chmodSync(kubeconfig, 0o600);
 
-      const { node, ctx } = await startCapturedNode(t, dir, {
+      const captured = await startCapturedNode(t, dir, {
         registry: "", nodeId: NODE_ID, instanceIps: SEED.nodeIp1, wanted: ["virtual", `${SEED.nodeIp2}_9080`], pids,
         serveArgs: ["--kubeconfig", kubeconfig],
       });
       // Service A: the application behind the sidecar, on the node's loopback.
-      await node.httpServer("127.0.0.1", 9080, "service A\n");
-      const r = await node.request(`http://${SEED.nodeIp2}:9080/`, { timeoutMs: 5000 });
-      assert.is(r.status, 200, `Service A must answer${ctx()}`);
-      assert.is(r.body, "service A\n");
-      const stats = countersFrom(parseAdminStats((await node.request(`http://127.0.0.1:${NODE_PORTS.admin}/stats`)).body ?? ""));
-      assert.is(stats.selfDestined, 0, `self_destined${ctx()}`);
-      assert.is(stats.selfLearned, 0, `self_learned${ctx()}`);
+      await captured.node.httpServer("127.0.0.1", 9080, "service A\n");
+      await assertServiceAServedUnguarded(captured, SEED.nodeIp2);
     } finally {
       bridge.close();
       await close();

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { AGENT_SOURCE, NsAgent } from "../../control/cmd/demo/agent.ts";
 import { CleanupRegistry } from "../../control/cmd/demo/cleanup.ts";
 import { activeListeners, ENVOY_UID, setprivAs } from "../../control/cmd/demo/runner.ts";
+import { countersFrom, parseAdminStats } from "../../control/cmd/demo/scenario.ts";
 import { installCapture, iptablesRunner } from "../../envoy/capture.ts";
 import { PROJECT_ROOT } from "../../envoy/paths.ts";
 import { resolveEnvoy } from "../../envoy/resolve.ts";
@@ -99,6 +100,20 @@ export async function startCapturedNode(t: Topology, dir: string, o: {
   const ctx = () => `\nenvoy: ${envoy.output().slice(-3000)}\ncontrol plane: ${cp.output().slice(-2000)}`;
   assert.ok(up && !envoy.exited(), `listeners active: ${state.active.join(", ")}; warming: ${state.warming.join(", ")}${ctx()}`);
   return { cp, envoy, node, ctx };
+}
+
+/**
+ * The seed's request from the node: 10.75.8.101:9080 answered 200 by Service A (listening on the
+ * node's loopback, as behind a sidecar) through the inbound listener, and the loop guard never had to
+ * act (self_destined and self_learned 0).
+ */
+export async function assertServiceAServedUnguarded(c: CapturedNode, serviceAIp: string): Promise<void> {
+  const r = await c.node.request(`http://${serviceAIp}:9080/`, { timeoutMs: 5000 });
+  assert.is(r.status, 200, `Service A must answer${c.ctx()}`);
+  assert.is(r.body, "service A\n");
+  const stats = countersFrom(parseAdminStats((await c.node.request(`http://127.0.0.1:${NODE_PORTS.admin}/stats`)).body ?? ""));
+  assert.is(stats.selfDestined, 0, `self_destined${c.ctx()}`);
+  assert.is(stats.selfLearned, 0, `self_learned${c.ctx()}`);
 }
 
 /** No namespace of `namespaces` is listed any more and no process of `pids` runs. */

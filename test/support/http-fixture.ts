@@ -56,6 +56,7 @@ export function fixtureView(): ControlPlaneView {
   return {
     readiness: () => ({ ready: true, reasons: [] }),
     registryStatus: () => ({ ...status }),
+    agentReports: () => [],
     proxies: (): ProxyStatus[] => [{
       id: FIXTURE_PROXY, nodeIdIp: NODE_IPS[0], instanceIps: NODE_IPS, nodeIps: NODE_IPS, problems: [],
       streams: [{ streamId: 1, protocol: "sotw" }], connectedAt: "2026-01-01T00:00:00.000Z",

@@ -144,7 +144,7 @@ test("the 404 answer lists the route table, and every route it lists is served",
   const body = await r.json();
   assert.is(body.error, "no route /nope");
   assert.equal(body.details, [
-    "GET, HEAD /healthz", "GET, HEAD /readyz", "GET, HEAD /metrics", "GET, HEAD /debug/proxies",
+    "GET, HEAD /healthz", "GET, HEAD /readyz", "GET, HEAD /metrics", "GET, HEAD /debug/proxies", "GET, HEAD /debug/agents",
     "GET, HEAD /debug/config_dump?proxy=ID", "GET, HEAD /debug/decisions?proxy=ID", "GET, HEAD /debug/registry",
     "POST /registry/held/confirm", "GET, HEAD /registry/serviceentries", "GET, PUT, DELETE, HEAD /registry/serviceentries/{namespace}/{name}",
   ]);

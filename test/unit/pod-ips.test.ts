@@ -11,6 +11,7 @@ import { generationOptions } from "../../control/generation/options.ts";
 import { proxyIdentity } from "../../control/identity/proxy.ts";
 import { ConfigPipeline } from "../../control/pipeline/config-pipeline.ts";
 import { ConfigDistributor } from "../../control/pipeline/distributor.ts";
+import { LearnedIps } from "../../control/pipeline/learned-ips.ts";
 import { PodIpLearning } from "../../control/pipeline/pod-ips.ts";
 import type { PodAddresses } from "../../control/registry/sources/kubernetes/kubernetes-source.ts";
 import { Proxies } from "../../control/pipeline/proxies.ts";
@@ -33,11 +34,14 @@ function setUp() {
   const proxies = new Proxies();
   const distributor = new ConfigDistributor(pipeline, cache, proxies);
   const refused: string[] = [];
-  const learning = new PodIpLearning(distributor, proxies, { refused: (_id, _s, reason) => refused.push(reason) });
+  const learned = new LearnedIps(distributor, proxies);
+  const learning = new PodIpLearning((affects) => learned.refresh(affects), { refused: (_id, _s, reason) => refused.push(reason) });
+  learned.add(learning);
   distributor.registryChanged(SEED, performance.now());
   const listeners = (streamId: number) => [...(cache.get(streamId)?.get(TYPE_URL.listener)?.resources.keys() ?? [])];
   const connect = (streamId: number, peer?: SpiffeId) => {
-    const identity = learning.learn(proxyIdentity({ id: NODE_ID, metadata: {} }), streamId, peer, peer !== undefined);
+    learning.connected(streamId, peer, peer !== undefined);
+    const identity = learned.learn(proxyIdentity({ id: NODE_ID, metadata: {} }), streamId);
     distributor.open(identity, streamId, "sotw");
   };
   return { learning, distributor, pipeline, proxies, refused, listeners, connect, stop: () => distributor.stop() };

@@ -25,6 +25,9 @@ export interface XdsLimits {
   maxTypesPerStream: number;
   /** A NACK's error_detail.message is cut to this many characters before anything stores or reports it. */
   maxErrorDetailChars: number;
+  /** Node ids one node agent may report for, and IPs in one of its reports (agent-protocol.ts). */
+  maxAgentNodeIds: number;
+  maxAgentIps: number;
 }
 
 export const DEFAULT_XDS_LIMITS: Readonly<XdsLimits> = Object.freeze({
@@ -39,6 +42,8 @@ export const DEFAULT_XDS_LIMITS: Readonly<XdsLimits> = Object.freeze({
   maxSubscribedNames: 100_000,
   maxTypesPerStream: 16,
   maxErrorDetailChars: 2048,
+  maxAgentNodeIds: 64,
+  maxAgentIps: 256,
 });
 
 /** Why a stream is ended: a gRPC status and a message for the client (and the log). */
