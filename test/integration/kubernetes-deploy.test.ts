@@ -8,6 +8,11 @@
 // enforces and warns on Pod Security "restricted"); then the ServiceAccount, ClusterRole and binding
 // are created for real and the service account's access is probed: SubjectAccessReviews for what it
 // must and must not do, and its own token (TokenRequest) against the API, Istio's CRDs included.
+// deploy/kubernetes/node-agent/ (the node agent's DaemonSet, in its own namespace) likewise: it
+// parses, its kustomization lists every manifest, the DaemonSet names only flags `agent` has and
+// builds the node's Envoy's node id from the downward API, and every manifest passes the same strict
+// dry run without a warning (its namespace enforces Pod Security "privileged", which hostNetwork and
+// the node's certificate on a hostPath need; under "baseline" the DaemonSet is warned about).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as k8s from "@kubernetes/client-node";
@@ -25,6 +30,8 @@ import { waitFor } from "../support/net.ts";
 
 const DIR = join(PROJECT_ROOT, "deploy", "kubernetes");
 const NAMESPACE = "multiplane-system";
+const AGENT_DIR = join(DIR, "node-agent");
+const AGENT_NAMESPACE = "multiplane-node";
 const SA_USER = `system:serviceaccount:${NAMESPACE}:multiplane`;
 // What a real token of that service account authenticates as: RBAC reads bindings for the user and
 // for these groups, and a SubjectAccessReview infers none of them, so they are given as a pod's
@@ -35,11 +42,11 @@ const FIELD_MANAGER = "multiplane-deploy-test";
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: any };
 interface Manifest { file: string; obj: Obj }
 
-/** Every document of every .yaml file in deploy/kubernetes/, in file-name order; parse errors and warnings fail. */
-function manifests(): Manifest[] {
-  const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
+/** Every document of every .yaml file in deploy/kubernetes/ (or dir), in file-name order; parse errors and warnings fail. */
+function manifests(dir = DIR): Manifest[] {
+  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
   return files.flatMap((file) => {
-    const docs = [...parseAllDocuments(readFileSync(join(DIR, file), "utf8"))];
+    const docs = [...parseAllDocuments(readFileSync(join(dir, file), "utf8"))];
     assert.ok(docs.length > 0, `${file}: no YAML documents`);
     return docs.map((d, i) => {
       assert.equal([...d.errors, ...d.warnings].map((e) => e.message), [], `${file} document ${i + 1}: YAML errors or warnings`);
@@ -49,8 +56,8 @@ function manifests(): Manifest[] {
 }
 
 /** The objects for the API server (the Kustomization is kubectl's, not the cluster's), the Namespace first. */
-function clusterObjects(): Manifest[] {
-  const all = manifests().filter((m) => m.obj.kind !== "Kustomization");
+function clusterObjects(dir = DIR): Manifest[] {
+  const all = manifests(dir).filter((m) => m.obj.kind !== "Kustomization");
   return [...all.filter((m) => m.obj.kind === "Namespace"), ...all.filter((m) => m.obj.kind !== "Namespace")];
 }
 
@@ -64,6 +71,27 @@ function container(): Obj {
   const c = deployment().spec.template.spec.containers;
   assert.is(c.length, 1);
   return c[0];
+}
+
+function daemonSet(): Obj {
+  const d = manifests(AGENT_DIR).find((m) => m.obj.kind === "DaemonSet");
+  assert.ok(d, "deploy/kubernetes/node-agent/ has a DaemonSet");
+  return d.obj;
+}
+
+/**
+ * Checks that every argument is a --flag=value whose flag the command's --help lists (as
+ * `[--flag` or ` --flag `), and returns the arguments' values by flag.
+ */
+function flagsOf(command: string, args: string[]): (flag: string) => string | undefined {
+  const help = spawnSync(process.execPath, [join(PROJECT_ROOT, "dist", "multiplane.js"), command, "--help"], { encoding: "utf8" });
+  assert.is(help.status, 0, help.stderr);
+  for (const a of args) {
+    const flag = /^(--[a-z-]+)(=|$)/.exec(a)?.[1];
+    assert.ok(flag, `${a}: a --flag=value argument`);
+    assert.ok(help.stdout.includes(`[${flag}`) || help.stdout.includes(` ${flag} `), `${flag} is not a ${command} flag`);
+  }
+  return (flag) => args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
 }
 
 test("every file parses as YAML; every document has apiVersion, kind and metadata.name", () => {
@@ -152,6 +180,70 @@ test("the probes' scripts: exit 0 on 200, 1 on 503, 1 when nothing listens, 1 wi
     await new Promise<void>((r) => server.close(() => r()));
   }
   assert.is((await run(readiness)).code, 1, "nothing listening: not ready");
+});
+
+test("node-agent/: every file parses; Namespace, ServiceAccount, DaemonSet in multiplane-node; the kustomization lists every manifest, and only those", () => {
+  const all = manifests(AGENT_DIR);
+  assert.equal([...new Set(all.map((m) => m.obj.kind))].sort(), ["DaemonSet", "Kustomization", "Namespace", "ServiceAccount"]);
+  for (const { file, obj } of all) {
+    for (const field of ["apiVersion", "kind"] as const) assert.type(obj[field], "string", `${file}: ${field}`);
+    assert.type(obj.metadata?.name, "string", `${file}: metadata.name`);
+    if (!["Namespace", "Kustomization"].includes(obj.kind)) assert.is(obj.metadata.namespace, AGENT_NAMESPACE, `${file}: ${obj.kind} in ${AGENT_NAMESPACE}`);
+  }
+  const ns = all.find((m) => m.obj.kind === "Namespace")!.obj;
+  assert.is(ns.metadata.name, AGENT_NAMESPACE);
+  assert.is((ns.metadata.labels as Record<string, string>)["pod-security.kubernetes.io/enforce"], "privileged");
+  const sa = all.find((m) => m.obj.kind === "ServiceAccount")!.obj;
+  assert.is(sa.automountServiceAccountToken, false, "no token: the agent talks only to the control plane");
+  const k = all.find((m) => m.obj.kind === "Kustomization")!;
+  assert.equal([...k.obj.resources].sort(), [...new Set(clusterObjects(AGENT_DIR).map((m) => m.file))].sort());
+  assert.is(k.obj.resources[0], "namespace.yaml", "the Namespace first");
+});
+
+test("node-agent/: the DaemonSet names only flags `agent` has; the node id from the downward API; xDS at the control plane's Service over mutual TLS; the node's network, no privilege", () => {
+  const ds = daemonSet();
+  const pod = ds.spec.template.spec;
+  assert.is(pod.containers.length, 1);
+  const c = pod.containers[0];
+  // The control plane's image, run the same way.
+  assert.is(c.image, container().image);
+  assert.equal(c.command, container().command);
+  const args: string[] = c.args;
+  assert.is(args[0], "agent");
+  const value = flagsOf("agent", args.slice(1));
+  // The node's Envoy in Istio's form, built from the downward API: the kubelet substitutes $(NAME).
+  assert.is(value("--node-id"), "router~$(HOST_IP)~$(NODE_NAME).multiplane-node~multiplane-node.svc.cluster.local");
+  const env = (name: string) => c.env.find((e: Obj) => e.name === name)?.valueFrom;
+  assert.equal(env("HOST_IP"), { fieldRef: { fieldPath: "status.hostIP" } });
+  assert.equal(env("NODE_NAME"), { fieldRef: { fieldPath: "spec.nodeName" } });
+  for (const ref of args.join(" ").matchAll(/\$\(([A-Z_]+)\)/g)) assert.ok(env(ref[1]!), `$(${ref[1]}) is a variable of the container`);
+  // The control plane's Service, by the name on its certificate, and its xDS port.
+  const svc = manifests().find((m) => m.obj.kind === "Service")!.obj;
+  const xdsPort = svc.spec.ports.find((p: Obj) => p.name === "grpc-xds").port;
+  assert.is(value("--xds"), `${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local:${xdsPort}`);
+  // Mutual TLS: the CA from a ConfigMap, the node's own certificate and key from the node, read-only.
+  const mountOf = (path: string) => {
+    const m = c.volumeMounts.find((vm: Obj) => path.startsWith(`${vm.mountPath}/`));
+    assert.ok(m, `${path} is on a mounted volume`);
+    assert.is(m.readOnly, true, `${m.mountPath} read-only`);
+    return pod.volumes.find((v: Obj) => v.name === m.name);
+  };
+  assert.ok(mountOf(value("--xds-ca")!).configMap, "--xds-ca from a ConfigMap");
+  for (const f of ["--cert", "--key"]) assert.equal(mountOf(value(f)!).hostPath, { path: "/etc/multiplane/agent", type: "Directory" }, f);
+  assert.not.ok(args.some((a) => a.startsWith("--xds-san")), "the --xds host is the name on the certificate");
+  // The node's addresses are the host network's; cluster DNS still resolves the Service's name.
+  assert.is(pod.hostNetwork, true);
+  assert.is(pod.dnsPolicy, "ClusterFirstWithHostNet");
+  assert.is(pod.automountServiceAccountToken, false);
+  assert.is(pod.serviceAccountName, manifests(AGENT_DIR).find((m) => m.obj.kind === "ServiceAccount")!.obj.metadata.name);
+  assert.equal(pod.tolerations, [{ operator: "Exists" }], "every node, whatever its taints");
+  assert.not.ok(pod.hostPID || pod.hostIPC || c.ports, "no host PID or IPC namespace, no ports");
+  // As locked down as the control plane otherwise.
+  assert.is(pod.securityContext.runAsNonRoot, true);
+  assert.type(pod.securityContext.runAsUser, "number");
+  assert.equal(pod.securityContext.seccompProfile, { type: "RuntimeDefault" });
+  assert.equal(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+  assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory, "requests and a memory limit");
 });
 
 interface Answer { status: number; body: Obj; warnings: string[] }
@@ -375,6 +467,37 @@ whenAvailable(kubeApiserverUnavailableReason(), "kube-apiserver", (test) => {
       const r = await call(sa, method, path, body);
       assert.is(r.status, 403, `${method} ${path}: ${r.status} ${r.body.message}`);
     }
+  });
+
+  test("node-agent/: every manifest is accepted by a strict server-side dry run, as a create and as a server-side apply, without warnings", async () => {
+    const objects = clusterObjects(AGENT_DIR);
+    const [ns, ...rest] = objects;
+    assert.is(ns?.obj.kind, "Namespace");
+    accepted(await dryCreate(kc, ns!.obj), "node-agent/namespace.yaml, dry-run create", ns!.obj);
+    accepted(await dryApply(kc, ns!.obj), "node-agent/namespace.yaml, dry-run apply", ns!.obj);
+    assert.is((await call(kc, "GET", `/api/v1/namespaces/${AGENT_NAMESPACE}`)).status, 404, "a dry run stores nothing");
+    await k8s.KubernetesObjectApi.makeApiClient(kc).create(ns!.obj);
+    for (const { file, obj } of rest) {
+      accepted(await dryCreate(kc, obj), `node-agent/${file}, dry-run create`, obj);
+      accepted(await dryApply(kc, obj), `node-agent/${file}, dry-run apply`, obj);
+    }
+    assert.is((await call(kc, "GET", `/apis/apps/v1/namespaces/${AGENT_NAMESPACE}/daemonsets/multiplane-node-agent`)).status, 404, "dry runs stored nothing");
+
+    // Not vacuous: a typo is refused...
+    const typo = structuredClone(daemonSet());
+    typo.spec.template.spec.hostNetwrok = true;
+    const refused = await dryCreate(kc, typo);
+    assert.is(refused.status, 400, JSON.stringify(refused.body));
+    assert.match(refused.body.message, /unknown field "spec\.template\.spec\.hostNetwrok"/);
+    // ...and the privileged namespace is what spares the DaemonSet the Pod Security warnings: in a
+    // namespace that warns on "baseline", hostNetwork and the hostPath volume are named.
+    const baseline = { apiVersion: "v1", kind: "Namespace", metadata: { name: "pod-security-baseline", labels: { "pod-security.kubernetes.io/warn": "baseline" } } };
+    await k8s.KubernetesObjectApi.makeApiClient(kc).create(baseline);
+    const elsewhere = structuredClone(daemonSet());
+    elsewhere.metadata.namespace = baseline.metadata.name;
+    const warned = await dryCreate(kc, elsewhere);
+    assert.is(warned.status, 201, JSON.stringify(warned.body));
+    assert.ok(warned.warnings.some((w) => /baseline/.test(w) && /hostNetwork/.test(w) && /hostPath/.test(w)), JSON.stringify(warned.warnings));
   });
 });
 
