@@ -11,10 +11,16 @@
 //  4. Kubernetes (bench/kubernetes.ts): the same services as Services with EndpointSlices and one pod
 //     per proxy in a real kube-apiserver: cold list + build to serving, one EndpointSlice edited until
 //     every proxy has the new address, RSS.
+//  5. Node agents (bench/agents.ts): N proxies on nodes of 10, one agent per node (100; the Reporter of
+//     `multiplane agent`, in a second child process); every agent at once reports one new IP that a
+//     service instance waits on: time until every affected proxy has ACKed the LDS response with its
+//     new inbound listener, p50 / p99 per change; control plane, agents' and clients' CPU for it.
 // Environment: BENCH_ROUNDS (default 7), BENCH_SERVICES (the pipeline's registry, default 10,000),
 // BENCH_MESHES and BENCH_ETCD to pick rows (e.g. "100x1000:delta,10000x1000:delta"; for etcd, services x
 // proxies per replica, default "10000x100:delta"), BENCH_KUBERNETES (services x proxies, default
-// "10000x1000:delta"; needs the kube-apiserver the tests build); an empty value skips the section.
+// "10000x1000:delta"; needs the kube-apiserver the tests build), BENCH_AGENTS (services x proxies, or
+// services x proxies x agents, default "1000x1000:delta": 100 agents, min(BENCH_ROUNDS, 5) changes in a
+// row); an empty value skips the section.
 import os from "node:os";
 import { generate } from "../control/generation/generate.ts";
 import { generationOptions } from "../control/generation/options.ts";
@@ -26,6 +32,7 @@ import { parseRegistryText } from "../control/registry/istio/parse.ts";
 import { Encoder } from "../control/xds/cache/encode.ts";
 import { TYPE_URL } from "../control/xds/cache/protos.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
+import { agentsBench, type AgentsResult } from "./agents.ts";
 import { etcdBench, type EtcdResult } from "./etcd.ts";
 import { kubernetesBench, type KubernetesResult } from "./kubernetes.ts";
 import { meshBench, serviceEntryYaml, type MeshResult } from "./mesh.ts";
@@ -41,6 +48,12 @@ const sizes = (spec: string) => spec.split(",").filter(Boolean).map((m) => {
 const MESHES = sizes(process.env.BENCH_MESHES ?? "100x1000:sotw,100x1000:delta,1000x1000:delta,10000x1000:delta,10000x1000:sotw");
 const ETCD = sizes(process.env.BENCH_ETCD ?? "10000x100:delta");
 const KUBERNETES = sizes(process.env.BENCH_KUBERNETES ?? "10000x1000:delta");
+/** "SERVICESxPROXIES[xAGENTS]:PROTOCOL,...": 100 agents unless named. */
+const AGENTS = (process.env.BENCH_AGENTS ?? "1000x1000:delta").split(",").filter(Boolean).map((m) => {
+  const [size, protocol] = m.split(":") as [string, "sotw" | "delta"];
+  const [services, proxies, agents = 100] = size.split("x").map(Number) as [number, number, number?];
+  return { services, proxies, agents, protocol };
+});
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
@@ -135,6 +148,15 @@ for (const k of KUBERNETES) {
   }
 }
 
+const agentRuns: AgentsResult[] = [];
+for (const a of AGENTS) {
+  try {
+    agentRuns.push(await agentsBench(a.services, a.proxies, a.agents, a.protocol, Math.min(ROUNDS, 5)));
+  } catch (err) {
+    console.error(`agents ${a.services} x ${a.proxies} x ${a.agents} ${a.protocol} failed: ${(err as Error).message}`);
+  }
+}
+
 const cpu = os.cpus();
 const row = (what: string, value: string, goal = "") => `| ${what} | ${value} | ${goal} |`;
 console.log(`\nmultiplane control plane benchmark, ${new Date().toISOString().slice(0, 10)}: ${cpu.length} x ${cpu[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}\n`);
@@ -168,5 +190,17 @@ for (const k of kubes) {
   console.log(row(`  ${name}: all connected and ACKed`, ms(k.connectMs)));
   console.log(row(`  one EndpointSlice edited: new address received + ACKed by every proxy, p50 / p99 (${k.latenciesMs.length / k.proxies} edits)`, `${ms(pct(k.latenciesMs, 50))} / ${ms(pct(k.latenciesMs, 99))}`, k.services === 10_000 ? "<= 1 s" : ""));
   console.log(row("  control plane RSS: idle / all connected / peak", `${k.rssMb.idle.toFixed(0)} / ${k.rssMb.connected.toFixed(0)} / ${k.rssMb.peak.toFixed(0)} MB`));
+}
+for (const a of agentRuns) {
+  const name = `${a.proxies} ${a.protocol === "sotw" ? "SotW" : "delta"} proxies`;
+  const cpuText = (r: AgentsResult["first"]) => `${ms(r.cpuMs.server)} (${ms(r.cpuMs.serverUntilQuiet)}) / ${ms(r.cpuMs.agents)} / ${ms(r.cpuMs.clients)} (${ms(r.cpuMs.clientsUntilQuiet)})`;
+  const all = a.rounds.flatMap((r) => r.latenciesMs);
+  console.log(row(`Node agents: ${a.services} services x ${name} (connected in ${ms(a.connectMs)}) on ${a.agents} nodes of ${a.perNode}, one agent each (plaintext, loopback)`, ""));
+  console.log(row(`  first reports (each proxy's node IPs become its node's ${2 * a.perNode}): ${a.first.affected} proxies checked, p50 / p99 (${(a.first.bytes / 2 ** 20).toFixed(1)} MB sent to the proxies); CPU control plane / agents / clients, until the last ACK (until quiet)`, `${a.first.latenciesMs.length > 0 ? `${ms(pct(a.first.latenciesMs, 50))} / ${ms(pct(a.first.latenciesMs, 99))}` : "(nodes of 1: nothing to check)"}; ${cpuText(a.first)}`));
+  a.rounds.forEach((r, n) => {
+    console.log(row(`  change ${n + 1}: ${a.agents} agents each report one new IP at once: new inbound listener ACKed by all ${r.affected} proxies affected, p50 / p99 (agents all answered in ${ms(r.answersMs)}; ${(r.bytes / 2 ** 20).toFixed(1)} MB sent to the proxies)`, `${ms(pct(r.latenciesMs, 50))} / ${ms(pct(r.latenciesMs, 99))}`, "<= 500 ms"));
+    console.log(row("    CPU for the change, until the last ACK (until quiet again): control plane / agents / clients", cpuText(r)));
+  });
+  if (a.rounds.length > 1) console.log(row(`  all ${a.rounds.length} changes (${all.length} proxy updates): p50 / p99`, `${ms(pct(all, 50))} / ${ms(pct(all, 99))}`, "<= 500 ms"));
 }
 console.log("");

@@ -8,6 +8,12 @@
 //   stdin  {"t0": ns, "cluster": NAME, "address": IP}       an endpoint of NAME is about to move to IP
 //   stdout {"latenciesMs": [...], "checked": N, "cpuMs": C}  per stream: t0 -> ACK of the EDS response carrying IP
 // (once per change; bench/etcd.ts makes several in a row)
+//   stdin  {"t0": ns, "listeners": {"<stream index>": NAME, ...}}  these streams' node IPs are about to change
+//   stdout {"latenciesMs": [...], "checked": N, "bytes": B, "cpuMs": C}  per named stream, in the order named:
+//                                                            t0 -> ACK of the LDS response whose resources
+//                                                            include NAME; B: bytes received so far
+//                                                            (no names: answered at once, a probe of B and C)
+// (bench/agents.ts: node agents report new IPs; only the named streams are waited for)
 // cpuMs is this process's CPU time so far, so the parent can show the clients are not the bottleneck.
 import * as grpc from "@grpc/grpc-js";
 import { createInterface } from "node:readline";
@@ -49,6 +55,8 @@ let ready = 0;
 let bytes = 0;
 let change: { t0: bigint; cluster: string; address: Buffer } | undefined;
 let checked = 0;
+/** The listener change waited for: per named stream, the listener it must get. */
+let listenerChange: { t0: bigint; wanted: Map<number, string>; doneAt: Map<number, bigint> } | undefined;
 
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
@@ -56,6 +64,13 @@ function report(): void {
   if (!change || !streams.every((s) => s.doneAt !== undefined)) return;
   process.stdout.write(JSON.stringify({ latenciesMs: streams.map((s) => Number(s.doneAt! - change!.t0) / 1e6), checked, cpuMs: cpuMs() }) + "\n");
   change = undefined;
+}
+
+function reportListeners(): void {
+  const c = listenerChange;
+  if (!c || c.doneAt.size < c.wanted.size) return;
+  process.stdout.write(JSON.stringify({ latenciesMs: [...c.wanted.keys()].map((i) => Number(c.doneAt.get(i)! - c.t0) / 1e6), checked: c.doneAt.size, bytes, cpuMs: cpuMs() }) + "\n");
+  listenerChange = undefined;
 }
 
 for (let i = 0; i < COUNT; i++) {
@@ -99,6 +114,14 @@ for (let i = 0; i < COUNT; i++) {
         report();
       }
     }
+    // Content again: the listener this stream must get is among the LDS response's resources (names only;
+    // a delta response carries what changed, a SotW one every listener).
+    if (listenerChange && res.typeUrl === TYPE.lds && listenerChange.wanted.has(i) && !listenerChange.doneAt.has(i)) {
+      if (res.names().includes(listenerChange.wanted.get(i)!)) {
+        listenerChange.doneAt.set(i, process.hrtime.bigint());
+        reportListeners();
+      }
+    }
   });
   // The first request names the proxy.
   call.write(delta ? encodeDeltaRequest({ node, typeUrl: TYPE.lds }) : encodeSotwRequest({ node, typeUrl: TYPE.lds }));
@@ -106,7 +129,11 @@ for (let i = 0; i < COUNT; i++) {
 }
 
 createInterface({ input: process.stdin }).on("line", (line) => {
-  const msg = JSON.parse(line) as { t0: string; cluster: string; address: string };
+  const msg = JSON.parse(line) as { t0: string; cluster: string; address: string; listeners?: Record<string, string> };
+  if (msg.listeners) {
+    listenerChange = { t0: BigInt(msg.t0), wanted: new Map(Object.entries(msg.listeners).map(([k, v]) => [Number(k), v])), doneAt: new Map() };
+    return reportListeners();
+  }
   change = { t0: BigInt(msg.t0), cluster: msg.cluster, address: Buffer.from(msg.address) };
   checked = 0;
   for (const s of streams) s.doneAt = undefined;
