@@ -4,6 +4,7 @@
 // proxies on its node, meaning proxies that reported one of those addresses themselves. Without mutual
 // TLS nobody is identified: agents are trusted as proxies are (plaintext only on loopback, or where
 // --insecure-xds says so). Pure.
+import { quote } from "../common/clip.ts";
 import { cidrContains, type Cidr } from "../identity/ip.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { PeerIdentity } from "./peer-identity.ts";
@@ -45,5 +46,5 @@ export function agentMayNotReportFor(agent: AgentPeer, proxy: ProxyIdentity): st
   const own = [...new Set([...(proxy.nodeIdIp ? [proxy.nodeIdIp] : []), ...proxy.instanceIps])];
   if (cert.ips.length === 0) return `certificate ${cert.display} names no IP addresses, so it proves no node`;
   if (own.some((ip) => cert.ips.includes(ip))) return undefined;
-  return `proxy ${JSON.stringify(proxy.id.slice(0, 200))} is not on this agent's node: none of its own IPs ${own.join(", ") || "(none)"} is among certificate ${cert.display}'s IP addresses ${cert.ips.join(", ")}`;
+  return `proxy ${quote(proxy.id, 200)} is not on this agent's node: none of its own IPs ${own.join(", ") || "(none)"} is among certificate ${cert.display}'s IP addresses ${cert.ips.join(", ")}`;
 }

@@ -44,9 +44,11 @@ export function compareIps(a: string, b: string): number {
 /** IPv4 as its 4 bytes, IPv6 as its 8 groups, or undefined for what is not an IP. */
 function ipSortKey(input: string): number[] | undefined {
   const r = parseIp(input);
-  if (!r.ok) return undefined;
-  return r.family === 4 ? r.ip.split(".").map(Number) : ipv6Groups(r.ip);
+  return r.ok ? ipWords(r.ip, r.family) : undefined;
 }
+
+/** A canonical address as numbers: 4 bytes (IPv4) or 8 16-bit groups (IPv6). */
+const ipWords = (ip: string, family: IpFamily): number[] => (family === 4 ? ip.split(".").map(Number) : ipv6Groups(ip));
 
 /** 0.0.0.0 and ::, which name "any address" and never a host. */
 export function isUnspecified(ip: string): boolean {
@@ -78,9 +80,8 @@ export function parseCidr(input: string): CidrParse {
 export function cidrContains(cidr: Cidr, ip: string): boolean {
   const a = parseIp(ip);
   if (!a.ok || a.family !== cidr.family) return false;
-  const bits = (x: string, family: IpFamily) => (family === 4
-    ? x.split(".").map((o) => Number(o).toString(2).padStart(8, "0")).join("")
-    : ipv6Groups(x).map((g) => g.toString(2).padStart(16, "0")).join(""));
+  const width = cidr.family === 4 ? 8 : 16;
+  const bits = (x: string, family: IpFamily) => ipWords(x, family).map((w) => w.toString(2).padStart(width, "0")).join("");
   return bits(a.ip, a.family).slice(0, cidr.prefixLen) === bits(cidr.address, cidr.family).slice(0, cidr.prefixLen);
 }
 

@@ -1,7 +1,7 @@
 // Which of a host's interface addresses are its node IPs: the one rule shared by `bootstrap
 // --instance-ips auto` (envoy/interface-ips.ts, from node:os) and the node agent's live watch
 // (control/agent/, from iproute2), so both report the same set for the same host.
-import { compareIps, parseIp } from "./ip.ts";
+import { compareIps, isUnspecified, parseIp } from "./ip.ts";
 
 /** One address on one interface, as either source lists it. */
 export interface InterfaceAddress {
@@ -33,7 +33,7 @@ export function nodeAddress(entry: InterfaceAddress, excludeInterfaces: Readonly
   if (!parsed.ok) return { ok: false, reason: parsed.reason };
   const ip = parsed.ip;
   if (entry.tentative) return { ok: false, reason: `${ip} is tentative (duplicate address detection not passed)` };
-  if (ip === "0.0.0.0" || ip === "::") return { ok: false, reason: `${ip} is the unspecified address` };
+  if (isUnspecified(ip)) return { ok: false, reason: `${ip} is the unspecified address` };
   if (parsed.family === 4) {
     if (ip.startsWith("127.")) return { ok: false, reason: `${ip} is a loopback address (127.0.0.0/8)` };
     if (ip.startsWith("169.254.")) return { ok: false, reason: `${ip} is link-local (169.254.0.0/16)` };

@@ -3,6 +3,7 @@
 // records. Every line serve() logs is worded here.
 import * as grpc from "@grpc/grpc-js";
 import { admit } from "../authz/admission.ts";
+import type { AgentPeer } from "../authz/agent-claims.ts";
 import { peerIdentityOf } from "../authz/peer-identity.ts";
 import { capList, clip } from "../common/clip.ts";
 import { checkInstanceIps, type IdentityLimits } from "../identity/instance-ips.ts";
@@ -103,19 +104,25 @@ export function agentEvents(log: (line: string) => void, counters: ControlPlaneC
   };
 }
 
-/** How an agent is named in logs and /debug: where it connects from, and its certificate under mutual TLS. */
-const agentName = (s: AgentSession) =>
-  `node agent ${s.peer.remoteAddress ?? "unknown"}${s.peer.certificate ? ` (${peerIdentityOf(s.peer.certificate).display})` : ""}`;
+/** The agent as its connection identifies it (its certificate under mutual TLS), and how logs and /debug name it. */
+function agentOf(s: AgentSession): { peer: AgentPeer; name: string } {
+  const certificate = s.peer.certificate && peerIdentityOf(s.peer.certificate);
+  return {
+    peer: certificate ? { mutualTls: true, certificate } : { mutualTls: false },
+    name: `node agent ${s.peer.remoteAddress ?? "unknown"}${certificate ? ` (${certificate.display})` : ""}`,
+  };
+}
 
 export function agentCallbacks(agentIps: AgentIpLearning, counters: ControlPlaneCounters, streamLog: StreamLog): AgentCallbacks {
   return {
     onAgentReport(session, report) {
-      const peer = session.peer.certificate ? { mutualTls: true as const, certificate: peerIdentityOf(session.peer.certificate) } : { mutualTls: false as const };
-      return agentIps.report({ agentId: session.agentId, name: agentName(session) }, peer, report);
+      const { peer, name } = agentOf(session);
+      return agentIps.report({ agentId: session.agentId, name }, peer, report);
     },
     onAgentRefused(session, reason) {
       counters.agentRefusals.inc({ kind: "report" });
-      streamLog.peer(agentName(session), `warning: ${agentName(session)}: report refused: ${clip(reason)}`);
+      const { name } = agentOf(session);
+      streamLog.peer(name, `warning: ${name}: report refused: ${clip(reason)}`);
     },
     onAgentClosed(session) {
       agentIps.gone(session.agentId);

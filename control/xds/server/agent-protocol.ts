@@ -4,8 +4,12 @@
 // leave a stale half; each answer says what was taken and what was refused, and why.
 import type * as grpc from "@grpc/grpc-js";
 import { normaliseIp } from "../../identity/ip.ts";
+import { quote } from "../../common/clip.ts";
 import type { AgentReport } from "../../pipeline/agent-ips.ts";
 import { checkLength } from "./limits.ts";
+
+/** How much of a bad field name or address an error echoes. */
+const ECHO_CHARS = 64;
 
 export const AGENT_REPORT_PATH = "/multiplane.agent.v1.NodeAgent/ReportAddresses";
 
@@ -44,7 +48,7 @@ export function parseAgentReport(message: unknown, limits: AgentLimits): { ok: t
   const m = message as Record<string, unknown>;
   if (typeof m.notJson === "string" && Object.keys(m).length === 1) return fail(`a report must be JSON: ${m.notJson}`);
   const unknown = Object.keys(m).filter((k) => k !== "nodeIds" && k !== "ips");
-  if (unknown.length > 0) return fail(`unknown field ${JSON.stringify(unknown[0]!.slice(0, 64))} (a report has nodeIds and ips)`);
+  if (unknown.length > 0) return fail(`unknown field ${quote(unknown[0]!, ECHO_CHARS)} (a report has nodeIds and ips)`);
   if (!Array.isArray(m.nodeIds) || m.nodeIds.length === 0) return fail("nodeIds must be a non-empty list of node ids");
   if (m.nodeIds.length > limits.maxAgentNodeIds) return fail(`nodeIds lists ${m.nodeIds.length} node ids, over the limit of ${limits.maxAgentNodeIds}`);
   if (!Array.isArray(m.ips)) return fail("ips must be a list of IP addresses");
@@ -59,7 +63,7 @@ export function parseAgentReport(message: unknown, limits: AgentLimits): { ok: t
   const ips: string[] = [];
   for (const entry of m.ips) {
     const ip = typeof entry === "string" && entry.length <= 64 ? normaliseIp(entry) : undefined;
-    if (ip === undefined) return fail(`${typeof entry === "string" ? JSON.stringify(entry.slice(0, 64)) : (JSON.stringify(entry) ?? String(entry)).slice(0, 64)} in ips is not an IP address`);
+    if (ip === undefined) return fail(`${quote(typeof entry === "string" ? entry : JSON.stringify(entry) ?? String(entry), ECHO_CHARS)} in ips is not an IP address`);
     if (!ips.includes(ip)) ips.push(ip);
   }
   return { ok: true, report: { nodeIds, ips } };
