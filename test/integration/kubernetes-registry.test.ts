@@ -250,8 +250,24 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
         spec: { group: "networking.istio.io", names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` }, scope: "Namespaced", versions: [{ name: "v1", served: true, storage: true, schema }] },
       } });
     }
+    // A new CRD's resources are served only once it is Established, and the apiserver's handler reads that
+    // from its own informer a moment later: until then a create answers 404.
+    for (const plural of ["serviceentries", "workloadentries"]) {
+      const established = async () => (await ext.readCustomResourceDefinition({ name: `${plural}.networking.istio.io` })).status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ?? false;
+      assert.ok(await waitFor(established, 20_000), `${plural}: CRD established`);
+    }
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    const create = (plural: string, body: object) => custom.createNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: ns, plural, body });
+    const create = async (plural: string, body: object) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          return await custom.createNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: ns, plural, body });
+        } catch (e) {
+          if ((e as { code?: number }).code !== 404 || Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    };
     await create("workloadentries", { apiVersion: "networking.istio.io/v1", kind: "WorkloadEntry", metadata: { name: "vm-1" }, spec: { address: "192.0.2.7", labels: { app: "legacy" } } });
     await create("serviceentries", { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "legacy" }, spec: {
       hosts: ["legacy.example"], ports: [{ number: 8080, name: "http", protocol: "HTTP" }], resolution: "STATIC", location: "MESH_INTERNAL", workloadSelector: { labels: { app: "legacy" } },
