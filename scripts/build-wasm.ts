@@ -9,7 +9,7 @@ mkdirSync(join(PROJECT_ROOT, "dist"), { recursive: true });
 const asc = join(PROJECT_ROOT, "node_modules", "assemblyscript", "bin", "asc");
 execFileSync(process.execPath, [asc, join(PROJECT_ROOT, "wasm", "assembly", "index.ts"),
   "--binaryFile", WASM_OUT,
-  // The SDK's abort handler logs the message at critical level, then exits the VM.
-  "--use", "abort=abort_proc_exit",
+  // Our abort logs the message at critical level, then exits the VM (host.ts).
+  "--use", "abort=wasm/assembly/host/abort",
   "--optimizeLevel", "3", "--shrinkLevel", "1"], { stdio: "inherit", cwd: PROJECT_ROOT });
 console.log(`built ${WASM_OUT} (${statSync(WASM_OUT).size} bytes)`);

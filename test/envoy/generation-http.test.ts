@@ -173,11 +173,11 @@ test("inbound HTTP listeners: an HTTP connection manager whose inline route send
   });
 });
 
-test("the HTTP guard's configuration travels by ECDS as loop_guard_http, with the node IPs and the mode; without the guard the router is alone", () => {
+test("the HTTP guard's configuration travels by ECDS as loop_guard_http, with the node IPs, the mode and all_listeners (it is on outbound listeners only); without the guard the router is alone", () => {
   const r = gen("the seed, observe", SEED, SEED_PROXY, generationOptions({ loopGuard: { ...GUARD, mode: "observe" } }));
   assert.equal(guardConfigs(r), {
     loop_guard: { root: "loop_guard", type: "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm", config: { node_ips: ["192.168.10.63", "10.75.8.101"], mode: "observe" } },
-    loop_guard_http: { root: "loop_guard_http", type: "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", config: { node_ips: ["192.168.10.63", "10.75.8.101"], mode: "observe" } },
+    loop_guard_http: { root: "loop_guard_http", type: "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm", config: { node_ips: ["192.168.10.63", "10.75.8.101"], mode: "observe", all_listeners: true } },
   });
   const http = (r.extensionConfigs[1] as any).typed_config.config;
   assert.equal(http.vm_config, { vm_id: "loop_guard", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: LOOP_GUARD_WASM } } }, "one VM for both filters");

@@ -196,6 +196,27 @@ test("configuration: the control plane's keys, defaults, and every key", () => {
   assert.equal(config('{"node_ips":["10.0.0\\u002e1"]}').text.includes("node_ips=[10.0.0.1]"), true);
 });
 
+test("configuration: numbers are read exactly, in every JSON notation (fast-check, JSON.parse as the oracle)", () => {
+  // A number the way JSON may write it: plain, with a fraction, with an exponent, or both.
+  const written = fc.tuple(fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }), fc.integer({ min: 0, max: 4 }), fc.integer({ min: -6, max: 6 }), fc.constantFrom("e", "E", "e+", "E+"), fc.boolean())
+    .map(([digits, fractionDigits, exponent, e, withExponent]) => {
+      const sign = digits < 0n ? "-" : "";
+      const abs = (digits < 0n ? -digits : digits).toString().padStart(fractionDigits + 1, "0");
+      const mantissa = fractionDigits > 0 ? `${abs.slice(0, -fractionDigits)}.${abs.slice(-fractionDigits)}` : abs;
+      return `${sign}${mantissa}${withExponent ? (exponent < 0 ? `${e[0]}${exponent}` : `${e}${exponent}`) : ""}`;
+    });
+  fc.assert(fc.property(written, (text) => {
+    const value = JSON.parse(text) as number;
+    const valid = Number.isInteger(value) && value >= 1 && value <= 2147483647;
+    const r = config(`{"learned_ttl_seconds": ${text}}`);
+    assert.is(r.ok, valid, `${text} (${value}): ${r.text}`);
+    if (valid) assert.ok(r.text.endsWith(` learned_ttl_seconds=${value}`), `${text}: ${r.text}`);
+    else assert.match(r.text, new RegExp(` got ${text.replace(/[.+]/g, "\\$&")}$`));
+    const port = config(`{"allow_ports": [${text}]}`);
+    assert.is(port.ok, Number.isInteger(value) && value >= 1 && value <= 65535, `allow_ports ${text}`);
+  }), { numRuns: 2000 });
+});
+
 test("configuration: bad input gives one clear message naming the problem", () => {
   const cases: [string, RegExp][] = [
     ["{not json", /^invalid JSON: expected a string key at offset 1$/],

@@ -35,12 +35,13 @@ export function guardNetworkFilter(config: GuardConfig, name = "loop_guard", was
   };
 }
 
-export function guardHttpFilter(config: GuardConfig, name = "loop_guard_http") {
+/** The HTTP loop guard (`wasm`: another module, e.g. the benchmark's empty one or an earlier build). */
+export function guardHttpFilter(config: GuardConfig, name = "loop_guard_http", wasm = LOOP_GUARD_WASM) {
   return {
     name: "envoy.filters.http.wasm",
     typed_config: {
       "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-      config: wasmConfig("loop_guard_http", config, name),
+      config: wasmConfig("loop_guard_http", config, name, wasm),
     },
   };
 }
@@ -182,11 +183,11 @@ export function startHopsServer(host = "127.0.0.1"): Promise<HopsServer> {
   });
 }
 
-/** One HTTP/1.1 GET without keep-alive. */
-export function httpGet(host: string, port: number, headers: Record<string, string | string[]> = {}):
+/** One HTTP/1.1 GET, without keep-alive unless an `agent` keeps its connection (e.g. `keepAliveAgent()`). */
+export function httpGet(host: string, port: number, headers: Record<string, string | string[]> = {}, agent: http.Agent | false = false):
   Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host, port, path: "/", headers, agent: false }, (res) => {
+    const req = http.get({ host, port, path: "/", headers, agent }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d) => { body += d; });
@@ -195,6 +196,11 @@ export function httpGet(host: string, port: number, headers: Record<string, stri
     req.setTimeout(5000, () => req.destroy(new Error("timeout")));
     req.on("error", reject);
   });
+}
+
+/** An agent that sends every request over one keep-alive connection (from `localAddress`, when given). */
+export function keepAliveAgent(localAddress?: string): http.Agent {
+  return new http.Agent({ keepAlive: true, maxSockets: 1, ...(localAddress ? { localAddress } : {}) });
 }
 
 /** Value of a wasmcustom loop_guard counter (0 when Envoy has not created it yet). */

@@ -1,5 +1,6 @@
 // Configuration text in log lines is clipped: a plugin configuration (or node metadata, node id,
 // root id) can be megabytes, and echoing it would flood Envoy's log on every bad update.
+import { decimal } from "./decimal";
 
 export const CLIP_BYTES: i32 = 200;
 
@@ -23,5 +24,5 @@ export function clip(s: string, max: i32 = CLIP_BYTES): string {
     bytes += size;
     i += units;
   }
-  return s.substring(0, i) + "…(" + (total - bytes).toString() + " more bytes)";
+  return s.substring(0, i) + "…(" + decimal(total - bytes) + " more bytes)";
 }

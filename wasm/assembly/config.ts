@@ -8,14 +8,21 @@
 import { parseJson, jsonError, JsonKind, JsonValue } from "./json";
 import { parseIpString, parseCidrString, ipHi, ipLo, cidrBits, formatIp } from "./ip";
 import { clip } from "./clip";
+import { decimal } from "./decimal";
 
 export const DEFAULT_LEARNED_TTL_SECONDS: i32 = 600;
 // Seconds as nanoseconds plus the current time stays far below 2^64.
-const MAX_LEARNED_TTL_SECONDS: f64 = 2147483647;
+const MAX_LEARNED_TTL_SECONDS: i64 = 2147483647;
 
 /** A network: an exact address is a /128 (IPv4: /32, stored mapped). */
 export class Net {
   constructor(public hi: u64, public lo: u64, public bits: i32, public text: string) {}
+}
+
+function netsText(nets: Array<Net>): string {
+  let s = "";
+  for (let i = 0; i < nets.length; i++) s += (i > 0 ? "," : "") + unchecked(nets[i]).text;
+  return s;
 }
 
 export class GuardConfig {
@@ -32,15 +39,11 @@ export class GuardConfig {
   }
 
   describe(): string {
-    const ips: Array<string> = [];
-    for (let i = 0; i < this.nodeIps.length; i++) ips.push(this.nodeIps[i].text);
-    const nets: Array<string> = [];
-    for (let i = 0; i < this.cidrs.length; i++) nets.push(this.cidrs[i].text);
-    const ports: Array<string> = [];
-    for (let i = 0; i < this.allowPorts.length; i++) ports.push(this.allowPorts[i].toString());
-    return "mode=" + (this.enforce ? "enforce" : "observe") + " node_ips=[" + clip(ips.join(",")) +
-      "] cidrs=[" + clip(nets.join(",")) + "] allow_ports=[" + clip(ports.join(",")) + "] all_listeners=" +
-      (this.allListeners ? "true" : "false") + " learned_ttl_seconds=" + this.learnedTtlSeconds.toString();
+    let ports = "";
+    for (let i = 0; i < this.allowPorts.length; i++) ports += (i > 0 ? "," : "") + decimal(unchecked(this.allowPorts[i]));
+    return "mode=" + (this.enforce ? "enforce" : "observe") + " node_ips=[" + clip(netsText(this.nodeIps)) +
+      "] cidrs=[" + clip(netsText(this.cidrs)) + "] allow_ports=[" + clip(ports) + "] all_listeners=" +
+      (this.allListeners ? "true" : "false") + " learned_ttl_seconds=" + decimal(this.learnedTtlSeconds);
   }
 }
 
@@ -55,8 +58,8 @@ function fail(message: string): GuardConfig {
 function stringList(key: string, v: JsonValue, cidr: bool, out: Array<Net>): string {
   if (v.kind != JsonKind.Array) return key + " must be an array of strings, got " + v.kindName();
   for (let i = 0; i < v.items.length; i++) {
-    const item = v.items[i];
-    const where = key + "[" + i.toString() + "]";
+    const item = unchecked(v.items[i]);
+    const where = key + "[" + decimal(i) + "]";
     if (item.kind != JsonKind.String) return where + " must be a string, got " + item.kindName();
     if (cidr) {
       if (!parseCidrString(item.str)) return where + ": \"" + clip(item.str) + "\" is not a CIDR (e.g. 10.0.0.0/8, fd00::/64)";
@@ -84,8 +87,8 @@ export function parseConfig(text: string): GuardConfig {
   const obj = changetype<JsonValue>(root);
   if (obj.kind != JsonKind.Object) return fail("the configuration must be a JSON object, got " + obj.kindName());
   for (let i = 0; i < obj.keys.length; i++) {
-    const key = obj.keys[i];
-    const v = obj.items[i];
+    const key = unchecked(obj.keys[i]);
+    const v = unchecked(obj.items[i]);
     let err = "";
     if (key == "node_ips") {
       cfg.nodeIps = [];
@@ -102,22 +105,22 @@ export function parseConfig(text: string): GuardConfig {
       if (v.kind != JsonKind.Array) err = "allow_ports must be an array of port numbers, got " + v.kindName();
       cfg.allowPorts = [];
       for (let j = 0; err.length == 0 && j < v.items.length; j++) {
-        const p = v.items[j];
-        if (p.kind != JsonKind.Number || p.num != Math.floor(p.num) || p.num < 1 || p.num > 65535) {
-          err = "allow_ports[" + j.toString() + "] must be a port number 1..65535";
+        const p = unchecked(v.items[j]);
+        if (p.kind != JsonKind.Number || !p.exact || p.int < 1 || p.int > 65535) {
+          err = "allow_ports[" + decimal(j) + "] must be a port number 1..65535";
         } else {
-          cfg.allowPorts.push(<i32>p.num);
+          cfg.allowPorts.push(<i32>p.int);
         }
       }
     } else if (key == "all_listeners") {
       if (v.kind != JsonKind.Bool) err = "all_listeners must be true or false, got " + v.kindName();
       else cfg.allListeners = v.bool;
     } else if (key == "learned_ttl_seconds") {
-      if (v.kind != JsonKind.Number || v.num != Math.floor(v.num) || v.num < 1 || v.num > MAX_LEARNED_TTL_SECONDS) {
+      if (v.kind != JsonKind.Number || !v.exact || v.int < 1 || v.int > MAX_LEARNED_TTL_SECONDS) {
         err = "learned_ttl_seconds must be a whole number of seconds from 1 to 2147483647, got " +
           (v.kind == JsonKind.Number ? clip(v.str) : v.kindName());
       } else {
-        cfg.learnedTtlSeconds = <i32>v.num;
+        cfg.learnedTtlSeconds = <i32>v.int;
       }
     } else {
       err = "unknown key \"" + clip(key) + "\" (known: node_ips, cidrs, mode, allow_ports, all_listeners, learned_ttl_seconds)";

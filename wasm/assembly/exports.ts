@@ -1,34 +1,34 @@
-// The ABI entry points (proxy-wasm 0.2.0) Envoy calls, dispatching to our root and stream
-// contexts. We export only what the guard uses, because Envoy skips callbacks a module does not
-// export: a connection costs proxy_on_context_create, proxy_on_new_connection and
-// proxy_on_delete, not a wasm call per data chunk and close event. This replaces the SDK's
-// dispatch, which builds several debug strings (joining every live context id) per context.
-import { Context, FilterStatusValues, FilterHeadersStatusValues } from "@solo-io/proxy-runtime";
+// The ABI entry points (proxy-wasm 0.2.0) Envoy calls. We export only what the guard uses, because
+// Envoy skips callbacks a module does not export: a connection costs proxy_on_context_create,
+// proxy_on_new_connection and proxy_on_delete, a request the same with proxy_on_request_headers;
+// no wasm call per data chunk, header block or close event. A stream needs no state of its own, so
+// none is allocated: each stream id maps to its root context, which does the work.
 import { getPropertyString, propertyPath, logError } from "./host";
 import { GuardRoot } from "./guard";
+import { onNewConnection } from "./guard_network";
+import { onRequestHeaders } from "./guard_http";
 import { clip } from "./clip";
 
 export { malloc } from "@solo-io/proxy-runtime/malloc"; // the host allocates returned values with it
 
+/** The root ids this module serves: the network filter and the HTTP filter. */
+const NETWORK_ROOT = "loop_guard";
+const HTTP_ROOT = "loop_guard_http";
+const CONTINUE: u32 = 0;
+
 export function proxy_abi_version_0_2_0(): void {}
 
-type RootFactory = (context_id: u32) => GuardRoot;
-const factories = new Map<string, RootFactory>();
+const ROOT_ID = propertyPath("plugin_root_id");
 const roots = new Map<u32, GuardRoot>();
-const streams = new Map<u32, Context>();
-const ROOT_ID = propertyPath(["plugin_root_id"]);
-
-export function registerRoot(rootId: string, factory: RootFactory): void {
-  factories.set(rootId, factory);
-}
+const streams = new Map<u32, GuardRoot>();
 
 export function proxy_on_context_create(context_id: u32, root_context_id: u32): void {
   if (root_context_id == 0) {
     const rootId = getPropertyString(ROOT_ID);
-    if (factories.has(rootId)) roots.set(context_id, factories.get(rootId)(context_id));
-    else logError("loop guard: unknown root_id \"" + clip(rootId) + "\" (this module serves loop_guard and loop_guard_http)");
+    if (rootId == NETWORK_ROOT || rootId == HTTP_ROOT) roots.set(context_id, new GuardRoot(rootId));
+    else logError("loop guard: unknown root_id \"" + clip(rootId) + "\" (this module serves " + NETWORK_ROOT + " and " + HTTP_ROOT + ")");
   } else if (roots.has(root_context_id)) {
-    streams.set(context_id, roots.get(root_context_id).createContext(context_id));
+    streams.set(context_id, roots.get(root_context_id));
   }
 }
 
@@ -48,16 +48,13 @@ export function proxy_on_tick(root_context_id: u32): void {
 }
 
 export function proxy_on_new_connection(context_id: u32): u32 {
-  if (!streams.has(context_id)) return FilterStatusValues.Continue;
-  return streams.get(context_id).onNewConnection();
+  return streams.has(context_id) ? onNewConnection(streams.get(context_id)) : CONTINUE;
 }
 
 export function proxy_on_request_headers(context_id: u32, headers: u32, end_of_stream: u32): u32 {
-  if (!streams.has(context_id)) return FilterHeadersStatusValues.Continue;
-  return streams.get(context_id).onRequestHeaders(headers, end_of_stream != 0);
+  return streams.has(context_id) ? onRequestHeaders(streams.get(context_id)) : CONTINUE;
 }
 
 export function proxy_on_delete(context_id: u32): void {
-  if (streams.has(context_id)) streams.delete(context_id);
-  else if (roots.has(context_id)) roots.delete(context_id);
+  if (!streams.delete(context_id)) roots.delete(context_id);
 }

@@ -1,17 +1,17 @@
 // What both filters share: configuration handling, the self set (config, node metadata,
 // learned) and the verdict on one connection's destination and source.
-import { RootContext } from "@solo-io/proxy-runtime";
 import {
-  getProperty, getPropertyString, getPropertyInt, propertyPath, pluginConfiguration, found,
-  releaseResult, resultPtr, resultLen, getSharedString, setSharedString, setTickPeriod, logInfo, logWarn,
-  logError,
+  getPropertyString, getPropertyInt, propertyPath, pluginConfiguration, found, getSharedString, setSharedString,
+  setTickPeriod, logInfo, logWarn, logError,
 } from "./host";
-import { parseAddress, parseIpString, ipHi, ipLo, ipPort, inCidr, formatIp } from "./ip";
+import { parseIpString, ipHi, ipLo, inCidr, formatIp } from "./ip";
+import { DESTINATION, SOURCE, destinationHi, destinationLo, destinationPort, selfSourced } from "./addresses";
 import { GuardConfig, Net, parseConfig, configError } from "./config";
 import { learnSelf, matchLearned, sweep } from "./learned";
 import { clip } from "./clip";
 import { shouldLog } from "./lograte";
 import { defineMetrics, count, configErrors, selfDestined, selfLearned, shortCircuited, observed } from "./metrics";
+import { decimal } from "./decimal";
 
 export enum Layer { None, Config, Metadata, Learned, SourceIsDestination, Hops }
 
@@ -26,37 +26,39 @@ export function layerName(layer: Layer): string {
   }
 }
 
-const DESTINATION = propertyPath(["destination", "address"]);
-const SOURCE = propertyPath(["source", "address"]);
 // Envoy 1.40 serves node and listener attributes under "xds"; older releases at the top level.
-const DIRECTION = propertyPath(["xds", "listener_direction"]);
-const DIRECTION_LEGACY = propertyPath(["listener_direction"]);
-const INSTANCE_IPS = propertyPath(["xds", "node", "metadata", "INSTANCE_IPS"]);
-const INSTANCE_IPS_LEGACY = propertyPath(["node", "metadata", "INSTANCE_IPS"]);
-const NODE_ID = propertyPath(["xds", "node", "id"]);
-const NODE_ID_LEGACY = propertyPath(["node", "id"]);
-const PLUGIN_NAME = propertyPath(["plugin_name"]);
-const ROOT_ID = propertyPath(["plugin_root_id"]);
+const DIRECTION = propertyPath("xds\0listener_direction");
+const DIRECTION_LEGACY = propertyPath("listener_direction");
+const INSTANCE_IPS = propertyPath("xds\0node\0metadata\0INSTANCE_IPS");
+const INSTANCE_IPS_LEGACY = propertyPath("node\0metadata\0INSTANCE_IPS");
+const NODE_ID = propertyPath("xds\0node\0id");
+const NODE_ID_LEGACY = propertyPath("node\0id");
+const PLUGIN_NAME = propertyPath("plugin_name");
 const OUTBOUND: i64 = 2;
 // How often each root context sweeps expired learned addresses and refreshes the gauge.
 const SWEEP_MS: u32 = 1000;
 
 function inList(list: Array<Net>, hi: u64, lo: u64): bool {
   for (let i = 0; i < list.length; i++) {
-    const n = list[i];
+    const n = unchecked(list[i]);
     if (inCidr(hi, lo, n.hi, n.lo, n.bits)) return true;
   }
   return false;
 }
 
-export class GuardRoot extends RootContext {
+/** One root context: a filter configuration (network or HTTP, by root id) in one VM. */
+export class GuardRoot {
   config: GuardConfig = new GuardConfig();
   metadataIps: Array<Net> = [];
   nodeId: string = "";
+  /** nodeId as UTF-8, what the HTTP filter appends to x-multiplane-hops. */
+  nodeIdBytes: ArrayBuffer = new ArrayBuffer(0);
+
+  constructor(public rootId: string) {}
 
   onConfigure(size: u32): bool {
     defineMetrics();
-    const rootId = getPropertyString(ROOT_ID);
+    const rootId = this.rootId;
     const who = "loop_guard[" + rootId + "]";
     // Envoy configures a plugin in several VMs (main thread, each worker) of one vm_id; they share
     // proxy-wasm shared data, where this plugin (name + root id) keeps its last good configuration
@@ -92,15 +94,18 @@ export class GuardRoot extends RootContext {
     this.metadataIps = [];
     let ipList = getPropertyString(INSTANCE_IPS);
     if (!found) ipList = getPropertyString(INSTANCE_IPS_LEGACY);
-    const ips = ipList.split(",");
-    for (let i = 0; i < ips.length; i++) {
-      const ip = ips[i].trim();
+    for (let start = 0; start < ipList.length;) {
+      let end = ipList.indexOf(",", start);
+      if (end < 0) end = ipList.length;
+      const ip = ipList.substring(start, end).trim();
+      start = end + 1;
       if (ip.length == 0) continue;
       if (parseIpString(ip)) this.metadataIps.push(new Net(ipHi, ipLo, 128, ip));
       else logWarn(who + ": ignoring \"" + clip(ip) + "\" in node metadata INSTANCE_IPS: not an IP address");
     }
     this.nodeId = getPropertyString(NODE_ID);
     if (!found) this.nodeId = getPropertyString(NODE_ID_LEGACY);
+    this.nodeIdBytes = String.UTF8.encode(this.nodeId);
     setTickPeriod(SWEEP_MS);
     return true; // never false: Envoy would reject the listener, and bad config must not take traffic down
   }
@@ -114,8 +119,9 @@ export class GuardRoot extends RootContext {
    * Whether the current connection's listener is checked: OUTBOUND, or any with all_listeners.
    * Read per connection/request: the listener direction is not available to the root context, and
    * one root context may serve several listeners (proxy-wasm keys root contexts by root id and
-   * configuration). A property read costs about 2 us, so the network filter asks only after a
-   * layer matched.
+   * configuration). A property read costs Envoy about 5 us, so the network filter asks only
+   * after a layer matched, and the control plane sets all_listeners on the HTTP filter it places on
+   * outbound listeners only.
    */
   checks(): bool {
     if (this.config.allListeners) return true;
@@ -126,39 +132,30 @@ export class GuardRoot extends RootContext {
 
   allowed(port: i32): bool {
     const ports = this.config.allowPorts;
-    for (let i = 0; i < ports.length; i++) if (ports[i] == port) return true;
+    for (let i = 0; i < ports.length; i++) if (unchecked(ports[i]) == port) return true;
     return false;
   }
 
   /**
-   * The verdict on the current connection: which layer says its destination is this node
-   * (Layer.None: forward it). Learns the destination when source == destination.
+   * The verdict on the current connection, whose addresses readAddresses() or connectionAddresses()
+   * just read: which layer says its destination is this node (Layer.None: forward it). Learns the
+   * destination when source == destination.
    */
-  inspect(): Layer {
-    if (!getProperty(DESTINATION)) return Layer.None;
-    const dPtr = resultPtr, dLen = resultLen;
-    if (!parseAddress(dPtr, dLen)) { releaseResult(); return Layer.None; }
-    const hi = ipHi, lo = ipLo, port = ipPort;
+  verdict(): Layer {
+    const hi = destinationHi, lo = destinationLo;
     let layer = Layer.None;
     if (inList(this.config.nodeIps, hi, lo) || inList(this.config.cidrs, hi, lo)) layer = Layer.Config;
     else if (inList(this.metadataIps, hi, lo)) layer = Layer.Metadata;
-
-    let sPtr: usize = 0, sLen = 0;
-    if (getProperty(SOURCE)) {
-      sPtr = resultPtr; sLen = resultLen;
-      if (parseAddress(sPtr, sLen) && ipHi == hi && ipLo == lo) {
-        if (layer == Layer.None) layer = Layer.SourceIsDestination;
-        if (learnSelf(hi, lo, this.config.learnedTtlNanos())) {
-          logWarn("loop_guard: learned self address " + formatIp(hi, lo) + " (a connection from " +
-            String.UTF8.decodeUnsafe(sPtr, sLen) + " to " + String.UTF8.decodeUnsafe(dPtr, dLen) +
-            "; expires " + this.config.learnedTtlSeconds.toString() + " s after its last hit)");
-        }
+    if (selfSourced) {
+      if (layer == Layer.None) layer = Layer.SourceIsDestination;
+      if (learnSelf(hi, lo, this.config.learnedTtlNanos())) {
+        logWarn("loop_guard: learned self address " + formatIp(hi, lo) + " (a connection from " +
+          getPropertyString(SOURCE) + " to " + getPropertyString(DESTINATION) +
+          "; expires " + decimal(this.config.learnedTtlSeconds) + " s after its last hit)");
       }
     }
     if (layer == Layer.None && matchLearned(hi, lo, this.config.learnedTtlNanos())) layer = Layer.Learned;
-    if (layer != Layer.None && this.allowed(port)) layer = Layer.None;
-    if (sPtr != 0) __release(sPtr);
-    __release(dPtr);
+    if (layer != Layer.None && this.allowed(destinationPort)) layer = Layer.None;
     return layer;
   }
 

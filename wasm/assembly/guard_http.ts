@@ -4,46 +4,54 @@
 // reply 508 Loop Detected (RFC 5842) with a one-line body and the hops it crossed, this node last,
 // in an x-multiplane-hops response header (which each earlier hop relays to the client). Every other
 // request passes untouched.
-import { Context, FilterHeadersStatusValues } from "@solo-io/proxy-runtime";
-import { getPropertyString, propertyPath, addRequestHeader, removeRequestHeader, sendLocalReply, found } from "./host";
+// A request without the header (the first hop, most requests) costs host calls only, no string: the
+// counter, the listener direction (not with all_listeners, as the control plane configures it: it puts
+// this filter on outbound listeners only), one header lookup, the connection's id (its addresses are
+// read on its first request only, addresses.ts), the learned lookup, and the header added from the
+// node id's bytes kept since onConfigure.
+import {
+  getPropertyString, propertyPath, getRequestHeader, addRequestHeader, removeRequestHeader, sendLocalReply,
+  releaseResult,
+} from "./host";
 import { GuardRoot, Layer, layerName } from "./guard";
+import { connectionAddresses } from "./addresses";
 import { count, connectionsChecked } from "./metrics";
 import { hasHop } from "./hops";
 
 const HOPS = String.UTF8.encode("x-multiplane-hops");
 // Read through the request attribute, which joins repeated header lines with ","
 // (proxy_get_header_map_value returns the first line only).
-const HOPS_ATTRIBUTE = propertyPath(["request", "headers", "x-multiplane-hops"]);
+const HOPS_ATTRIBUTE = propertyPath("request\0headers\0x-multiplane-hops");
+const CONTINUE: u32 = 0;
+const STOP_ITERATION: u32 = 1;
 
-export class HttpGuardRoot extends GuardRoot {
-  createContext(context_id: u32): Context {
-    return new HttpGuard(context_id, this);
+export function onRequestHeaders(root: GuardRoot): u32 {
+  count(connectionsChecked);
+  if (!root.checks()) return CONTINUE;
+  // The cheap lookup tells whether there is a header at all; only then read every line of it.
+  const hasHeader = getRequestHeader(HOPS);
+  let hops = "";
+  if (hasHeader) {
+    releaseResult();
+    hops = getPropertyString(HOPS_ATTRIBUTE);
   }
-}
-
-class HttpGuard extends Context {
-  onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
-    const root = changetype<GuardRoot>(this.root_context);
-    count(connectionsChecked);
-    if (!root.checks()) return FilterHeadersStatusValues.Continue;
-    const hops = getPropertyString(HOPS_ATTRIBUTE);
-    const hasHeader = found;
-    const id = root.nodeId;
-    let layer = root.inspect();
-    if (layer == Layer.None && hasHeader && id.length > 0 && hasHop(hops, id)) layer = Layer.Hops;
-    if (layer != Layer.None && root.report(layer, "request")) {
-      const crossed = hasHeader && hops.length > 0 ? (id.length > 0 ? hops + "," + id : hops) : id;
-      sendLocalReply(508, "loop_guard_loop_detected",
-        "508 Loop Detected: multiplane loop guard on node " + id + " (" + layerName(layer) + ")\n",
-        crossed.length > 0 ? "x-multiplane-hops" : "", crossed);
-      return FilterHeadersStatusValues.StopIteration;
-    }
-    if (id.length > 0) {
+  const id = root.nodeId;
+  let layer = connectionAddresses() ? root.verdict() : Layer.None;
+  if (layer == Layer.None && hasHeader && id.length > 0 && hasHop(hops, id)) layer = Layer.Hops;
+  if (layer != Layer.None && root.report(layer, "request")) {
+    const crossed = hasHeader && hops.length > 0 ? (id.length > 0 ? hops + "," + id : hops) : id;
+    sendLocalReply(508, "loop_guard_loop_detected",
+      "508 Loop Detected: multiplane loop guard on node " + id + " (" + layerName(layer) + ")\n",
+      crossed.length > 0 ? "x-multiplane-hops" : "", crossed);
+    return STOP_ITERATION;
+  }
+  if (id.length > 0) {
+    if (!hasHeader) addRequestHeader(HOPS, root.nodeIdBytes);
+    else {
       // One line with every hop (replace would rewrite only the first of repeated lines).
-      if (hasHeader) removeRequestHeader(HOPS);
-      addRequestHeader(HOPS, hasHeader ? hops + "," + id : id);
+      removeRequestHeader(HOPS);
+      addRequestHeader(HOPS, String.UTF8.encode(hops + "," + id));
     }
-    return FilterHeadersStatusValues.Continue;
   }
+  return CONTINUE;
 }
-

@@ -1,8 +1,11 @@
 // Host calls, bound by hand. @solo-io/proxy-runtime 0.1.8 wraps them in CHECK_RESULT, which
 // aborts (and so kills) the VM on any non-Ok result such as a missing property or header; its
 // shared-data wrappers pass wrong pointers and its proxy_set_buffer_status is bound to the wrong
-// host name. Here every call returns its WasmResult (or null) and never aborts.
+// host name. Here every call returns its WasmResult (or null) and never aborts. Only the SDK's
+// import declarations and malloc are used: its contexts and dispatch would cost size and time.
 import * as imports from "@solo-io/proxy-runtime/imports";
+import { proc_exit } from "bindings/wasi_unstable";
+import { decimal } from "./decimal";
 
 export const OK: u32 = 0;
 
@@ -41,9 +44,9 @@ function resultString(): string {
   return s;
 }
 
-/** A property path: tokens joined by NUL ("node\0metadata\0INSTANCE_IPS"). */
-export function propertyPath(tokens: Array<string>): ArrayBuffer {
-  return String.UTF8.encode(tokens.join("\0"));
+/** A property path, its tokens separated by NUL: "node\0metadata\0INSTANCE_IPS". */
+export function propertyPath(tokens: string): ArrayBuffer {
+  return String.UTF8.encode(tokens);
 }
 
 /** proxy_get_property into resultPtr/resultLen; false (nothing to release) when absent. */
@@ -159,48 +162,60 @@ export function closeDownstream(): u32 {
 
 const REQUEST_HEADERS: i32 = 0;
 
-export function addRequestHeader(name: ArrayBuffer, value: string): u32 {
-  const v = String.UTF8.encode(value);
+/**
+ * The first line of a request header into resultPtr/resultLen; false (nothing to release) when
+ * the request has none. One host call, no allocation when absent.
+ */
+export function getRequestHeader(name: ArrayBuffer): bool {
+  store<usize>(changetype<usize>(outPtr), 0);
+  store<usize>(changetype<usize>(outLen), 0);
+  if (imports.proxy_get_header_map_value(REQUEST_HEADERS, changetype<usize>(name), name.byteLength,
+    changetype<usize>(outPtr), changetype<usize>(outLen)) != OK) return false;
+  takeResult();
+  return true;
+}
+
+export function addRequestHeader(name: ArrayBuffer, value: ArrayBuffer): u32 {
   return imports.proxy_add_header_map_value(REQUEST_HEADERS, changetype<usize>(name), name.byteLength,
-    changetype<usize>(v), v.byteLength);
+    changetype<usize>(value), value.byteLength);
 }
 
 export function removeRequestHeader(name: ArrayBuffer): u32 {
   return imports.proxy_remove_header_map_value(REQUEST_HEADERS, changetype<usize>(name), name.byteLength);
 }
 
+/** Header pairs as the host reads them: count, the sizes (key, value)*, then key\0value\0 for each. */
+function headerPairs(kv: Array<string>): ArrayBuffer {
+  const bytes = new Array<ArrayBuffer>(kv.length);
+  let size = 4 + 4 * kv.length;
+  for (let i = 0; i < kv.length; i++) {
+    const b = String.UTF8.encode(unchecked(kv[i]));
+    unchecked(bytes[i] = b);
+    size += b.byteLength + 1;
+  }
+  const pairs = new ArrayBuffer(size);
+  const p = changetype<usize>(pairs);
+  store<u32>(p, kv.length / 2);
+  let at = p + 4 + 4 * kv.length;
+  for (let i = 0; i < kv.length; i++) {
+    const b = unchecked(bytes[i]);
+    store<u32>(p + 4 + 4 * i, b.byteLength);
+    memory.copy(at, changetype<usize>(b), b.byteLength);
+    at += b.byteLength + 1; // the \0 is already there (zeroed buffer)
+  }
+  return pairs;
+}
+
 /** A local reply with a text/plain body, and one more header when `name` is not empty. */
 export function sendLocalReply(status: u32, details: string, body: string, name: string = "", value: string = ""): u32 {
   const d = String.UTF8.encode(details);
   const b = String.UTF8.encode(body);
-  // Header pairs: count, (key size, value size)*, then key\0value\0 for each.
-  const keys = name.length > 0 ? ["content-type", name] : ["content-type"];
-  const values = name.length > 0 ? ["text/plain", value] : ["text/plain"];
-  const k = new Array<ArrayBuffer>(keys.length);
-  const v = new Array<ArrayBuffer>(keys.length);
-  let size = 4;
-  for (let i = 0; i < keys.length; i++) {
-    k[i] = String.UTF8.encode(keys[i]);
-    v[i] = String.UTF8.encode(values[i]);
-    size += 8 + k[i].byteLength + 1 + v[i].byteLength + 1;
-  }
-  const pairs = new ArrayBuffer(size);
-  const p = changetype<usize>(pairs);
-  store<u32>(p, keys.length);
-  let at = p + 4 + 8 * keys.length;
-  for (let i = 0; i < keys.length; i++) {
-    store<u32>(p + 4 + 8 * i, k[i].byteLength);
-    store<u32>(p + 8 + 8 * i, v[i].byteLength);
-    memory.copy(at, changetype<usize>(k[i]), k[i].byteLength);
-    at += k[i].byteLength + 1; // the \0 is already there (zeroed buffer)
-    memory.copy(at, changetype<usize>(v[i]), v[i].byteLength);
-    at += v[i].byteLength + 1;
-  }
+  const pairs = headerPairs(name.length > 0 ? ["content-type", "text/plain", name, value] : ["content-type", "text/plain"]);
   return imports.proxy_send_local_response(status, changetype<usize>(d), d.byteLength,
-    changetype<usize>(b), b.byteLength, p, pairs.byteLength, <u32>-1 /* not gRPC */);
+    changetype<usize>(b), b.byteLength, changetype<usize>(pairs), pairs.byteLength, <u32>-1 /* not gRPC */);
 }
 
-const LOG_INFO: i32 = 2, LOG_WARN: i32 = 3, LOG_ERROR: i32 = 4;
+const LOG_INFO: i32 = 2, LOG_WARN: i32 = 3, LOG_ERROR: i32 = 4, LOG_CRITICAL: i32 = 5;
 
 function logAt(level: i32, message: string): void {
   const b = String.UTF8.encode(message);
@@ -209,3 +224,10 @@ function logAt(level: i32, message: string): void {
 export function logInfo(message: string): void { logAt(LOG_INFO, message); }
 export function logWarn(message: string): void { logAt(LOG_WARN, message); }
 export function logError(message: string): void { logAt(LOG_ERROR, message); }
+
+/** The module's abort (the build's --use abort=): logs what failed at critical level, then ends the VM. */
+export function abort(message: string | null, fileName: string | null, line: u32, column: u32): void {
+  logAt(LOG_CRITICAL, "loop guard aborted: " + (message !== null ? message : "") +
+    (fileName !== null ? " at " + fileName + ":" + decimal(line) + ":" + decimal(column) : ""));
+  proc_exit(255);
+}

@@ -3,6 +3,8 @@
 // matches the mapped form. Parsers read raw bytes (ptr, len) so the per-connection path
 // allocates nothing; results land in the module globals below.
 
+import { decimal } from "./decimal";
+
 /** Result of the last successful parse. */
 export let ipHi: u64 = 0;
 export let ipLo: u64 = 0;
@@ -215,38 +217,34 @@ export function parseCidrString(s: string): bool {
   return parseCidr(changetype<usize>(b), b.byteLength);
 }
 
-const HEX = "0123456789abcdef";
+// @ts-ignore: decorator
+@inline function group(hi: u64, lo: u64, i: i32): u32 {
+  return <u32>(((i < 4 ? hi : lo) >>> (<u64>(48 - 16 * (i & 3)))) & 0xffff);
+}
 
 /** Text form for logs: dotted quad for IPv4(-mapped), RFC 5952 for IPv6. */
 export function formatIp(hi: u64, lo: u64): string {
   if (hi == 0 && (lo >>> 32) == 0xffff) {
     const a = <u32>lo;
-    return (a >>> 24).toString() + "." + ((a >>> 16) & 255).toString() + "." +
-      ((a >>> 8) & 255).toString() + "." + (a & 255).toString();
-  }
-  const w = new Array<u32>(8);
-  for (let i = 0; i < 4; i++) {
-    w[i] = <u32>((hi >>> (<u64>(48 - 16 * i))) & 0xffff);
-    w[i + 4] = <u32>((lo >>> (<u64>(48 - 16 * i))) & 0xffff);
+    return decimal(a >>> 24) + "." + decimal((a >>> 16) & 255) + "." + decimal((a >>> 8) & 255) + "." + decimal(a & 255);
   }
   // The first longest run of two or more zero groups becomes "::".
   let best = -1, bestLen = 1;
   for (let i = 0; i < 8;) {
-    if (w[i] != 0) { i++; continue; }
+    if (group(hi, lo, i) != 0) { i++; continue; }
     let j = i;
-    while (j < 8 && w[j] == 0) j++;
+    while (j < 8 && group(hi, lo, j) == 0) j++;
     if (j - i > bestLen) { best = i; bestLen = j - i; }
     i = j;
   }
   let out = "";
   for (let i = 0; i < 8; i++) {
     if (i == best) { out += "::"; i += bestLen - 1; continue; }
-    if (out.length > 0 && !out.endsWith(":")) out += ":";
-    const v = w[i];
-    let started = false;
-    for (let s = 12; s >= 0; s -= 4) {
-      const d = (v >>> <u32>s) & 15;
-      if (d != 0 || started || s == 0) { out += HEX.charAt(d); started = true; }
+    if (i > 0 && i != best + bestLen) out += ":";
+    const v = group(hi, lo, i);
+    for (let shift = 12; shift >= 0; shift -= 4) {
+      const d = (v >>> <u32>shift) & 15;
+      if (v >>> <u32>shift != 0 || shift == 0) out += String.fromCharCode(<i32>(d < 10 ? 48 + d : 87 + d));
     }
   }
   return out;

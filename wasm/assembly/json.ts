@@ -2,12 +2,16 @@
 // we could catch (a throw aborts the VM), so errors are returned: parseJson gives null and
 // sets jsonError to a message with the byte offset.
 
+import { decimal } from "./decimal";
+
 export enum JsonKind { Null, Bool, Number, String, Array, Object }
 
 export class JsonValue {
   kind: JsonKind = JsonKind.Null;
   bool: bool = false;
-  num: f64 = 0;
+  /** A number's value when `exact`: a whole number below 10^15 in magnitude (all the configuration takes). */
+  int: i64 = 0;
+  exact: bool = false;
   str: string = ""; // a string's value; a number's source text
   items: Array<JsonValue> = [];
   keys: Array<string> = [];
@@ -37,7 +41,7 @@ class Reader {
   constructor(public text: string) {}
 
   fail(message: string): JsonValue | null {
-    if (jsonError.length == 0) jsonError = message + " at offset " + this.pos.toString();
+    if (jsonError.length == 0) jsonError = message + " at offset " + decimal(this.pos);
     return null;
   }
 
@@ -79,29 +83,58 @@ class Reader {
     return this.fail(c < 0 ? "unexpected end of input" : "unexpected character '" + String.fromCharCode(c) + "'");
   }
 
+  /**
+   * A number, read exactly as digits times a power of ten (no floating point: the configuration
+   * takes whole numbers only, and a float parser would double this module's size for them).
+   */
   number(): JsonValue | null {
     const start = this.pos;
-    if (this.peek() == 45) this.pos++;
+    const negative = this.peek() == 45;
+    if (negative) this.pos++;
     const digitsStart = this.pos;
-    while (this.peek() >= 48 && this.peek() <= 57) this.pos++;
+    // digits: the significant digits while they fit; scale: the power of ten they are multiplied by.
+    let digits: u64 = 0, scale: i32 = 0, inexact = false;
+    while (this.peek() >= 48 && this.peek() <= 57) {
+      const d = <u64>(this.peek() - 48);
+      if (digits < 100_000_000_000_000_000) digits = digits * 10 + d;
+      else { scale++; if (d != 0) inexact = true; }
+      this.pos++;
+    }
     const intDigits = this.pos - digitsStart;
     if (intDigits == 0 || (intDigits > 1 && this.text.charCodeAt(digitsStart) == 48)) return this.fail("invalid number");
     if (this.peek() == 46 /* . */) {
       this.pos++;
       const f = this.pos;
-      while (this.peek() >= 48 && this.peek() <= 57) this.pos++;
+      while (this.peek() >= 48 && this.peek() <= 57) {
+        const d = <u64>(this.peek() - 48);
+        if (digits < 100_000_000_000_000_000) { digits = digits * 10 + d; scale--; }
+        else if (d != 0) inexact = true;
+        this.pos++;
+      }
       if (this.pos == f) return this.fail("invalid number");
     }
     if (this.peek() == 101 || this.peek() == 69 /* e E */) {
       this.pos++;
-      if (this.peek() == 43 || this.peek() == 45) this.pos++;
+      const minus = this.peek() == 45;
+      if (this.peek() == 43 || minus) this.pos++;
       const e = this.pos;
-      while (this.peek() >= 48 && this.peek() <= 57) this.pos++;
+      let exponent: i32 = 0;
+      while (this.peek() >= 48 && this.peek() <= 57) {
+        if (exponent < 100_000) exponent = exponent * 10 + (this.peek() - 48);
+        this.pos++;
+      }
       if (this.pos == e) return this.fail("invalid number");
+      scale += minus ? -exponent : exponent;
     }
     const v = JsonValue.of(JsonKind.Number);
     v.str = this.text.substring(start, this.pos); // as written, for error messages
-    v.num = parseFloat(v.str);
+    while (digits != 0 && digits % 10 == 0) { digits /= 10; scale++; }
+    if (digits == 0) v.exact = true;
+    else if (!inexact && scale >= 0 && scale < 15) {
+      let value = digits;
+      for (let i = 0; i < scale && value < 1_000_000_000_000_000; i++) value *= 10;
+      if (value < 1_000_000_000_000_000) { v.int = negative ? -<i64>value : <i64>value; v.exact = true; }
+    }
     return v;
   }
 

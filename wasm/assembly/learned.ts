@@ -14,6 +14,7 @@ import {
   worthRefreshing, rewrite,
 } from "./learned_table";
 import { learnedAddresses } from "./metrics";
+import { decimal } from "./decimal";
 
 const KEY = String.UTF8.encode("loop_guard.learned");
 const table = new ArrayBuffer(MAX_ENTRIES * RECORD);
@@ -34,7 +35,7 @@ function store(p: usize, len: i32, cas: u32, now: u64, touch: bool, hi: u64, lo:
   for (let i = 0; i < n; i++) {
     if (isLive(p, i, now)) continue;
     logInfo("loop_guard: learned self address " + formatIp(entryHi(p, i), entryLo(p, i)) +
-      " expired (last seen " + ((now - lastSeen(p, i)) / 1_000_000_000).toString() + " s ago)");
+      " expired (last seen " + decimal(<i64>((now - lastSeen(p, i)) / 1_000_000_000)) + " s ago)");
   }
   return OK;
 }
