@@ -1,12 +1,13 @@
 // Child process of bench/guard-http.ts: a load generator. For each command on stdin (one JSON line:
-// {"host", "port", "connections", "seconds", "expected"}) it opens that many keep-alive connections,
-// sends GETs on each, one at a time, until the time is up, checks every reply (status 200 and exactly the
+// {"host", "port", "connections", "seconds", "expected", "perConnection"}) it opens that many keep-alive
+// connections, sends GETs on each, one at a time (a new connection after every `perConnection`
+// requests, when given), until the time is up, checks every reply (status 200 and exactly the
 // expected body), and answers one JSON line: {"ok": N, "bad": N, "sample": "first bad reply", "cpuMs": C}.
 // Several of these run side by side, so the load comes from several cores.
 import { createInterface } from "node:readline";
 import { KeepAliveConnection } from "./http-client.ts";
 
-interface Command { host: string; port: number; connections: number; seconds: number; expected: string }
+interface Command { host: string; port: number; connections: number; seconds: number; expected: string; perConnection?: number }
 
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
@@ -17,9 +18,13 @@ async function run(c: Command) {
   let sample: string | undefined;
   const cpu0 = cpuMs();
   await Promise.all(Array.from({ length: c.connections }, async () => {
-    const conn = await KeepAliveConnection.open(c.host, c.port);
+    let conn = await KeepAliveConnection.open(c.host, c.port);
     try {
-      while (Date.now() < deadline) {
+      for (let sent = 0; Date.now() < deadline; sent++) {
+        if (c.perConnection !== undefined && sent > 0 && sent % c.perConnection === 0) {
+          conn.close();
+          conn = await KeepAliveConnection.open(c.host, c.port);
+        }
         const r = await conn.get();
         if (r.status === 200 && r.body.equals(expected)) ok++;
         else { bad++; sample ??= `${r.status} ${r.body.toString("utf8").slice(0, 200)}`; }
