@@ -17,6 +17,13 @@ const entry = (name: string, ip: string) => JSON.stringify({
   spec: { hosts: [`${name}.example`], ports: [{ number: 9080, name: "http", protocol: "HTTP" }], resolution: "STATIC", endpoints: [{ address: ip }] },
 });
 
+/**
+ * How long a reload of 130,000-150,000 documents may take: 18 s here for the WorkloadEntries (2 cores, AMD
+ * EPYC), over 30 s on a slower or busier machine. These tests are about what such a reload does, not
+ * how fast (bench:control measures that).
+ */
+const LARGE_RELOAD_MS = 120_000;
+
 let dir: string;
 let cp: ControlPlane;
 const logs: string[] = [];
@@ -45,7 +52,7 @@ test("a 2 MB file of 130,000 bad hosts: rejected with capped errors in the log, 
   const status = await waitFor(async () => {
     const s = (await (await call("/debug/registry")).json()).status;
     return s.rejections > 0 && s;
-  }, 20_000);
+  }, LARGE_RELOAD_MS);
   assert.ok(status, "rejected");
   assert.is(status.lastErrors.length, 101);
   assert.is(status.lastErrors[100], "and 129926 more"); // 130,000 bad hosts, the 256-host limit, and the rest of Istio's checks
@@ -66,7 +73,7 @@ test("130,000 skipped documents: the warnings are logged capped, not one line ea
   // Four lists of 32,500 (each under the per-document limit of values).
   const list = JSON.stringify({ kind: "List", items: Array.from({ length: 32_500 }, () => ({ kind: "X" })) });
   writeFileSync(join(dir, "other.json"), [list, list, list, list].join("\n---\n"));
-  assert.ok(await waitFor(() => logs.slice(before).some((l) => l === "registry warning: and 129980 more"), 20_000), logs.slice(before, before + 3).join("\n"));
+  assert.ok(await waitFor(() => logs.slice(before).some((l) => l === "registry warning: and 129980 more"), LARGE_RELOAD_MS), logs.slice(before, before + 3).join("\n"));
   assert.is(logs.slice(before).filter((l) => l.startsWith("registry warning:")).length, 21);
   assert.ok(await servesGood());
   rmSync(join(dir, "other.json"));
@@ -97,7 +104,7 @@ test("150,000 WorkloadEntries a ServiceEntry selects but cannot use: on reload a
   const other = tempRegistryDir();
   try {
     unusableSelection(dir);
-    const applied = await waitFor(async () => (await (await calmGet("/registry/serviceentries")).json()).serviceEntries.some((e: any) => e.name === "rr"), 30_000);
+    const applied = await waitFor(async () => (await (await calmGet("/registry/serviceentries")).json()).serviceEntries.some((e: any) => e.name === "rr"), LARGE_RELOAD_MS);
     assert.ok(applied, `the reload applied: ${logs.slice(before).filter((l) => !l.startsWith("registry warning")).slice(0, 3).join("\n")}`);
     assert.ok(logs.slice(before).some((l) => /^registry warning: and \d+ more$/.test(l)), "warnings capped in the log");
     const status = (await (await calmGet("/debug/registry")).json()).status;
@@ -111,7 +118,7 @@ test("150,000 WorkloadEntries a ServiceEntry selects but cannot use: on reload a
     rmSync(other, { recursive: true, force: true });
     for (const f of files) rmSync(join(dir, f), { force: true });
   }
-  assert.ok(await waitFor(servesGood, 30_000), "the files removed, the good registry alone serves again");
+  assert.ok(await waitFor(servesGood, LARGE_RELOAD_MS), "the files removed, the good registry alone serves again");
 });
 
 const refusedFiles = async () => (await (await call("/debug/registry")).json()).status.sources.find((s: any) => s.name === "files").refused.join("\n");
