@@ -2,7 +2,7 @@
 //  1. Pipeline, in process, on 10,000 ServiceEntries x 3 endpoints (a quarter of them HTTP, on 125 of
 //     the 500 ports: route configs by RDS; bench/mesh.ts): the first full build and pack of
 //     the shared layer, a new proxy's config once it is packed, a registry change (one endpoint moved),
-//     and encoding against protobufjs's own encoder.
+//     encoding against protobufjs's own encoder, and the registry as JSON read by JSON.parse or as YAML.
 //  2. Meshes (bench/mesh.ts): a registry directory of one file per service, N proxies each with its
 //     own node IPs in a child process (light ADS clients), one endpoint moved by an atomic file edit:
 //     time until every proxy has received and ACKed the new address, control plane RSS and CPU.
@@ -22,6 +22,7 @@
 // services x proxies x agents, default "1000x1000:delta": 100 agents, min(BENCH_ROUNDS, 5) changes in a
 // row); an empty value skips the section.
 import os from "node:os";
+import { parse as parseYaml } from "yaml";
 import { generate } from "../control/generation/generate.ts";
 import { generationOptions } from "../control/generation/options.ts";
 import { proxyIdentity } from "../control/identity/proxy.ts";
@@ -119,7 +120,18 @@ function pipelineBench() {
   }
   const counts = { listeners: resources.listeners.length, clusters: resources.clusters.length, endpoints: resources.endpoints.length, routes: resources.routes.length };
   const httpShare = registry.services.filter((svc) => svc.ports.some((port) => port.protocol === "HTTP")).length / registry.services.length;
-  return { tLoad, cold, newProxy, change, viaProtobufjs, viaEncoder, bytes, counts, httpShare };
+  // The same documents as JSON (as exported with kubectl -o json): JSON.parse's path against the YAML path's, interleaved.
+  const jsonText = text.split("---\n").filter((doc) => doc.trim() !== "").map((doc) => JSON.stringify(parseYaml(doc), null, 2)).join("\n---\n");
+  const viaJson: number[] = [], viaYaml: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    for (const fast of [true, false]) {
+      const t = performance.now();
+      const json = parseRegistryText(jsonText, "bench.json", undefined, fast);
+      (fast ? viaJson : viaYaml).push(performance.now() - t);
+      if (json.errors.length > 0 || json.resources.length !== parsed.resources.length) throw new Error("the JSON registry does not parse like the YAML one");
+    }
+  }
+  return { tLoad, cold, newProxy, change, viaProtobufjs, viaEncoder, bytes, counts, httpShare, viaJson, viaYaml };
 }
 
 const p = pipelineBench();
@@ -165,6 +177,7 @@ console.log(row(`${SERVICES} ServiceEntries x 3 endpoints, ${Math.round(100 * p.
 console.log(row(`  first full build + pack of the shared layer, and the first proxy (median of ${ROUNDS})`, spread(p.cold), "<= 150 ms"));
 console.log(row("  a new proxy, shared layer already packed", spread(p.newProxy), "<= 50 ms"));
 console.log(row("  a registry change (one endpoint moved): rebuild + pack what changed, for a proxy", spread(p.change), "<= 50 ms"));
+console.log(row("  the same as JSON documents: parse + validate, JSON.parse path vs the YAML path (median of 3)", `${ms(median(p.viaJson))} vs ${ms(median(p.viaYaml))} (${(median(p.viaYaml) / median(p.viaJson)).toFixed(1)}x)`));
 console.log(row("  encoding only: control/xds/cache/encode.ts vs protobufjs fromObject+encode", `${ms(median(p.viaEncoder))} vs ${ms(median(p.viaProtobufjs))} (${(median(p.viaProtobufjs) / median(p.viaEncoder)).toFixed(1)}x)`));
 for (const m of meshes) {
   const goals = m.services === 10_000 && m.protocol === "delta" ? { p99: "<= 1 s", rss: "<= 1 GB", connect: "<= 10 s" }

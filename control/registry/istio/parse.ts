@@ -7,6 +7,7 @@ import { FILE_LIMITS, MAX_ERROR_CHARS, MAX_KEPT_ERRORS, type TextLimits } from "
 import type { RegistryError, Resource } from "../model.ts";
 import { validateDocument, type Issue, type Path } from "./validate.ts";
 import { readDocuments } from "./yaml-documents.ts";
+import { readJsonDocuments } from "./json-documents.ts";
 
 export interface ParseResult {
   resources: Resource[];
@@ -22,7 +23,16 @@ export interface ParseResult {
 /** Enough for any hand-written registry; stops a runaway file from eating the process. */
 const MAX_ALIAS_COUNT = 100;
 
-export function parseRegistryText(text: string, file: string, limits: TextLimits = FILE_LIMITS): ParseResult {
+/**
+ * `jsonFastPath` (the default) reads a text of JSON documents with JSON.parse when every document
+ * validates without a word (json-documents.ts); anything else takes the YAML path, which places every
+ * error and warning. Tests turn it off to compare the two.
+ */
+export function parseRegistryText(text: string, file: string, limits: TextLimits = FILE_LIMITS, jsonFastPath = true): ParseResult {
+  if (jsonFastPath) {
+    const fast = parseJsonText(text, file, limits);
+    if (fast) return fast;
+  }
   const out: ParseResult = { resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0, invalidDocuments: 0 };
   const lines = new LineCounter();
   const at = (offset: number) => lines.linePos(offset);
@@ -78,6 +88,25 @@ export function parseRegistryText(text: string, file: string, limits: TextLimits
       }
     }
   }
+}
+
+/** The JSON fast path: its result when the text is JSON documents that all validate cleanly, else null. */
+function parseJsonText(text: string, file: string, limits: TextLimits): ParseResult | null {
+  const first = text.trimStart()[0];
+  if (first !== "{" && first !== "[") return null;
+  const docs = readJsonDocuments(text, limits);
+  if (!docs) return null;
+  const out: ParseResult = { resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0, invalidDocuments: 0 };
+  for (const doc of docs) {
+    const list = isList(doc.value) && doc.itemLines.length === doc.value.items.length;
+    const items = list ? (doc.value as { items: unknown[] }).items.map((item, i) => ({ item, path: ["items", i] as Path, line: doc.itemLines[i]! })) : [{ item: doc.value, path: [] as Path, line: doc.line }];
+    for (const { item, path, line } of items) {
+      const v = validateDocument(item, { file, line }, path);
+      if (v.kind !== "resource" || v.warnings.length > 0) return null; // the YAML path places what there is to say
+      out.resources.push(v.resource);
+    }
+  }
+  return out;
 }
 
 function isList(v: unknown): v is { items: unknown[] } {
