@@ -25,7 +25,7 @@ const streams = new Map<u32, GuardRoot>();
 export function proxy_on_context_create(context_id: u32, root_context_id: u32): void {
   if (root_context_id == 0) {
     const rootId = getPropertyString(ROOT_ID);
-    if (rootId == NETWORK_ROOT || rootId == HTTP_ROOT) roots.set(context_id, new GuardRoot(rootId));
+    if (rootId == NETWORK_ROOT || rootId == HTTP_ROOT) roots.set(context_id, new GuardRoot(rootId, rootId == HTTP_ROOT));
     else logError("loop guard: unknown root_id \"" + clip(rootId) + "\" (this module serves " + NETWORK_ROOT + " and " + HTTP_ROOT + ")");
   } else if (roots.has(root_context_id)) {
     streams.set(context_id, roots.get(root_context_id));
@@ -47,12 +47,18 @@ export function proxy_on_tick(root_context_id: u32): void {
   if (roots.has(root_context_id)) roots.get(root_context_id).onTick();
 }
 
+// Each filter runs under its own root id only: the other kind's callback (a root id given to the wrong
+// filter type) lets the traffic continue, as it did with the SDK's default callbacks.
 export function proxy_on_new_connection(context_id: u32): u32 {
-  return streams.has(context_id) ? onNewConnection(streams.get(context_id)) : CONTINUE;
+  if (!streams.has(context_id)) return CONTINUE;
+  const root = streams.get(context_id);
+  return root.http ? CONTINUE : onNewConnection(root);
 }
 
 export function proxy_on_request_headers(context_id: u32, headers: u32, end_of_stream: u32): u32 {
-  return streams.has(context_id) ? onRequestHeaders(streams.get(context_id)) : CONTINUE;
+  if (!streams.has(context_id)) return CONTINUE;
+  const root = streams.get(context_id);
+  return root.http ? onRequestHeaders(root) : CONTINUE;
 }
 
 export function proxy_on_delete(context_id: u32): void {

@@ -54,7 +54,8 @@ export class GuardRoot {
   /** nodeId as UTF-8, what the HTTP filter appends to x-multiplane-hops. */
   nodeIdBytes: ArrayBuffer = new ArrayBuffer(0);
 
-  constructor(public rootId: string) {}
+  /** `http`: the HTTP filter's root (loop_guard_http), else the network filter's (loop_guard). */
+  constructor(public rootId: string, public http: bool) {}
 
   onConfigure(size: u32): bool {
     defineMetrics();
