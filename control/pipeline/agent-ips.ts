@@ -71,7 +71,10 @@ export interface AgentReportView {
 export class AgentIpLearning implements LearnedIpSource {
   /** node id -> the report that stands for it. */
   private readonly reports = new Map<string, NodeReport>();
-  /** "agentId stream" pairs whose refusal was reported already. */
+  /**
+   * "agentId proxyId" pairs whose refusal was reported already: once per agent and proxy, however often
+   * the proxy reconnects; at most the node ids of the agent's reports (64 a report).
+   */
   private readonly refusedProxies = new Set<string>();
 
   constructor(
@@ -120,12 +123,12 @@ export class AgentIpLearning implements LearnedIpSource {
     for (const key of this.refusedProxies) if (key.startsWith(`${agentId} `)) this.refusedProxies.delete(key);
   }
 
-  ipsFor(proxy: ProxyIdentity, streamId: number): Learned | undefined {
+  ipsFor(proxy: ProxyIdentity): Learned | undefined {
     const r = this.reports.get(proxy.id);
     if (!r) return undefined;
     const refusal = agentMayNotReportFor(r.peer, proxy);
     if (refusal) {
-      const key = `${r.agent.agentId} ${streamId}`;
+      const key = `${r.agent.agentId} ${proxy.id}`;
       if (!this.refusedProxies.has(key)) {
         this.refusedProxies.add(key);
         this.events.refused?.(r.agent.name, refusal, "proxy");

@@ -55,7 +55,7 @@ function setUp(options: { floating?: Cidr[]; expiryMs?: number } = {}) {
   };
   const nodeIps = (streamId: number) => proxies.get(streamId)!.nodeIps;
   return {
-    agents, pods, pipeline, proxies, refused, expired, listeners, connect, nodeIps,
+    agents, pods, pipeline, proxies, refused, expired, listeners, connect, nodeIps, close: (streamId: number) => distributor.close(streamId),
     stop: () => { distributor.stop(); agents.stop(); },
   };
 }
@@ -172,6 +172,16 @@ test("a hostile agent with another node's certificate cannot change this node's 
     assert.equal(t.listeners(1), before);
     assert.equal(t.nodeIps(1), ["192.168.10.63"]);
     assert.equal(t.refused.map((r) => r.kind), ["proxy"]);
+    // The proxy reconnecting does not report (and remember) the refusal again.
+    for (let stream = 2; stream <= 50; stream++) {
+      t.close(stream - 1);
+      t.connect(stream);
+    }
+    assert.equal(t.refused.map((r) => r.kind), ["proxy"], "once per agent and proxy, not per stream");
+    assert.equal(t.nodeIps(50), ["192.168.10.63"]);
+    t.close(50);
+    t.connect(1);
+    assert.ok(await waitFor(() => t.listeners(1).length > 0, 2000));
     // Node A's own agent may: its certificate carries the node's address.
     t.agents.report(agent(1), certificate(["192.168.10.63"]), { nodeIds: [NODE_ID], ips: ["192.168.10.63", "10.75.8.101"] });
     assert.ok(await waitFor(() => t.listeners(1).includes("10.75.8.101_9080"), 2000));
