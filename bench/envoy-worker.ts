@@ -18,3 +18,6 @@ export function workerStat(pid: number): string {
 export const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 export const quantileUs = (sorted: bigint[], q: number) => Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!) / 1000;
 export const sortNs = (xs: bigint[]) => xs.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+
+/** `list` starting at element `round` (mod its length): rounds rotate which scenario goes first, so none always runs after the same one. */
+export const rotated = <T>(list: readonly T[], round: number): T[] => list.map((_, i) => list[(i + round) % list.length]!);

@@ -15,8 +15,8 @@
 //   calls alone, then all of them: what each costs, and the floor of the guard's design
 // Rate: keep-alive HTTP/1.1, LOADERS load-generator processes x CONNECTIONS connections each, one request
 // in flight per connection (a new connection every PER_CONNECTION requests, when set), rounds interleaved
-// across scenarios; every reply is checked (status 200 and
-// the exact body, which names the header the filter added: each request provably went through it).
+// across scenarios, each round starting with the next one; every reply is checked (status 200 and the
+// exact body, which names the header the filter added: each request provably went through it).
 // Latency: one keep-alive connection per scenario, one request at a time, scenarios taking turns.
 // Envoy's worker thread CPU per request, and how busy it was: near 100 %, Envoy is what limits the
 // rate; well below, the load generator or the upstream did (give them more cores).
@@ -29,7 +29,7 @@ import { fileURLToPath } from "node:url";
 import { startEnvoy, type RunningEnvoy } from "../test/support/envoy.ts";
 import { freePort } from "../test/support/net.ts";
 import * as f from "../test/support/guard-fixtures.ts";
-import { cpuMicros, median, quantileUs, sortNs, workerStat } from "./envoy-worker.ts";
+import { cpuMicros, median, quantileUs, rotated, sortNs, workerStat } from "./envoy-worker.ts";
 import { KeepAliveConnection } from "./http-client.ts";
 import { buildHarnessWasm } from "./harness-wasm.ts";
 
@@ -144,7 +144,7 @@ export async function httpGuardBench(o: HttpBenchOptions): Promise<void> {
 
     const rounds = new Map<string, Round[]>(list.map((s) => [s.key, []]));
     for (let r = 0; r < o.rounds; r++) {
-      for (const s of list) {
+      for (const s of rotated(list, r)) {
         const cpu0 = cpuMicros(worker);
         const t0 = process.hrtime.bigint();
         const command = JSON.stringify({ host: "127.0.0.3", port: ports.get(s.key), connections: o.connections, seconds: o.rateSeconds, expected: s.expected, perConnection: o.perConnection }) + "\n";

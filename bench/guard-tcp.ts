@@ -8,7 +8,7 @@
 //        figures from one run
 // The destination is not self, so every connection is checked and forwarded. Per scenario: the
 // rate of new connections (connect, 64-byte echo, close; 16 in flight) in rounds interleaved across
-// scenarios (ratios are medians of per-round ratios), the CPU time of Envoy's worker thread per
+// scenarios, each round starting with the next one (ratios are medians of per-round ratios), the CPU time of Envoy's worker thread per
 // connection in those rounds, and p50/p99 latency of connect+echo with one connection at a time,
 // the scenarios taking turns connection by connection so drift hits them all alike.
 import net from "node:net";
@@ -20,7 +20,7 @@ import { startEnvoy, type RunningEnvoy } from "../test/support/envoy.ts";
 import { freePort } from "../test/support/net.ts";
 import * as f from "../test/support/guard-fixtures.ts";
 import { buildHarnessWasm } from "./harness-wasm.ts";
-import { cpuMicros, median, quantileUs, sortNs, workerStat } from "./envoy-worker.ts";
+import { cpuMicros, median, quantileUs, rotated, sortNs, workerStat } from "./envoy-worker.ts";
 
 export interface TcpBenchOptions {
   rounds: number;
@@ -128,7 +128,7 @@ export async function tcpGuardBench(o: TcpBenchOptions): Promise<void> {
     }
     const rounds = Object.fromEntries(NAMES.map((n) => [n, [] as Round[]])) as Record<Name, Round[]>;
     for (let r = 0; r < o.rounds; r++) {
-      for (const n of NAMES) {
+      for (const n of rotated(NAMES, r)) {
         const cpu0 = cpuMicros(worker);
         const t0 = process.hrtime.bigint();
         const count = (await drive(ports[n], o.rateSeconds, IN_FLIGHT)).length;
