@@ -5,6 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import { watchAddresses, type AddressWatch } from "../agent/address-watch.ts";
 import { Reporter } from "../agent/reporter.ts";
+import { hostPort } from "../common/host-port.ts";
 
 export interface AgentCommandOptions {
   /** The control plane's xDS address. */
@@ -23,7 +24,7 @@ export interface RunningAgent {
 }
 
 export async function runAgent(opts: AgentCommandOptions): Promise<RunningAgent> {
-  const target = opts.xds.host.includes(":") ? `[${opts.xds.host}]:${opts.xds.port}` : `${opts.xds.host}:${opts.xds.port}`;
+  const target = hostPort(opts.xds.host, opts.xds.port);
   const credentials = opts.tls
     ? grpc.credentials.createSsl(
       readFileSync(opts.tls.caFile),

@@ -1,6 +1,7 @@
 // A server that cannot take its address says which server, which address and which flags choose it:
 // "xDS server cannot listen on 127.0.0.1:15010 (--xds-host, --xds-port): the address is already in
 // use", not a bare "listen EADDRINUSE" that leaves the user to guess which of three servers failed.
+import { hostPort } from "./host-port.ts";
 
 const ADDRESS_ERRORS: Readonly<Record<string, string>> = {
   EADDRINUSE: "the address is already in use (another process listens there: stop it, or choose another port)",
@@ -16,7 +17,7 @@ export async function listening<T>(server: string, host: string, port: number, f
     const e = err as NodeJS.ErrnoException;
     const code = e.code && ADDRESS_ERRORS[e.code] ? e.code : Object.keys(ADDRESS_ERRORS).find((c) => e.message?.includes(c));
     if (!code) throw err;
-    const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+    const address = hostPort(host, port);
     throw new Error(`${server} cannot listen on ${address} (${flags}): ${ADDRESS_ERRORS[code]}`, { cause: err });
   }
 }

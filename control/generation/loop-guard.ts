@@ -14,6 +14,7 @@ import type { AsyncDataSource, Cluster, Filter, HttpFilter, HttpWasm, TypedExten
 import type { LoopGuardOptions, RemoteGuardModule } from "./options.ts";
 import type { XdsSdsPaths } from "../identity/xds-secrets.ts";
 import { xdsCaReference, xdsCertReference } from "./sds-secrets.ts";
+import { hostPort } from "../common/host-port.ts";
 
 /** The network filter's ECDS name and root id; also the vm_id of both filters (one VM, one shared-data table). */
 export const LOOP_GUARD = "loop_guard";
@@ -72,7 +73,7 @@ function fetchTarget(remote: RemoteGuardModule, via: string | undefined, secrets
   }
   const host = from.host ?? via;
   if (!host) throw new Error("the loop guard module is served on the address each proxy's xDS connection arrived at, and this proxy's is unknown");
-  const authority = `${host.includes(":") ? `[${host}]` : host}:${from.port}`;
+  const authority = hostPort(host, from.port);
   const tls: UpstreamTlsContext | undefined = from.tls === "none" ? undefined : {
     common_tls_context: {
       // The xDS CA (and, for mutual TLS, the xDS certificate) as the bootstrap's xDS cluster has them:

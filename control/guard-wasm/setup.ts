@@ -13,6 +13,7 @@ import { guardDelivery, type GuardDeliveryFlags } from "./delivery.ts";
 import { FetchLog } from "./fetches.ts";
 import { readGuardModule } from "./module.ts";
 import { GUARD_WASM_PATH, startGuardModuleServer, type GuardModuleServer } from "./module-server.ts";
+import { hostPort } from "../common/host-port.ts";
 
 export interface GuardModuleStatus {
   /** A file on the Envoy host, or a URL Envoy fetches (and checks against sha256). */
@@ -35,8 +36,6 @@ export interface GuardSetup {
   status(remoteAddress: string | undefined, via: string | undefined): GuardModuleStatus;
   close(): Promise<void>;
 }
-
-const bracket = (host: string) => (host.includes(":") ? `[${host}]` : host);
 
 export async function setUpLoopGuard(
   flags: GuardDeliveryFlags & { mode: LoopGuardOptions["mode"]; certs?: CertificateFiles },
@@ -81,7 +80,7 @@ export async function setUpLoopGuard(
   const tls = flags.certs ? (flags.certs.mutual ? "mtls" : "tls") : "none";
   // On a wildcard address each proxy fetches from the address its xDS connection arrived at.
   const host = isUnspecified(d.host) ? undefined : d.host;
-  const url = (h: string) => `${server.scheme}://${bracket(h)}:${server.port}${GUARD_WASM_PATH}`;
+  const url = (h: string) => `${server.scheme}://${hostPort(h, server.port)}${GUARD_WASM_PATH}`;
   log(`loop guard module served on ${url(d.host)} (${tls === "mtls" ? "mutual TLS" : tls === "tls" ? "TLS" : "plaintext"}), ${module.bytes.length} bytes, sha256 ${module.sha256}`);
   return {
     options: { wasmPath: module.path, mode, remote: { sha256: module.sha256, from: { kind: "control-plane", ...(host ? { host } : {}), port: server.port, tls, path: GUARD_WASM_PATH } } },

@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { MAX_BODY_BYTES, type Handler } from "./handler.ts";
+import { hostPort } from "../common/host-port.ts";
 
 export interface HttpServer {
   url: string;
@@ -18,9 +19,8 @@ export function serveHandler(handler: Handler, opts: { host: string; port: numbe
     server.listen(opts.port, opts.host, () => {
       server.off("error", reject);
       const { port } = server.address() as AddressInfo;
-      const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
       resolve({
-        url: `http://${host}:${port}`,
+        url: `http://${hostPort(opts.host, port)}`,
         port,
         close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
       });

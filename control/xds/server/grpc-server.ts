@@ -14,6 +14,7 @@ import { connectionInterceptor } from "./peer.ts";
 import { handleSotwStream } from "./sotw.ts";
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from "./requests.ts";
 import type { AdsCall, StreamEnv } from "./stream.ts";
+import { hostPort } from "../../common/host-port.ts";
 
 export interface XdsServerOptions {
   host: string;
@@ -88,7 +89,7 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     });
   }
   const port = await new Promise<number>((resolve, reject) => {
-    const addr = opts.host.includes(":") ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
+    const addr = hostPort(opts.host, opts.port);
     server.bindAsync(addr, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`xDS server cannot listen on ${addr}: ${err.message}`)) : resolve(p)));
   });
   return {
