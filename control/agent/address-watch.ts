@@ -8,6 +8,7 @@
 // Order matters at the start: the monitor is started and subscribed before the first read, so a change
 // made at any moment after that read is seen. A periodic full read is the safety net for anything the
 // monitor still missed (a netlink buffer overrun, the gap while a dead monitor is restarted).
+import { sameList } from "../common/same-list.ts";
 import { nodeAddresses } from "../identity/node-address.ts";
 import { ChangeBatcher } from "./change-batcher.ts";
 import { runIp, spawnMonitor, type IpTarget, type MonitorProcess } from "./ip-command.ts";
@@ -152,7 +153,7 @@ class AddressWatcher {
       this.problem(`reading this node's addresses failed, keeping the last good set (${this.ips.length} IPs): ${(err as Error).message}`);
       return;
     }
-    if (this.stopped || sameIps(ips, this.ips)) return;
+    if (this.stopped || sameList(ips, this.ips)) return;
     this.ips = ips;
     try {
       this.onChange(ips);
@@ -196,8 +197,4 @@ function millis(name: string, value: number | undefined, fallback: number): numb
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value < 0) throw new RangeError(`watchAddresses: ${name} must be a number of milliseconds >= 0, got ${value}`);
   return value;
-}
-
-function sameIps(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((ip, i) => ip === b[i]);
 }

@@ -19,6 +19,7 @@ import type { Registry } from "../registry/model.ts";
 import type { SnapshotCache } from "../xds/cache/cache.ts";
 import type { ConfigPipeline } from "./config-pipeline.ts";
 import { FairQueue } from "../common/fair-queue.ts";
+import { sameList } from "../common/same-list.ts";
 
 export interface DistributorEvents {
   /** Generating and packing a config took this long (a config shared with another proxy costs nothing). */
@@ -76,7 +77,7 @@ export class ConfigDistributor {
     if (!r || identity.id !== r.identity.id) return;
     const nodeIps = this.pipeline.nodeIps(identity);
     // Only where they came from changed (a report of the same set): the config is the same.
-    if (nodeIps.join(",") === r.nodeIps.join(",")) {
+    if (sameList(nodeIps, r.nodeIps)) {
       r.identity = identity;
       return;
     }

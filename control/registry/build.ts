@@ -3,6 +3,7 @@
 // defined twice).
 import type { Endpoint, Registry, RegistryError, Resource, Service, ServiceEntry, WorkloadEntry } from "./model.ts";
 import { resourceKey } from "./model.ts";
+import { sameList } from "../common/same-list.ts";
 
 /** On failure, `offenders` are the documents the errors name (the later of two that clash): leaving them out builds. */
 export type BuildResult = { ok: true; registry: Registry } | { ok: false; errors: RegistryError[]; offenders: Resource[] };
@@ -46,8 +47,6 @@ interface HostPort {
   key: string;
 }
 
-const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined) =>
-  a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
 
 export function buildRegistry(resources: Resource[], memo: BuildMemo = new BuildMemo()): BuildResult {
   const errors: RegistryError[] = [];
