@@ -70,8 +70,7 @@ export function parseRegistryText(text: string, file: string, limits: TextLimits
     }
     if (value === null || value === undefined) return; // an empty document, e.g. a trailing `---`
     const locate = (path: Path) => at(offsetOf(doc.contents as Node | null, path));
-    const items = isList(value) ? value.items.map((item, i) => ({ item, path: ["items", i] as Path })) : [{ item: value, path: [] as Path }];
-    for (const { item, path } of items) {
+    for (const { item, path } of documentItems(value)) {
       const docLine = locate(path).line;
       const v = validateDocument(item, { file, line: docLine }, path);
       // Locating an issue walks the document; past the caps they are only counted.
@@ -92,21 +91,24 @@ export function parseRegistryText(text: string, file: string, limits: TextLimits
 
 /** The JSON fast path: its result when the text is JSON documents that all validate cleanly, else null. */
 function parseJsonText(text: string, file: string, limits: TextLimits): ParseResult | null {
-  const first = text.trimStart()[0];
-  if (first !== "{" && first !== "[") return null;
   const docs = readJsonDocuments(text, limits);
   if (!docs) return null;
   const out: ParseResult = { resources: [], errors: [], warnings: [], moreErrors: 0, moreWarnings: 0, invalidDocuments: 0 };
   for (const doc of docs) {
-    const list = isList(doc.value) && doc.itemLines.length === doc.value.items.length;
-    const items = list ? (doc.value as { items: unknown[] }).items.map((item, i) => ({ item, path: ["items", i] as Path, line: doc.itemLines[i]! })) : [{ item: doc.value, path: [] as Path, line: doc.line }];
-    for (const { item, path, line } of items) {
+    for (const { item, path } of documentItems(doc.value)) {
+      const line = path.length === 0 ? doc.line : doc.itemLines[path[1] as number];
+      if (line === undefined) return null;
       const v = validateDocument(item, { file, line }, path);
       if (v.kind !== "resource" || v.warnings.length > 0) return null; // the YAML path places what there is to say
       out.resources.push(v.resource);
     }
   }
   return out;
+}
+
+/** What a document holds: a List's items, or the document itself, each with its path in the document. */
+function documentItems(value: unknown): { item: unknown; path: Path }[] {
+  return isList(value) ? value.items.map((item, i) => ({ item, path: ["items", i] as Path })) : [{ item: value, path: [] as Path }];
 }
 
 function isList(v: unknown): v is { items: unknown[] } {
