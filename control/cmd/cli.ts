@@ -29,7 +29,7 @@ const HELP: Readonly<Record<string, string>> = {
         [--guard-wasm-port 15013 | --guard-wasm-url URL | --guard-wasm-path PATH]
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
         [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
-        [--mesh-networks FILE] [--on-invalid reject|skip] [--namespaces a,b] [--cluster-domain cluster.local]
+        [--mesh-networks FILE] [--planes FILE] [--on-invalid reject|skip] [--namespaces a,b] [--cluster-domain cluster.local]
         [--agent-floating-ips CIDR,CIDR] [--agent-expiry-seconds 60]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched), or on
       etcd://HOST:PORT[,HOST:PORT...]/PREFIX (one key per entry, watched; the HTTP API's writes go to
@@ -44,7 +44,9 @@ const HELP: Readonly<Record<string, string>> = {
       only these), with or without --registry; a proxy whose node id names a pod gets its pod's IPs
       (status.podIPs and every network in Multus's network-status) as node IPs.
       Node agents (multiplane agent) report on the xDS port; under mutual TLS an agent may claim its
-      certificate's IP addresses and --agent-floating-ips; a report outlives its agent by --agent-expiry-seconds`,
+      certificate's IP addresses and --agent-floating-ips; a report outlives its agent by --agent-expiry-seconds.
+      --planes FILE (YAML or JSON, watched): the node's planes by address range, each with its DSCP, source
+      binding, isolation, connect timeout and circuit breakers`,
   agent: `  agent --xds HOST:PORT --node-id ID [--node-id ID ...] [--xds-ca F [--cert F --key F] [--xds-san NAME]]
         [--exclude-interfaces a,b]
       run on a node beside its Envoys: watch the node's addresses (iproute2: ip monitor, a full read every
@@ -200,7 +202,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "client-ca": { type: "string" }, "insecure-xds": { type: "boolean" }, "trust-domain": { type: "string" },
       "guard-wasm-port": { type: "string" }, "guard-wasm-url": { type: "string" }, "guard-wasm-path": { type: "string" },
       "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
-      "mesh-networks": { type: "string" }, "on-invalid": { type: "string" },
+      "mesh-networks": { type: "string" }, "on-invalid": { type: "string" }, planes: { type: "string" },
       kubernetes: { type: "boolean" }, kubeconfig: { type: "string" }, namespaces: { type: "string" }, "cluster-domain": { type: "string" },
       "agent-floating-ips": { type: "string" }, "agent-expiry-seconds": { type: "string" },
     },
@@ -265,6 +267,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     ...(values["settle-seconds"] !== undefined ? { settleSeconds: numberFlag(values["settle-seconds"], "--settle-seconds", 0, 86_400) } : {}),
     ...(values["accept-removals"] ? { acceptRemovals: true } : {}),
     ...(values["mesh-networks"] ? { meshNetworks: readMeshNetworks(values["mesh-networks"]) } : {}),
+    ...(values.planes !== undefined ? { planesFile: values.planes } : {}),
     ...(onInvalid === "skip" ? { onInvalid } : {}),
     ...(values["agent-floating-ips"] !== undefined ? { agentFloatingIps: cidrListFlag(values["agent-floating-ips"], "--agent-floating-ips") } : {}),
     ...(values["agent-expiry-seconds"] !== undefined ? { agentExpirySeconds: numberFlag(values["agent-expiry-seconds"], "--agent-expiry-seconds", 0, 86_400) } : {}),

@@ -5,7 +5,9 @@
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import { endpointPort } from "../registry/query.ts";
 import type { Endpoint, Service, ServicePort } from "../registry/model.ts";
-import { localTo, type SharedConfig } from "./generate.ts";
+import { localTo, sourceOn, type SharedConfig } from "./generate.ts";
+import { isolatedFrom, planeGroups } from "./planes.ts";
+import type { Planes } from "../planes/plane.ts";
 import { isHttpProtocol } from "./http.ts";
 import { inboundInstances, type InboundInstance } from "./inbound.ts";
 import { outboundClusterName, outboundListenerName, outboundRouteName, virtualHostName } from "./names.ts";
@@ -13,7 +15,7 @@ import { endpointNetwork, networkView, reach, type NetworkView } from "./network
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
 import { CATCH_ALL, ownerKey, type OutboundPort } from "./outbound.ts";
-import { proxyView, type ProxyView } from "./proxy-view.ts";
+import { viewOf, type ProxyView } from "./proxy-view.ts";
 import { visibleTo } from "./visibility.ts";
 
 export interface Decision {
@@ -43,7 +45,7 @@ export interface Decision {
 export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: GenerationOptions): Decision[] {
   const registry = shared.registry;
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp);
-  const view = proxyView(proxy);
+  const view = viewOf(proxy, options);
   const vport = options.virtualListener.port;
   const inbound = new Map<string, InboundInstance>();
   for (const inst of inboundInstances(shared.query, new Set(nodeIps.ips), vport, localTo(view, options))) {
@@ -63,7 +65,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
       const routed = http && port?.http && port.http.destinations.length > 0 && p.number !== vport
         ? { route: outboundRouteName(p.number), virtualHost: virtualHostName(s.host, p.number) } : {};
       const listener = p.number === vport ? {} : { listener: outboundListenerName(p.number), ...routed };
-      const routing = outboundNote(p, cluster, port, vport, visible, view, s);
+      const routing = outboundNote(p, cluster, port, vport, visible, view, s, options);
       if (s.endpoints.length === 0) {
         out.push({
           entry: s.entry, host: s.host, port: p.number, portName: p.name, ...withoutEndpoints(s, p), direction: "outbound",
@@ -86,7 +88,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
         // HTTP services are chosen by Host, whatever the destination.
         const owner = e.addressType === "ip" && s.resolution !== "NONE" && !http ? port?.owner.get(ownerKey(e.address)) : cluster;
         const claimed = s.resolution === "STATIC" && owner !== undefined && owner !== cluster ? `destination ${e.address}:${p.number} is matched to ${owner} first` : undefined;
-        const note = [routing, claimed, reachNote(e, view, nv)].filter(Boolean).join("; ");
+        const note = [routing, claimed, reachNote(e, view, nv), planeNote(e, nodeIps.ips, view, options)].filter(Boolean).join("; ");
         out.push({
           ...base, direction: "outbound", reason: outboundReason(proxy, nodeIps.ips, e, view, options),
           ...(visible ? listener : {}), cluster, ...(note ? { note } : {}),
@@ -115,7 +117,8 @@ function withoutEndpoints(s: Service, p: ServicePort): { address: string; endpoi
   }
 }
 
-function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | undefined, vport: number, used: boolean, view: ProxyView, s: Service): string | undefined {
+function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | undefined, vport: number, used: boolean, view: ProxyView, s: Service, options: GenerationOptions): string | undefined {
+  if (!used && visibleTo(s, view.namespace) && isolatedAway(s, view, options.planes)) return `every endpoint is on an isolated plane the proxy has no node IP on: no outbound listener chain or cluster`;
   if (!used && !visibleTo(s, view.namespace)) return `not visible to namespace ${view.namespace ?? "(unknown)"} (exportTo ${s.exportTo.length ? s.exportTo.join(",") : "~"}): no outbound listener chain or cluster`;
   if (!used) return `host ${s.host} is also defined in another namespace, and this proxy uses that definition (its own namespace's first, else the first): no outbound listener chain or cluster from ${s.entry}`;
   if (p.number === vport) return `port ${p.number} is the virtual listener's; no outbound listener`;
@@ -125,6 +128,29 @@ function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | unde
   }
   if (port && ![...port.owner.values()].includes(cluster)) return `every destination ${cluster} would match on port ${p.number} belongs to another service first: no chain`;
   return undefined;
+}
+
+/** Whether the service was left out because all its endpoints are on isolated planes the proxy is not on. */
+function isolatedAway(s: Service, view: ProxyView, planes: Planes): boolean {
+  const own = new Set(view.planes ?? []);
+  return planeGroups(s, planes).every((g) => isolatedFrom(g, own));
+}
+
+/** The endpoint's plane and what the proxy's connections to it get there. */
+function planeNote(e: Endpoint, nodeIps: readonly string[], view: ProxyView, options: GenerationOptions): string | undefined {
+  if (options.planes.empty || e.addressType !== "ip") return undefined;
+  const plane = options.planes.planeOf(e.address);
+  if (!plane) return "on no plane: connections as without planes";
+  if (plane.isolated && !(view.planes ?? []).includes(plane.name)) return `on isolated plane ${plane.name}, where the proxy has no node IP: left out of its configuration`;
+  const family = e.address.includes(":") ? 6 : 4;
+  const source = !plane.bindSource ? undefined : sourceOn(nodeIps, plane, family, options.planes);
+  const got = [
+    plane.bindSource ? (source ? `connects from ${source}` : `the proxy has no IPv${family} node IP on it: connects from the address the kernel picks`) : "",
+    plane.dscp !== undefined ? `DSCP ${plane.dscp}` : "",
+    plane.connectTimeoutMs !== undefined ? `connect timeout ${plane.connectTimeoutMs} ms` : "",
+    plane.circuitBreakers ? `circuit breakers ${Object.entries(plane.circuitBreakers).map(([k, v]) => `${k} ${v}`).join(", ")}` : "",
+  ].filter(Boolean);
+  return `on plane ${plane.name}${got.length ? `: ${got.join(", ")}` : ""}`;
 }
 
 function reachNote(e: Endpoint, view: ProxyView, nv: NetworkView): string | undefined {

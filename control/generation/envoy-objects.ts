@@ -19,10 +19,12 @@ export const socketAddress = (address: string, port: number): Address => ({ sock
 
 export const duration = (ms: number): Duration => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 });
 
-export function tcpProxy(cluster: string): Filter {
+/** To `cluster`, or spread over `split` (by weight; one entry: to that cluster), with `cluster` as the stats prefix. */
+export function tcpProxy(cluster: string, split?: readonly { name: string; weight: number }[]): Filter {
+  const upstream = !split ? { cluster } : split.length === 1 ? { cluster: split[0]!.name } : { weighted_clusters: { clusters: split.map((w) => ({ name: w.name, weight: w.weight })) } };
   return {
     name: "envoy.filters.network.tcp_proxy",
-    typed_config: typedConfig<TcpProxy>("type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", { stat_prefix: cluster, cluster }),
+    typed_config: typedConfig<TcpProxy>("type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", { stat_prefix: cluster, ...upstream }),
   };
 }
 

@@ -17,7 +17,10 @@ import { endpointNetwork } from "./networks.ts";
 import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
 import { outboundPlan, type OutboundChain, type OutboundPlan } from "./outbound.ts";
-import { proxyView, type ProxyView } from "./proxy-view.ts";
+import { boundCluster } from "./planes.ts";
+import type { Plane, Planes } from "../planes/plane.ts";
+import type { IpFamily } from "../identity/ip.ts";
+import { viewOf, type ProxyView } from "./proxy-view.ts";
 import { outboundRouteConfig, routeConfigKey, virtualHosts } from "./routes.ts";
 
 /**
@@ -58,7 +61,7 @@ const TLS_INSPECTOR = encodeOnce(listenerFilter("tls_inspector"));
  * back earlier objects wherever content is unchanged; `query` is the version's index, shared by its views.
  */
 export function sharedConfig(registry: Registry, options: GenerationOptions, interned: Interner = new Interner(), view: ProxyView = {}, query = new RegistryQuery(registry)): SharedConfig {
-  const plan = outboundPlan(registry, options.connectTimeoutMs, interned, view, options.meshNetworks);
+  const plan = outboundPlan(registry, options, interned, view);
   const timeout = duration(options.connectTimeoutMs);
   const guarded = (...filters: Filter[]): Filter[] => (options.loopGuard ? [LOOP_GUARD_FILTER, ...filters] : filters);
   const passthrough: FilterChain = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
@@ -124,7 +127,7 @@ function httpChain(port: number, destinations: readonly string[], guard: boolean
 }
 
 function chainFilters(c: OutboundChain): Filter[] {
-  if (c.dynamicForwardPort === undefined) return [tcpProxy(c.cluster)];
+  if (c.dynamicForwardPort === undefined) return [tcpProxy(c.cluster, c.split)];
   // DYNAMIC_DNS: resolve the host the SNI names, then connect to it through the forward-proxy cluster.
   return [{
     name: "envoy.filters.network.sni_dynamic_forward_proxy",
@@ -156,7 +159,7 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
 
   // Inbound: service instances on this node's IPs, delivered to the local process.
   const inboundClusters = new Set<string>();
-  for (const inst of inboundInstances(shared.query, new Set(nodeIps), options.virtualListener.port, localTo(proxyView(proxy), options))) {
+  for (const inst of inboundInstances(shared.query, new Set(nodeIps), options.virtualListener.port, localTo(viewOf(proxy, options), options))) {
     const own = inst.conflict || inst.repeat ? [] : [{ name: inst.listener, port: inst.listenerPort }];
     const sp = inst.servicePort;
     const extra = sp && !sp.conflict && !sp.repeat ? [{ name: sp.listener, port: sp.port }] : [];
@@ -186,6 +189,14 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
     })));
   }
 
+  // Clusters of planes it binds on: the shared ones with this proxy's node IP there as the source.
+  for (const b of shared.plan.bound) {
+    const source = sourceOn(nodeIps, b.plane, b.family, options.planes);
+    if (!source) { clusters.push(b.cluster); continue; }
+    const id = interned.derive(b.cluster, "id", () => interned.serial());
+    clusters.push(interned.get(`B ${id} ${source}`, () => boundCluster(b.cluster, source)));
+  }
+
   const guard = options.loopGuard;
   if (guard?.remote) clusters.push(guardWasmCluster(guard.remote, via, options.connectTimeoutMs, proxy.xdsSecrets));
   // The guard's configurations depend on the node IPs (and where the module is fetched from) alone: the
@@ -213,6 +224,11 @@ function inboundFilter(inst: InboundInstance, listener: string, port: number): F
   }, []);
 }
 
+/** The proxy's node IP a bound cluster connects from: the first on its plane of the endpoints' family. */
+export function sourceOn(nodeIps: readonly string[], plane: Plane, family: IpFamily | undefined, planes: Planes): string | undefined {
+  return nodeIps.find((ip) => planes.planeOf(ip) === plane && (family === undefined || (family === 6) === ip.includes(":")));
+}
+
 /** Everything a proxy is served, in one list per type: the shared part and its own. */
 export function joinConfig(shared: SharedConfig, own: Resources): Resources {
   const listeners = [...shared.listeners, ...own.listeners].sort((a, b) => (a.name! < b.name! ? -1 : 1));
@@ -223,6 +239,6 @@ export function joinConfig(shared: SharedConfig, own: Resources): Resources {
 }
 
 export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions, via?: string): Resources {
-  const shared = sharedConfig(registry, options, new Interner(), proxyView(proxy));
+  const shared = sharedConfig(registry, options, new Interner(), viewOf(proxy, options));
   return joinConfig(shared, proxyConfig(shared, proxy, options, via));
 }

@@ -42,8 +42,9 @@ export function httpConnectionManager(statPrefix: string, routes: string | Route
  * A virtual host's one route: every path to `cluster`, with no route timeout (Envoy's default of
  * 15 s would cut gRPC streams and long polls that passed untouched at L4; Istio disables it too).
  */
-export function routeTo(name: string, cluster: string): Route {
-  return { name, match: { prefix: "/" }, route: { cluster, timeout: duration(0) } };
+export function routeTo(name: string, cluster: string, split?: readonly { name: string; weight: number }[]): Route {
+  const upstream = split && split.length > 1 ? { weighted_clusters: { clusters: split.map((w) => ({ name: w.name, weight: { value: w.weight } })) } } : { cluster };
+  return { name, match: { prefix: "/" }, route: { ...upstream, timeout: duration(0) } };
 }
 
 /** Upstream HTTP/2 for HTTP2 and gRPC ports (Envoy's typed_extension_protocol_options). */

@@ -1,5 +1,6 @@
 // Everything generation depends on besides the proxy and the registry. Plain data: generation reads
 // no files, so the loop guard's wasm path is given here, not looked up.
+import { NO_PLANES, type Planes } from "../planes/plane.ts";
 import type { MeshNetwork } from "../registry/model.ts";
 
 export type { MeshNetwork } from "../registry/model.ts";
@@ -50,10 +51,12 @@ export interface GenerationOptions {
   connectTimeoutMs: number;
   /** Istio's meshNetworks (`serve --mesh-networks`); empty: one flat network, every endpoint reached directly. */
   meshNetworks: readonly MeshNetwork[];
+  /** `serve --planes`: source address, DSCP, isolation, timeouts and limits per plane; NO_PLANES: none. */
+  planes: Planes;
 }
 
 export const DEFAULT_VIRTUAL_LISTENER: VirtualListenerOptions = { address: "0.0.0.0", port: 15001, handoff: "original_dst" };
 
 export function generationOptions(over: Partial<GenerationOptions> = {}): GenerationOptions {
-  return { legacySingleIp: false, virtualListener: DEFAULT_VIRTUAL_LISTENER, connectTimeoutMs: 1000, meshNetworks: [], ...over };
+  return { legacySingleIp: false, virtualListener: DEFAULT_VIRTUAL_LISTENER, connectTimeoutMs: 1000, meshNetworks: [], planes: NO_PLANES, ...over };
 }

@@ -11,15 +11,27 @@ import { endpointNetworkKey, networkView, type NetworkView } from "./networks.ts
 import type { Cluster, ClusterLoadAssignment } from "./envoy-types.ts";
 import { Interner } from "./intern.ts";
 import { outboundClusterName } from "./names.ts";
-import type { MeshNetwork } from "./options.ts";
+import type { GenerationOptions } from "./options.ts";
+import { isolatedFrom, planeClusterName, planeGroups, shapeCluster, type PlaneGroup } from "./planes.ts";
 import type { ProxyView } from "./proxy-view.ts";
+import type { IpFamily } from "../identity/ip.ts";
+import type { Plane } from "../planes/plane.ts";
 import { servicesFor } from "./visibility.ts";
 
 /** Every destination, both families: a service without addresses of its own takes the whole port (Istio: 0.0.0.0:<port>). */
 export const CATCH_ALL = ["0.0.0.0/0", "::/0"] as const;
 
+/** One of the clusters a port's connections are spread over (its endpoints on one plane), and its share. */
+export interface WeightedCluster {
+  name: string;
+  weight: number;
+}
+
 export interface OutboundChain {
+  /** Istio's name for the service port's cluster: what owns destinations and names the chain. */
   cluster: string;
+  /** Set when the port's endpoints lie on several planes: the clusters connections go to instead. */
+  split?: readonly WeightedCluster[];
   service: Service;
   port: ServicePort;
   /** Destination IPs or CIDRs this chain matches: spec.addresses, then endpoint IPs, or CATCH_ALL. */
@@ -54,9 +66,18 @@ export interface OutboundPort {
   owner: Map<string, string>;
 }
 
+/** A cluster on a bindSource plane the proxy has a node IP on: the proxy's own copy connects from that IP. */
+export interface BoundCluster {
+  cluster: Cluster;
+  plane: Plane;
+  family: IpFamily | undefined;
+}
+
 export interface OutboundPlan {
   ports: OutboundPort[];
   clusters: Cluster[];
+  /** Left out of `clusters`: the proxy layer adds them with the proxy's source address (generate.ts). */
+  bound: BoundCluster[];
   endpoints: ClusterLoadAssignment[];
   /** The services of the registry this plan covers (those visible to the view). */
   services: readonly Service[];
@@ -95,23 +116,40 @@ type PortChain =
 interface PortResources {
   cluster: Cluster;
   endpoints?: ClusterLoadAssignment;
+  group: PlaneGroup;
 }
 
-/** `interned` reuses the previous version's objects: per unchanged Service, and by key for the rest (see intern.ts). */
-export function outboundPlan(registry: Registry, connectTimeoutMs: number, interned: Interner, view: ProxyView = {}, networks: readonly MeshNetwork[] = []): OutboundPlan {
+/**
+ * `interned` reuses the previous version's objects: per unchanged Service, and by key for the rest (see
+ * intern.ts). `view.planes`: the proxy's planes that isolate or bind (isolated services it is not on are
+ * left out; clusters of planes it binds on go to `bound`).
+ */
+export function outboundPlan(registry: Registry, options: Pick<GenerationOptions, "connectTimeoutMs" | "meshNetworks" | "planes">, interned: Interner, view: ProxyView = {}): OutboundPlan {
+  const { connectTimeoutMs, meshNetworks: networks, planes } = options;
   const byPort = new Map<number, OutboundPort>();
   const clusters: Cluster[] = [];
+  const bound: BoundCluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
+  const own = new Set(view.planes ?? []);
   const services = servicesFor(registry, view.namespace);
   const nv = networkView(view.network, networks);
   const resourcesKey = `${endpointNetworkKey(view.network, networks)}|${connectTimeoutMs}`;
+  const used: Service[] = [];
   for (const service of services) {
-    const chains = interned.derive(service, "chains", () => serviceChains(service, interned));
-    const resources = interned.derive(service, resourcesKey, () => serviceResources(service, nv, connectTimeoutMs, interned));
+    const groups = interned.derive(service, "planes", () => planeGroups(service, planes));
+    const visible = groups.filter((g) => !isolatedFrom(g, own));
+    if (visible.length === 0) continue; // on isolated planes the proxy is not on
+    used.push(service);
+    const hidden = visible.length === groups.length ? "" : visible.map((g) => g.suffix).join(",");
+    const chains = interned.derive(service, `chains|${hidden}`, () => serviceChains(service, interned, visible));
+    const resources = interned.derive(service, `${resourcesKey}|${hidden}`, () => serviceResources(service, nv, connectTimeoutMs, interned, visible));
     chains.forEach((c, i) => {
-      clusters.push(resources[i]!.cluster);
-      const eds = resources[i]!.endpoints;
-      if (eds) endpoints.push(eds);
+      for (const r of resources[i]!) {
+        const plane = r.group.plane;
+        if (plane?.bindSource && own.has(plane.name)) bound.push({ cluster: r.cluster, plane, family: r.group.family });
+        else clusters.push(r.cluster);
+        if (r.endpoints) endpoints.push(r.endpoints);
+      }
       const number = c.port.number;
       let port = byPort.get(number);
       if (!port) byPort.set(number, (port = { port: number, chains: [], ipv6: false, sni: false, owner: new Map() }));
@@ -134,29 +172,37 @@ export function outboundPlan(registry: Registry, connectTimeoutMs: number, inter
     });
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
-  return { ports, clusters, endpoints, services };
+  return { ports, clusters, bound, endpoints, services: used.length === services.length ? services : used };
 }
 
 /** The chain of a service port some of whose destinations an earlier service on the port already has: what is left of it. */
 function narrowed(port: OutboundPort, { wanted, chain }: { wanted: readonly string[]; chain: OutboundChain }): OutboundChain {
   const destinations = claim(port, wanted, chain.cluster, chain.serverNames?.[0]);
-  return { ...chain, destinations, key: `${chain.cluster} ${destinations.join(",")} ${chain.serverNames?.join(",") ?? ""} ${chain.dynamicForwardPort ?? ""}` };
+  const split = chain.split?.map((w) => `${w.name}=${w.weight}`).join(",") ?? "";
+  return { ...chain, destinations, key: `${chain.cluster} ${destinations.join(",")} ${chain.serverNames?.join(",") ?? ""} ${chain.dynamicForwardPort ?? ""} ${split}` };
 }
 
 /** The ports a sidecar proxies: Envoy sidecars proxy TCP; Istio skips UDP ports too. */
 const proxied = (service: Service) => service.ports.filter((p) => p.protocol !== "UDP");
 
-function serviceChains(service: Service, interned: Interner): PortChain[] {
+/** Where a port's connections go: its one cluster (by Istio's name, or a plane's when others are hidden), or a split over planes. */
+function upstreamOf(cluster: string, groups: readonly PlaneGroup[]): { target: string; split?: WeightedCluster[] } {
+  if (groups.length === 1) return { target: planeClusterName(cluster, groups[0]!.suffix) };
+  return { target: cluster, split: groups.map((g) => ({ name: planeClusterName(cluster, g.suffix), weight: Math.max(1, Math.min(g.weight, 0xffffffff)) })) };
+}
+
+function serviceChains(service: Service, interned: Interner, groups: readonly PlaneGroup[]): PortChain[] {
   return proxied(service).map((p): PortChain => {
     const cluster = outboundClusterName(p.number, service.host);
-    if (isHttpProtocol(p.protocol)) return { port: p, cluster, route: { service, port: p, cluster, key: interned.serial() } };
+    const { target, split } = upstreamOf(cluster, groups);
+    if (isHttpProtocol(p.protocol)) return { port: p, cluster, route: { service, port: p, cluster: target, ...(split ? { split } : {}), key: interned.serial() } };
     const sni = matchedBySni(service, p);
     const serverNames = sni ? [service.host] : undefined;
     const wanted = sni ? sniDestinations(service) : destinationsOf(service);
     const dynamicForwardPort = service.resolution === "DYNAMIC_DNS" ? p.targetPort ?? p.number : undefined;
     const chain: OutboundChain = {
       // A service that names one destination twice (an address that is also an endpoint IP) matches it once.
-      cluster, service, port: p, destinations: [...new Set(wanted)],
+      cluster, ...(split ? { split } : target !== cluster ? { split: [{ name: target, weight: 1 }] } : {}), service, port: p, destinations: [...new Set(wanted)],
       ...(serverNames ? { serverNames } : {}), ...(dynamicForwardPort ? { dynamicForwardPort } : {}),
       // Short, so that a listener's key (every chain of its port) is short; fixed while the Service lives.
       key: interned.serial(),
@@ -165,16 +211,18 @@ function serviceChains(service: Service, interned: Interner): PortChain[] {
   });
 }
 
-function serviceResources(service: Service, nv: NetworkView, connectTimeoutMs: number, interned: Interner): PortResources[] {
-  return proxied(service).map((p) => {
-    const name = outboundClusterName(p.number, service.host);
-    const set = endpointSetFor(service, p, nv);
-    if (service.resolution !== "STATIC") return { cluster: outboundCluster(name, service, p, connectTimeoutMs, set) };
-    // An EDS cluster depends on its name and upstream protocol alone (one interner serves one set of
-    // options): one object for every network view.
-    const cluster = interned.get(`C ${name}|${isHttp2Protocol(p.protocol) ? "h2" : ""}`, () => outboundCluster(name, service, p, connectTimeoutMs, set));
-    return { cluster, endpoints: { cluster_name: name, endpoints: buildEndpointSet(set!) } };
-  });
+function serviceResources(service: Service, nv: NetworkView, connectTimeoutMs: number, interned: Interner, groups: readonly PlaneGroup[]): PortResources[][] {
+  return proxied(service).map((p) => groups.map((group): PortResources => {
+    const name = planeClusterName(outboundClusterName(p.number, service.host), group.suffix);
+    // The port's only group has every endpoint (and a DNS service without endpoints, its host).
+    const set = group.suffix === "" ? endpointSetFor(service, p, nv) : endpointSet(service, p, nv, group.endpoints);
+    if (service.resolution !== "STATIC") return { cluster: shapeCluster(outboundCluster(name, service, p, connectTimeoutMs, set), group), group };
+    // An EDS cluster depends on its name, upstream protocol and plane alone (one interner serves one set
+    // of options and planes): one object for every network view.
+    const key = `C ${name}|${isHttp2Protocol(p.protocol) ? "h2" : ""}|${group.plane?.name ?? ""}|${group.family ?? ""}`;
+    const cluster = interned.get(key, () => shapeCluster(outboundCluster(name, service, p, connectTimeoutMs, set), group));
+    return { cluster, endpoints: { cluster_name: name, endpoints: buildEndpointSet(set!) }, group };
+  }));
 }
 
 /**

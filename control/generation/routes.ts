@@ -12,7 +12,10 @@ import { serviceDomains } from "./virtual-hosts.ts";
 export interface HttpRoute {
   service: Service;
   port: ServicePort;
+  /** The cluster requests go to (Istio's name unless planes split or narrow it). */
   cluster: string;
+  /** The port's endpoints lie on several planes: requests are spread over their clusters by weight. */
+  split?: readonly { name: string; weight: number }[];
   /** Equal keys, equal routes: a serial, fixed while the Service lives (see outbound.ts). */
   key: string;
 }
@@ -20,6 +23,7 @@ export interface HttpRoute {
 export interface VirtualHostPlan {
   name: string;
   cluster: string;
+  split?: readonly { name: string; weight: number }[];
   domains: string[];
 }
 
@@ -43,7 +47,7 @@ export function virtualHosts(port: number, routes: readonly HttpRoute[], proxyDo
   const plans = routes.map((r, i): VirtualHostPlan => {
     const own: string[] = [];
     claim(own, domains[i]!.own);
-    return { name: virtualHostName(r.service.host, port), cluster: r.cluster, domains: own };
+    return { name: virtualHostName(r.service.host, port), cluster: r.cluster, ...(r.split ? { split: r.split } : {}), domains: own };
   });
   plans.forEach((p, i) => claim(p.domains, domains[i]!.other));
   return plans.filter((p) => p.domains.length > 0);
@@ -56,7 +60,7 @@ export const routeConfigKey = (port: number, routes: readonly HttpRoute[], proxy
 export function outboundRouteConfig(port: number, hosts: readonly VirtualHostPlan[]): RouteConfiguration {
   return {
     name: outboundRouteName(port),
-    virtual_hosts: [...hosts.map((h): VirtualHost => ({ name: h.name, domains: h.domains, routes: [routeTo("default", h.cluster)] })), ALLOW_ANY],
+    virtual_hosts: [...hosts.map((h): VirtualHost => ({ name: h.name, domains: h.domains, routes: [routeTo("default", h.cluster, h.split)] })), ALLOW_ANY],
     // A route naming a cluster Envoy does not have yet answers 503 instead of refusing the configuration.
     validate_clusters: { value: false },
   };

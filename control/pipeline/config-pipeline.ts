@@ -16,7 +16,8 @@ import { guardFetchDependsOnConnection, guardFetchUsesXdsSecrets } from "../gene
 import { endpointNetworkKey } from "../generation/networks.ts";
 import { nodeIpsOf } from "../generation/node-ips.ts";
 import type { GenerationOptions } from "../generation/options.ts";
-import { proxyView, type ProxyView } from "../generation/proxy-view.ts";
+import type { Planes } from "../planes/plane.ts";
+import { viewOf, type ProxyView } from "../generation/proxy-view.ts";
 import { servicesFor, visibilityKey } from "../generation/visibility.ts";
 import { isHttpProtocol } from "../generation/http.ts";
 import { routeDomainKey } from "../generation/virtual-hosts.ts";
@@ -51,7 +52,7 @@ interface SharedPart {
 }
 
 export class ConfigPipeline {
-  private readonly interned = new Interner();
+  private interned = new Interner();
   private readonly packer: Packer;
   private current: Registry = EMPTY_REGISTRY;
   /** The current version's index, shared by its views. */
@@ -71,8 +72,22 @@ export class ConfigPipeline {
   /** Something was built since the interner's last round: a new version starts a new round. */
   private builtThisRound = false;
 
-  constructor(readonly options: GenerationOptions, encoder: Encoder = new Encoder()) {
+  constructor(private opts: GenerationOptions, encoder: Encoder = new Encoder()) {
     this.packer = new Packer(encoder);
+  }
+
+  get options(): GenerationOptions {
+    return this.opts;
+  }
+
+  /**
+   * New planes (`serve --planes`, reloaded): every config is built again from scratch, with a new
+   * interner, since what was kept per Service and key was shaped by the old planes.
+   */
+  setPlanes(planes: Planes): void {
+    this.opts = { ...this.opts, planes };
+    this.interned = new Interner();
+    this.setRegistry(this.current);
   }
 
   get registry(): Registry {
@@ -106,7 +121,7 @@ export class ConfigPipeline {
     const key = this.key(proxy, via);
     let config = this.configs.get(key);
     if (!config) {
-      const shared = this.sharedPart(proxyView(proxy));
+      const shared = this.sharedPart(viewOf(proxy, this.options));
       const own = proxyConfig(shared.config, proxy, this.options, via, this.interned);
       config = new ProxyConfig(shared.config, own, new Snapshot(shared.layer, Layer.pack(this.packer, own)));
       if (this.users.has(key)) this.configs.set(key, config);
@@ -136,7 +151,7 @@ export class ConfigPipeline {
 
   /** The inbound/outbound choice for every instance, from the same shared config generation uses. */
   decisions(proxy: ProxyIdentity): Decision[] {
-    return decide(proxy, this.sharedPart(proxyView(proxy)).config, this.options);
+    return decide(proxy, this.sharedPart(viewOf(proxy, this.options)).config, this.options);
   }
 
   /** Configs kept, one per key in use (leak checks). */
@@ -156,7 +171,7 @@ export class ConfigPipeline {
    * and its SDS files when the module's cluster names its xDS secrets.
    */
   private key(proxy: ProxyIdentity, via: string | undefined): string {
-    const view = proxyView(proxy);
+    const view = viewOf(proxy, this.options);
     let key = `${this.nodeIps(proxy).join(",")}|${view.network ?? ""}|${view.namespace ?? ""}|${view.dnsDomain ?? ""}`;
     if (guardFetchDependsOnConnection(this.options.loopGuard)) key += `@${via ?? ""}`;
     // JSON: paths may hold any character but a control character, so no separator is safe.
@@ -178,7 +193,7 @@ export class ConfigPipeline {
       const hosts = servicesFor(this.current, view.namespace).filter((s) => s.ports.some((p) => isHttpProtocol(p.protocol))).map((s) => s.host);
       this.routeDomains.set(domainKey, (routes = routeDomainKey(hosts, view.dnsDomain)));
     }
-    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${vis}|${routes}`;
+    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${vis}|${routes}|${view.planes?.join(",") ?? ""}`;
   }
 
   /** Built and packed once per registry version and view, on first use. */

@@ -16,6 +16,7 @@
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import type { Proxies, ProxyRecord } from "./proxies.ts";
 import type { Registry } from "../registry/model.ts";
+import type { Planes } from "../planes/plane.ts";
 import type { SnapshotCache } from "../xds/cache/cache.ts";
 import type { ConfigPipeline } from "./config-pipeline.ts";
 import { FairQueue } from "../common/fair-queue.ts";
@@ -92,6 +93,12 @@ export class ConfigDistributor {
   registryChanged(registry: Registry, triggeredAt: number): void {
     this.pipeline.setRegistry(registry);
     this.hasRegistry = true;
+    for (const r of this.proxies.all()) this.enqueue(r, this.changed, triggeredAt);
+  }
+
+  /** New planes: like a registry change, every connected stream gets its config built again. */
+  planesChanged(planes: Planes, triggeredAt: number): void {
+    this.pipeline.setPlanes(planes);
     for (const r of this.proxies.all()) this.enqueue(r, this.changed, triggeredAt);
   }
 

@@ -7,6 +7,7 @@ import { DEFAULT_IDENTITY_LIMITS, type IdentityLimits } from "../identity/instan
 import type { Cidr } from "../identity/ip.ts";
 import { DEFAULT_LOG_RATE, type LogRate } from "../log/rate-limited-log.ts";
 import type { MeshNetwork } from "../registry/model.ts";
+import type { Planes } from "../planes/plane.ts";
 import type { AgentOptions } from "../pipeline/agent-ips.ts";
 import type { OnInvalid } from "../registry/store.ts";
 import type { KubernetesSourceOptions } from "../registry/sources/kubernetes/kubernetes-source.ts";
@@ -61,6 +62,8 @@ export interface ServeOptions {
   trustDomain?: string;
   /** Istio's meshNetworks (networks, their fromCidr ranges and gateways): split-horizon endpoints. */
   meshNetworks?: MeshNetwork[];
+  /** The planes file (`--planes`): read at start, watched; source address, DSCP, isolation, timeouts and limits per plane. */
+  planesFile?: string;
   /** Invalid registry documents: refuse the whole change ("reject", default) or leave them out ("skip"). */
   onInvalid?: OnInvalid;
   /** Overrides of what one xDS client may send (DEFAULT_XDS_LIMITS, DEFAULT_IDENTITY_LIMITS). */
@@ -119,12 +122,13 @@ export function loopGuardFlags(opts: ServeOptions, xdsHost: string, certs: Certi
   };
 }
 
-export function serveGenerationOptions(opts: ServeOptions, guard: LoopGuardOptions | undefined): GenerationOptions {
+export function serveGenerationOptions(opts: ServeOptions, guard: LoopGuardOptions | undefined, planes?: Planes): GenerationOptions {
   return generationOptions({
     legacySingleIp: opts.legacySingleIp ?? false,
     virtualListener: { ...DEFAULT_VIRTUAL_LISTENER, ...opts.virtualListener },
     ...(guard ? { loopGuard: guard } : {}),
     ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.meshNetworks ? { meshNetworks: opts.meshNetworks } : {}),
+    ...(planes ? { planes } : {}),
   });
 }

@@ -5,6 +5,7 @@
 //
 // Each part is made after the parts it reads, and its stop is pushed as it starts: a failed start
 // unwinds what had started, newest first, and stop() unwinds the same stack.
+import { describePlanes, readPlanesFile, watchPlanesFile } from "./planes-file.ts";
 import { listening } from "../common/listen.ts";
 import { setUpLoopGuard } from "../guard-wasm/setup.ts";
 import { createHandler } from "../http/handler.ts";
@@ -56,7 +57,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     if (guard) stack.push(() => guard.close());
     if (registry.etcd && guard?.server) log(GUARD_PER_REPLICA_WARNING);
 
-    const genOptions = serveGenerationOptions(opts, guard?.options);
+    const planes = opts.planesFile !== undefined ? readPlanesFile(opts.planesFile) : undefined;
+    if (planes) log(`planes: ${describePlanes(planes)} (from ${opts.planesFile})`);
+    const genOptions = serveGenerationOptions(opts, guard?.options, planes);
     const pipeline = new ConfigPipeline(genOptions);
     const cache = new SnapshotCache();
     const proxies = new Proxies();
@@ -73,6 +76,10 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     stack.push(() => agentIps.stop());
     learnedIps.add(podIps);
     learnedIps.add(agentIps);
+    if (opts.planesFile !== undefined) {
+      const watch = watchPlanesFile(opts.planesFile, (p) => distributor.planesChanged(p, performance.now()), log);
+      stack.push(() => watch.close());
+    }
     const sources = registry.sources();
     const store = new RegistryStore(sources, storeEvents(log, counters, distributor), settings.onInvalid);
     // Pushed before start: sources that started before one failed are stopped too.

@@ -23,6 +23,7 @@ const LAYERS: readonly (readonly [layer: string, paths: readonly string[]])[] = 
   ["tls", ["control/tls/"]],
   ["authz", ["control/authz/"]],
   ["registry", ["control/registry/"]],
+  ["planes", ["control/planes/"]],
   ["generation", ["control/generation/"]],
   ["guard module", ["control/guard-wasm/"]],
   ["xds cache", ["control/xds/cache/"]],

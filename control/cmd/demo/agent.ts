@@ -44,8 +44,8 @@ function main() {
       return;
     }
     if (req.op === "http-server") {
-      // A small HTTP service (Service A): answers every request with 200 and a fixed body.
-      const srv = http.createServer((q, s) => { s.setHeader("content-type", "text/plain"); s.end(req.body || "hello from service-a\n"); });
+      // A small HTTP service (Service A): answers every request with 200 and a fixed body ({peer}: the client's address).
+      const srv = http.createServer((q, s) => { s.setHeader("content-type", "text/plain"); s.end((req.body || "hello from service-a\n").replace("{peer}", q.socket.remoteAddress)); });
       srv.on("error", (e) => reply({ id: req.id, ms: 0, error: e.code || e.message }));
       srv.listen(req.port, req.host, () => reply({ id: req.id, ms: 0, status: 200, body: String(srv.address().port) }));
       return;
@@ -121,7 +121,7 @@ export class NsAgent {
     return this.send({ url, timeoutMs, method: opts.method, localAddress: opts.localAddress, headers: opts.headers }, timeoutMs + 2000);
   }
 
-  /** Starts an HTTP server in the namespace (200 with `body` for every request); resolves with its port. */
+  /** Starts an HTTP server in the namespace (200 with `body` for every request, `{peer}` in it replaced by the client's address); resolves with its port. */
   async httpServer(host: string, port: number, body?: string): Promise<number> {
     const r = await this.send({ op: "http-server", host, port, body }, 5000);
     if (r.error) throw new Error(`http server on ${host}:${port}: ${r.error}`);

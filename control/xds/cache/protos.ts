@@ -43,8 +43,9 @@ export const TYPE_URL = {
 /**
  * A protobufjs root holding every type above. Loading takes a few hundred ms, so the owner (a
  * control plane's encoder) loads it once and keeps it; nothing here caches it for the process.
+ * `extra`: more of Envoy's .proto files (tests encode a bootstrap).
  */
-export function loadEnvoyProtos(): protobuf.Root {
+export function loadEnvoyProtos(extra: readonly string[] = []): protobuf.Root {
   const r = new protobuf.Root();
   r.resolvePath = (_origin, target) => {
     for (const dir of INCLUDE_DIRS) {
@@ -56,7 +57,7 @@ export function loadEnvoyProtos(): protobuf.Root {
     }
     return target;
   };
-  r.loadSync(RESOURCE_PROTOS, { keepCase: true });
+  r.loadSync([...RESOURCE_PROTOS, ...extra], { keepCase: true });
   r.resolveAll();
   return r;
 }
