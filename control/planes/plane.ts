@@ -26,6 +26,9 @@ export interface Plane {
   circuitBreakers?: CircuitBreakers;
 }
 
+/** Addresses whose plane is remembered (a 10,000-service mesh has about 20,000). */
+const MAX_CACHED = 200_000;
+
 interface Range {
   plane: Plane;
   family: IpFamily;
@@ -57,6 +60,7 @@ export class Planes {
 
   /** The plane of an IP (any spelling): the first plane, in file order, whose ranges hold it. */
   planeOf(ip: string): Plane | undefined {
+    if (this.ranges.length === 0) return undefined;
     const known = this.byIp.get(ip);
     if (known !== undefined) return known ?? undefined;
     const a = parseIp(ip);
@@ -67,7 +71,9 @@ export class Planes {
         if (r.family === a.family && masked(v, a.family, r.prefixLen) === r.base) { found = r.plane; break; }
       }
     }
-    // Bounded by the addresses in the registry and the proxies' node IPs, which are bounded themselves.
+    // The registry's addresses and the proxies' node IPs; addresses that come and go over a long run
+    // would grow it without end, so past a bound it starts again.
+    if (this.byIp.size >= MAX_CACHED) this.byIp.clear();
     this.byIp.set(ip, found);
     return found ?? undefined;
   }
@@ -78,6 +84,7 @@ export class Planes {
   }
 }
 
+/** No planes: nothing is remembered (planeOf answers at once), so one instance serves every control plane. */
 export const NO_PLANES = new Planes([]);
 
 function ipValue(ip: string, family: IpFamily): bigint {
