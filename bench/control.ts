@@ -42,13 +42,14 @@ import { registryFilesBench } from "./registry-files.ts";
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-/** "SERVICESxPROXIES:PROTOCOL,..." */
+/** "SERVICESxPROXIES:PROTOCOL[:planes|:planes-bind],..." (planes: see bench/mesh.ts) */
 const sizes = (spec: string) => spec.split(",").filter(Boolean).map((m) => {
-  const [size, protocol] = m.split(":") as [string, "sotw" | "delta"];
+  const [size, protocol, planes] = m.split(":") as [string, "sotw" | "delta", string | undefined];
   const [services, proxies] = size.split("x").map(Number) as [number, number];
-  return { services, proxies, protocol };
+  if (planes !== undefined && planes !== "planes" && planes !== "planes-bind") throw new Error(`${m}: expected :planes or :planes-bind after the protocol`);
+  return { services, proxies, protocol, ...(planes ? { planes: planes === "planes-bind" ? "bind" as const : "nobind" as const } : {}) };
 });
-const MESHES = sizes(process.env.BENCH_MESHES ?? "100x1000:sotw,100x1000:delta,1000x1000:delta,10000x1000:delta,10000x1000:sotw");
+const MESHES = sizes(process.env.BENCH_MESHES ?? "100x1000:sotw,100x1000:delta,1000x1000:delta,1000x1000:delta:planes-bind,10000x1000:delta,10000x1000:delta:planes,10000x1000:delta:planes-bind,10000x1000:sotw");
 const ETCD = sizes(process.env.BENCH_ETCD ?? "10000x100:delta");
 const KUBERNETES = sizes(process.env.BENCH_KUBERNETES ?? "10000x1000:delta");
 /** "SERVICESxPROXIES[xAGENTS]:PROTOCOL,...": 100 agents unless named. */
@@ -141,9 +142,9 @@ const files = await registryFilesBench(SERVICES, ROUNDS);
 const meshes: MeshResult[] = [];
 for (const m of MESHES) {
   try {
-    meshes.push(await meshBench(m.services, m.proxies, m.protocol));
+    meshes.push(await meshBench(m.services, m.proxies, m.protocol, m.planes));
   } catch (err) {
-    console.error(`mesh ${m.services} x ${m.proxies} ${m.protocol} failed: ${(err as Error).message}`);
+    console.error(`mesh ${m.services} x ${m.proxies} ${m.protocol}${m.planes ? ` planes (${m.planes})` : ""} failed: ${(err as Error).message}`);
   }
 }
 const etcds: EtcdResult[] = [];
@@ -187,7 +188,8 @@ console.log(row("  encoding only: control/xds/cache/encode.ts vs protobufjs from
 for (const m of meshes) {
   const goals = m.services === 10_000 && m.protocol === "delta" ? { p99: "<= 1 s", rss: "<= 1 GB", connect: "<= 10 s" }
     : m.services === 1000 ? { p99: "<= 300 ms", rss: "<= 512 MB", connect: "" } : { p99: "", rss: "", connect: "" };
-  const name = `${m.services} services x ${m.proxies} ${m.protocol === "sotw" ? "SotW" : "delta"} proxies`;
+  const planes = m.planes === "bind" ? ", two planes (data: DSCP, isolated, source bound)" : m.planes ? ", two planes (data: DSCP, isolated)" : "";
+  const name = `${m.services} services x ${m.proxies} ${m.protocol === "sotw" ? "SotW" : "delta"} proxies${planes}`;
   console.log(row(`${name}: all connected and ACKed (${(m.connectBytes / 2 ** 30).toFixed(2)} GiB received)`, ms(m.connectMs), goals.connect));
   console.log(row("  one endpoint moved by a file edit: new address received + ACKed, p50 / p99", `${ms(pct(m.latenciesMs, 50))} / ${ms(pct(m.latenciesMs, 99))}`, goals.p99));
   console.log(row("  control plane RSS: idle / all connected / peak", `${m.rssMb.idle.toFixed(0)} / ${m.rssMb.connected.toFixed(0)} / ${m.rssMb.peak.toFixed(0)} MB`, goals.rss));

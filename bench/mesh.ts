@@ -41,8 +41,34 @@ spec:
 `;
 }
 
+/**
+ * Planes for the mesh: half the services on each (service i is on "data" when i % 256 < 128: its
+ * endpoints 10.X.Y.* with Y < 128), proxies on one or both (proxy i's 10.200.* IP is on "management",
+ * its own instance's IP on the plane of service i). "data" is the README's example: DSCP 46, isolated,
+ * 250 ms, 10,000 connections, and with "bind" its connections leave from the proxy's data IP.
+ */
+export type MeshPlanes = "bind" | "nobind";
+
+export function meshPlanesYaml(services: number, planes: MeshPlanes): string {
+  const blocks = Math.max(1, Math.ceil(services / 256));
+  const ranges = (half: 0 | 128) => Array.from({ length: blocks }, (_, x) => `10.${x}.${half}.0/17`).join(", ");
+  return `planes:
+- name: data
+  cidrs: [${ranges(0)}]
+  dscp: 46
+  bindSource: ${planes === "bind"}
+  isolated: true
+  connectTimeout: 250ms
+  maxConnections: 10000
+- name: management
+  cidrs: [10.200.0.0/16, ${ranges(128)}]
+`;
+}
+
 export interface MeshResult {
   services: number;
+  /** Set when the mesh ran with planes. */
+  planes?: MeshPlanes;
   proxies: number;
   protocol: "sotw" | "delta";
   /** Start of the clients until every proxy has ACKed LDS, CDS, EDS, RDS and ECDS. */
@@ -78,8 +104,11 @@ async function startProfile(dir: string | undefined): Promise<((file: string) =>
   };
 }
 
-export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta"): Promise<MeshResult> {
+export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta", planes?: MeshPlanes): Promise<MeshResult> {
   const dir = mkdtempSync(join(os.tmpdir(), "mp-mesh-"));
+  // Beside the registry directory, not in it (it would be read as a registry file).
+  const planesFile = planes && `${dir}.planes.yaml`;
+  if (planesFile) writeFileSync(planesFile, meshPlanesYaml(services, planes!));
   for (let i = 0; i < services; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceEntryYaml(i));
   let peak = 0;
   const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
@@ -89,7 +118,7 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   // MESH_SEND_BUDGET_MB: the xDS send budget (0: none), to compare with the default in one session.
   const budgetMb = process.env.MESH_SEND_BUDGET_MB;
   const sendBudget = budgetMb === undefined ? {} : { sendBudget: { maxBytes: Number(budgetMb) > 0 ? Number(budgetMb) * 2 ** 20 : Infinity } };
-  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log, ...sendBudget });
+  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log, ...sendBudget, ...(planesFile ? { planesFile } : {}) });
   const loadMs = performance.now() - t;
   const idle = process.memoryUsage().rss;
   peak = idle;
@@ -108,13 +137,15 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     const cpu1 = process.cpuUsage(cpu0);
     await profile?.(join(process.env.MESH_SERVER_PROF!, "connect.cpuprofile"));
     const connected = peak;
-    // Service 7's first endpoint moves; an atomic rename, as editors and operators should write.
-    const moved = "10.250.0.7";
+    // A service's first endpoint moves; an atomic rename, as editors and operators should write. With
+    // planes, service 135 (on "management", which every proxy sees) moves within its plane.
+    const svc = planes ? 135 : 7;
+    const moved = planes ? "10.0.135.250" : "10.250.0.7";
     const result = next();
     const t0 = process.hrtime.bigint();
-    child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${servicePort(7)}||svc-7.bench.svc.cluster.local`, address: moved }) + "\n");
-    writeFileSync(join(dir, ".svc-7.yaml.tmp"), serviceEntryYaml(7, moved));
-    renameSync(join(dir, ".svc-7.yaml.tmp"), join(dir, "svc-7.yaml"));
+    child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||svc-${svc}.bench.svc.cluster.local`, address: moved }) + "\n");
+    writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, moved));
+    renameSync(join(dir, `.svc-${svc}.yaml.tmp`), join(dir, `svc-${svc}.yaml`));
     const cpu2 = process.cpuUsage();
     const changeProfile = await startProfile(process.env.MESH_SERVER_PROF);
     const { latenciesMs, checked, cpuMs: clientsTotal } = await result as { latenciesMs: number[]; checked: number; cpuMs: number };
@@ -123,7 +154,7 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
     const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
     return {
-      services, proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs: Number(appliedAt - t0) / 1e6,
+      services, ...(planes ? { planes } : {}), proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs: Number(appliedAt - t0) / 1e6,
       cpuMs: { connectServer: ms(cpu1), connectClients, changeServer: ms(cpu3), changeClients: clientsTotal - connectClients },
       rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB },
     };
@@ -132,5 +163,6 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     child.kill();
     await cp.stop();
     rmSync(dir, { recursive: true, force: true });
+    if (planesFile) rmSync(planesFile, { force: true });
   }
 }
