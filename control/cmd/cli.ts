@@ -53,8 +53,8 @@ const HELP: Readonly<Record<string, string>> = {
       30 s as a safety net) and report them to the control plane for these node ids, so their proxies'
       node IPs follow interface changes without a restart (same filter as bootstrap --instance-ips auto;
       TLS flags as bootstrap's); runs until SIGTERM or SIGINT`,
-  validate: `  validate [--json] [--mesh-networks FILE] PATH...
-      check ServiceEntry/WorkloadEntry files or directories by Istio's rules without serving:
+  validate: `  validate [--json] [--mesh-networks FILE] [--planes FILE] PATH...
+      check ServiceEntry/WorkloadEntry files or directories by Istio's rules (and the files serve reads beside them) without serving:
       one file:line:column: reason per problem; exit 0 when none is an error, else 1`,
   registry: `${REGISTRY_USAGE}\n${CONFIRM_USAGE}`,
   start: `  start [--free-ports]

@@ -80,4 +80,14 @@ test("--mesh-networks is checked too; no path is a usage error (exit 2); a missi
   assert.match(missing.stdout, /nope:0: no such file or directory/);
 });
 
+test("--planes is checked too: the README's example is valid, a bad one is refused with its place", () => {
+  const good = cli(["--planes", join(PROJECT_ROOT, "examples", "planes.yaml")]);
+  assert.is(good.status, 0, good.stdout + good.stderr);
+  writeFileSync(join(dir, "planes.yaml"), "planes:\n- name: data\n  cidrs: [10.0.0.0/8, 10.1.0.0/16]\n  connectTimeout: soon\n");
+  const bad = cli(["--planes", join(dir, "planes.yaml")]);
+  assert.is(bad.status, 1);
+  assert.match(bad.stdout, /planes\.yaml:4:3: planes\[0\]\.connectTimeout must be a duration like 250ms, 1\.5s or 1m30s, got "soon"/);
+  assert.match(bad.stdout, /planes\.yaml:3:24: 10\.1\.0\.0\/16 \(plane data\) overlaps 10\.0\.0\.0\/8 \(plane data\)/);
+});
+
 test.run();

@@ -1,4 +1,4 @@
-// `multiplane validate [--json] [--mesh-networks FILE] PATH...`: like `istioctl validate`, checks
+// `multiplane validate [--json] [--mesh-networks FILE] [--planes FILE] PATH...`: like `istioctl validate`, checks
 // registry files and directories (- for standard input, e.g. `kubectl get ... -o yaml | multiplane
 // validate -`) without serving. One `file:line:column: reason` per problem
 // (warnings say so), or one JSON object; exit 0 when nothing is an error, 1 otherwise.
@@ -6,17 +6,19 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { checkPaths, type Problem } from "./check.ts";
 import { parseMeshNetworks } from "../../registry/istio/mesh-networks.ts";
-import { formatError } from "../../registry/model.ts";
+import { formatError, type RegistryError } from "../../registry/model.ts";
+import { parsePlanes } from "../../planes/parse.ts";
 import { MAX_FILE_BYTES } from "../../registry/text-limits.ts";
 
 export class ValidateUsageError extends Error {}
 
 export async function validateCommand(args: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: "boolean" }, "mesh-networks": { type: "string" } } });
-  if (positionals.length === 0 && !values["mesh-networks"]) throw new ValidateUsageError("validate: name at least one registry file or directory (- reads standard input)");
+  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: "boolean" }, "mesh-networks": { type: "string" }, planes: { type: "string" } } });
+  if (positionals.length === 0 && !values["mesh-networks"] && !values.planes) throw new ValidateUsageError("validate: name at least one registry file or directory (- reads standard input), --mesh-networks FILE or --planes FILE");
   if (positionals.filter((p) => p === "-").length > 1) throw new ValidateUsageError("validate: standard input (-) can be named once");
   const result = await checkPaths(positionals, readStdin);
-  if (values["mesh-networks"]) for (const p of meshNetworkProblems(values["mesh-networks"])) result.problems.push(p);
+  if (values["mesh-networks"]) for (const p of fileProblems(values["mesh-networks"], (text, file) => { const r = parseMeshNetworks(text, file); return { errors: r.errors, warnings: r.warnings }; })) result.problems.push(p);
+  if (values.planes) for (const p of fileProblems(values.planes, (text, file) => ({ errors: parsePlanes(text, file).errors, warnings: [] }))) result.problems.push(p);
   const errors = result.problems.filter((p) => p.severity === "error").length;
   const warnings = result.problems.length - errors;
   if (values.json) {
@@ -28,14 +30,15 @@ export async function validateCommand(args: string[], out: (line: string) => voi
   return errors === 0 ? 0 : 1;
 }
 
-function meshNetworkProblems(file: string): Problem[] {
+/** The problems of a file `serve` reads beside the registry (--mesh-networks, --planes). */
+function fileProblems(file: string, parse: (text: string, file: string) => { errors: RegistryError[]; warnings: RegistryError[] }): Problem[] {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
     return [{ file, line: 0, reason: (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message, severity: "error" }];
   }
-  const r = parseMeshNetworks(text, file);
+  const r = parse(text, file);
   return [...r.errors.map((e): Problem => ({ ...e, severity: "error" })), ...r.warnings.map((w): Problem => ({ ...w, severity: "warning" }))];
 }
 
