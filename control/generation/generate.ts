@@ -189,14 +189,6 @@ export function proxyConfig(shared: SharedConfig, proxy: ProxyIdentity, options:
     })));
   }
 
-  // Clusters of planes it binds on: the shared ones with this proxy's node IP there as the source.
-  for (const b of shared.plan.bound) {
-    const source = sourceOn(nodeIps, b.plane, b.family, options.planes);
-    if (!source) { clusters.push(b.cluster); continue; }
-    const id = interned.derive(b.cluster, "id", () => interned.serial());
-    clusters.push(interned.get(`B ${id} ${source}`, () => boundCluster(b.cluster, source)));
-  }
-
   const guard = options.loopGuard;
   if (guard?.remote) clusters.push(guardWasmCluster(guard.remote, via, options.connectTimeoutMs, proxy.xdsSecrets));
   // The guard's configurations depend on the node IPs (and where the module is fetched from) alone: the
@@ -224,21 +216,51 @@ function inboundFilter(inst: InboundInstance, listener: string, port: number): F
   }, []);
 }
 
+/**
+ * The clusters of planes this proxy binds on (left out of its view's shared config), by plane and
+ * family, with the node IP they connect from: undefined where the proxy has no IP of the endpoints'
+ * family on the plane (then they connect as without planes). The config pipeline sends each group as
+ * the shared packed clusters with the source appended (xds/cache/snapshot.ts BoundType), so a proxy
+ * costs memory for its source, not for a copy of every cluster.
+ */
+export interface BoundGroup {
+  key: string;
+  source?: string;
+  clusters: readonly Cluster[];
+}
+
+export function boundGroups(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions): BoundGroup[] {
+  if (shared.plan.bound.length === 0) return [];
+  const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
+  const groups = new Map<string, BoundGroup & { clusters: Cluster[] }>();
+  for (const b of shared.plan.bound) {
+    const key = `${b.plane.name}/${b.family ?? ""}`;
+    let g = groups.get(key);
+    if (!g) {
+      const source = sourceOn(nodeIps, b.plane, b.family, options.planes);
+      groups.set(key, (g = { key, ...(source ? { source } : {}), clusters: [] }));
+    }
+    g.clusters.push(b.cluster);
+  }
+  return [...groups.values()];
+}
+
 /** The proxy's node IP a bound cluster connects from: the first on its plane of the endpoints' family. */
 export function sourceOn(nodeIps: readonly string[], plane: Plane, family: IpFamily | undefined, planes: Planes): string | undefined {
   return nodeIps.find((ip) => planes.planeOf(ip) === plane && (family === undefined || (family === 6) === ip.includes(":")));
 }
 
-/** Everything a proxy is served, in one list per type: the shared part and its own. */
-export function joinConfig(shared: SharedConfig, own: Resources): Resources {
+/** Everything a proxy is served, in one list per type: the shared part, its bound clusters and its own. */
+export function joinConfig(shared: SharedConfig, own: Resources, bound: readonly BoundGroup[] = []): Resources {
   const listeners = [...shared.listeners, ...own.listeners].sort((a, b) => (a.name! < b.name! ? -1 : 1));
+  const boundClusters = bound.flatMap((g) => (g.source ? g.clusters.map((c) => boundCluster(c, g.source!)) : g.clusters));
   return {
-    listeners, clusters: [...shared.clusters, ...own.clusters], endpoints: [...shared.endpoints, ...own.endpoints],
+    listeners, clusters: [...shared.clusters, ...boundClusters, ...own.clusters], endpoints: [...shared.endpoints, ...own.endpoints],
     routes: [...shared.routes, ...own.routes], extensionConfigs: own.extensionConfigs,
   };
 }
 
 export function generate(proxy: ProxyIdentity, registry: Registry, options: GenerationOptions, via?: string): Resources {
   const shared = sharedConfig(registry, options, new Interner(), viewOf(proxy, options));
-  return joinConfig(shared, proxyConfig(shared, proxy, options, via));
+  return joinConfig(shared, proxyConfig(shared, proxy, options, via), boundGroups(shared, proxy, options));
 }

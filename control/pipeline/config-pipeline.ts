@@ -9,8 +9,9 @@
 // network whose namespaces see the same services share the shared layer (and with it the outbound
 // route configurations), unless their DNS domains give HTTP services different short names. Interning and packing caches
 // belong to this instance, so two control planes in one process share nothing.
+import { hash } from "node:crypto";
 import { decide, type Decision } from "../generation/decisions.ts";
-import { joinConfig, proxyConfig, sharedConfig, type Resources, type SharedConfig } from "../generation/generate.ts";
+import { boundGroups, joinConfig, proxyConfig, sharedConfig, type BoundGroup, type Resources, type SharedConfig } from "../generation/generate.ts";
 import { Interner } from "../generation/intern.ts";
 import { guardFetchDependsOnConnection, guardFetchUsesXdsSecrets } from "../generation/loop-guard.ts";
 import { endpointNetworkKey } from "../generation/networks.ts";
@@ -25,7 +26,10 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import { EMPTY_REGISTRY, type Registry } from "../registry/model.ts";
 import { RegistryQuery } from "../registry/query.ts";
 import { Encoder } from "../xds/cache/encode.ts";
-import { Layer, Packer, Snapshot } from "../xds/cache/snapshot.ts";
+import { BoundType, Layer, packNamed, Packer, Snapshot, type BoundPart, type PackedType } from "../xds/cache/snapshot.ts";
+import { TYPE_URL } from "../xds/cache/protos.ts";
+
+const NO_SUFFIX = Object.freeze({ suffix: Buffer.alloc(0), mix: 0 });
 
 /**
  * What one node-IP set (and view) is served: resources shared where unchanged across versions and
@@ -37,18 +41,22 @@ export class ProxyConfig {
     readonly shared: SharedConfig,
     /** The proxy's own resources: inbound listeners and clusters, the loop guard's configuration. */
     readonly own: Resources,
+    /** Clusters of planes it binds on: shared ones, with its source address (appended in the snapshot). */
+    readonly bound: readonly BoundGroup[],
     readonly snapshot: Snapshot,
   ) {}
 
   /** Everything, one list per type (for config dumps: built on request, not kept). */
   resources(): Resources {
-    return joinConfig(this.shared, this.own);
+    return joinConfig(this.shared, this.own, this.bound);
   }
 }
 
 interface SharedPart {
   config: SharedConfig;
   layer: Layer;
+  /** A bound group's clusters packed once for every proxy of the view, by group key. */
+  bound: Map<string, PackedType>;
 }
 
 export class ConfigPipeline {
@@ -69,6 +77,8 @@ export class ConfigPipeline {
   private readonly configs = new Map<string, ProxyConfig>();
   /** How many retained proxies use each of those keys. */
   private readonly users = new Map<string, number>();
+  /** Source address -> the bytes that bind a cluster to it. */
+  private readonly suffixes = new Map<string, { suffix: Buffer; mix: number }>();
   /** Something was built since the interner's last round: a new version starts a new round. */
   private builtThisRound = false;
 
@@ -123,10 +133,31 @@ export class ConfigPipeline {
     if (!config) {
       const shared = this.sharedPart(viewOf(proxy, this.options));
       const own = proxyConfig(shared.config, proxy, this.options, via, this.interned);
-      config = new ProxyConfig(shared.config, own, new Snapshot(shared.layer, Layer.pack(this.packer, own)));
+      const bound = boundGroups(shared.config, proxy, this.options);
+      const parts = bound.map((g): BoundPart => {
+        let base = shared.bound.get(g.key);
+        if (!base) shared.bound.set(g.key, (base = packNamed(this.packer, TYPE_URL.cluster, g.clusters)));
+        return { base, ...this.sourceSuffix(g.source) };
+      });
+      const boundTypes = parts.length > 0 ? [new BoundType(TYPE_URL.cluster, parts)] : [];
+      config = new ProxyConfig(shared.config, own, bound, new Snapshot(shared.layer, Layer.pack(this.packer, own), boundTypes));
       if (this.users.has(key)) this.configs.set(key, config);
     }
     return config;
+  }
+
+  /** A cluster's bytes that bind it to `source` (none: unbound), encoded once per address. */
+  private sourceSuffix(source: string | undefined): { suffix: Buffer; mix: number } {
+    if (source === undefined) return NO_SUFFIX;
+    let s = this.suffixes.get(source);
+    if (!s) {
+      const suffix = Buffer.from(this.packer.encoder.encode(TYPE_URL.cluster, { upstream_bind_config: { source_address: { address: source, port_value: 0 } } }));
+      s = { suffix, mix: parseInt(hash("sha256", suffix, "hex").slice(0, 13), 16) };
+      // One per source address in use; addresses that come and go over a long run start it again.
+      if (this.suffixes.size >= 100_000) this.suffixes.clear();
+      this.suffixes.set(source, s);
+    }
+    return s;
   }
 
   /** Whether configFor(proxy) would be served from what is kept (no generation). */
@@ -203,7 +234,7 @@ export class ConfigPipeline {
     if (!part) {
       const query = (this.query ??= this.lastQuery = new RegistryQuery(this.current, this.lastQuery));
       const config = sharedConfig(this.current, this.options, this.interned, view, query);
-      this.shared.set(key, (part = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }) }));
+      this.shared.set(key, (part = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }), bound: new Map() }));
       this.builtThisRound = true;
     }
     return part;

@@ -120,8 +120,8 @@ test("the pipeline shares outbound parts between proxies of the same planes and 
   const c = pipeline.configFor(proxy("192.168.10.72"));
   assert.is(a.shared, b.shared);
   assert.is.not(a.shared, c.shared);
-  assert.equal(named(a.own.clusters, "outbound|5060||media.example").upstream_bind_config.source_address.address, "10.75.8.110");
-  assert.equal(named(b.own.clusters, "outbound|5060||media.example").upstream_bind_config.source_address.address, "10.75.8.111");
+  assert.equal(named(a.resources().clusters, "outbound|5060||media.example").upstream_bind_config.source_address.address, "10.75.8.110");
+  assert.equal(named(b.resources().clusters, "outbound|5060||media.example").upstream_bind_config.source_address.address, "10.75.8.111");
   pipeline.setPlanes(planesOf("planes:\n- name: data\n  cidrs: [172.20.0.0/16]\n  dscp: 10\n"));
   const after = pipeline.configFor(proxy("192.168.10.72"));
   const media = named(after.shared.clusters, "outbound|5060||media.example");

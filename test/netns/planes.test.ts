@@ -153,6 +153,10 @@ whenAvailable(netnsUnavailableReason(), "planes in network namespaces", (test) =
     const [marked, other] = dscpCounts("dsrv", 9000);
     assert.ok(marked >= 3, `packets with DSCP 46: ${marked}`);
     assert.is(other, 0, "packets without DSCP 46");
+    // The cluster as Envoy holds it: the shared bytes' DSCP merged with the source appended for this proxy.
+    const media = (await dump("node", "dynamic_active_clusters")).find((c) => c.cluster.name === "outbound|9000||media.example").cluster;
+    assert.equal(media.upstream_bind_config.source_address, { address: NODE.data, port_value: 0 });
+    assert.equal(media.upstream_bind_config.socket_options.map((o: any) => [o.level ?? "0", o.name, o.int_value]), [["0", "1", "184"]], "IP_TOS once: merged, not repeated");
     const s = parseAdminStats((await admin("node", "/stats?filter=media")).body ?? "");
     assert.ok((s.get("cluster.outbound|9000||media.example.upstream_cx_total") ?? 0) >= 1, "through the data plane's cluster");
   });

@@ -66,8 +66,25 @@ export class Packer {
 /** One type's resources in one layer, packed, with the sum of their hashes (mod 2^52). */
 export class PackedType {
   private blocks?: { sotw: Buffer; delta: Buffer };
+  /** Changes since an older type, computed once per pair however many streams ask. */
+  private readonly diffs = new WeakMap<PackedType, TypeChanges>();
 
   constructor(readonly resources: ReadonlyMap<string, PackedResource>, readonly sum: number) {}
+
+  /** What changed since `older`: resources whose hash differs, and the names it no longer has. */
+  changesSince(older: PackedType): TypeChanges {
+    let c = this.diffs.get(older);
+    if (c) return c;
+    const updated: PackedResource[] = [];
+    const removed: string[] = [];
+    for (const [name, r] of this.resources) {
+      const before = older.resources.get(name);
+      if (before !== r && before?.hash !== r.hash) updated.push(r);
+    }
+    for (const name of older.resources.keys()) if (!this.resources.has(name)) removed.push(name);
+    this.diffs.set(older, (c = { updated, removed }));
+    return c;
+  }
 
   /**
    * Every resource's response entry, concatenated once: a stream that wants all of them (the usual
@@ -107,6 +124,9 @@ export function versionOfNames(resources: ReadonlyMap<string, PackedResource>, n
   }
   return setVersion(sum, count);
 }
+
+/** Resources of one type packed on their own (a proxy's bound clusters' shared base: BoundType). */
+export const packNamed = (packer: Packer, typeUrl: string, items: readonly object[]): PackedType => packType(packer, typeUrl, items, (x) => x.name);
 
 function packType(packer: Packer, typeUrl: string, items: readonly object[], nameOf: (r: any) => unknown): PackedType {
   const resources = new Map<string, PackedResource>();
@@ -155,17 +175,10 @@ export class Layer {
    * differs. Unchanged content is mostly the very same packed resource (generation interns it).
    */
   changesSince(typeUrl: string, older: PackedType): TypeChanges {
+    const newer = this.types.get(typeUrl);
+    if (newer) return newer.changesSince(older);
     let c = this.changes.get(older);
-    if (c) return c;
-    const newer = this.types.get(typeUrl)?.resources ?? new Map<string, PackedResource>();
-    const updated: PackedResource[] = [];
-    const removed: string[] = [];
-    for (const [name, r] of newer) {
-      const before = older.resources.get(name);
-      if (before !== r && before?.hash !== r.hash) updated.push(r);
-    }
-    for (const name of older.resources.keys()) if (!newer.has(name)) removed.push(name);
-    this.changes.set(older, (c = { updated, removed }));
+    if (!c) this.changes.set(older, (c = { updated: [], removed: [...older.resources.keys()] }));
     return c;
   }
 
@@ -178,15 +191,98 @@ export class Layer {
   }
 }
 
-/** The union of two layers' resources of one type, which never share a name. */
+/** The union of layers' resources of one type, which never share a name. */
 class LayeredMap implements ReadonlyMap<string, PackedResource> {
-  constructor(private readonly shared: ReadonlyMap<string, PackedResource>, private readonly own: ReadonlyMap<string, PackedResource>) {}
-  get size() { return this.shared.size + this.own.size; }
-  get(name: string) { return this.own.get(name) ?? this.shared.get(name); }
-  has(name: string) { return this.own.has(name) || this.shared.has(name); }
-  *entries(): MapIterator<[string, PackedResource]> { yield* this.shared.entries(); yield* this.own.entries(); }
-  *keys(): MapIterator<string> { yield* this.shared.keys(); yield* this.own.keys(); }
-  *values(): MapIterator<PackedResource> { yield* this.shared.values(); yield* this.own.values(); }
+  constructor(private readonly maps: readonly ReadonlyMap<string, PackedResource>[]) {}
+  get size() { let n = 0; for (const m of this.maps) n += m.size; return n; }
+  get(name: string) { for (const m of this.maps) { const r = m.get(name); if (r) return r; } return undefined; }
+  has(name: string) { return this.maps.some((m) => m.has(name)); }
+  *entries(): MapIterator<[string, PackedResource]> { for (const m of this.maps) yield* m.entries(); }
+  *keys(): MapIterator<string> { for (const m of this.maps) yield* m.keys(); }
+  *values(): MapIterator<PackedResource> { for (const m of this.maps) yield* m.values(); }
+  [Symbol.iterator]() { return this.entries(); }
+  forEach(fn: (value: PackedResource, key: string, map: ReadonlyMap<string, PackedResource>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
+}
+
+/**
+ * Shared resources with bytes of one proxy appended to each: protobuf merges a message field written
+ * twice, so a cluster's bytes followed by `upstream_bind_config { source_address }` are that cluster
+ * bound to the address. The proxy holds the shared packed type and its suffix, not a copy per resource:
+ * derived resources are made when sent. `mix` is the suffix's hash; a derived resource's is the sum.
+ */
+export interface BoundPart {
+  base: PackedType;
+  suffix: Buffer;
+  mix: number;
+}
+
+export class BoundType {
+  readonly resources: ReadonlyMap<string, PackedResource>;
+  readonly sum: number;
+
+  constructor(readonly typeUrl: string, readonly parts: readonly BoundPart[]) {
+    let sum = 0;
+    for (const p of parts) sum = (sum + p.base.sum + ((p.base.resources.size * p.mix) % MOD)) % MOD;
+    this.sum = sum;
+    this.resources = new BoundMap(this);
+  }
+
+  /** The base resource as this proxy gets it. */
+  derive(part: BoundPart, r: PackedResource): PackedResource {
+    if (part.suffix.length === 0) return r;
+    const mix = (r.mix + part.mix) % MOD;
+    const hash = mix.toString(16).padStart(13, "0") + r.hash.slice(13);
+    return new PackedResource(r.typeUrl, r.name, { type_url: r.any.type_url, value: Buffer.concat([r.any.value, part.suffix]) }, hash, mix);
+  }
+
+  /**
+   * What changed since `older`: where a part kept its suffix, what changed in its base (computed once
+   * per pair of bases for every stream); otherwise every resource.
+   */
+  changesSince(older: BoundType): TypeChanges {
+    const updated: PackedResource[] = [];
+    const removed: string[] = [];
+    const before = new Map(older.parts.map((p) => [p.suffix.toString("latin1"), p]));
+    const names = new Set<string>();
+    for (const p of this.parts) {
+      const o = before.get(p.suffix.toString("latin1"));
+      if (o) {
+        const c = p.base.changesSince(o.base);
+        for (const r of c.updated) updated.push(this.derive(p, r));
+        for (const n of c.removed) removed.push(n);
+      } else {
+        for (const r of p.base.resources.values()) updated.push(this.derive(p, r));
+      }
+      for (const n of p.base.resources.keys()) names.add(n);
+    }
+    for (const o of older.parts) {
+      if (this.parts.some((p) => p.suffix.equals(o.suffix))) continue;
+      for (const n of o.base.resources.keys()) if (!names.has(n)) removed.push(n);
+    }
+    return { updated, removed: [...new Set(removed)] };
+  }
+
+  /** Every resource's response entry (made for this call: nothing per resource is kept). */
+  sotwEntries(): Buffer[] {
+    const out: Buffer[] = [];
+    for (const p of this.parts) for (const r of p.base.resources.values()) out.push(p.suffix.length === 0 ? r.sotwEntry : this.derive(p, r).sotwEntry);
+    return out;
+  }
+}
+
+class BoundMap implements ReadonlyMap<string, PackedResource> {
+  constructor(private readonly type: BoundType) {}
+  get size() { let n = 0; for (const p of this.type.parts) n += p.base.resources.size; return n; }
+  get(name: string) {
+    for (const p of this.type.parts) { const r = p.base.resources.get(name); if (r) return this.type.derive(p, r); }
+    return undefined;
+  }
+  has(name: string) { return this.type.parts.some((p) => p.base.resources.has(name)); }
+  *entries(): MapIterator<[string, PackedResource]> { for (const p of this.type.parts) for (const r of p.base.resources.values()) yield [r.name, this.type.derive(p, r)]; }
+  *keys(): MapIterator<string> { for (const p of this.type.parts) yield* p.base.resources.keys(); }
+  *values(): MapIterator<PackedResource> { for (const [, r] of this.entries()) yield r; }
   [Symbol.iterator]() { return this.entries(); }
   forEach(fn: (value: PackedResource, key: string, map: ReadonlyMap<string, PackedResource>) => void): void {
     for (const [k, v] of this.entries()) fn(v, k, this);
@@ -195,15 +291,28 @@ class LayeredMap implements ReadonlyMap<string, PackedResource> {
 
 export class Snapshot {
   private readonly views = new Map<string, TypeSnapshot>();
+  private readonly boundByType: ReadonlyMap<string, BoundType>;
 
-  /** `own` must not name a resource `shared` has: that would be a generation bug. */
-  constructor(readonly shared: Layer, readonly own: Layer) {
+  /**
+   * `own` and `bound` (shared resources this proxy gets with its own bytes appended: BoundType) must
+   * not name a resource `shared` has, nor each other's: that would be a generation bug.
+   */
+  constructor(readonly shared: Layer, readonly own: Layer, bound: readonly BoundType[] = []) {
+    this.boundByType = new Map(bound.map((b) => [b.typeUrl, b]));
     for (const [url] of TYPES) {
-      const o = own.get(url)?.resources;
-      const sh = shared.get(url)?.resources;
-      if (!o || !sh) continue;
-      for (const name of o.keys()) if (sh.has(name)) throw new Error(`${url}: two resources named ${name}`);
+      const maps = [shared.get(url)?.resources, this.boundByType.get(url)?.resources, own.get(url)?.resources].filter((m) => m !== undefined);
+      if (maps.length < 2) continue;
+      const seen = new Set<string>();
+      for (const m of maps) for (const name of m.keys()) {
+        if (seen.has(name)) throw new Error(`${url}: two resources named ${name}`);
+        seen.add(name);
+      }
     }
+  }
+
+  /** The type's bound resources, if this proxy has any. */
+  bound(typeUrl: string): BoundType | undefined {
+    return this.boundByType.get(typeUrl);
   }
 
   /** One layer holding everything (tests, and callers with nothing to share). */
@@ -221,9 +330,11 @@ export class Snapshot {
     if (view) return view;
     const sh = this.shared.get(typeUrl);
     const own = this.own.get(typeUrl);
-    if (!sh && !own) return undefined;
-    const sum = ((sh?.sum ?? 0) + (own?.sum ?? 0)) % MOD;
-    const resources = !sh ? own!.resources : !own ? sh.resources : new LayeredMap(sh.resources, own.resources);
+    const bound = this.boundByType.get(typeUrl);
+    if (!sh && !own && !bound) return undefined;
+    const sum = ((sh?.sum ?? 0) + (own?.sum ?? 0) + (bound?.sum ?? 0)) % MOD;
+    const maps = [sh?.resources, bound?.resources, own?.resources].filter((m) => m !== undefined);
+    const resources = maps.length === 1 ? maps[0]! : new LayeredMap(maps);
     const version = setVersion(sum, resources.size);
     this.views.set(typeUrl, (view = { version, resources }));
     return view;

@@ -12,7 +12,7 @@
 import { checkDeltaRequest, exhausted } from "./limits.ts";
 import { deltaResponse } from "../cache/framing.ts";
 import type { DeltaDiscoveryRequest } from "./requests.ts";
-import type { PackedResource, PackedType } from "../cache/snapshot.ts";
+import type { BoundType, PackedResource, PackedType } from "../cache/snapshot.ts";
 import { AdsStream, serveAdsStream, type AdsCall, type ResponseInput, type StreamEnv } from "./stream.ts";
 
 interface Subscription {
@@ -23,6 +23,8 @@ interface Subscription {
   fresh: Set<string>;
   /** The shared layer's type the proxy holds every wanted resource of; undefined before the first answer. */
   sharedInStep?: PackedType;
+  /** Likewise for the shared resources it gets with its own bytes appended (a cluster's source address). */
+  boundInStep?: BoundType;
   /** Versions the proxy holds of its own layer's resources. */
   ownKnown: Map<string, string>;
   /** Versions the proxy said it has when it (re)connected; used up by the first answer. */
@@ -81,7 +83,7 @@ class DeltaStream extends AdsStream<DeltaDiscoveryRequest, Subscription> {
     for (const name of subscribe) {
       if (name === "*") {
         // Everything is wanted now, not only what was named: send the shared part afresh.
-        if (!sub.wildcard && !first) sub.sharedInStep = undefined;
+        if (!sub.wildcard && !first) { sub.sharedInStep = undefined; sub.boundInStep = undefined; }
         sub.wildcard = true;
         changed = true;
         continue;
@@ -114,7 +116,10 @@ class DeltaStream extends AdsStream<DeltaDiscoveryRequest, Subscription> {
   protected respond({ typeUrl, sub, snapshot, typeSnap }: ResponseInput<Subscription>): Buffer | undefined {
     const shared = snapshot.shared.get(typeUrl);
     const own = snapshot.own.get(typeUrl);
+    const bound = snapshot.bound(typeUrl);
     const wanted = (name: string) => sub.wildcard || sub.names.has(name);
+    /** A name one part no longer has may have moved to another (a proxy that gained a plane's IP). */
+    const held = (name: string) => shared?.resources.has(name) || bound?.resources.has(name) || own?.resources.has(name);
     const out = new Map<string, PackedResource>();
     const removed: string[] = [];
     /** Set when the answer carries every shared resource: one pre-built block instead of entries. */
@@ -126,7 +131,7 @@ class DeltaStream extends AdsStream<DeltaDiscoveryRequest, Subscription> {
         // Also when this snapshot has no shared part of the type: then everything the proxy had from one is removed.
         const changes = snapshot.shared.changesSince(typeUrl, sub.sharedInStep);
         for (const r of changes.updated) if (wanted(r.name)) out.set(r.name, r);
-        for (const name of changes.removed) if (wanted(name) && !own?.resources.has(name)) removed.push(name);
+        for (const name of changes.removed) if (wanted(name) && !held(name)) removed.push(name);
       } else if (shared && !sub.initial && (sub.wildcard || [...shared.resources.keys()].every((n) => sub.names.has(n)))) {
         sharedBlock = shared.deltaBlock;
       } else if (shared) {
@@ -138,9 +143,22 @@ class DeltaStream extends AdsStream<DeltaDiscoveryRequest, Subscription> {
       }
       sub.sharedInStep = shared;
     }
+    // The bound part, likewise: what changed since the bound resources the proxy is in step with.
+    if (sub.boundInStep !== bound) {
+      if (sub.boundInStep && bound) {
+        const changes = bound.changesSince(sub.boundInStep);
+        for (const r of changes.updated) if (wanted(r.name)) out.set(r.name, r);
+        for (const name of changes.removed) if (wanted(name) && !held(name)) removed.push(name);
+      } else if (bound) {
+        for (const [name, r] of bound.resources) if (wanted(name) && sub.initial?.get(name) !== r.hash) out.set(name, r);
+      } else {
+        for (const name of sub.boundInStep!.resources.keys()) if (wanted(name) && !held(name)) removed.push(name);
+      }
+      sub.boundInStep = bound;
+    }
     // Names subscribed since the last answer were not wanted before: the proxy has none of them.
     for (const name of sharedBlock ? [] : sub.fresh) {
-      const r = shared?.resources.get(name);
+      const r = shared?.resources.get(name) ?? bound?.resources.get(name);
       if (r && sub.initial?.get(name) !== r.hash) out.set(name, r);
     }
     sub.fresh.clear();
@@ -153,7 +171,7 @@ class DeltaStream extends AdsStream<DeltaDiscoveryRequest, Subscription> {
     for (const name of sub.ownKnown.keys()) {
       if (own?.resources.has(name) && wanted(name)) continue;
       sub.ownKnown.delete(name);
-      if (wanted(name) && !shared?.resources.has(name)) removed.push(name);
+      if (wanted(name) && !held(name)) removed.push(name);
     }
     // What the proxy said it had on reconnecting and this version no longer has.
     const resumed = sub.initial !== undefined;

@@ -77,8 +77,13 @@ class SotwStream extends AdsStream<DiscoveryRequest, SotwSubscription> {
     let count = 0;
     const shared = snapshot.shared.get(typeUrl);
     if (all || (shared && state.names.size >= shared.resources.size && [...shared.resources.keys()].every((n) => state.names.has(n)))) {
-      // Every shared resource: the layer's pre-built block, then the proxy's own (named ones only if asked for).
+      // Every shared resource: the layer's pre-built block, then the proxy's bound and own ones (named ones only if asked for).
       if (shared) { entries.push(shared.sotwBlock); count += shared.resources.size; }
+      const bound = snapshot.bound(typeUrl);
+      if (bound && all) { for (const e of bound.sotwEntries()) entries.push(e); count += bound.resources.size; }
+      for (const r of bound && !all ? bound.resources.values() : []) {
+        if (state.names.has(r.name)) { entries.push(r.sotwEntry); count++; }
+      }
       for (const r of snapshot.own.get(typeUrl)?.resources.values() ?? []) {
         if (all || state.names.has(r.name)) { entries.push(r.sotwEntry); count++; }
       }
