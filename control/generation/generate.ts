@@ -232,17 +232,10 @@ export interface BoundGroup {
 export function boundGroups(shared: SharedConfig, proxy: ProxyIdentity, options: GenerationOptions): BoundGroup[] {
   if (shared.plan.bound.length === 0) return [];
   const nodeIps = nodeIpsOf(proxy, options.legacySingleIp).ips;
-  const groups = new Map<string, BoundGroup & { clusters: Cluster[] }>();
-  for (const b of shared.plan.bound) {
-    const key = `${b.plane.name}/${b.family ?? ""}`;
-    let g = groups.get(key);
-    if (!g) {
-      const source = sourceOn(nodeIps, b.plane, b.family, options.planes);
-      groups.set(key, (g = { key, ...(source ? { source } : {}), clusters: [] }));
-    }
-    g.clusters.push(b.cluster);
-  }
-  return [...groups.values()];
+  return shared.plan.bound.map((g) => {
+    const source = sourceOn(nodeIps, g.plane, g.family, options.planes);
+    return { key: g.key, ...(source ? { source } : {}), clusters: g.clusters };
+  });
 }
 
 /** The proxy's node IP a bound cluster connects from: the first on its plane of the endpoints' family. */

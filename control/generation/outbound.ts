@@ -66,18 +66,20 @@ export interface OutboundPort {
   owner: Map<string, string>;
 }
 
-/** A cluster on a bindSource plane the proxy has a node IP on: the proxy's own copy connects from that IP. */
-export interface BoundCluster {
-  cluster: Cluster;
+/** Clusters of a bindSource plane the proxy has a node IP on, of one address family: they connect from the proxy's IP there. */
+export interface BoundClusters {
+  /** "plane/family". */
+  key: string;
   plane: Plane;
   family: IpFamily | undefined;
+  clusters: Cluster[];
 }
 
 export interface OutboundPlan {
   ports: OutboundPort[];
   clusters: Cluster[];
-  /** Left out of `clusters`: the proxy layer adds them with the proxy's source address (generate.ts). */
-  bound: BoundCluster[];
+  /** Left out of `clusters`: each proxy gets them with its source address (generate.ts boundGroups). */
+  bound: BoundClusters[];
   endpoints: ClusterLoadAssignment[];
   /** The services of the registry this plan covers (those visible to the view). */
   services: readonly Service[];
@@ -128,7 +130,7 @@ export function outboundPlan(registry: Registry, options: Pick<GenerationOptions
   const { connectTimeoutMs, meshNetworks: networks, planes } = options;
   const byPort = new Map<number, OutboundPort>();
   const clusters: Cluster[] = [];
-  const bound: BoundCluster[] = [];
+  const bound = new Map<string, BoundClusters>();
   const endpoints: ClusterLoadAssignment[] = [];
   const own = new Set(view.planes ?? []);
   const services = servicesFor(registry, view.namespace);
@@ -146,8 +148,12 @@ export function outboundPlan(registry: Registry, options: Pick<GenerationOptions
     chains.forEach((c, i) => {
       for (const r of resources[i]!) {
         const plane = r.group.plane;
-        if (plane?.bindSource && own.has(plane.name)) bound.push({ cluster: r.cluster, plane, family: r.group.family });
-        else clusters.push(r.cluster);
+        if (plane?.bindSource && own.has(plane.name)) {
+          const key = `${plane.name}/${r.group.family ?? ""}`;
+          let g = bound.get(key);
+          if (!g) bound.set(key, (g = { key, plane, family: r.group.family, clusters: [] }));
+          g.clusters.push(r.cluster);
+        } else clusters.push(r.cluster);
         if (r.endpoints) endpoints.push(r.endpoints);
       }
       const number = c.port.number;
@@ -172,7 +178,7 @@ export function outboundPlan(registry: Registry, options: Pick<GenerationOptions
     });
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
-  return { ports, clusters, bound, endpoints, services: used.length === services.length ? services : used };
+  return { ports, clusters, bound: [...bound.values()], endpoints, services: used.length === services.length ? services : used };
 }
 
 /** The chain of a service port some of whose destinations an earlier service on the port already has: what is left of it. */

@@ -26,7 +26,7 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import { EMPTY_REGISTRY, type Registry } from "../registry/model.ts";
 import { RegistryQuery } from "../registry/query.ts";
 import { Encoder } from "../xds/cache/encode.ts";
-import { BoundType, Layer, packNamed, Packer, Snapshot, type BoundPart, type PackedType } from "../xds/cache/snapshot.ts";
+import { BoundType, Layer, packBoundBase, Packer, Snapshot, type BoundPart, type PackedType } from "../xds/cache/snapshot.ts";
 import { TYPE_URL } from "../xds/cache/protos.ts";
 
 const NO_SUFFIX = Object.freeze({ suffix: Buffer.alloc(0), mix: 0 });
@@ -136,7 +136,7 @@ export class ConfigPipeline {
       const bound = boundGroups(shared.config, proxy, this.options);
       const parts = bound.map((g): BoundPart => {
         let base = shared.bound.get(g.key);
-        if (!base) shared.bound.set(g.key, (base = packNamed(this.packer, TYPE_URL.cluster, g.clusters)));
+        if (!base) shared.bound.set(g.key, (base = packBoundBase(this.packer, TYPE_URL.cluster, g.clusters, shared.layer)));
         return { base, ...this.sourceSuffix(g.source) };
       });
       const boundTypes = parts.length > 0 ? [new BoundType(TYPE_URL.cluster, parts)] : [];

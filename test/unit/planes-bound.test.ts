@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Encoder } from "../../control/xds/cache/encode.ts";
+import { BoundType, Layer, packBoundBase, Packer, Snapshot, versionOfNames } from "../../control/xds/cache/snapshot.ts";
 import { loadEnvoyProtos, TYPE_URL } from "../../control/xds/cache/protos.ts";
 import { serve, type ControlPlane } from "../../control/serve/serve.ts";
 import { adsClient, node, type AdsClient } from "../support/ads-client.ts";
@@ -126,6 +127,20 @@ test("SotW: every cluster in each response, the bound ones with the proxy's own 
   } finally {
     for (const s of streams) s.call.cancel();
   }
+});
+
+test("a bound type's version is the sum of its derived resources' hashes, as any type's (exact past 2^53)", () => {
+  const packer = new Packer(new Encoder(root));
+  const clusters = Array.from({ length: 5000 }, (_, i) => ({ name: `outbound|${i}||s${i}.example`, type: "EDS" as const, eds_cluster_config: { eds_config: { ads: {} } } }));
+  const base = packBoundBase(packer, TYPE_URL.cluster, clusters, Layer.EMPTY);
+  const suffix = Buffer.from(new Encoder(root).encode(TYPE_URL.cluster, { upstream_bind_config: { source_address: { address: "10.75.8.101", port_value: 0 } } }));
+  const bound = new BoundType(TYPE_URL.cluster, [{ base, suffix, mix: 2 ** 52 - 7 }]);
+  const snap = new Snapshot(Layer.EMPTY, Layer.EMPTY, [bound]).get(TYPE_URL.cluster)!;
+  assert.is(snap.version, versionOfNames(bound.resources, clusters.map((c) => c.name)));
+  assert.is(snap.resources.size, 5000);
+  const r = snap.resources.get("outbound|7||s7.example")!;
+  assert.equal(r.any.value, Buffer.concat([base.resources.get("outbound|7||s7.example")!.any.value, suffix]));
+  assert.is.not(r.hash, base.resources.get("outbound|7||s7.example")!.hash);
 });
 
 test.run();

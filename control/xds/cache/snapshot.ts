@@ -125,8 +125,13 @@ export function versionOfNames(resources: ReadonlyMap<string, PackedResource>, n
   return setVersion(sum, count);
 }
 
-/** Resources of one type packed on their own (a proxy's bound clusters' shared base: BoundType). */
-export const packNamed = (packer: Packer, typeUrl: string, items: readonly object[]): PackedType => packType(packer, typeUrl, items, (x) => x.name);
+/** Resources of one type packed on their own (a proxy's bound clusters' shared base: BoundType), none named as in `layer`. */
+export function packBoundBase(packer: Packer, typeUrl: string, items: readonly object[], layer: Layer): PackedType {
+  const packed = packType(packer, typeUrl, items, (x) => x.name);
+  const shared = layer.get(typeUrl)?.resources;
+  for (const name of packed.resources.keys()) if (shared?.has(name)) throw new Error(`${typeUrl}: two resources named ${name}`);
+  return packed;
+}
 
 function packType(packer: Packer, typeUrl: string, items: readonly object[], nameOf: (r: any) => unknown): PackedType {
   const resources = new Map<string, PackedResource>();
@@ -224,7 +229,8 @@ export class BoundType {
 
   constructor(readonly typeUrl: string, readonly parts: readonly BoundPart[]) {
     let sum = 0;
-    for (const p of parts) sum = (sum + p.base.sum + ((p.base.resources.size * p.mix) % MOD)) % MOD;
+    // Each derived resource's mix is its base's plus the suffix's: the sum is the base's plus count x suffix (exact, as bigint).
+    for (const p of parts) sum = (sum + p.base.sum + Number((BigInt(p.base.resources.size) * BigInt(p.mix)) % BigInt(MOD))) % MOD;
     this.sum = sum;
     this.resources = new BoundMap(this);
   }
@@ -294,19 +300,17 @@ export class Snapshot {
   private readonly boundByType: ReadonlyMap<string, BoundType>;
 
   /**
-   * `own` and `bound` (shared resources this proxy gets with its own bytes appended: BoundType) must
-   * not name a resource `shared` has, nor each other's: that would be a generation bug.
+   * `own` must not name a resource `shared` or `bound` has (shared resources this proxy gets with its
+   * own bytes appended: BoundType): that would be a generation bug. Whoever packs a bound part checks
+   * it against its shared layer once (assertDisjoint), not once per proxy.
    */
   constructor(readonly shared: Layer, readonly own: Layer, bound: readonly BoundType[] = []) {
     this.boundByType = new Map(bound.map((b) => [b.typeUrl, b]));
     for (const [url] of TYPES) {
-      const maps = [shared.get(url)?.resources, this.boundByType.get(url)?.resources, own.get(url)?.resources].filter((m) => m !== undefined);
-      if (maps.length < 2) continue;
-      const seen = new Set<string>();
-      for (const m of maps) for (const name of m.keys()) {
-        if (seen.has(name)) throw new Error(`${url}: two resources named ${name}`);
-        seen.add(name);
-      }
+      const o = own.get(url)?.resources;
+      if (!o) continue;
+      const others = [shared.get(url)?.resources, this.boundByType.get(url)?.resources];
+      for (const name of o.keys()) if (others.some((m) => m?.has(name))) throw new Error(`${url}: two resources named ${name}`);
     }
   }
 
