@@ -6,7 +6,7 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import { endpointPort } from "../registry/query.ts";
 import type { Endpoint, Service, ServicePort } from "../registry/model.ts";
 import { localTo, sourceOn, type SharedConfig } from "./generate.ts";
-import { isolatedFrom, planeGroups } from "./planes.ts";
+import { isolatedFrom, planeClusterName, planeGroups } from "./planes.ts";
 import type { Planes } from "../planes/plane.ts";
 import { isHttpProtocol } from "./http.ts";
 import { inboundInstances, type InboundInstance } from "./inbound.ts";
@@ -91,7 +91,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
         const note = [routing, claimed, reachNote(e, view, nv), planeNote(e, nodeIps.ips, view, options)].filter(Boolean).join("; ");
         out.push({
           ...base, direction: "outbound", reason: outboundReason(proxy, nodeIps.ips, e, view, options),
-          ...(visible ? listener : {}), cluster, ...(note ? { note } : {}),
+          ...(visible ? listener : {}), cluster: planeCluster(s, e, cluster, view, options.planes), ...(note ? { note } : {}),
         });
       }
     }
@@ -128,6 +128,15 @@ function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | unde
   }
   if (port && ![...port.owner.values()].includes(cluster)) return `every destination ${cluster} would match on port ${p.number} belongs to another service first: no chain`;
   return undefined;
+}
+
+/** The cluster the endpoint is in: Istio's name, or its plane's where the port's endpoints span planes (planes.ts). */
+function planeCluster(s: Service, e: Endpoint, cluster: string, view: ProxyView, planes: Planes): string {
+  if (planes.empty) return cluster;
+  const own = new Set(view.planes ?? []);
+  const visible = planeGroups(s, planes).filter((g) => !isolatedFrom(g, own));
+  const g = visible.length === 1 ? visible[0] : visible.find((x) => x.endpoints.includes(e));
+  return g ? planeClusterName(cluster, g.suffix) : cluster;
 }
 
 /** Whether the service was left out because all its endpoints are on isolated planes the proxy is not on. */

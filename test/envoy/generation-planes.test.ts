@@ -108,6 +108,8 @@ test("a proxy on the data plane without binding a family connects unbound, marke
 test("decisions name the plane and what the proxy's connections to it get", () => {
   const d = decide(SEED_NODE, sharedConfig(MESH, OPTS, new Interner(), viewOf(SEED_NODE, OPTS)), OPTS).find((x) => x.host === "media.example" && x.address === "172.20.0.5")!;
   assert.match(d.note ?? "", /plane data.*from 10\.75\.8\.101.*DSCP 46/);
+  const split = decide(SEED_NODE, sharedConfig(MESH, OPTS, new Interner(), viewOf(SEED_NODE, OPTS)), OPTS).filter((x) => x.host === "both.example").map((x) => `${x.address} ${x.cluster}`);
+  assert.equal(split, ["172.20.0.7 outbound|7000|plane:data|both.example", "192.168.10.21 outbound|7000|plane:management|both.example", "203.0.113.9 outbound|7000|plane:|both.example"], "each endpoint's own cluster");
   const m = decide(MGMT_ONLY, sharedConfig(MESH, OPTS, new Interner(), viewOf(MGMT_ONLY, OPTS)), OPTS).find((x) => x.host === "media.example")!;
   assert.match(m.note ?? "", /isolated plane data/);
 });
