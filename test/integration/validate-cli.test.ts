@@ -87,7 +87,7 @@ test("--planes is checked too: the README's example is valid, a bad one is refus
   const bad = cli(["--planes", join(dir, "planes.yaml")]);
   assert.is(bad.status, 1);
   assert.match(bad.stdout, /planes\.yaml:4:3: planes\[0\]\.connectTimeout must be a duration like 250ms, 1\.5s or 1m30s, got "soon"/);
-  assert.match(bad.stdout, /planes\.yaml:3:24: 10\.1\.0\.0\/16 \(plane data\) overlaps 10\.0\.0\.0\/8 \(plane data\)/);
+  assert.match(bad.stdout, /planes\.yaml:3:23: 10\.1\.0\.0\/16 \(plane data\) overlaps 10\.0\.0\.0\/8 \(plane data\)/);
 });
 
 test.run();

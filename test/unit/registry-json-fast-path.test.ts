@@ -67,6 +67,14 @@ test("a careless edit of JSON: whichever path reads it, the same resources, erro
   }), { numRuns: 300 });
 });
 
+test("a text cut after a carriage return (CRLF lines): the YAML path's error, either way (found by the property above)", () => {
+  const doc = '{"apiVersion":"networking.istio.io/v1","kind":"WorkloadEntry","metadata":{"name":"a","namespace":"a"},"spec":{"address":"1.0.0.1"}}';
+  const [fast, yaml] = bothPaths(`${doc}\r`);
+  assert.equal(fast, yaml);
+  assert.match(yaml.errors[0]?.reason ?? "", "Unexpected scalar");
+  assert.equal(...bothPaths(`${doc}\r\n---\r\n${doc.replace('"a"}', '"b"}')}\r\n`));
+});
+
 test("value limits: a text just under a limit is read by either path alike, just over it refused with the YAML path's message", () => {
   fc.assert(fc.property(jsonText, fc.integer({ min: 10, max: 120 }), (text, maxDocumentNodes) => {
     const limits: TextLimits = { ...FILE_LIMITS, scope: "per test", maxDocumentNodes, maxNodes: maxDocumentNodes * 3 };

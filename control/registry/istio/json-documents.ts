@@ -23,6 +23,7 @@ export interface JsonDocument {
 const LIMIT_MARGIN = 0.9;
 
 /** Character codes. */
+const LONE_CR = /\r(?!\n)/;
 const C = { Newline: 10, Space: 32, Tab: 9, Return: 13, Quote: 34, Backslash: 92, Comma: 44, Colon: 58, OpenBrace: 123, CloseBrace: 125, OpenBracket: 91, CloseBracket: 93, Dash: 45 } as const;
 
 interface Open {
@@ -36,6 +37,9 @@ interface Open {
 }
 
 export function readJsonDocuments(text: string, limits: TextLimits): JsonDocument[] | null {
+  // A carriage return that does not end a line is whitespace to JSON but not to YAML (a stray `\r`
+  // after a cut is a scalar there): the YAML path decides, so both paths agree.
+  if (LONE_CR.test(text)) return null;
   const maxDepth = Math.floor(limits.maxDepth * LIMIT_MARGIN);
   const maxNodes = limits.maxNodes;
   const maxDocumentNodes = limits.maxDocumentNodes;
