@@ -27,28 +27,15 @@ export function readPlanesFile(path: string): Planes {
   return r.planes;
 }
 
-export interface PlanesWatch {
-  /** Reloads that failed since the start (each one logged with its problems). */
-  readonly failures: number;
-  close(): void;
-}
-
 /** Calls `apply` with each good reload; logs what it refused. */
-export function watchPlanesFile(path: string, apply: (planes: Planes) => void, log: (line: string) => void): PlanesWatch {
-  let failures = 0;
+export function watchPlanesFile(path: string, apply: (planes: Planes) => void, log: (line: string) => void): Watcher {
   let last = "";
   const reload = async () => {
     const read = await readRegistryFile(path, MAX_PLANES_BYTES);
-    if (!read.ok) {
-      failures++;
-      return log(`planes: ${path}: ${read.reason}; the last good planes keep serving`);
-    }
+    if (!read.ok) return log(`planes: ${path}: ${read.reason}; the last good planes keep serving`);
     if (read.text === last) return;
     const r = parsePlanes(read.text, path);
-    if (!r.planes) {
-      failures++;
-      return log(`planes: ${path} is invalid; the last good planes keep serving:\n  ${r.errors.map(formatError).join("\n  ")}`);
-    }
+    if (!r.planes) return log(`planes: ${path} is invalid; the last good planes keep serving:\n  ${r.errors.map(formatError).join("\n  ")}`);
     last = read.text;
     apply(r.planes);
     log(`planes: ${describePlanes(r.planes)} (from ${path})`);
@@ -56,13 +43,7 @@ export function watchPlanesFile(path: string, apply: (planes: Planes) => void, l
   try {
     last = readFileSync(path, "utf8");
   } catch { /* read at start already; a reload says what is wrong */ }
-  const watcher: Watcher = watchRegistry(path, () => void reload().catch((err) => log(`planes: reload failed: ${(err as Error).message}`)));
-  return {
-    get failures() {
-      return failures;
-    },
-    close: () => watcher.close(),
-  };
+  return watchRegistry(path, () => void reload().catch((err) => log(`planes: reload failed: ${(err as Error).message}`)));
 }
 
 export function describePlanes(planes: Planes): string {

@@ -5,7 +5,6 @@
 //
 // Each part is made after the parts it reads, and its stop is pushed as it starts: a failed start
 // unwinds what had started, newest first, and stop() unwinds the same stack.
-import { describePlanes, readPlanesFile, watchPlanesFile } from "./planes-file.ts";
 import { listening } from "../common/listen.ts";
 import { setUpLoopGuard } from "../guard-wasm/setup.ts";
 import { createHandler } from "../http/handler.ts";
@@ -24,6 +23,7 @@ import { startXdsServer } from "../xds/server/grpc-server.ts";
 import { agentCallbacks, agentEvents, distributorEvents, GUARD_PER_REPLICA_WARNING, podIpEvents, startedLine, storeEvents, StreamLog, xdsCallbacks } from "./events.ts";
 import { controlPlaneCounters, controlPlaneMetrics } from "./metrics.ts";
 import { loopGuardFlags, serveGenerationOptions, serveSettings, type ServeOptions } from "./options.ts";
+import { describePlanes, readPlanesFile, watchPlanesFile } from "./planes-file.ts";
 import { chooseRegistry, kubernetesSourceOf } from "./sources.ts";
 import { StopStack } from "./stop-stack.ts";
 import { controlPlaneView } from "./view.ts";
