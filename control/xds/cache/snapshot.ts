@@ -250,22 +250,21 @@ export class BoundType {
   changesSince(older: BoundType): TypeChanges {
     const updated: PackedResource[] = [];
     const removed: string[] = [];
-    const before = new Map(older.parts.map((p) => [p.suffix.toString("latin1"), p]));
-    const names = new Set<string>();
+    // Usually every part kept its suffix (a registry change): then only what changed in the bases,
+    // computed once per pair of bases for every stream. Nothing here walks all resources per stream.
     for (const p of this.parts) {
-      const o = before.get(p.suffix.toString("latin1"));
+      const o = older.parts.find((x) => x.suffix.equals(p.suffix));
       if (o) {
         const c = p.base.changesSince(o.base);
         for (const r of c.updated) updated.push(this.derive(p, r));
-        for (const n of c.removed) removed.push(n);
+        for (const n of c.removed) if (!this.resources.has(n)) removed.push(n);
       } else {
         for (const r of p.base.resources.values()) updated.push(this.derive(p, r));
       }
-      for (const n of p.base.resources.keys()) names.add(n);
     }
     for (const o of older.parts) {
       if (this.parts.some((p) => p.suffix.equals(o.suffix))) continue;
-      for (const n of o.base.resources.keys()) if (!names.has(n)) removed.push(n);
+      for (const n of o.base.resources.keys()) if (!this.resources.has(n)) removed.push(n);
     }
     return { updated, removed: [...new Set(removed)] };
   }
