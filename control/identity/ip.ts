@@ -76,6 +76,12 @@ export function parseCidr(input: string): CidrParse {
   return { ok: true, cidr: { address: ip.ip, prefixLen: len, family: ip.family } };
 }
 
+/** A canonical address (parseIp's) as one number: 32 bits for IPv4, 128 for IPv6. */
+export function ipValue(ip: string, family: IpFamily): bigint {
+  const width = family === 4 ? 8n : 16n;
+  return ipWords(ip, family).reduce((n, w) => (n << width) | BigInt(w), 0n);
+}
+
 /** Whether `ip` (any spelling) lies inside `cidr`. */
 export function cidrContains(cidr: Cidr, ip: string): boolean {
   const a = parseIp(ip);

@@ -1,7 +1,7 @@
 // Planes (`serve --planes FILE`): the networks of a multi-homed node by address range, and what
 // traffic to each gets (source address, DSCP marking, isolation, timeouts and limits). An endpoint's
 // plane is the first plane whose ranges hold its IP; a proxy's planes are those of its node IPs.
-import { normaliseIp, parseIp, type IpFamily } from "../identity/ip.ts";
+import { ipValue, normaliseIp, parseIp, type IpFamily } from "../identity/ip.ts";
 
 /** Envoy's circuit-breaker thresholds, per cluster of the plane (Envoy's defaults where unset). */
 export interface CircuitBreakers {
@@ -86,17 +86,6 @@ export class Planes {
 
 /** No planes: nothing is remembered (planeOf answers at once), so one instance serves every control plane. */
 export const NO_PLANES = new Planes([]);
-
-function ipValue(ip: string, family: IpFamily): bigint {
-  if (family === 4) return ip.split(".").reduce((n, b) => (n << 8n) | BigInt(Number(b)), 0n);
-  // Canonical IPv6 (parseIp): expand "::" into zero groups.
-  const [head, tail] = ip.includes("::") ? ip.split("::") as [string, string] : [ip, undefined];
-  const groups = (s: string) => (s === "" ? [] : s.split(":").map((g) => parseInt(g, 16)));
-  const left = groups(head);
-  const right = tail === undefined ? [] : groups(tail);
-  const all = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
-  return all.reduce((n, g) => (n << 16n) | BigInt(g), 0n);
-}
 
 function masked(v: bigint, family: IpFamily, prefixLen: number): bigint {
   const width = family === 4 ? 32n : 128n;
