@@ -6,8 +6,7 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import { endpointPort } from "../registry/query.ts";
 import type { Endpoint, Service, ServicePort } from "../registry/model.ts";
 import { localTo, sourceOn, type SharedConfig } from "./generate.ts";
-import { isolatedFrom, planeClusterName, planeGroups } from "./planes.ts";
-import type { Planes } from "../planes/plane.ts";
+import { isolatedFrom, planeGroups, type PlaneGroup } from "./planes.ts";
 import { isHttpProtocol } from "./http.ts";
 import { inboundInstances, type InboundInstance } from "./inbound.ts";
 import { outboundClusterName, outboundListenerName, outboundRouteName, virtualHostName } from "./names.ts";
@@ -54,9 +53,12 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
   const ports = new Map(shared.plan.ports.map((p) => [p.port, p]));
   const used = new Set(shared.plan.services);
   const nv = networkView(view.network, options.meshNetworks);
+  const ownPlanes = new Set(view.planes ?? []);
   const out: Decision[] = [];
   for (const s of registry.services) {
     const visible = used.has(s);
+    // The service's plane groups this proxy gets (undefined without planes): once per service.
+    const groups = options.planes.empty ? undefined : planeGroups(s, options.planes).filter((g) => !isolatedFrom(g, ownPlanes));
     for (const p of s.ports) {
       if (p.protocol === "UDP") continue;
       const cluster = outboundClusterName(p.number, s.host);
@@ -65,7 +67,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
       const routed = http && port?.http && port.http.destinations.length > 0 && p.number !== vport
         ? { route: outboundRouteName(p.number), virtualHost: virtualHostName(s.host, p.number) } : {};
       const listener = p.number === vport ? {} : { listener: outboundListenerName(p.number), ...routed };
-      const routing = outboundNote(p, cluster, port, vport, visible, view, s, options);
+      const routing = outboundNote(p, cluster, port, vport, visible, view, s, groups?.length === 0);
       if (s.endpoints.length === 0) {
         out.push({
           entry: s.entry, host: s.host, port: p.number, portName: p.name, ...withoutEndpoints(s, p), direction: "outbound",
@@ -91,7 +93,7 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
         const note = [routing, claimed, reachNote(e, view, nv), planeNote(e, nodeIps.ips, view, options)].filter(Boolean).join("; ");
         out.push({
           ...base, direction: "outbound", reason: outboundReason(proxy, nodeIps.ips, e, view, options),
-          ...(visible ? listener : {}), cluster: planeCluster(s, e, cluster, view, options.planes), ...(note ? { note } : {}),
+          ...(visible ? listener : {}), cluster: planeCluster(p.number, s.host, e, groups), ...(note ? { note } : {}),
         });
       }
     }
@@ -117,8 +119,9 @@ function withoutEndpoints(s: Service, p: ServicePort): { address: string; endpoi
   }
 }
 
-function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | undefined, vport: number, used: boolean, view: ProxyView, s: Service, options: GenerationOptions): string | undefined {
-  if (!used && visibleTo(s, view.namespace) && isolatedAway(s, view, options.planes)) return `every endpoint is on an isolated plane the proxy has no node IP on: no outbound listener chain or cluster`;
+/** `isolatedAway`: every endpoint is on an isolated plane the proxy is not on. */
+function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | undefined, vport: number, used: boolean, view: ProxyView, s: Service, isolatedAway: boolean): string | undefined {
+  if (!used && visibleTo(s, view.namespace) && isolatedAway) return `every endpoint is on an isolated plane the proxy has no node IP on: no outbound listener chain or cluster`;
   if (!used && !visibleTo(s, view.namespace)) return `not visible to namespace ${view.namespace ?? "(unknown)"} (exportTo ${s.exportTo.length ? s.exportTo.join(",") : "~"}): no outbound listener chain or cluster`;
   if (!used) return `host ${s.host} is also defined in another namespace, and this proxy uses that definition (its own namespace's first, else the first): no outbound listener chain or cluster from ${s.entry}`;
   if (p.number === vport) return `port ${p.number} is the virtual listener's; no outbound listener`;
@@ -131,18 +134,9 @@ function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | unde
 }
 
 /** The cluster the endpoint is in: Istio's name, or its plane's where the port's endpoints span planes (planes.ts). */
-function planeCluster(s: Service, e: Endpoint, cluster: string, view: ProxyView, planes: Planes): string {
-  if (planes.empty) return cluster;
-  const own = new Set(view.planes ?? []);
-  const visible = planeGroups(s, planes).filter((g) => !isolatedFrom(g, own));
-  const g = visible.length === 1 ? visible[0] : visible.find((x) => x.endpoints.includes(e));
-  return g ? planeClusterName(cluster, g.suffix) : cluster;
-}
-
-/** Whether the service was left out because all its endpoints are on isolated planes the proxy is not on. */
-function isolatedAway(s: Service, view: ProxyView, planes: Planes): boolean {
-  const own = new Set(view.planes ?? []);
-  return planeGroups(s, planes).every((g) => isolatedFrom(g, own));
+function planeCluster(port: number, host: string, e: Endpoint, groups: readonly PlaneGroup[] | undefined): string {
+  const g = groups?.length === 1 ? groups[0] : groups?.find((x) => x.endpoints.includes(e));
+  return outboundClusterName(port, host, g?.suffix);
 }
 
 /** The endpoint's plane and what the proxy's connections to it get there. */

@@ -7,7 +7,8 @@ export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
 export const inboundListenerName = (ip: string, port: number) => `${ip}_${port}`;
 export const outboundListenerName = (port: number) => `0.0.0.0_${port}`;
 export const inboundClusterName = (port: number, portName: string, host: string) => `inbound|${port}|${portName}|${host}`;
-export const outboundClusterName = (port: number, host: string) => `outbound|${port}||${host}`;
+/** `subset`: Istio's subset slot, which planes use for a port's per-plane clusters (`plane:NAME`). */
+export const outboundClusterName = (port: number, host: string, subset = "") => `outbound|${port}|${subset}|${host}`;
 /** RDS: an outbound HTTP port's route configuration, and a service's virtual host in it. */
 export const outboundRouteName = (port: number) => String(port);
 export const virtualHostName = (host: string, port: number) => `${host}:${port}`;

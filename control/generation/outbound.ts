@@ -12,7 +12,7 @@ import type { Cluster, ClusterLoadAssignment } from "./envoy-types.ts";
 import { Interner } from "./intern.ts";
 import { outboundClusterName } from "./names.ts";
 import type { GenerationOptions } from "./options.ts";
-import { isolatedFrom, planeClusterName, planeGroups, shapeCluster, type PlaneGroup } from "./planes.ts";
+import { isolatedFrom, planeGroups, shapeCluster, type PlaneGroup } from "./planes.ts";
 import type { ProxyView } from "./proxy-view.ts";
 import type { IpFamily } from "../identity/ip.ts";
 import type { Plane } from "../planes/plane.ts";
@@ -192,15 +192,15 @@ function narrowed(port: OutboundPort, { wanted, chain }: { wanted: readonly stri
 const proxied = (service: Service) => service.ports.filter((p) => p.protocol !== "UDP");
 
 /** Where a port's connections go: its one cluster (by Istio's name, or a plane's when others are hidden), or a split over planes. */
-function upstreamOf(cluster: string, groups: readonly PlaneGroup[]): { target: string; split?: WeightedCluster[] } {
-  if (groups.length === 1) return { target: planeClusterName(cluster, groups[0]!.suffix) };
-  return { target: cluster, split: groups.map((g) => ({ name: planeClusterName(cluster, g.suffix), weight: Math.max(1, Math.min(g.weight, 0xffffffff)) })) };
+function upstreamOf(port: number, host: string, groups: readonly PlaneGroup[]): { target: string; split?: WeightedCluster[] } {
+  if (groups.length === 1) return { target: outboundClusterName(port, host, groups[0]!.suffix) };
+  return { target: outboundClusterName(port, host), split: groups.map((g) => ({ name: outboundClusterName(port, host, g.suffix), weight: Math.max(1, Math.min(g.weight, 0xffffffff)) })) };
 }
 
 function serviceChains(service: Service, interned: Interner, groups: readonly PlaneGroup[]): PortChain[] {
   return proxied(service).map((p): PortChain => {
     const cluster = outboundClusterName(p.number, service.host);
-    const { target, split } = upstreamOf(cluster, groups);
+    const { target, split } = upstreamOf(p.number, service.host, groups);
     if (isHttpProtocol(p.protocol)) return { port: p, cluster, route: { service, port: p, cluster: target, ...(split ? { split } : {}), key: interned.serial() } };
     const sni = matchedBySni(service, p);
     const serverNames = sni ? [service.host] : undefined;
@@ -219,7 +219,7 @@ function serviceChains(service: Service, interned: Interner, groups: readonly Pl
 
 function serviceResources(service: Service, nv: NetworkView, connectTimeoutMs: number, interned: Interner, groups: readonly PlaneGroup[]): PortResources[][] {
   return proxied(service).map((p) => groups.map((group): PortResources => {
-    const name = planeClusterName(outboundClusterName(p.number, service.host), group.suffix);
+    const name = outboundClusterName(p.number, service.host, group.suffix);
     // The port's only group has every endpoint (and a DNS service without endpoints, its host).
     const set = group.suffix === "" ? endpointSetFor(service, p, nv) : endpointSet(service, p, nv, group.endpoints);
     if (service.resolution !== "STATIC") return { cluster: shapeCluster(outboundCluster(name, service, p, connectTimeoutMs, set), group), group };

@@ -17,16 +17,9 @@ export interface PlaneGroup {
   endpoints: readonly Endpoint[];
   /** The sum of the endpoints' weights: the group's share of connections. */
   weight: number;
-  /** What tells this group's cluster apart from the port's other groups' ("" when it is the only one). */
+  /** What tells this group's cluster apart from the port's other groups' ("" when it is the only one): its name's subset slot. */
   suffix: string;
 }
-
-/** A group's cluster name: Istio's when the port has one group. */
-export const planeClusterName = (istioName: string, suffix: string): string => {
-  if (suffix === "") return istioName;
-  const [, port, , host] = istioName.split("|");
-  return `outbound|${port}|${suffix}|${host}`;
-};
 
 /**
  * The service's endpoints by plane, in the order of the planes file (no plane last). A service
