@@ -1,10 +1,9 @@
 // The planes file (`serve --planes FILE`), YAML or JSON: text in, planes and file:line:column problems
 // out; no I/O. Strict like the registry: an unknown key, a range that overlaps another (which plane an
 // address is on would depend on the order) or a value Envoy cannot carry is an error.
-import { LineCounter, parseDocument, type Node } from "yaml";
 import { parseCidr } from "../identity/ip.ts";
 import type { RegistryError } from "../registry/model.ts";
-import { offsetOf } from "../registry/istio/parse.ts";
+import { readSingleDocument } from "../registry/istio/parse.ts";
 import { describe, pathName, Reader, type Obj, type Path } from "../registry/istio/reader.ts";
 import { networkAddress, Planes, type CircuitBreakers, type Plane } from "./plane.ts";
 
@@ -22,15 +21,10 @@ const MAX_PLANES = 64;
 const MAX_CIDRS = 1024;
 
 export function parsePlanes(text: string, file: string): PlanesResult {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const at = (path: Path, reason: string): RegistryError => {
-    const pos = lines.linePos(offsetOf(doc.contents as Node | null, path));
-    return { file, line: pos.line, column: pos.col, reason };
-  };
-  if (doc.errors.length > 0) return { errors: doc.errors.map((e) => at([], e.message.split("\n")[0]!)) };
+  const { value, at, syntaxErrors } = readSingleDocument(text, file);
+  if (syntaxErrors.length > 0) return { errors: syntaxErrors };
   const r = new Reader();
-  const root = r.obj(doc.toJS(), [], true);
+  const root = r.obj(value, [], true);
   if (root) r.known(root, [], ["planes"]);
   const planes: Plane[] = [];
   const names = new Map<string, number>();

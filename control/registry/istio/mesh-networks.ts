@@ -1,10 +1,9 @@
 // Istio's meshNetworks (`serve --mesh-networks FILE`): which network each endpoint is on (its own
 // `network`, or a fromCidr range) and each network's gateways, through which proxies of other
 // networks reach it. YAML or JSON text in, networks and file:line problems out; no I/O.
-import { LineCounter, parseDocument, type Node } from "yaml";
 import { parseCidr, parseIp } from "../../identity/ip.ts";
 import type { MeshNetwork, RegistryError } from "../model.ts";
-import { offsetOf } from "./parse.ts";
+import { readSingleDocument } from "./parse.ts";
 import { pathName, Reader, type Path } from "./reader.ts";
 
 export interface MeshNetworksResult {
@@ -14,17 +13,12 @@ export interface MeshNetworksResult {
 }
 
 export function parseMeshNetworks(text: string, file: string): MeshNetworksResult {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const at = (path: Path, reason: string): RegistryError => {
-    const pos = lines.linePos(offsetOf(doc.contents as Node | null, path));
-    return { file, line: pos.line, column: pos.col, reason };
-  };
-  if (doc.errors.length > 0) return { networks: [], errors: doc.errors.map((e) => at([], e.message.split("\n")[0]!)), warnings: [] };
+  const { value, at, syntaxErrors } = readSingleDocument(text, file);
+  if (syntaxErrors.length > 0) return { networks: [], errors: syntaxErrors, warnings: [] };
   const r = new Reader();
   const networks: MeshNetwork[] = [];
   // Istio's shape is {networks: {...}}; a ConfigMap's `meshNetworks:` key holding it is accepted too.
-  const root = r.obj(doc.toJS(), [], true);
+  const root = r.obj(value, [], true);
   const base: Path = root && "meshNetworks" in root ? ["meshNetworks"] : [];
   const top = root && (base.length ? r.obj(root.meshNetworks, base, true) : root);
   if (top) r.known(top, base, ["networks"]);

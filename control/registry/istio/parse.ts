@@ -1,7 +1,7 @@
 // Registry text (YAML or JSON; one or many documents; `kind: List` too) -> validated resources, with
 // every error and warning at file:line. Documents are validated as they are read, within the limits of
 // limits.ts.
-import { isMap, isScalar, isSeq, LineCounter, type Document, type Node } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { clip } from "../../common/clip.ts";
 import { FILE_LIMITS, MAX_ERROR_CHARS, MAX_KEPT_ERRORS, type TextLimits } from "../text-limits.ts";
 import type { RegistryError, Resource } from "../model.ts";
@@ -117,6 +117,21 @@ function isList(v: unknown): v is { items: unknown[] } {
 
 function firstLine(message: string): string {
   return message.split("\n")[0]!.trim();
+}
+
+/**
+ * One YAML or JSON document that is not a registry (meshNetworks, the planes file): its value, an `at`
+ * that places a problem on the line and column of a path in it, and its syntax errors (then no value).
+ */
+export function readSingleDocument(text: string, file: string): { value: unknown; at(path: Path, reason: string): RegistryError; syntaxErrors: RegistryError[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const at = (path: Path, reason: string): RegistryError => {
+    const pos = lines.linePos(offsetOf(doc.contents as Node | null, path));
+    return { file, line: pos.line, column: pos.col, reason };
+  };
+  const syntaxErrors = doc.errors.map((e) => at([], e.message.split("\n")[0]!));
+  return { value: syntaxErrors.length > 0 ? undefined : doc.toJS(), at, syntaxErrors };
 }
 
 /** Source offset of the deepest node on `path` under `root` that exists: a map entry's key, a list item, or the root. */
