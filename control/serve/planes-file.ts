@@ -1,7 +1,6 @@
 // `serve --planes FILE`: read at start (an invalid file stops the start with every problem), then
 // watched; a reload that does not parse, or a file that is gone, is reported and the last good planes
 // keep serving, as with the registry.
-import { readFileSync } from "node:fs";
 import { parsePlanes } from "../planes/parse.ts";
 import type { Planes } from "../planes/plane.ts";
 import { formatError } from "../registry/model.ts";
@@ -13,23 +12,19 @@ const MAX_PLANES_BYTES = 1024 * 1024;
 
 export class PlanesFileError extends Error {}
 
-/** The file's planes, or a PlanesFileError naming every problem. */
-export function readPlanesFile(path: string): Planes {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new PlanesFileError(`--planes: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  if (Buffer.byteLength(text) > MAX_PLANES_BYTES) throw new PlanesFileError(`--planes: ${path} is larger than ${MAX_PLANES_BYTES} bytes`);
-  const r = parsePlanes(text, path);
+/** The file's planes and the text they came from, or a PlanesFileError naming every problem. */
+export async function readPlanesFile(path: string): Promise<{ planes: Planes; text: string }> {
+  // Read as reloads read it (and registry files are): never blocking on a FIFO, within a size limit.
+  const read = await readRegistryFile(path, MAX_PLANES_BYTES);
+  if (!read.ok) throw new PlanesFileError(`--planes: cannot read ${path}: ${read.reason}`);
+  const r = parsePlanes(read.text, path);
   if (!r.planes) throw new PlanesFileError(`--planes: ${path} is invalid:\n  ${r.errors.map(formatError).join("\n  ")}`);
-  return r.planes;
+  return { planes: r.planes, text: read.text };
 }
 
-/** Calls `apply` with each good reload; logs what it refused. */
-export function watchPlanesFile(path: string, apply: (planes: Planes) => void, log: (line: string) => void): Watcher {
-  let last = "";
+/** Calls `apply` with each good reload of a text other than `loaded` (what the start read); logs what it refused. */
+export function watchPlanesFile(path: string, loaded: string, apply: (planes: Planes) => void, log: (line: string) => void): Watcher {
+  let last = loaded;
   const reload = async () => {
     const read = await readRegistryFile(path, MAX_PLANES_BYTES);
     if (!read.ok) return log(`planes: ${path}: ${read.reason}; the last good planes keep serving`);
@@ -40,9 +35,6 @@ export function watchPlanesFile(path: string, apply: (planes: Planes) => void, l
     apply(r.planes);
     log(`planes: ${describePlanes(r.planes)} (from ${path})`);
   };
-  try {
-    last = readFileSync(path, "utf8");
-  } catch { /* read at start already; a reload says what is wrong */ }
   return watchRegistry(path, () => void reload().catch((err) => log(`planes: reload failed: ${(err as Error).message}`)));
 }
 

@@ -57,9 +57,9 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     if (guard) stack.push(() => guard.close());
     if (registry.etcd && guard?.server) log(GUARD_PER_REPLICA_WARNING);
 
-    const planes = opts.planesFile !== undefined ? readPlanesFile(opts.planesFile) : undefined;
-    if (planes) log(`planes: ${describePlanes(planes)} (from ${opts.planesFile})`);
-    const genOptions = serveGenerationOptions(opts, guard?.options, planes);
+    const planesFile = opts.planesFile !== undefined ? await readPlanesFile(opts.planesFile) : undefined;
+    if (planesFile) log(`planes: ${describePlanes(planesFile.planes)} (from ${opts.planesFile})`);
+    const genOptions = serveGenerationOptions(opts, guard?.options, planesFile?.planes);
     const pipeline = new ConfigPipeline(genOptions);
     const cache = new SnapshotCache();
     const proxies = new Proxies();
@@ -76,8 +76,8 @@ export async function serve(opts: ServeOptions = {}): Promise<ControlPlane> {
     stack.push(() => agentIps.stop());
     learnedIps.add(podIps);
     learnedIps.add(agentIps);
-    if (opts.planesFile !== undefined) {
-      const watch = watchPlanesFile(opts.planesFile, (p) => distributor.planesChanged(p, performance.now()), log);
+    if (planesFile) {
+      const watch = watchPlanesFile(opts.planesFile!, planesFile.text, (p) => distributor.planesChanged(p, performance.now()), log);
       stack.push(() => watch.close());
     }
     const sources = registry.sources();
