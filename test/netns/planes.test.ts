@@ -157,6 +157,7 @@ whenAvailable(netnsUnavailableReason(), "planes in network namespaces", (test) =
     const media = (await dump("node", "dynamic_active_clusters")).find((c) => c.cluster.name === "outbound|9000||media.example").cluster;
     assert.equal(media.upstream_bind_config.source_address, { address: NODE.data, port_value: 0 });
     assert.equal(media.upstream_bind_config.socket_options.map((o: any) => [o.level ?? "0", o.name, o.int_value]), [["0", "1", "184"]], "IP_TOS once: merged, not repeated");
+    assert.equal([media.connect_timeout, media.circuit_breakers.thresholds[0].max_connections], ["0.250s", 10000], "the plane's connect timeout and limit");
     const s = parseAdminStats((await admin("node", "/stats?filter=media")).body ?? "");
     assert.ok((s.get("cluster.outbound|9000||media.example.upstream_cx_total") ?? 0) >= 1, "through the data plane's cluster");
   });
