@@ -30,7 +30,7 @@ const HELP: Readonly<Record<string, string>> = {
         [--virtual-listener 0.0.0.0:15001] [--virtual-handoff original_dst|proxy_protocol]
         [--max-removal-share 1] [--settle-seconds 10] [--accept-removals]
         [--mesh-networks FILE] [--planes FILE] [--on-invalid reject|skip] [--namespaces a,b] [--cluster-domain cluster.local]
-        [--agent-floating-ips CIDR,CIDR] [--agent-expiry-seconds 60]
+        [--agent-floating-ips CIDR,CIDR] [--agent-expiry-seconds 60] [--root-namespace istio-system]
       run the xDS control plane on a ServiceEntry registry (file or directory, watched), or on
       etcd://HOST:PORT[,HOST:PORT...]/PREFIX (one key per entry, watched; the HTTP API's writes go to
       etcd, so --api-dir and the hold flags are for files only; replicas on one etcd are
@@ -39,8 +39,10 @@ const HELP: Readonly<Record<string, string>> = {
       control plane serves it on the xDS host (port 15013, TLS like xDS) and Envoy fetches it and checks
       its sha256; --guard-wasm-url: fetched from another server; --guard-wasm-path: a file on the Envoy hosts.
       With --on-invalid skip, invalid documents are left out (and reported) instead of refusing the change.
+      Istio Sidecars scope what each proxy is sent (egress hosts, outboundTrafficPolicy); the Sidecar
+      without workloadSelector in --root-namespace is the default of namespaces without their own.
       --kubernetes (KUBECONFIG, or the pod's service account) or --kubeconfig FILE: also read Services,
-      EndpointSlices, Pods and Istio's ServiceEntries and WorkloadEntries from Kubernetes (--namespaces:
+      EndpointSlices, Pods and Istio's ServiceEntries, WorkloadEntries and Sidecars from Kubernetes (--namespaces:
       only these), with or without --registry; a proxy whose node id names a pod gets its pod's IPs
       (status.podIPs and every network in Multus's network-status) as node IPs.
       Node agents (multiplane agent) report on the xDS port; under mutual TLS an agent may claim its
@@ -54,7 +56,7 @@ const HELP: Readonly<Record<string, string>> = {
       node IPs follow interface changes without a restart (same filter as bootstrap --instance-ips auto;
       TLS flags as bootstrap's); runs until SIGTERM or SIGINT`,
   validate: `  validate [--json] [--mesh-networks FILE] [--planes FILE] PATH...
-      check ServiceEntry/WorkloadEntry files or directories by Istio's rules (and the files serve reads beside them) without serving:
+      check ServiceEntry/WorkloadEntry/Sidecar files or directories by Istio's rules (and the files serve reads beside them) without serving:
       one file:line:column: reason per problem; exit 0 when none is an error, else 1`,
   registry: `${REGISTRY_USAGE}\n${CONFIRM_USAGE}`,
   start: `  start [--free-ports]
@@ -204,7 +206,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
       "max-removal-share": { type: "string" }, "settle-seconds": { type: "string" }, "accept-removals": { type: "boolean" },
       "mesh-networks": { type: "string" }, "on-invalid": { type: "string" }, planes: { type: "string" },
       kubernetes: { type: "boolean" }, kubeconfig: { type: "string" }, namespaces: { type: "string" }, "cluster-domain": { type: "string" },
-      "agent-floating-ips": { type: "string" }, "agent-expiry-seconds": { type: "string" },
+      "agent-floating-ips": { type: "string" }, "agent-expiry-seconds": { type: "string" }, "root-namespace": { type: "string" },
     },
   });
   const guardFlags = ["guard-wasm-port", "guard-wasm-url", "guard-wasm-path"].filter((f) => values[f as "guard-wasm-port"] !== undefined);
@@ -238,6 +240,8 @@ export function parseServeArgs(args: string[]): ServeOptions {
   const handoff = values["virtual-handoff"] ?? "original_dst";
   if (handoff !== "original_dst" && handoff !== "proxy_protocol") throw new UsageError(`--virtual-handoff: expected original_dst or proxy_protocol, got ${JSON.stringify(handoff)}`);
   const virtual = values["virtual-listener"] ? hostPortFlag(values["virtual-listener"], "--virtual-listener") : undefined;
+  const root = values["root-namespace"];
+  if (root !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(root)) throw new UsageError(`--root-namespace: expected a Kubernetes namespace name, got ${JSON.stringify(root)}`);
   const onInvalid = values["on-invalid"] ?? "reject";
   if (onInvalid !== "reject" && onInvalid !== "skip") throw new UsageError(`--on-invalid: expected reject or skip, got ${JSON.stringify(onInvalid)}`);
   return {
@@ -268,6 +272,7 @@ export function parseServeArgs(args: string[]): ServeOptions {
     ...(values["accept-removals"] ? { acceptRemovals: true } : {}),
     ...(values["mesh-networks"] ? { meshNetworks: readMeshNetworks(values["mesh-networks"]) } : {}),
     ...(values.planes !== undefined ? { planesFile: values.planes } : {}),
+    ...(root !== undefined ? { rootNamespace: root } : {}),
     ...(onInvalid === "skip" ? { onInvalid } : {}),
     ...(values["agent-floating-ips"] !== undefined ? { agentFloatingIps: cidrListFlag(values["agent-floating-ips"], "--agent-floating-ips") } : {}),
     ...(values["agent-expiry-seconds"] !== undefined ? { agentExpirySeconds: numberFlag(values["agent-expiry-seconds"], "--agent-expiry-seconds", 0, 86_400) } : {}),

@@ -15,7 +15,7 @@ import { nodeIpsOf } from "./node-ips.ts";
 import type { GenerationOptions } from "./options.ts";
 import { CATCH_ALL, ownerKey, type OutboundPort } from "./outbound.ts";
 import { viewOf, type ProxyView } from "./proxy-view.ts";
-import { visibleTo } from "./visibility.ts";
+import { sidecarImports, visibleTo, type Scope } from "./scope.ts";
 
 export interface Decision {
   /** "namespace/name" of the ServiceEntry. */
@@ -56,18 +56,20 @@ export function decide(proxy: ProxyIdentity, shared: SharedConfig, options: Gene
   const ownPlanes = new Set(view.planes ?? []);
   const out: Decision[] = [];
   for (const s of registry.services) {
-    const visible = used.has(s);
+    const inScope = used.has(s);
     // The service's plane groups this proxy gets (undefined without planes): once per service.
     const groups = options.planes.empty ? undefined : planeGroups(s, options.planes).filter((g) => !isolatedFrom(g, ownPlanes));
+    const only = shared.scope.ports.get(s);
     for (const p of s.ports) {
       if (p.protocol === "UDP") continue;
+      const visible = inScope && (!only || only.has(p.number));
       const cluster = outboundClusterName(p.number, s.host);
       const port = ports.get(p.number);
       const http = isHttpProtocol(p.protocol);
       const routed = http && port?.http && port.http.destinations.length > 0 && p.number !== vport
         ? { route: outboundRouteName(p.number), virtualHost: virtualHostName(s.host, p.number) } : {};
       const listener = p.number === vport ? {} : { listener: outboundListenerName(p.number), ...routed };
-      const routing = outboundNote(p, cluster, port, vport, visible, view, s, groups?.length === 0);
+      const routing = outboundNote(p, cluster, port, vport, visible, view, s, groups?.length === 0, shared.scope);
       if (s.endpoints.length === 0) {
         out.push({
           entry: s.entry, host: s.host, port: p.number, portName: p.name, ...withoutEndpoints(s, p), direction: "outbound",
@@ -120,9 +122,12 @@ function withoutEndpoints(s: Service, p: ServicePort): { address: string; endpoi
 }
 
 /** `isolatedAway`: every endpoint is on an isolated plane the proxy is not on. */
-function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | undefined, vport: number, used: boolean, view: ProxyView, s: Service, isolatedAway: boolean): string | undefined {
-  if (!used && visibleTo(s, view.namespace) && isolatedAway) return `every endpoint is on an isolated plane the proxy has no node IP on: no outbound listener chain or cluster`;
+function outboundNote(p: ServicePort, cluster: string, port: OutboundPort | undefined, vport: number, used: boolean, view: ProxyView, s: Service, isolatedAway: boolean, scope: Scope): string | undefined {
   if (!used && !visibleTo(s, view.namespace)) return `not visible to namespace ${view.namespace ?? "(unknown)"} (exportTo ${s.exportTo.length ? s.exportTo.join(",") : "~"}): no outbound listener chain or cluster`;
+  const sidecar = scope.sidecar ? `Sidecar ${scope.sidecar.namespace}/${scope.sidecar.name}` : undefined;
+  if (!used && sidecar && !sidecarImports(scope.sidecar!, s, view.namespace)) return `not imported by ${sidecar}'s egress hosts: no outbound listener chain or cluster`;
+  if (!used && sidecar && scope.ports.has(s)) return `${sidecar} imports ${s.host} on port${scope.ports.get(s)!.size > 1 ? "s" : ""} ${[...scope.ports.get(s)!].join(", ")} only: no outbound listener chain or cluster on port ${p.number}`;
+  if (!used && isolatedAway) return `every endpoint is on an isolated plane the proxy has no node IP on: no outbound listener chain or cluster`;
   if (!used) return `host ${s.host} is also defined in another namespace, and this proxy uses that definition (its own namespace's first, else the first): no outbound listener chain or cluster from ${s.entry}`;
   if (p.number === vport) return `port ${p.number} is the virtual listener's; no outbound listener`;
   if (isHttpProtocol(p.protocol)) {

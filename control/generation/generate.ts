@@ -21,6 +21,7 @@ import { boundCluster } from "./planes.ts";
 import type { Plane, Planes } from "../planes/plane.ts";
 import type { IpFamily } from "../identity/ip.ts";
 import { viewOf, type ProxyView } from "./proxy-view.ts";
+import { scopeOf, sidecarFor, type Scope } from "./scope.ts";
 import { outboundRouteConfig, routeConfigKey, virtualHosts } from "./routes.ts";
 
 /**
@@ -44,6 +45,8 @@ export interface SharedConfig {
   /** The registry's questions (which instances live on a proxy), answered from one index per version. */
   readonly query: RegistryQuery;
   readonly view: ProxyView;
+  /** The services the view is sent (exportTo, its Sidecar) and where other destinations go. */
+  readonly scope: Scope;
   readonly plan: OutboundPlan;
   readonly listeners: readonly Listener[];
   readonly clusters: readonly Cluster[];
@@ -55,20 +58,25 @@ export interface SharedConfig {
 const TLS_INSPECTOR = encodeOnce(listenerFilter("tls_inspector"));
 
 /**
- * Builds the shared part for proxies of `view` (their network, the namespace that decides which
- * services they see, and the DNS domain whose short names their HTTP routes accept). `interned`
+ * Builds the shared part for proxies of `view` (their network, the namespace and labels that decide
+ * which services they see, and the DNS domain whose short names their HTTP routes accept). `interned`
  * (owned by the caller, one per set of options; its owner ends a round per registry version) hands
  * back earlier objects wherever content is unchanged; `query` is the version's index, shared by its views.
  */
 export function sharedConfig(registry: Registry, options: GenerationOptions, interned: Interner = new Interner(), view: ProxyView = {}, query = new RegistryQuery(registry)): SharedConfig {
-  const plan = outboundPlan(registry, options, interned, view);
+  const scope = scopeOf(registry, view, sidecarFor(registry, view, options.rootNamespace));
+  const plan = outboundPlan(scope, options, interned, view);
   const timeout = duration(options.connectTimeoutMs);
   const guarded = (...filters: Filter[]): Filter[] => (options.loopGuard ? [LOOP_GUARD_FILTER, ...filters] : filters);
-  const passthrough: FilterChain = { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
+  // Destinations no service claims: on to where the client dialled, or dropped under REGISTRY_ONLY (as Istio does).
+  const registryOnly = scope.registryOnly;
+  const passthrough: FilterChain = registryOnly
+    ? { name: BLACKHOLE_CLUSTER, filters: guarded(tcpProxy(BLACKHOLE_CLUSTER)) }
+    : { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
   const vl = options.virtualListener;
 
-  // The fixed resources depend on the options only: the same objects in every version.
-  const listeners: Listener[] = [interned.get("L virtual", (): Listener => ({
+  // The fixed resources depend on the options (and the policy) only: the same objects in every version.
+  const listeners: Listener[] = [interned.get(`L virtual${registryOnly ? " R" : ""}`, (): Listener => ({
     name: VIRTUAL_LISTENER,
     address: socketAddress(vl.address, vl.port),
     use_original_dst: { value: true },
@@ -81,7 +89,7 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
   for (const port of plan.ports) {
     if (port.port === vl.port) continue; // the virtual listener's own port: see decisions
     const http = port.http && port.http.destinations.length > 0 ? port.http : undefined;
-    let key = `L ${port.port} ${options.loopGuard ? "g" : ""} ${http ? http.destinations.join(",") : "-"}`;
+    let key = `L ${port.port} ${options.loopGuard ? "g" : ""}${registryOnly ? "R" : ""} ${http ? http.destinations.join(",") : "-"}`;
     for (const c of port.chains) key += `|${c.key}`;
     const live = port.chains.filter((c) => c.destinations.length > 0);
     listeners.push(interned.get(key, (): Listener => ({
@@ -103,7 +111,7 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
       default_filter_chain: passthrough,
     })));
     if (!http) continue;
-    routes.push(interned.get(routeConfigKey(port.port, http.routes, view.dnsDomain), () => outboundRouteConfig(port.port, virtualHosts(port.port, http.routes, view.dnsDomain))));
+    routes.push(interned.get(routeConfigKey(port.port, http.routes, view.dnsDomain, registryOnly), () => outboundRouteConfig(port.port, virtualHosts(port.port, http.routes, view.dnsDomain), registryOnly)));
   }
   const clusters: Cluster[] = [
     interned.get("C passthrough", (): Cluster => ({
@@ -113,7 +121,7 @@ export function sharedConfig(registry: Registry, options: GenerationOptions, int
     interned.get("C blackhole", (): Cluster => ({ name: BLACKHOLE_CLUSTER, type: "STATIC", connect_timeout: timeout })),
     ...plan.clusters,
   ];
-  return { registry, query, view, plan, listeners, clusters, endpoints: plan.endpoints, routes };
+  return { registry, query, view, scope, plan, listeners, clusters, endpoints: plan.endpoints, routes };
 }
 
 /** An outbound port's HTTP services: one connection manager, routes by RDS from route config `<port>`. */

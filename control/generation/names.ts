@@ -14,6 +14,8 @@ export const outboundRouteName = (port: number) => String(port);
 export const virtualHostName = (host: string, port: number) => `${host}:${port}`;
 /** The virtual host for every Host no service claims: on to the original destination (Istio's ALLOW_ANY). */
 export const ALLOW_ANY_VIRTUAL_HOST = "allow_any";
+/** In its place under a Sidecar's REGISTRY_ONLY: every other Host is answered 502 (Istio's block_all). */
+export const BLOCK_ALL_VIRTUAL_HOST = "block_all";
 /** An inbound HTTP listener's inline route configuration (Istio 1.0's virtual host name). */
 export const inboundVirtualHostName = (port: number) => `inbound|http|${port}`;
 

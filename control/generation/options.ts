@@ -53,10 +53,15 @@ export interface GenerationOptions {
   meshNetworks: readonly MeshNetwork[];
   /** `serve --planes`: source address, DSCP, isolation, timeouts and limits per plane; NO_PLANES: none. */
   planes: Planes;
+  /** Istio's root namespace: its Sidecar without workloadSelector applies to namespaces without their own. */
+  rootNamespace: string;
 }
+
+/** Istio's default meshConfig.rootNamespace. */
+export const DEFAULT_ROOT_NAMESPACE = "istio-system";
 
 export const DEFAULT_VIRTUAL_LISTENER: VirtualListenerOptions = { address: "0.0.0.0", port: 15001, handoff: "original_dst" };
 
 export function generationOptions(over: Partial<GenerationOptions> = {}): GenerationOptions {
-  return { legacySingleIp: false, virtualListener: DEFAULT_VIRTUAL_LISTENER, connectTimeoutMs: 1000, meshNetworks: [], planes: NO_PLANES, ...over };
+  return { legacySingleIp: false, virtualListener: DEFAULT_VIRTUAL_LISTENER, connectTimeoutMs: 1000, meshNetworks: [], planes: NO_PLANES, rootNamespace: DEFAULT_ROOT_NAMESPACE, ...over };
 }

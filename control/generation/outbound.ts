@@ -16,7 +16,7 @@ import { isolatedFrom, planeGroups, shapeCluster, type PlaneGroup } from "./plan
 import type { ProxyView } from "./proxy-view.ts";
 import type { IpFamily } from "../identity/ip.ts";
 import type { Plane } from "../planes/plane.ts";
-import { servicesFor } from "./visibility.ts";
+import type { Scope } from "./scope.ts";
 
 /** Every destination, both families: a service without addresses of its own takes the whole port (Istio: 0.0.0.0:<port>). */
 export const CATCH_ALL = ["0.0.0.0/0", "::/0"] as const;
@@ -126,14 +126,14 @@ interface PortResources {
  * intern.ts). `view.planes`: the proxy's planes that isolate or bind (isolated services it is not on are
  * left out; clusters of planes it binds on go to `bound`).
  */
-export function outboundPlan(registry: Registry, options: Pick<GenerationOptions, "connectTimeoutMs" | "meshNetworks" | "planes">, interned: Interner, view: ProxyView = {}): OutboundPlan {
+export function outboundPlan(scope: Scope, options: Pick<GenerationOptions, "connectTimeoutMs" | "meshNetworks" | "planes">, interned: Interner, view: ProxyView = {}): OutboundPlan {
   const { connectTimeoutMs, meshNetworks: networks, planes } = options;
   const byPort = new Map<number, OutboundPort>();
   const clusters: Cluster[] = [];
   const bound = new Map<string, BoundClusters>();
   const endpoints: ClusterLoadAssignment[] = [];
   const own = new Set(view.planes ?? []);
-  const services = servicesFor(registry, view.namespace);
+  const services = scope.services;
   const nv = networkView(view.network, networks);
   const resourcesKey = `${endpointNetworkKey(view.network, networks)}|${connectTimeoutMs}`;
   const used: Service[] = [];
@@ -145,7 +145,10 @@ export function outboundPlan(registry: Registry, options: Pick<GenerationOptions
     const hidden = visible.length === groups.length ? "" : visible.map((g) => g.suffix).join(",");
     const chains = interned.derive(service, `chains|${hidden}`, () => serviceChains(service, interned, visible));
     const resources = interned.derive(service, `${resourcesKey}|${hidden}`, () => serviceResources(service, nv, connectTimeoutMs, interned, visible));
+    // A Sidecar's egress listener with a port imports the service on that port only.
+    const only = scope.ports.get(service);
     chains.forEach((c, i) => {
+      if (only && !only.has(c.port.number)) return;
       for (const r of resources[i]!) {
         const plane = r.group.plane;
         if (plane?.bindSource && own.has(plane.name)) {

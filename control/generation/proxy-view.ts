@@ -1,7 +1,7 @@
 // What, besides its node IPs, decides which part of the registry a proxy is given: its namespace
-// (exportTo visibility), its network (split-horizon endpoints) and its DNS domain (the short names
+// (exportTo visibility) and labels (which Sidecar applies to it), its network (split-horizon endpoints) and its DNS domain (the short names
 // its HTTP routes accept). Istio's sources: node metadata NAMESPACE, else the namespace in node.id;
-// node metadata NETWORK; node.id's domain, else <namespace>.svc.cluster.local.
+// node metadata LABELS; node metadata NETWORK; node.id's domain, else <namespace>.svc.cluster.local.
 import type { ProxyIdentity } from "../identity/proxy.ts";
 import { NO_PLANES, type Planes } from "../planes/plane.ts";
 import { nodeIpsOf } from "./node-ips.ts";
@@ -10,6 +10,8 @@ import type { GenerationOptions } from "./options.ts";
 export interface ProxyView {
   /** undefined: unknown (an opaque node id without NAMESPACE): the proxy sees services exported to every namespace only. */
   namespace?: string;
+  /** The workload's labels (node metadata LABELS), which Sidecars' workloadSelectors match; undefined: none. */
+  labels?: Readonly<Record<string, string>>;
   /** undefined: the proxy names no network; with gateways configured, endpoints on named networks are reached through them. */
   network?: string;
   /** undefined: unknown (an opaque node id without NAMESPACE): HTTP routes accept no short names. */
@@ -27,7 +29,7 @@ export function proxyView(proxy: ProxyIdentity, planes: Planes = NO_PLANES, node
   const fromId = proxy.nodeId.form === "istio" && proxy.nodeId.domain !== "" ? proxy.nodeId.domain.toLowerCase() : undefined;
   const dnsDomain = fromId ?? (namespace ? `${namespace}.svc.cluster.local` : undefined);
   const on = planes.empty ? [] : planes.list.filter((p) => (p.isolated || p.bindSource) && nodeIps.some((ip) => planes.planeOf(ip) === p)).map((p) => p.name);
-  return { ...(namespace ? { namespace } : {}), ...(network ? { network } : {}), ...(dnsDomain ? { dnsDomain } : {}), ...(on.length ? { planes: on } : {}) };
+  return { ...(namespace ? { namespace } : {}), ...(proxy.labels ? { labels: proxy.labels } : {}), ...(network ? { network } : {}), ...(dnsDomain ? { dnsDomain } : {}), ...(on.length ? { planes: on } : {}) };
 }
 
 /** The view generation uses: with the planes of the IPs that count as the proxy's node. */

@@ -30,6 +30,8 @@ export interface ProxyIdentity {
   metadata: Record<string, unknown>;
   /** From node.metadata.MULTIPLANE_XDS_SECRETS: the filesystem SDS files of the xDS CA and certificate; undefined = static secrets. */
   xdsSecrets?: XdsSdsPaths;
+  /** node.metadata.LABELS (Istio's: the workload's labels, which Sidecar workloadSelectors match); undefined: none given. */
+  labels?: Readonly<Record<string, string>>;
 }
 
 /** A node IP the proxy did not report itself, and where it was learned ("Kubernetes pod default/a-1, network-status default/data-net (net1)"). */
@@ -63,12 +65,26 @@ export function proxyIdentity(node: Partial<Pick<XdsNode, "id" | "metadata">>): 
   const secrets = parseXdsSecrets(metadata[XDS_SECRETS_METADATA]);
   if (secrets.problem) problems.push(`node ${echo(id)} ${XDS_SECRETS_METADATA}: ${secrets.problem}; ignored (the loop guard module's cluster names the bootstrap's static secrets)`);
   if (secrets.warning) problems.push(`node ${echo(id)} ${XDS_SECRETS_METADATA}: ${secrets.warning}`);
+  const labels = readLabels(metadata.LABELS, (why) => problems.push(`node ${echo(id)} LABELS: ${why}; ignored`));
   const nodeIdIp = nodeId.form === "istio" ? nodeId.ip : undefined;
   const nodeIps = [...new Set([...(nodeIdIp ? [nodeIdIp] : []), ...instance.ips])];
   return {
     id, nodeId, ...(nodeIdIp ? { nodeIdIp } : {}), instanceIps: instance.ips, nodeIps, learned: [], problems, metadata,
-    ...(secrets.paths ? { xdsSecrets: secrets.paths } : {}),
+    ...(secrets.paths ? { xdsSecrets: secrets.paths } : {}), ...(labels ? { labels } : {}),
   };
+}
+
+/** A map of strings; entries of other types are left out, each said once (at most MAX_PROBLEMS). */
+function readLabels(v: unknown, problem: (why: string) => void): Record<string, string> | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return void problem(`expected a map of strings, got ${Array.isArray(v) ? "a list" : typeof v}`);
+  const out: Record<string, string> = {};
+  let bad = 0;
+  for (const [k, value] of Object.entries(v)) {
+    if (typeof value === "string") out[k] = value;
+    else if (bad++ < MAX_PROBLEMS) problem(`${echo(k)} is not a string`);
+  }
+  return out;
 }
 
 /**

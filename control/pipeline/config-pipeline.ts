@@ -19,7 +19,7 @@ import { nodeIpsOf } from "../generation/node-ips.ts";
 import type { GenerationOptions } from "../generation/options.ts";
 import type { Planes } from "../planes/plane.ts";
 import { viewOf, type ProxyView } from "../generation/proxy-view.ts";
-import { servicesFor, visibilityKey } from "../generation/visibility.ts";
+import { scopeKey, scopeOf, sidecarFor } from "../generation/scope.ts";
 import { isHttpProtocol } from "../generation/http.ts";
 import { routeDomainKey } from "../generation/virtual-hosts.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";
@@ -69,8 +69,8 @@ export class ConfigPipeline {
   private lastQuery?: RegistryQuery;
   /** Shared parts of the current version by view key (network and visible services). */
   private readonly shared = new Map<string, SharedPart>();
-  /** Visibility keys of the current version by namespace. */
-  private readonly visibility = new Map<string, string>();
+  /** Scope keys of the current version by namespace and Sidecar. */
+  private readonly scopes = new Map<string, string>();
   /** Route domain keys of the current version by namespace and DNS domain. */
   private readonly routeDomains = new Map<string, string>();
   /** Configs of the current version by key(); only those some connected proxy uses. */
@@ -109,7 +109,7 @@ export class ConfigPipeline {
     this.current = registry;
     this.query = undefined;
     this.shared.clear();
-    this.visibility.clear();
+    this.scopes.clear();
     this.routeDomains.clear();
     this.configs.clear();
     // Versions nobody was built for (one replaced by the next before any proxy asked) keep the round
@@ -204,6 +204,8 @@ export class ConfigPipeline {
   private key(proxy: ProxyIdentity, via: string | undefined): string {
     const view = viewOf(proxy, this.options);
     let key = `${this.nodeIps(proxy).join(",")}|${view.network ?? ""}|${view.namespace ?? ""}|${view.dnsDomain ?? ""}`;
+    // JSON: label keys and values may hold any character.
+    if (view.labels) key += ` labels${JSON.stringify(view.labels)}`;
     if (guardFetchDependsOnConnection(this.options.loopGuard)) key += `@${via ?? ""}`;
     // JSON: paths may hold any character but a control character, so no separator is safe.
     if (guardFetchUsesXdsSecrets(this.options.loopGuard)) key += ` sds${JSON.stringify(proxy.xdsSecrets ?? null)}`;
@@ -211,20 +213,24 @@ export class ConfigPipeline {
   }
 
   /**
-   * Proxies whose network reaches endpoints alike, whose namespaces see the same services and whose
-   * DNS domains give the HTTP services they see the same short names share a shared part.
+   * Proxies whose network reaches endpoints alike, whose namespaces and Sidecars give them the same
+   * services and whose DNS domains give the HTTP services they see the same short names share a shared part.
    */
   private viewKey(view: ProxyView): string {
     const ns = view.namespace ?? "";
-    let vis = this.visibility.get(ns);
-    if (vis === undefined) this.visibility.set(ns, (vis = visibilityKey(this.current, view.namespace)));
-    const domainKey = `${ns}|${view.dnsDomain ?? ""}`;
+    const sidecar = sidecarFor(this.current, view, this.options.rootNamespace);
+    // A Sidecar's "." is the proxy's namespace: the root namespace's default scopes each namespace on its own.
+    const scopeId = `${ns}|${sidecar ? `${sidecar.namespace}/${sidecar.name}` : ""}`;
+    let scope = this.scopes.get(scopeId);
+    const domainKey = `${scopeId}|${view.dnsDomain ?? ""}`;
     let routes = this.routeDomains.get(domainKey);
-    if (routes === undefined) {
-      const hosts = servicesFor(this.current, view.namespace).filter((s) => s.ports.some((p) => isHttpProtocol(p.protocol))).map((s) => s.host);
+    if (scope === undefined || routes === undefined) {
+      const s = scopeOf(this.current, view, sidecar);
+      this.scopes.set(scopeId, (scope = scopeKey(this.current, s)));
+      const hosts = s.services.filter((x) => x.ports.some((p) => isHttpProtocol(p.protocol))).map((x) => x.host);
       this.routeDomains.set(domainKey, (routes = routeDomainKey(hosts, view.dnsDomain)));
     }
-    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${vis}|${routes}|${view.planes?.join(",") ?? ""}`;
+    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${scope}|${routes}|${view.planes?.join(",") ?? ""}`;
   }
 
   /** Built and packed once per registry version and view, on first use. */

@@ -1,7 +1,7 @@
 // Resources from every source -> one Registry: WorkloadEntries joined to the ServiceEntries that select
 // them (as Istio selects them), and the checks that span documents (duplicate names; one host:port
 // defined twice).
-import type { Endpoint, Registry, RegistryError, Resource, Service, ServiceEntry, WorkloadEntry } from "./model.ts";
+import type { Endpoint, Registry, RegistryError, Resource, Service, ServiceEntry, Sidecar, WorkloadEntry } from "./model.ts";
 import { resourceKey } from "./model.ts";
 import { sameList } from "../common/same-list.ts";
 
@@ -62,6 +62,15 @@ export function buildRegistry(resources: Resource[], memo: BuildMemo = new Build
   }
   const entries = [...byKey.values()].filter((r): r is ServiceEntry => r.kind === "ServiceEntry");
   const workloads = [...byKey.values()].filter((r): r is WorkloadEntry => r.kind === "WorkloadEntry");
+  const sidecars = sortSidecars([...byKey.values()].filter((r): r is Sidecar => r.kind === "Sidecar"));
+  // Istio applies the oldest of two namespace-wide Sidecars; files have no age, so the second is refused.
+  sidecars.forEach((sc, i) => {
+    const prev = sidecars[i - 1];
+    if (!sc.workloadSelector && prev && !prev.workloadSelector && prev.namespace === sc.namespace) {
+      errors.push({ ...sc.origin, reason: `Sidecar ${sc.namespace}/${sc.name}: namespace ${sc.namespace} already has a Sidecar without workloadSelector (${prev.namespace}/${prev.name} at ${prev.origin.file}:${prev.origin.line}); one applies to the whole namespace` });
+      offenders.add(sc);
+    }
+  });
 
   // Cluster names are `outbound|<port>||<host>`: within a namespace a host:port pair may be defined
   // once only (Istio merges such entries; multiplane refuses rather than guess). Across namespaces
@@ -124,7 +133,12 @@ export function buildRegistry(resources: Resource[], memo: BuildMemo = new Build
   }
   services.sort((a, b) => cmp(a.host, b.host) || cmp(a.entry, b.entry));
   const sorted = [...byKey.keys()].sort(cmp).map((k) => byKey.get(k)!);
-  return { ok: true, registry: { services, resources: sorted, warnings } };
+  return { ok: true, registry: { services, resources: sorted, sidecars, warnings } };
+}
+
+/** By namespace; within one, those with a workloadSelector first (more specific), then by name. */
+function sortSidecars(sidecars: Sidecar[]): Sidecar[] {
+  return sidecars.sort((a, b) => cmp(a.namespace, b.namespace) || Number(!a.workloadSelector) - Number(!b.workloadSelector) || cmp(a.name, b.name));
 }
 
 /** Istio's selection: WorkloadEntries in the ServiceEntry's namespace (`workloads`, in name order) whose (merged) labels include the selector. */

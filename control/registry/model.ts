@@ -84,7 +84,37 @@ export interface WorkloadEntry extends Omit<Endpoint, "workloadEntry"> {
   origin: Origin;
 }
 
-export type Resource = ServiceEntry | WorkloadEntry;
+/** One egress host of a Sidecar: `namespace/host` as Istio reads it. */
+export interface EgressHost {
+  /** "*" (any), "." (the proxy's own), or a namespace. */
+  namespace: string;
+  /** "*", a wildcard "*.example.com", or an FQDN; lowercase, no trailing dot. */
+  host: string;
+  /** `~namespace/host`: services matching it are left out even when another host imports them. */
+  excluded?: true;
+}
+
+export interface SidecarEgress {
+  /** Only this port of the services it imports; undefined: every port (the catch-all listener). */
+  port?: number;
+  hosts: EgressHost[];
+}
+
+/** Istio's Sidecar, reduced to what scopes the proxies it applies to. */
+export interface Sidecar {
+  kind: "Sidecar";
+  namespace: string;
+  name: string;
+  /** undefined: every proxy of its namespace (in the root namespace: of namespaces without their own). */
+  workloadSelector?: Record<string, string>;
+  /** Empty: Istio's default, every service on every port ("*\/*"). */
+  egress: SidecarEgress[];
+  /** Where destinations no imported service claims go; undefined: the mesh's default (ALLOW_ANY). */
+  outboundTrafficPolicy?: "REGISTRY_ONLY" | "ALLOW_ANY";
+  origin: Origin;
+}
+
+export type Resource = ServiceEntry | WorkloadEntry | Sidecar;
 
 /** One host of one ServiceEntry with its endpoints resolved (WorkloadEntries included): what generation reads. */
 export interface Service extends ServiceSpec {
@@ -99,6 +129,8 @@ export interface Registry {
   /** Sorted by host, then entry: generation output is deterministic. */
   services: Service[];
   resources: Resource[];
+  /** Sorted by namespace, then those with a workloadSelector before the namespace's default, then name: the first that applies wins. */
+  sidecars: Sidecar[];
   /** Remarks about how documents combine (a selector that selects nothing, a WorkloadEntry a resolution cannot use). */
   warnings: RegistryError[];
 }
@@ -112,7 +144,7 @@ export interface MeshNetwork {
   gateways: { address: string; port: number; locality?: string }[];
 }
 
-export const EMPTY_REGISTRY: Registry = Object.freeze({ services: [], resources: [], warnings: [] }) as Registry;
+export const EMPTY_REGISTRY: Registry = Object.freeze({ services: [], resources: [], sidecars: [], warnings: [] }) as Registry;
 
 export function resourceKey(r: { kind: string; namespace: string; name: string }): string {
   return `${r.kind}/${r.namespace}/${r.name}`;

@@ -64,6 +64,8 @@ export interface ServeOptions {
   meshNetworks?: MeshNetwork[];
   /** The planes file (`--planes`): read at start, watched; source address, DSCP, isolation, timeouts and limits per plane. */
   planesFile?: string;
+  /** Istio's root namespace, whose Sidecar without workloadSelector is the mesh's default. Default istio-system. */
+  rootNamespace?: string;
   /** Invalid registry documents: refuse the whole change ("reject", default) or leave them out ("skip"). */
   onInvalid?: OnInvalid;
   /** Overrides of what one xDS client may send (DEFAULT_XDS_LIMITS, DEFAULT_IDENTITY_LIMITS). */
@@ -130,5 +132,6 @@ export function serveGenerationOptions(opts: ServeOptions, guard: LoopGuardOptio
     ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
     ...(opts.meshNetworks ? { meshNetworks: opts.meshNetworks } : {}),
     ...(planes ? { planes } : {}),
+    ...(opts.rootNamespace ? { rootNamespace: opts.rootNamespace } : {}),
   });
 }

@@ -32,7 +32,7 @@ export function fixtureView(): ControlPlaneView {
       entry: `${e.namespace}/${e.name}`, namespace: e.namespace, host, addresses: e.addresses, ports: e.ports, endpoints: e.endpoints,
       resolution: e.resolution, location: e.location, exportTo: ["*"], origin: e.origin,
     })));
-    return { services: services.sort((a, b) => a.host.localeCompare(b.host)), resources, warnings: [] };
+    return { services: services.sort((a, b) => a.host.localeCompare(b.host)), resources, sidecars: [], warnings: [] };
   };
   const applied = (changed: boolean): WriteOutcome => {
     if (changed) status.version++;

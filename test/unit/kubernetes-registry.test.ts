@@ -78,7 +78,7 @@ test("objects listed without kind or apiVersion get the listed kind; a wrong kin
   assert.equal(wrong.errors.map((e) => e.reason), ["apiVersion networking.istio.io/v2 is not one of networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3"]);
   const skipped = istioResource({ ...bare, kind: "Gateway" }, "ServiceEntry");
   assert.equal(skipped.errors, []);
-  assert.equal(skipped.warnings.map(formatError), ["kubernetes: Gateway shop/ok:0: kind Gateway is not ServiceEntry or WorkloadEntry; skipped"]);
+  assert.equal(skipped.warnings.map(formatError), ["kubernetes: Gateway shop/ok:0: kind Gateway is not ServiceEntry, WorkloadEntry or Sidecar; skipped"]);
   const notObject = istioResource("text", "WorkloadEntry");
   assert.equal(notObject.errors.map(formatError), ['kubernetes: WorkloadEntry ?/?:0: expected a Kubernetes-style object (apiVersion, kind, metadata, spec), got "text"']);
 });

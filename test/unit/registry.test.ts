@@ -121,7 +121,7 @@ test("YAML syntax errors and duplicate keys are reported at their line", () => {
 test("unknown kinds are skipped with a warning, not an error", () => {
   const r = parseRegistryText(`apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n---\n${SE("a", "  hosts: [a.example]\n  ports: [{number: 1, name: p, protocol: TCP}]")}`, "f.yaml");
   assert.equal(r.errors, []);
-  assert.equal(r.warnings.map(formatError), ["f.yaml:2:1: kind VirtualService is not ServiceEntry or WorkloadEntry; skipped"]);
+  assert.equal(r.warnings.map(formatError), ["f.yaml:2:1: kind VirtualService is not ServiceEntry, WorkloadEntry or Sidecar; skipped"]);
   assert.is(r.resources.length, 1);
 });
 

@@ -1,8 +1,9 @@
-// Validation of one Kubernetes-style document into a ServiceEntry or WorkloadEntry, by Istio's rules.
+// Validation of one Kubernetes-style document into a ServiceEntry, WorkloadEntry or Sidecar, by Istio's rules.
 // Errors and warnings carry the path of the field; the parser turns paths into file:line.
 import type { Origin, Resource, WorkloadEntry } from "../model.ts";
 import { describe, pathName, Reader, type Issue, type Obj, type Path } from "./reader.ts";
 import { readServiceEntry, type Head } from "./service-entry.ts";
+import { readSidecar } from "./sidecar.ts";
 import { LOCAL_PORTS_ANNOTATION, readLocalPorts } from "./local-ports.ts";
 import { readLabels, readWorkload } from "./workload.ts";
 
@@ -28,8 +29,8 @@ export function validateDocument(doc: unknown, origin: Origin, at: Path = []): V
   if (!top) return { kind: "invalid", errors: [{ path: at, reason: `expected a Kubernetes-style object (apiVersion, kind, metadata, spec), got ${describe(doc)}` }], warnings: [] };
   const kind = r.str(top.kind, [...at, "kind"], true);
   if (kind === undefined) return { kind: "invalid", errors: r.issues, warnings: [] };
-  if (kind !== "ServiceEntry" && kind !== "WorkloadEntry") {
-    return { kind: "skipped", warning: { path: [...at, "kind"], reason: `kind ${kind} is not ServiceEntry or WorkloadEntry; skipped` } };
+  if (kind !== "ServiceEntry" && kind !== "WorkloadEntry" && kind !== "Sidecar") {
+    return { kind: "skipped", warning: { path: [...at, "kind"], reason: `kind ${kind} is not ServiceEntry, WorkloadEntry or Sidecar; skipped` } };
   }
   r.known(top, at, TOP_FIELDS);
   const apiVersion = r.str(top.apiVersion, [...at, "apiVersion"], true);
@@ -44,7 +45,7 @@ export function validateDocument(doc: unknown, origin: Origin, at: Path = []): V
   const annotation = [...at, "metadata", "annotations", LOCAL_PORTS_ANNOTATION];
   if (localPorts !== undefined && kind !== "ServiceEntry") r.warn(annotation, `annotation ${LOCAL_PORTS_ANNOTATION} belongs on the ServiceEntry; ignored here`);
   if (se && localPorts !== undefined) se.localPorts = readLocalPorts(r, localPorts, annotation, se.ports);
-  const resource = spec && (kind === "ServiceEntry" ? se : workloadEntry(r, spec, [...at, "spec"], head, meta.labels));
+  const resource = spec && (kind === "ServiceEntry" ? se : kind === "Sidecar" ? readSidecar(r, spec, [...at, "spec"], head) : workloadEntry(r, spec, [...at, "spec"], head, meta.labels));
   if (r.issues.length > 0 || !resource) return { kind: "invalid", errors: r.issues, warnings: r.warnings };
   return { kind: "resource", resource, warnings: r.warnings };
 }

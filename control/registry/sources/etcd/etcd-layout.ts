@@ -1,5 +1,5 @@
 // Where registry documents live in etcd: `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` names the cluster and
-// the prefix; each ServiceEntry or WorkloadEntry is one key, PREFIX/<kind>/<namespace>/<name>, whose
+// the prefix; each ServiceEntry, WorkloadEntry or Sidecar is one key, PREFIX/<kind>/<namespace>/<name>, whose
 // value is the same YAML or JSON a registry file holds. Pure: no I/O.
 import { ETCD_VALUE_LIMITS } from "../../text-limits.ts";
 import type { RegistryError, Resource } from "../../model.ts";
@@ -13,7 +13,7 @@ export interface EtcdLocation {
 }
 
 export const ETCD_SCHEME = "etcd://";
-export const KINDS = ["ServiceEntry", "WorkloadEntry"] as const;
+export const KINDS = ["ServiceEntry", "WorkloadEntry", "Sidecar"] as const;
 export type Kind = (typeof KINDS)[number];
 
 export const isEtcdUrl = (s: string) => s.startsWith(ETCD_SCHEME);

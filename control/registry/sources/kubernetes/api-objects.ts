@@ -21,12 +21,13 @@ export type Service = Wire<V1Service> & KubeObject;
 export type EndpointSlice = Wire<V1EndpointSlice> & KubeObject;
 /** Trimmed to what the registry reads (see ./kinds.ts). */
 export type Pod = Wire<V1Pod> & KubeObject;
-/** An Istio ServiceEntry or WorkloadEntry: its spec is the same in every served version. */
+/** An Istio ServiceEntry, WorkloadEntry or Sidecar: its spec is the same in every served version. */
 export interface IstioObject extends KubeObject {
   spec?: Record<string, unknown>;
 }
 export type ServiceEntry = IstioObject;
 export type WorkloadEntry = IstioObject;
+export type Sidecar = IstioObject;
 
 /** "namespace/name": how every map of the watch is keyed. */
 export const objectKey = (o: KubeObject): string => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;

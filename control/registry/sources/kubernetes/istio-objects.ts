@@ -1,4 +1,4 @@
-// Istio's own ServiceEntry and WorkloadEntry objects (networking.istio.io v1, v1beta1, v1alpha3) as
+// Istio's own ServiceEntry, WorkloadEntry and Sidecar objects (networking.istio.io v1, v1beta1, v1alpha3) as
 // the API server hands them over: plain JSON objects, validated by the very function that validates a
 // document read from a registry file (istio/validate.ts), so a resource is accepted or refused with the
 // same reasons wherever it is written. Only the place differs: the object's name instead of file:line.
@@ -9,7 +9,7 @@ import { validateDocument, type Issue } from "../../istio/validate.ts";
 import { isObj } from "../../istio/reader.ts";
 import { kubernetesOrigin, type Translation } from "./objects.ts";
 
-export type IstioKind = "ServiceEntry" | "WorkloadEntry";
+export type IstioKind = "ServiceEntry" | "WorkloadEntry" | "Sidecar";
 
 /**
  * One object listed as `kind` (the caller knows which resource it listed). An object without kind

@@ -1,7 +1,7 @@
-// The five kinds the Kubernetes watch keeps, and what of each object it keeps. Built-in kinds have one
+// The six kinds the Kubernetes watch keeps, and what of each object it keeps. Built-in kinds have one
 // version (stable for years); Istio's custom resources are served at whichever versions the installed
 // CustomResourceDefinition lists, so the first of `versions` that discovery finds served is used.
-import { trimCommon, type EndpointSlice, type KubeObject, type Pod, type Service, type ServiceEntry, type WorkloadEntry } from "./api-objects.ts";
+import { trimCommon, type EndpointSlice, type KubeObject, type Pod, type Service, type ServiceEntry, type Sidecar, type WorkloadEntry } from "./api-objects.ts";
 
 /** The kinds by the name they have in KubernetesState. */
 export interface KindObjects {
@@ -10,6 +10,7 @@ export interface KindObjects {
   pods: Pod;
   serviceEntries: ServiceEntry;
   workloadEntries: WorkloadEntry;
+  sidecars: Sidecar;
 }
 
 export type KindName = keyof KindObjects;
@@ -63,6 +64,7 @@ export const KINDS: { readonly [N in KindName]: Readonly<KindSpec<N>> } = Object
   pods: { name: "pods", kind: "Pod", group: "", versions: ["v1"], plural: "pods", custom: false, trim: trimPod },
   serviceEntries: { name: "serviceEntries", kind: "ServiceEntry", group: "networking.istio.io", versions: ISTIO_VERSIONS, plural: "serviceentries", custom: true, trim: (o: KubeObject) => trimCommon(o) as ServiceEntry },
   workloadEntries: { name: "workloadEntries", kind: "WorkloadEntry", group: "networking.istio.io", versions: ISTIO_VERSIONS, plural: "workloadentries", custom: true, trim: (o: KubeObject) => trimCommon(o) as WorkloadEntry },
+  sidecars: { name: "sidecars", kind: "Sidecar", group: "networking.istio.io", versions: ISTIO_VERSIONS, plural: "sidecars", custom: true, trim: (o: KubeObject) => trimCommon(o) as Sidecar },
 });
 
 export const KIND_NAMES: readonly KindName[] = Object.freeze(Object.keys(KINDS) as KindName[]);

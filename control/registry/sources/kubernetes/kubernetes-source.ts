@@ -133,6 +133,7 @@ export class KubernetesSource implements RegistrySource {
       pods: asApiTypes([...state.pods.values()]),
       serviceEntries: [...state.serviceEntries.values()],
       workloadEntries: [...state.workloadEntries.values()],
+      sidecars: [...state.sidecars.values()],
     }, { parsed: this.parsed, ...(this.opts.clusterDomain !== undefined ? { clusterDomain: this.opts.clusterDomain } : {}) });
     onUpdate({ ...update, resources: this.sameObjectsWhereUnchanged(update.resources) });
     this.lastPods = podAddresses(state, this.parsed);

@@ -94,6 +94,7 @@ export class KubernetesWatch {
       pods: forKind(KINDS.pods),
       serviceEntries: forKind(KINDS.serviceEntries),
       workloadEntries: forKind(KINDS.workloadEntries),
+      sidecars: forKind(KINDS.sidecars),
     };
   }
 
@@ -124,19 +125,21 @@ export class KubernetesWatch {
       const snaps = this.reflectors[name].map((r) => r.snapshot());
       return { map: this.merge(name, snaps.map((s) => s.objects)) as ReadonlyMap<string, KindObjects[N]>, status: joinStatus(snaps.map((s) => s.status)) };
     };
-    const s = { services: part("services"), endpointSlices: part("endpointSlices"), pods: part("pods"), serviceEntries: part("serviceEntries"), workloadEntries: part("workloadEntries") };
+    const s = { services: part("services"), endpointSlices: part("endpointSlices"), pods: part("pods"), serviceEntries: part("serviceEntries"), workloadEntries: part("workloadEntries"), sidecars: part("sidecars") };
     return {
       services: s.services.map,
       endpointSlices: s.endpointSlices.map,
       pods: s.pods.map,
       serviceEntries: s.serviceEntries.map,
       workloadEntries: s.workloadEntries.map,
+      sidecars: s.sidecars.map,
       status: {
         services: s.services.status,
         endpointSlices: s.endpointSlices.status,
         pods: s.pods.status,
         serviceEntries: s.serviceEntries.status,
         workloadEntries: s.workloadEntries.status,
+        sidecars: s.sidecars.status,
       },
     };
   }

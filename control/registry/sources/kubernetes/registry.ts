@@ -24,6 +24,7 @@ export interface KubernetesState {
   /** networking.istio.io objects, as the API returns them (any of v1, v1beta1, v1alpha3). */
   serviceEntries?: readonly unknown[];
   workloadEntries?: readonly unknown[];
+  sidecars?: readonly unknown[];
 }
 
 export interface KubernetesOptions {
@@ -80,7 +81,7 @@ export function kubernetesResources(state: KubernetesState, opts: KubernetesOpti
       statusOf, cluster, clusterDomain,
     }));
   }
-  const istio: [IstioKind, readonly unknown[] | undefined][] = [["ServiceEntry", state.serviceEntries], ["WorkloadEntry", state.workloadEntries]];
+  const istio: [IstioKind, readonly unknown[] | undefined][] = [["ServiceEntry", state.serviceEntries], ["WorkloadEntry", state.workloadEntries], ["Sidecar", state.sidecars]];
   for (const [kind, objects] of istio) {
     for (const object of sortByName((objects ?? []) as { metadata?: { namespace?: string; name?: string } }[])) take(istioResource(object, kind));
   }
