@@ -25,6 +25,8 @@ export interface BootstrapOptions {
   cluster?: string;
   /** xDS over TLS: verify the control plane against this CA; with cert and key, present them (mutual TLS). */
   tls?: XdsTlsOptions;
+  /** The workload's labels, reported as Istio's node metadata LABELS (Sidecar workloadSelectors match them). */
+  labels?: Record<string, string>;
 }
 
 export interface XdsTlsOptions {
@@ -66,6 +68,7 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
   const ips = opts.instanceIps ?? interfaceIps();
   const metadata: Record<string, unknown> = {};
   if (ips.length > 0) metadata.INSTANCE_IPS = ips.join(",");
+  if (opts.labels && Object.keys(opts.labels).length > 0) metadata.LABELS = opts.labels;
   const sds = opts.tls?.sds && checkedSdsPaths(opts.tls);
   // The paths, for the clusters the control plane sends (the loop guard module's) to name the same secrets.
   if (sds) metadata[XDS_SECRETS_METADATA] = sds;

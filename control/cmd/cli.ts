@@ -15,6 +15,7 @@ import { start } from "./start.ts";
 import { captureCommand } from "../../envoy/capture.ts";
 import { demoCommand } from "./demo/index.ts";
 import { parseMeshNetworks } from "../registry/istio/mesh-networks.ts";
+import { labelKeyProblem, labelValueProblem } from "../registry/istio/syntax.ts";
 import { formatError, type MeshNetwork } from "../registry/model.ts";
 import { validateCommand, ValidateUsageError } from "./validate/command.ts";
 import { isEtcdUrl, parseEtcdUrl } from "../registry/sources/etcd/etcd-layout.ts";
@@ -64,8 +65,9 @@ const HELP: Readonly<Record<string, string>> = {
       sidecar with the loop guard, on loopback, until Ctrl-C; --free-ports: every port picked free
       (the example's services renumbered to match), to run beside something on 15000, 9080, ...`,
   bootstrap: `  bootstrap --xds HOST:PORT[,HOST:PORT...] --node-id ID [--instance-ips auto|none|IP,IP...]
-            [--xds-ca F [--cert F --key F] [--xds-san NAME]] [--admin 127.0.0.1:15000] [--out FILE]
-      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane; several
+            [--labels k=v,k=v] [--xds-ca F [--cert F --key F] [--xds-san NAME]] [--admin 127.0.0.1:15000] [--out FILE]
+      print (or write) an Envoy bootstrap that reports the node's IPs to the control plane (and the
+      workload's --labels, which Sidecar workloadSelectors match); several
       --xds addresses: control-plane replicas, one xDS cluster that Envoy fails over within; --xds-ca:
       xDS over TLS (the control plane's certificate must carry NAME, default the --xds host; replicas
       on several hosts need NAME); --cert/--key: this proxy's certificate for mutual TLS. With TLS,
@@ -116,10 +118,11 @@ function bootstrapCommand(args: string[]): void {
     args, strict: true,
     options: {
       xds: { type: "string" }, "node-id": { type: "string" }, "instance-ips": { type: "string" }, admin: { type: "string" }, out: { type: "string" },
-      "xds-ca": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, "xds-san": { type: "string" },
+      "xds-ca": { type: "string" }, cert: { type: "string" }, key: { type: "string" }, "xds-san": { type: "string" }, labels: { type: "string" },
     },
   });
   if (!values.xds) throw new UsageError("bootstrap: --xds HOST:PORT[,HOST:PORT...] is required");
+  const labels = values.labels !== undefined ? labelsFlag(values.labels) : undefined;
   if (!values["node-id"]) throw new UsageError("bootstrap: --node-id is required");
   if (!values.cert !== !values.key) throw new UsageError("bootstrap: --cert and --key go together");
   if ((values.cert || values["xds-san"]) && !values["xds-ca"]) throw new UsageError("bootstrap: --cert, --key and --xds-san need --xds-ca (xDS over TLS)");
@@ -140,12 +143,26 @@ function bootstrapCommand(args: string[]): void {
     xds: values.xds.split(",").map((x) => hostPortFlag(x, "--xds")),
     admin: values.admin ? hostPortFlag(values.admin, "--admin") : DEFAULT_ADMIN,
     ...(tls ? { tls } : {}),
+    ...(labels ? { labels } : {}),
   });
   const text = JSON.stringify(config, null, 2) + "\n";
   // The SDS files first: the bootstrap names them, and Envoy refuses one whose SDS files are missing.
   if (tls) writeXdsSdsFiles(tls);
   if (values.out) writeFileSync(values.out, text);
   else process.stdout.write(text);
+}
+
+/** --labels app=reviews,version=v1: Kubernetes label syntax, each key once. */
+function labelsFlag(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of value.split(",")) {
+    const eq = pair.indexOf("=");
+    const [k, v] = eq < 0 ? [pair, undefined] : [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
+    const problem = v === undefined ? `expected KEY=VALUE, got ${JSON.stringify(pair)}` : k in out ? `label ${k} given twice` : labelKeyProblem(k) ?? labelValueProblem(v);
+    if (problem) throw new UsageError(`--labels: ${problem}`);
+    out[k] = v!;
+  }
+  return out;
 }
 
 /** HOST:PORT of a flag; a malformed one is a usage error (exit 2), like any bad flag value. */

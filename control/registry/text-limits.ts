@@ -24,7 +24,7 @@ export const FILE_LIMITS: TextLimits = Object.freeze({ scope: "per registry file
 /** Per HTTP request body, which holds one ServiceEntry. */
 export const BODY_LIMITS: TextLimits = Object.freeze({ scope: "per request body", maxDepth: 64, maxDocuments: 10, maxNodes: 100_000, maxDocumentNodes: 100_000 });
 
-/** Per etcd value, which holds one ServiceEntry or WorkloadEntry (etcd itself refuses requests over 1.5 MiB by default). */
+/** Per etcd value, which holds one ServiceEntry, WorkloadEntry or Sidecar (etcd itself refuses requests over 1.5 MiB by default). */
 export const ETCD_VALUE_LIMITS: TextLimits = Object.freeze({ scope: "per etcd value", maxDepth: 64, maxDocuments: 10, maxNodes: 100_000, maxDocumentNodes: 100_000 });
 
 /** One registry file: about 25,000 ServiceEntries; larger registries are split into several files. */

@@ -23,7 +23,7 @@ export interface ServeOptions {
   registry?: string;
   /**
    * Also read the registry from Kubernetes (Services with their EndpointSlices or secondary-network pods,
-   * Istio's ServiceEntries and WorkloadEntries), and proxies' node IPs from their pods. `kubeconfig`: a
+   * Istio's ServiceEntries, WorkloadEntries and Sidecars), and proxies' node IPs from their pods. `kubeconfig`: a
    * file; else KUBECONFIG, else the pod's service account. `namespaces`: only these (default all).
    */
   kubernetes?: KubernetesSourceOptions;

@@ -52,7 +52,7 @@ whenAvailable(etcdUnavailableReason(), "etcd registry", (test) => {
       await store.start();
       assert.ok(store.status().loaded);
       assert.equal(addresses(store), ["a.example=10.0.0.1"]);
-      assert.equal(warned[0], [`${prefix}/Unrelated/x:0: not ${prefix}/<ServiceEntry|WorkloadEntry>/<namespace>/<name>; ignored`]);
+      assert.equal(warned[0], [`${prefix}/Unrelated/x:0: not ${prefix}/<ServiceEntry|WorkloadEntry|Sidecar>/<namespace>/<name>; ignored`]);
 
       await client.put(key(prefix, "b")).value(entry("b", "10.0.0.2"));
       assert.ok(await waitFor(() => addresses(store).length === 2, 2000), "a new key is served");
@@ -68,6 +68,10 @@ whenAvailable(etcdUnavailableReason(), "etcd registry", (test) => {
       assert.ok(await waitFor(() => addresses(store).join() === "a.example=10.0.0.1,b.example=10.0.0.4", 2000), addresses(store).join());
       await client.delete().key(key(prefix, "a"));
       assert.ok(await waitFor(() => addresses(store).join() === "b.example=10.0.0.4", 2000), "a deleted key is gone");
+      // Sidecars are registry documents too, one key each.
+      await client.put(`${prefix}/Sidecar/default/default`).value("apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: default}\nspec: {egress: [{hosts: [./*]}]}\n");
+      assert.ok(await waitFor(() => store.registry.sidecars.length === 1, 2000), "the Sidecar is served");
+      assert.equal(store.registry.sidecars[0]!.egress, [{ hosts: [{ namespace: ".", host: "*" }] }]);
     } finally {
       store.stop();
     }

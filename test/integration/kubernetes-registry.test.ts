@@ -244,7 +244,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
     // x-kubernetes-preserve-unknown-fields, as the client spells it.
     const schema = { openAPIV3Schema: { type: "object", properties: { spec: { type: "object", x_kubernetes_preserve_unknown_fields: true } } } };
-    for (const [plural, kind] of [["serviceentries", "ServiceEntry"], ["workloadentries", "WorkloadEntry"]] as const) {
+    for (const [plural, kind] of [["serviceentries", "ServiceEntry"], ["workloadentries", "WorkloadEntry"], ["sidecars", "Sidecar"]] as const) {
       await ext.createCustomResourceDefinition({ body: {
         metadata: { name: `${plural}.networking.istio.io` },
         spec: { group: "networking.istio.io", names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` }, scope: "Namespaced", versions: [{ name: "v1", served: true, storage: true, schema }] },
@@ -252,7 +252,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
     }
     // A new CRD's resources are served only once it is Established, and the apiserver's handler reads that
     // from its own informer a moment later: until then a create answers 404.
-    for (const plural of ["serviceentries", "workloadentries"]) {
+    for (const plural of ["serviceentries", "workloadentries", "sidecars"]) {
       const established = async () => (await ext.readCustomResourceDefinition({ name: `${plural}.networking.istio.io` })).status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ?? false;
       assert.ok(await waitFor(established, 20_000), `${plural}: CRD established`);
     }
@@ -274,6 +274,10 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes registry: serve --ku
     } });
     const legacy = () => cp.store.registry.services.find((x) => x.host === "legacy.example");
     assert.ok(await waitFor(() => legacy()?.endpoints[0]?.address === "192.0.2.7", 45_000), "the ServiceEntry selects the WorkloadEntry (the CRDs are looked for again every 500 ms here)");
+    await create("sidecars", { apiVersion: "networking.istio.io/v1", kind: "Sidecar", metadata: { name: "default" }, spec: { egress: [{ hosts: ["./*"] }], outboundTrafficPolicy: { mode: "REGISTRY_ONLY" } } });
+    const sidecar = () => cp.store.registry.sidecars.find((x) => x.namespace === ns);
+    assert.ok(await waitFor(() => sidecar() !== undefined, 10_000), "the namespace's Sidecar is read");
+    assert.equal([sidecar()!.outboundTrafficPolicy, sidecar()!.egress], ["REGISTRY_ONLY", [{ hosts: [{ namespace: ".", host: "*" }] }]]);
     // Invalid as a file would be: refused with the same words; the last good registry keeps serving.
     await create("serviceentries", { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "bad" }, spec: { hosts: ["bad.example"], ports: [{ number: 99999, name: "tcp" }], resolution: "STATIC" } });
     assert.ok(await waitFor(async () => (await fetch(`${cp.httpUrl}/readyz`)).status === 503, 10_000), "the refused update shows in /readyz");

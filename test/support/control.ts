@@ -19,8 +19,11 @@ export function tempRegistryDir(files: Record<string, string> = {}): string {
   return dir;
 }
 
-export function sidecarBootstrap(xdsPort: number, opts: { nodeId?: string; instanceIps?: string[]; delta?: boolean } = {}): Record<string, any> {
-  const b: Record<string, any> = generateBootstrap({ nodeId: opts.nodeId ?? SEED_NODE_ID, instanceIps: opts.instanceIps ?? SEED_IPS, xds: { host: "127.0.0.1", port: xdsPort } });
+export function sidecarBootstrap(xdsPort: number, opts: { nodeId?: string; instanceIps?: string[]; delta?: boolean; labels?: Record<string, string> } = {}): Record<string, any> {
+  const b: Record<string, any> = generateBootstrap({
+    nodeId: opts.nodeId ?? SEED_NODE_ID, instanceIps: opts.instanceIps ?? SEED_IPS, xds: { host: "127.0.0.1", port: xdsPort },
+    ...(opts.labels ? { labels: opts.labels } : {}),
+  });
   if (opts.delta) b.dynamic_resources.ads_config.api_type = "DELTA_GRPC";
   return b;
 }

@@ -71,7 +71,7 @@ export interface ParsedValue {
 export function parseEtcdValue(prefix: string, key: string, value: string): ParsedValue {
   const rel = key.slice(prefix.length + 1).split("/");
   if (rel.length !== 3 || !(KINDS as readonly string[]).includes(rel[0]!) || rel.some((s) => s === "")) {
-    return { errors: [], warnings: [{ file: key, line: 0, reason: `not ${prefix}/<ServiceEntry|WorkloadEntry>/<namespace>/<name>; ignored` }] };
+    return { errors: [], warnings: [{ file: key, line: 0, reason: `not ${prefix}/<${KINDS.join("|")}>/<namespace>/<name>; ignored` }] };
   }
   const [kind, namespace, name] = rel as [Kind, string, string];
   const parsed = parseRegistryText(value, key, ETCD_VALUE_LIMITS);

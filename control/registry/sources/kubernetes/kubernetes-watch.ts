@@ -1,5 +1,5 @@
 // The Kubernetes objects the registry is built from, kept current: Services, EndpointSlices, Pods,
-// and Istio's ServiceEntries and WorkloadEntries, each by one reflector (./reflector.ts) per
+// and Istio's ServiceEntries, WorkloadEntries and Sidecars, each by one reflector (./reflector.ts) per
 // namespace watched. It only watches: turning these objects into registry resources is done elsewhere.
 //
 //   const watch = new KubernetesWatch({ kubeConfig: (await loadKubeConfig({ kubeconfig })).kubeConfig, onChange: (s) => ... });
