@@ -374,6 +374,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "kube-apiserver", (test) => {
       "/services: get,list,watch",
       "discovery.k8s.io/endpointslices: get,list,watch",
       "networking.istio.io/serviceentries: get,list,watch",
+      "networking.istio.io/sidecars: get,list,watch",
       "networking.istio.io/workloadentries: get,list,watch",
     ]);
     assert.ok((role.rules ?? []).every((r) => !r.nonResourceURLs && !r.resourceNames), "no non-resource URLs, no names");
