@@ -61,10 +61,13 @@ const TLS_INSPECTOR = encodeOnce(listenerFilter("tls_inspector"));
  * Builds the shared part for proxies of `view` (their network, the namespace and labels that decide
  * which services they see, and the DNS domain whose short names their HTTP routes accept). `interned`
  * (owned by the caller, one per set of options; its owner ends a round per registry version) hands
- * back earlier objects wherever content is unchanged; `query` is the version's index, shared by its views.
+ * back earlier objects wherever content is unchanged; `query` is the version's index, shared by its views;
+ * `scope` what the view is sent (the caller may have it already).
  */
-export function sharedConfig(registry: Registry, options: GenerationOptions, interned: Interner = new Interner(), view: ProxyView = {}, query = new RegistryQuery(registry)): SharedConfig {
-  const scope = scopeOf(registry, view, sidecarFor(registry, view, options.rootNamespace));
+export function sharedConfig(
+  registry: Registry, options: GenerationOptions, interned: Interner = new Interner(), view: ProxyView = {}, query = new RegistryQuery(registry),
+  scope: Scope = scopeOf(query, view, sidecarFor(registry, view, options.rootNamespace)),
+): SharedConfig {
   const plan = outboundPlan(scope, options, interned, view);
   const timeout = duration(options.connectTimeoutMs);
   const guarded = (...filters: Filter[]): Filter[] => (options.loopGuard ? [LOOP_GUARD_FILTER, ...filters] : filters);

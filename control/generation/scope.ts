@@ -4,6 +4,7 @@
 // namespace's if it imports that one, else the first in registry order), and the Sidecar's
 // outboundTrafficPolicy. Without a Sidecar a proxy is sent every service its namespace sees.
 import type { EgressHost, Registry, Service, Sidecar, SidecarEgress } from "../registry/model.ts";
+import type { RegistryQuery } from "../registry/query.ts";
 import type { ProxyView } from "./proxy-view.ts";
 
 export interface Scope {
@@ -46,15 +47,20 @@ function selects(selector: Readonly<Record<string, string>>, labels: Readonly<Re
   return true;
 }
 
-/** The proxy's scope; `sidecar` as sidecarFor gives it. */
-export function scopeOf(registry: Registry, view: Pick<ProxyView, "namespace">, sidecar: Sidecar | undefined): Scope {
+/**
+ * The proxy's scope; `sidecar` as sidecarFor gives it. `query` is the registry version's index: a Sidecar
+ * that names its namespaces (the usual "./*", "istio-system/*") costs the services of those namespaces,
+ * not a walk over the mesh.
+ */
+export function scopeOf(query: RegistryQuery, view: Pick<ProxyView, "namespace">, sidecar: Sidecar | undefined): Scope {
+  const registry = query.registry;
   const namespace = view.namespace;
   const registryOnly = sidecar?.outboundTrafficPolicy === "REGISTRY_ONLY";
   if (!sidecar && allPublic(registry)) return { services: registry.services, ports: NO_PORTS, registryOnly };
   const egress = sidecar && sidecar.egress.length > 0 ? sidecar.egress : IMPORT_ALL;
   const imported: Service[] = [];
   const ports = new Map<Service, Set<number>>();
-  for (const s of registry.services) {
+  for (const s of candidates(query, egress, namespace)) {
     if (!visibleTo(s, namespace)) continue;
     let all = false;
     let some: Set<number> | undefined;
@@ -71,24 +77,41 @@ export function scopeOf(registry: Registry, view: Pick<ProxyView, "namespace">, 
   return { services: services.length === registry.services.length ? registry.services : services, ports, registryOnly, ...(sidecar ? { sidecar } : {}) };
 }
 
+/** The services any host could import, in registry order: those of the namespaces named, or all when one host names any ("*"). */
+function candidates(query: RegistryQuery, egress: readonly SidecarEgress[], namespace: string | undefined): readonly Service[] {
+  const named = new Set<string>();
+  for (const l of egress) {
+    for (const h of l.hosts) {
+      if (h.excluded) continue;
+      if (h.namespace === "*") return query.registry.services;
+      const ns = h.namespace === "." ? namespace : h.namespace;
+      if (ns !== undefined) named.add(ns);
+    }
+  }
+  const out: Service[] = [];
+  for (const ns of named) for (const s of query.inNamespace(ns)) out.push(s);
+  return named.size > 1 ? out.sort((a, b) => query.rankOf(a) - query.rankOf(b)) : out;
+}
+
 /**
  * A key equal for two scopes exactly when they are the same: the services (by registry position), the
  * ports of those imported on some only, and the policy. "" for every service on every port, passed through.
  */
-export function scopeKey(registry: Registry, scope: Scope): string {
+export function scopeKey(query: RegistryQuery, scope: Scope): string {
+  const all = query.registry.services;
   let key = scope.registryOnly ? "R" : "";
-  if (scope.services !== registry.services) {
+  if (scope.services !== all) {
     // The shorter of the two lists: a narrow Sidecar names few services, a wide exportTo excludes few.
-    const used = new Set(scope.services);
-    const all = registry.services;
-    const listUsed = scope.services.length * 2 < all.length;
-    key += listUsed ? "+" : "-";
-    for (let i = 0; i < all.length; i++) if (used.has(all[i]!) === listUsed) key += `${i},`;
+    if (scope.services.length * 2 < all.length) {
+      key += "+";
+      for (const s of scope.services) key += `${query.rankOf(s)},`;
+    } else {
+      const used = new Set(scope.services);
+      key += "-";
+      for (let i = 0; i < all.length; i++) if (!used.has(all[i]!)) key += `${i},`;
+    }
   }
-  if (scope.ports.size > 0) {
-    const index = new Map(registry.services.map((s, i) => [s, i]));
-    for (const [s, p] of scope.ports) key += `|${index.get(s)}:${[...p].join(",")}`;
-  }
+  for (const [s, p] of scope.ports) key += `|${query.rankOf(s)}:${[...p].join(",")}`;
   return key;
 }
 

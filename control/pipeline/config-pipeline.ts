@@ -19,7 +19,7 @@ import { nodeIpsOf } from "../generation/node-ips.ts";
 import type { GenerationOptions } from "../generation/options.ts";
 import type { Planes } from "../planes/plane.ts";
 import { viewOf, type ProxyView } from "../generation/proxy-view.ts";
-import { scopeKey, scopeOf, sidecarFor } from "../generation/scope.ts";
+import { scopeKey, scopeOf, sidecarFor, type Scope } from "../generation/scope.ts";
 import { isHttpProtocol } from "../generation/http.ts";
 import { routeDomainKey } from "../generation/virtual-hosts.ts";
 import type { ProxyIdentity } from "../identity/proxy.ts";
@@ -69,8 +69,8 @@ export class ConfigPipeline {
   private lastQuery?: RegistryQuery;
   /** Shared parts of the current version by view key (network and visible services). */
   private readonly shared = new Map<string, SharedPart>();
-  /** Scope keys of the current version by namespace and Sidecar. */
-  private readonly scopes = new Map<string, string>();
+  /** Scopes of the current version (and their keys) by namespace and Sidecar. */
+  private readonly scopes = new Map<string, { scope: Scope; key: string }>();
   /** Route domain keys of the current version by namespace and DNS domain. */
   private readonly routeDomains = new Map<string, string>();
   /** Configs of the current version by key(); only those some connected proxy uses. */
@@ -216,30 +216,42 @@ export class ConfigPipeline {
    * Proxies whose network reaches endpoints alike, whose namespaces and Sidecars give them the same
    * services and whose DNS domains give the HTTP services they see the same short names share a shared part.
    */
-  private viewKey(view: ProxyView): string {
-    const ns = view.namespace ?? "";
-    const sidecar = sidecarFor(this.current, view, this.options.rootNamespace);
-    // A Sidecar's "." is the proxy's namespace: the root namespace's default scopes each namespace on its own.
-    const scopeId = `${ns}|${sidecar ? `${sidecar.namespace}/${sidecar.name}` : ""}`;
-    let scope = this.scopes.get(scopeId);
-    const domainKey = `${scopeId}|${view.dnsDomain ?? ""}`;
+  private viewKey(view: ProxyView, scoped: { id: string; scope: Scope; key: string }): string {
+    const domainKey = `${scoped.id}|${view.dnsDomain ?? ""}`;
     let routes = this.routeDomains.get(domainKey);
-    if (scope === undefined || routes === undefined) {
-      const s = scopeOf(this.current, view, sidecar);
-      this.scopes.set(scopeId, (scope = scopeKey(this.current, s)));
-      const hosts = s.services.filter((x) => x.ports.some((p) => isHttpProtocol(p.protocol))).map((x) => x.host);
+    if (routes === undefined) {
+      const hosts = scoped.scope.services.filter((x) => x.ports.some((p) => isHttpProtocol(p.protocol))).map((x) => x.host);
       this.routeDomains.set(domainKey, (routes = routeDomainKey(hosts, view.dnsDomain)));
     }
-    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${scope}|${routes}|${view.planes?.join(",") ?? ""}`;
+    return `${endpointNetworkKey(view.network, this.options.meshNetworks)}|${scoped.key}|${routes}|${view.planes?.join(",") ?? ""}`;
+  }
+
+  /** What the view is sent (its namespace's exportTo view and its Sidecar), once per version and pair. */
+  private scopeOf(view: ProxyView): { id: string; scope: Scope; key: string } {
+    const sidecar = sidecarFor(this.current, view, this.options.rootNamespace);
+    // A Sidecar's "." is the proxy's namespace: the root namespace's default scopes each namespace on its own.
+    const id = `${view.namespace ?? ""}|${sidecar ? `${sidecar.namespace}/${sidecar.name}` : ""}`;
+    let scoped = this.scopes.get(id);
+    if (!scoped) {
+      const query = this.versionQuery();
+      const scope = scopeOf(query, view, sidecar);
+      this.scopes.set(id, (scoped = { scope, key: scopeKey(query, scope) }));
+    }
+    return { id, ...scoped };
+  }
+
+  /** The current version's index, built from the last one. */
+  private versionQuery(): RegistryQuery {
+    return (this.query ??= this.lastQuery = new RegistryQuery(this.current, this.lastQuery));
   }
 
   /** Built and packed once per registry version and view, on first use. */
   private sharedPart(view: ProxyView): SharedPart {
-    const key = this.viewKey(view);
+    const scoped = this.scopeOf(view);
+    const key = this.viewKey(view, scoped);
     let part = this.shared.get(key);
     if (!part) {
-      const query = (this.query ??= this.lastQuery = new RegistryQuery(this.current, this.lastQuery));
-      const config = sharedConfig(this.current, this.options, this.interned, view, query);
+      const config = sharedConfig(this.current, this.options, this.interned, view, this.versionQuery(), scoped.scope);
       this.shared.set(key, (part = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }), bound: new Map() }));
       this.builtThisRound = true;
     }

@@ -39,6 +39,8 @@ export class RegistryQuery {
   private readonly changed: ReadonlyMap<string, readonly Service[]>;
   /** Each service's place in the registry, filled on first need (the query is frozen with the config that holds it). */
   private readonly rank = new Map<Service, number>();
+  /** Services by namespace, in registry order, filled on first need. */
+  private readonly byNamespace = new Map<string, Service[]>();
 
   constructor(readonly registry: Registry, previous?: RegistryQuery) {
     const updated = previous && this.update(previous);
@@ -60,11 +62,7 @@ export class RegistryQuery {
         });
       }
     }
-    if (found.length > 1) {
-      const rank = this.rank;
-      if (rank.size === 0) this.registry.services.forEach((s, i) => rank.set(s, i));
-      found.sort((a, b) => rank.get(a.service)! - rank.get(b.service)! || a.at - b.at);
-    }
+    if (found.length > 1) found.sort((a, b) => this.rankOf(a.service) - this.rankOf(b.service) || a.at - b.at);
     const out: LocalInstance[] = [];
     for (const { service, endpoint } of found) {
       for (const port of service.ports) {
@@ -72,6 +70,26 @@ export class RegistryQuery {
       }
     }
     return out;
+  }
+
+  /** A service's place in registry.services. */
+  rankOf(service: Service): number {
+    const rank = this.rank;
+    if (rank.size === 0) this.registry.services.forEach((s, i) => rank.set(s, i));
+    return rank.get(service)!;
+  }
+
+  /** The services of one namespace, in registry order. */
+  inNamespace(namespace: string): readonly Service[] {
+    const index = this.byNamespace;
+    if (index.size === 0) {
+      for (const s of this.registry.services) {
+        const list = index.get(s.namespace);
+        if (list) list.push(s);
+        else index.set(s.namespace, [s]);
+      }
+    }
+    return index.get(namespace) ?? [];
   }
 
   private at(ip: string): readonly Service[] {

@@ -14,6 +14,7 @@ import { buildRegistry } from "../../control/registry/build.ts";
 import { formatError, type Registry } from "../../control/registry/model.ts";
 import { parseRegistryText } from "../../control/registry/istio/parse.ts";
 import { ConfigPipeline } from "../../control/pipeline/config-pipeline.ts";
+import { RegistryQuery } from "../../control/registry/query.ts";
 import { LOOP_GUARD_WASM } from "../../envoy/paths.ts";
 
 const OPTS = generationOptions({ loopGuard: { wasmPath: LOOP_GUARD_WASM, mode: "enforce" } });
@@ -180,9 +181,9 @@ test("property: '*/*' scopes like no Sidecar, '~/*' to nothing, an exclusion nev
     const view = { namespace: proxyNs };
     const withSidecar = (spec: string) => {
       const r = registry(...docs, sidecar(proxyNs, "s", spec));
-      return scopeOf(r, view, sidecarFor(r, view, "istio-system")).services.map((s) => `${s.entry} ${s.host}`);
+      return scopeOf(new RegistryQuery(r), view, sidecarFor(r, view, "istio-system")).services.map((s) => `${s.entry} ${s.host}`);
     };
-    const none = scopeOf(base, view, undefined).services.map((s) => `${s.entry} ${s.host}`);
+    const none = scopeOf(new RegistryQuery(base), view, undefined).services.map((s) => `${s.entry} ${s.host}`);
     const host = (s: string) => s.split(" ")[1]!;
     assert.equal(withSidecar(`{egress: [{hosts: ["*/*"]}]}`), none);
     assert.equal(withSidecar(`{egress: [{hosts: ["~/*"]}]}`), []);
