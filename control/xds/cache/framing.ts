@@ -34,18 +34,20 @@ function anyBytes(typeUrl: string, value: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
-/**
- * A resource as field 2 of a DiscoveryResponse (`sotw`: its Any) and of a DeltaDiscoveryResponse
- * (`delta`: Resource{version = 1, resource = 2, name = 3}), tag and length included.
- */
-export function responseEntries(typeUrl: string, value: Buffer, name: string, version: string): { sotw: Buffer; delta: Buffer } {
+/** A resource as field 2 of a DiscoveryResponse (its Any), tag and length included. */
+export function sotwEntry(typeUrl: string, value: Buffer): Buffer {
   const any = anyBytes(typeUrl, value);
+  return Buffer.concat([head(2, any.length), any]);
+}
+
+/** A resource as field 2 of a DeltaDiscoveryResponse (Resource{version = 1, resource = 2, name = 3}), tag and length included. */
+export function deltaEntry(typeUrl: string, value: Buffer, name: string, version: string): Buffer {
   const resource: Buffer[] = [];
   stringField(1, version, resource);
-  bytesField(2, any, resource);
+  bytesField(2, anyBytes(typeUrl, value), resource);
   stringField(3, name, resource);
   const delta = Buffer.concat(resource);
-  return { sotw: Buffer.concat([head(2, any.length), any]), delta: Buffer.concat([head(2, delta.length), delta]) };
+  return Buffer.concat([head(2, delta.length), delta]);
 }
 
 /** DiscoveryResponse{version_info = 1, resources = 2, type_url = 4, nonce = 5}; `entries` from responseEntries().sotw. */

@@ -4,7 +4,7 @@ import { hash } from "node:crypto";
 import type { Resources } from "../../generation/generate.ts";
 import type { Encoder } from "./encode.ts";
 import { TYPE_URL } from "./protos.ts";
-import { responseEntries } from "./framing.ts";
+import { deltaEntry, sotwEntry } from "./framing.ts";
 
 export interface Any {
   type_url: string;
@@ -12,7 +12,9 @@ export interface Any {
 }
 
 export class PackedResource {
-  private entries?: { sotw: Buffer; delta: Buffer };
+  // Each framed on first use: a control plane whose proxies all speak one protocol keeps one form.
+  private sotw?: Buffer;
+  private delta?: Buffer;
 
   constructor(
     readonly typeUrl: string,
@@ -26,12 +28,12 @@ export class PackedResource {
 
   /** This resource as an entry of a state-of-the-world response, framed once for every stream. */
   get sotwEntry(): Buffer {
-    return (this.entries ??= responseEntries(this.typeUrl, this.any.value, this.name, this.hash)).sotw;
+    return (this.sotw ??= sotwEntry(this.typeUrl, this.any.value));
   }
 
   /** This resource as an entry of a delta response, framed once for every stream. */
   get deltaEntry(): Buffer {
-    return (this.entries ??= responseEntries(this.typeUrl, this.any.value, this.name, this.hash)).delta;
+    return (this.delta ??= deltaEntry(this.typeUrl, this.any.value, this.name, this.hash));
   }
 }
 
@@ -65,7 +67,8 @@ export class Packer {
 
 /** One type's resources in one layer, packed, with the sum of their hashes (mod 2^52). */
 export class PackedType {
-  private blocks?: { sotw: Buffer; delta: Buffer };
+  private sotw?: Buffer;
+  private delta?: Buffer;
   /** Changes since an older type, computed once per pair however many streams ask. */
   private readonly diffs = new WeakMap<PackedType, TypeChanges>();
 
@@ -91,18 +94,11 @@ export class PackedType {
    * first answer) copies one block instead of thousands of entries.
    */
   get sotwBlock(): Buffer {
-    return (this.blocks ??= this.concat()).sotw;
+    return (this.sotw ??= Buffer.concat([...this.resources.values()].map((r) => r.sotwEntry)));
   }
 
   get deltaBlock(): Buffer {
-    return (this.blocks ??= this.concat()).delta;
-  }
-
-  private concat() {
-    const sotw: Buffer[] = [];
-    const delta: Buffer[] = [];
-    for (const r of this.resources.values()) { sotw.push(r.sotwEntry); delta.push(r.deltaEntry); }
-    return { sotw: Buffer.concat(sotw), delta: Buffer.concat(delta) };
+    return (this.delta ??= Buffer.concat([...this.resources.values()].map((r) => r.deltaEntry)));
   }
 }
 
