@@ -17,6 +17,7 @@
 // cpuMs is this process's CPU time so far, so the parent can show the clients are not the bottleneck.
 import * as grpc from "@grpc/grpc-js";
 import { createInterface } from "node:readline";
+import { scopedNamespace } from "./scoped-mesh.ts";
 import { encodeDeltaRequest, encodeSotwRequest, scanDeltaResponse, scanSotwResponse, type ScannedResponse } from "./wire.ts";
 
 // Ended by the parent with SIGTERM: exit normally, so a --cpu-prof profile is written.
@@ -32,7 +33,8 @@ const TYPE = {
 
 // routes: the route configs the listeners name (the parent knows them; scanning listeners for them
 // would cost this process more than Envoy's subscription logic is worth here).
-const [address, countText, protocol = "delta", routesText = ""] = process.argv.slice(2) as [string, string, string?, string?];
+// scoped: proxy i is in service i's namespace (bench/scoped-mesh.ts), else all are in "bench".
+const [address, countText, protocol = "delta", routesText = "", layout = ""] = process.argv.slice(2) as [string, string, string?, string?, string?];
 const ROUTES = routesText ? routesText.split(",") : [];
 const GUARDS = ROUTES.length > 0 ? ["loop_guard", "loop_guard_http"] : ["loop_guard"];
 const WANTED = [TYPE.lds, TYPE.cds, TYPE.eds, TYPE.ecds, ...(ROUTES.length > 0 ? [TYPE.rds] : [])];
@@ -79,7 +81,8 @@ for (let i = 0; i < COUNT; i++) {
   const call = clients[i % CHANNELS]!.makeBidiStreamRequest(method, identity, identity);
   call.on("error", (e: Error) => { process.stderr.write(`stream ${i}: ${e.message}\n`); process.exit(1); });
   // Proxy i's own IP, plus the first endpoint IP of service i: every proxy hosts one instance.
-  const node = { id: `sidecar~10.200.${i >> 8}.${i & 255}~bench-${i}.bench~bench.svc.cluster.local`, instanceIps: `10.200.${i >> 8}.${i & 255},10.${(i >> 8) & 255}.${i & 255}.1` };
+  const ns = layout === "scoped" ? scopedNamespace(i) : "bench";
+  const node = { id: `sidecar~10.200.${i >> 8}.${i & 255}~bench-${i}.${ns}~${ns}.svc.cluster.local`, instanceIps: `10.200.${i >> 8}.${i & 255},10.${(i >> 8) & 255}.${i & 255}.1` };
   const send = (typeUrl: string, nonce?: string, version?: string, names?: string[]) => call.write(delta
     ? encodeDeltaRequest({ typeUrl, ...(nonce ? { nonce } : {}), ...(names ? { subscribe: names } : {}) })
     : encodeSotwRequest({ typeUrl, ...(nonce ? { nonce } : {}), ...(version ? { version } : {}), ...(names ? { names } : {}) }));

@@ -10,6 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { serve } from "../control/serve/serve.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
+import { SCOPED_MOVED_SERVICE, SCOPED_SIDECAR_YAML, scopedNamespace } from "./scoped-mesh.ts";
 
 /** Service i's k-th endpoint IP; the first one of service i is hosted by proxy i (see mesh-clients.ts). */
 export const endpointIp = (i: number, k: number) => `10.${(i >> 8) & 255}.${i & 255}.${k + 1}`;
@@ -26,14 +27,17 @@ export function routeNames(services: number): string[] {
   return [...names];
 }
 
+/** The host of service i (in namespace bench, or in the scoped mesh in scopedNamespace(i)). */
+export const serviceHost = (i: number, scoped = false) => `svc-${i}.${scoped ? scopedNamespace(i) : "bench"}.svc.cluster.local`;
+
 /** ServiceEntry i: host svc-i, port servicePort(i), HTTP or TCP, 3 endpoints. */
-export function serviceEntryYaml(i: number, firstEndpoint = endpointIp(i, 0)): string {
+export function serviceEntryYaml(i: number, firstEndpoint = endpointIp(i, 0), scoped = false): string {
   const protocol = isHttpService(i) ? "HTTP" : "TCP";
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: {name: svc-${i}, namespace: bench}
+metadata: {name: svc-${i}, namespace: ${scoped ? scopedNamespace(i) : "bench"}}
 spec:
-  hosts: [svc-${i}.bench.svc.cluster.local]
+  hosts: [${serviceHost(i, scoped)}]
   ports: [{number: ${servicePort(i)}, name: ${protocol.toLowerCase()}, protocol: ${protocol}}]
   resolution: STATIC
   location: MESH_INTERNAL
@@ -67,6 +71,8 @@ export function meshPlanesYaml(services: number, planes: MeshPlanes): string {
 
 export interface MeshResult {
   services: number;
+  /** Set when the mesh ran scoped by a Sidecar (bench/scoped-mesh.ts). */
+  scoped?: boolean;
   /** Set when the mesh ran with planes. */
   planes?: MeshPlanes;
   proxies: number;
@@ -104,12 +110,13 @@ async function startProfile(dir: string | undefined): Promise<((file: string) =>
   };
 }
 
-export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta", planes?: MeshPlanes): Promise<MeshResult> {
+export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta", planes?: MeshPlanes, scoped = false): Promise<MeshResult> {
   const dir = mkdtempSync(join(os.tmpdir(), "mp-mesh-"));
+  if (scoped) writeFileSync(join(dir, "sidecar.yaml"), SCOPED_SIDECAR_YAML);
   // Beside the registry directory, not in it (it would be read as a registry file).
   const planesFile = planes && `${dir}.planes.yaml`;
   if (planesFile) writeFileSync(planesFile, meshPlanesYaml(services, planes!));
-  for (let i = 0; i < services; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceEntryYaml(i));
+  for (let i = 0; i < services; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceEntryYaml(i, undefined, scoped));
   let peak = 0;
   const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
   const t = performance.now();
@@ -122,7 +129,7 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   const loadMs = performance.now() - t;
   const idle = process.memoryUsage().rss;
   peak = idle;
-  const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol, routeNames(services).join(",")], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol, routeNames(services).join(","), scoped ? "scoped" : ""], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const next = () => new Promise<any>((resolve, reject) => {
     lines.once("line", (l) => resolve(JSON.parse(l)));
@@ -138,23 +145,25 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     await profile?.(join(process.env.MESH_SERVER_PROF!, "connect.cpuprofile"));
     const connected = peak;
     // A service's first endpoint moves; an atomic rename, as editors and operators should write. With
-    // planes, service 135 (on "management", which every proxy sees) moves within its plane.
-    const svc = planes ? 135 : 7;
-    const moved = planes ? "10.0.135.250" : "10.250.0.7";
+    // planes, service 135 (on "management", which every proxy sees) moves within its plane; scoped,
+    // one that every proxy imports.
+    const svc = planes ? 135 : scoped ? SCOPED_MOVED_SERVICE : 7;
+    const moved = planes ? "10.0.135.250" : scoped ? "10.250.3.231" : "10.250.0.7";
     const result = next();
+    // Started before the edit: starting the profiler blocks the event loop for a moment.
+    const changeProfile = await startProfile(process.env.MESH_SERVER_PROF);
     const t0 = process.hrtime.bigint();
-    child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||svc-${svc}.bench.svc.cluster.local`, address: moved }) + "\n");
-    writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, moved));
+    child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||${serviceHost(svc, scoped)}`, address: moved }) + "\n");
+    writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, moved, scoped));
     renameSync(join(dir, `.svc-${svc}.yaml.tmp`), join(dir, `svc-${svc}.yaml`));
     const cpu2 = process.cpuUsage();
-    const changeProfile = await startProfile(process.env.MESH_SERVER_PROF);
     const { latenciesMs, checked, cpuMs: clientsTotal } = await result as { latenciesMs: number[]; checked: number; cpuMs: number };
     const cpu3 = process.cpuUsage(cpu2);
     await changeProfile?.(join(process.env.MESH_SERVER_PROF!, "change.cpuprofile"));
     if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
     const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
     return {
-      services, ...(planes ? { planes } : {}), proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs: Number(appliedAt - t0) / 1e6,
+      services, ...(planes ? { planes } : {}), ...(scoped ? { scoped } : {}), proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs: Number(appliedAt - t0) / 1e6,
       cpuMs: { connectServer: ms(cpu1), connectClients, changeServer: ms(cpu3), changeClients: clientsTotal - connectClients },
       rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB },
     };
