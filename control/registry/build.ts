@@ -74,7 +74,7 @@ export function buildRegistry(resources: Resource[], memo: BuildMemo = new Build
 
   // Cluster names are `outbound|<port>||<host>`: within a namespace a host:port pair may be defined
   // once only (Istio merges such entries; multiplane refuses rather than guess). Across namespaces
-  // they are different services, and each proxy uses one of them (see generation/visibility.ts).
+  // they are different services, and each proxy uses one of them (see generation/scope.ts).
   const hostPorts = new Map<string, ServiceEntry>();
   const warnings: RegistryError[] = [];
   const elsewhere = new Set<string>();

@@ -79,6 +79,22 @@ test("bootstrap --instance-ips none omits INSTANCE_IPS (an old single-IP proxy)"
 });
 
 
+test("bootstrap --labels: node metadata LABELS for Sidecar workloadSelectors; a malformed or repeated label is a usage error", () => {
+  const r = cli(["bootstrap", "--xds", "127.0.0.1:15010", "--node-id", "n", "--instance-ips", "none", "--labels", "app=reviews, version=v1,empty="]);
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).node.metadata, { LABELS: { app: "reviews", version: "v1", empty: "" } });
+  for (const [bad, why] of [["app", "expected KEY=VALUE"], ["app=a,app=b", "label app given twice"], ["app=has space", "invalid label value"], ["x-=1", "invalid label key"]]) {
+    const e = cli(["bootstrap", "--xds", "127.0.0.1:15010", "--node-id", "n", "--labels", bad!]);
+    assert.is(e.status, 2, bad);
+    assert.match(e.stderr, `--labels: ${why}`);
+  }
+});
+
+test("serve --root-namespace must be a namespace name", () => {
+  assert.is(parseServeArgs(["--registry", "r", "--root-namespace", "mesh-root"]).rootNamespace, "mesh-root");
+  assert.throws(() => parseServeArgs(["--registry", "r", "--root-namespace", "Istio_System"]), /--root-namespace: expected a Kubernetes namespace name/);
+});
+
 test("bootstrap --xds-ca without --out is a usage error: the SDS files need a place", () => {
   const r = cli(["bootstrap", "--xds", "10.0.0.1:15010", "--node-id", "n", "--instance-ips", "none", "--xds-ca", "ca.pem"]);
   assert.is(r.status, 2);
