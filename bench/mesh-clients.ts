@@ -5,8 +5,9 @@
 // decoded (bench/wire.ts), so this process is not the bottleneck.
 // Protocol with the parent, one JSON object per line:
 //   stdout {"ready": N, "bytes": B, "cpuMs": C}               every stream has ACKed LDS, CDS, EDS, RDS and ECDS
-//   stdin  {"t0": ns, "cluster": NAME, "address": IP}       an endpoint of NAME is about to move to IP
-//   stdout {"latenciesMs": [...], "checked": N, "cpuMs": C}  per stream: t0 -> ACK of the EDS response carrying IP
+//   stdin  {"t0": ns, "cluster": NAME, "address": IP[, "streams": [i, ...]]}  an endpoint of NAME is about to move to IP
+//   stdout {"latenciesMs": [...], "checked": N, "cpuMs": C}  per stream (or per named stream: those that import
+//                                                            NAME): t0 -> ACK of the EDS response carrying IP
 // (once per change; bench/etcd.ts makes several in a row)
 //   stdin  {"t0": ns, "listeners": {"<stream index>": NAME, ...}}  these streams' node IPs are about to change
 //   stdout {"latenciesMs": [...], "checked": N, "bytes": B, "cpuMs": C}  per named stream, in the order named:
@@ -55,7 +56,7 @@ interface Stream {
 const streams: Stream[] = [];
 let ready = 0;
 let bytes = 0;
-let change: { t0: bigint; cluster: string; address: Buffer } | undefined;
+let change: { t0: bigint; cluster: string; address: Buffer; streams?: Set<number> } | undefined;
 let checked = 0;
 /** The listener change waited for: per named stream, the listener it must get. */
 let listenerChange: { t0: bigint; wanted: Map<number, string>; doneAt: Map<number, bigint> } | undefined;
@@ -63,8 +64,9 @@ let listenerChange: { t0: bigint; wanted: Map<number, string>; doneAt: Map<numbe
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
 function report(): void {
-  if (!change || !streams.every((s) => s.doneAt !== undefined)) return;
-  process.stdout.write(JSON.stringify({ latenciesMs: streams.map((s) => Number(s.doneAt! - change!.t0) / 1e6), checked, cpuMs: cpuMs() }) + "\n");
+  const wanted = change?.streams ? streams.filter((_, i) => change!.streams!.has(i)) : streams;
+  if (!change || !wanted.every((s) => s.doneAt !== undefined)) return;
+  process.stdout.write(JSON.stringify({ latenciesMs: wanted.map((s) => Number(s.doneAt! - change!.t0) / 1e6), checked, cpuMs: cpuMs() }) + "\n");
   change = undefined;
 }
 
@@ -109,7 +111,7 @@ for (let i = 0; i < COUNT; i++) {
       if (++ready === COUNT) process.stdout.write(JSON.stringify({ ready, bytes, cpuMs: cpuMs() }) + "\n");
     }
     // Content, not just a new version: the moved endpoint's new address must be in its endpoint set.
-    if (change && s.doneAt === undefined && res.typeUrl === TYPE.eds) {
+    if (change && s.doneAt === undefined && res.typeUrl === TYPE.eds && (!change.streams || change.streams.has(i))) {
       const moved = res.resources().find((r) => r.name === change!.cluster);
       if (moved && moved.body.includes(change.address)) {
         s.doneAt = process.hrtime.bigint();
@@ -132,12 +134,12 @@ for (let i = 0; i < COUNT; i++) {
 }
 
 createInterface({ input: process.stdin }).on("line", (line) => {
-  const msg = JSON.parse(line) as { t0: string; cluster: string; address: string; listeners?: Record<string, string> };
+  const msg = JSON.parse(line) as { t0: string; cluster: string; address: string; streams?: number[]; listeners?: Record<string, string> };
   if (msg.listeners) {
     listenerChange = { t0: BigInt(msg.t0), wanted: new Map(Object.entries(msg.listeners).map(([k, v]) => [Number(k), v])), doneAt: new Map() };
     return reportListeners();
   }
-  change = { t0: BigInt(msg.t0), cluster: msg.cluster, address: Buffer.from(msg.address) };
+  change = { t0: BigInt(msg.t0), cluster: msg.cluster, address: Buffer.from(msg.address), ...(msg.streams ? { streams: new Set(msg.streams) } : {}) };
   checked = 0;
   for (const s of streams) s.doneAt = undefined;
 });

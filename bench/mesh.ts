@@ -83,6 +83,8 @@ export interface MeshResult {
   connectBytes: number;
   /** Per proxy: file edit -> ACK of the EDS response carrying the moved endpoint's new address. */
   latenciesMs: number[];
+  /** Scoped: then an endpoint of a service of one namespace moves; per proxy that imports it (that namespace's), the same; and the control plane's CPU for it. */
+  local?: { latenciesMs: number[]; cpuMs: number };
   /** CPU time while connecting and for the change: the control plane's process and the clients'. */
   cpuMs: { connectServer: number; connectClients: number; changeServer: number; changeClients: number };
   /** Control plane RSS: before the proxies, peak while connecting, peak after the change. */
@@ -108,6 +110,22 @@ async function startProfile(dir: string | undefined): Promise<((file: string) =>
     writeFileSync(file, JSON.stringify(profile));
     session.disconnect();
   };
+}
+
+/** The scoped mesh's second change: service 7 (in ns-7) moves; only the proxies of ns-7 import it, and only they are waited for. */
+async function scopedLocalChange(dir: string, proxies: number, send: (m: object) => void, next: () => Promise<any>): Promise<{ latenciesMs: number[]; cpuMs: number }> {
+  const svc = 7;
+  const streams = Array.from({ length: proxies }, (_, i) => i).filter((i) => scopedNamespace(i) === scopedNamespace(svc));
+  const result = next();
+  const cpu = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  send({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||${serviceHost(svc, true)}`, address: "10.250.0.7", streams });
+  writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, "10.250.0.7", true));
+  renameSync(join(dir, `.svc-${svc}.yaml.tmp`), join(dir, `svc-${svc}.yaml`));
+  const { latenciesMs, checked } = await result as { latenciesMs: number[]; checked: number };
+  const used = process.cpuUsage(cpu);
+  if (checked !== streams.length) throw new Error(`only ${checked} of the ${streams.length} proxies of ${scopedNamespace(svc)} saw the new address`);
+  return { latenciesMs, cpuMs: (used.user + used.system) / 1000 };
 }
 
 export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta", planes?: MeshPlanes, scoped = false): Promise<MeshResult> {
@@ -162,8 +180,10 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     await changeProfile?.(join(process.env.MESH_SERVER_PROF!, "change.cpuprofile"));
     if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
     const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+    const applyMs = Number(appliedAt - t0) / 1e6;
+    const local = scoped ? await scopedLocalChange(dir, proxies, (m) => child.stdin!.write(JSON.stringify(m) + "\n"), next) : undefined;
     return {
-      services, ...(planes ? { planes } : {}), ...(scoped ? { scoped } : {}), proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs: Number(appliedAt - t0) / 1e6,
+      services, ...(planes ? { planes } : {}), ...(scoped ? { scoped } : {}), ...(local ? { local } : {}), proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs,
       cpuMs: { connectServer: ms(cpu1), connectClients, changeServer: ms(cpu3), changeClients: clientsTotal - connectClients },
       rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB },
     };

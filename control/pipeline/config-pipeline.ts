@@ -26,6 +26,7 @@ import type { ProxyIdentity } from "../identity/proxy.ts";
 import { EMPTY_REGISTRY, type Registry } from "../registry/model.ts";
 import { RegistryQuery } from "../registry/query.ts";
 import { Encoder } from "../xds/cache/encode.ts";
+import { sameList } from "../common/same-list.ts";
 import { BoundType, Layer, packBoundBase, Packer, Snapshot, type BoundPart, type PackedType } from "../xds/cache/snapshot.ts";
 import { TYPE_URL } from "../xds/cache/protos.ts";
 
@@ -68,7 +69,9 @@ export class ConfigPipeline {
   /** The last index built: the next version's is built from it. */
   private lastQuery?: RegistryQuery;
   /** Shared parts of the current version by view key (network and visible services). */
-  private readonly shared = new Map<string, SharedPart>();
+  private shared = new Map<string, SharedPart>();
+  /** The previous version's: a view whose services are the very same objects keeps its part (see sharedPart). */
+  private previous = new Map<string, SharedPart>();
   /** Scopes of the current version (and their keys) by namespace and Sidecar. */
   private readonly scopes = new Map<string, { scope: Scope; key: string }>();
   /** Route domain keys of the current version by namespace and DNS domain. */
@@ -98,6 +101,7 @@ export class ConfigPipeline {
     this.opts = { ...this.opts, planes };
     this.interned = new Interner();
     this.setRegistry(this.current);
+    this.previous.clear();
   }
 
   get registry(): Registry {
@@ -108,6 +112,8 @@ export class ConfigPipeline {
   setRegistry(registry: Registry): void {
     this.current = registry;
     this.query = undefined;
+    // Kept for one version: what nobody asked for in between is not worth keeping.
+    if (this.shared.size > 0) [this.previous, this.shared] = [this.shared, this.previous];
     this.shared.clear();
     this.scopes.clear();
     this.routeDomains.clear();
@@ -240,6 +246,25 @@ export class ConfigPipeline {
     return { id, ...scoped };
   }
 
+  /**
+   * The previous version's part for this view, when the view's scope is the very same services (a
+   * registry build hands unchanged services on as the same objects) and ports: its outbound
+   * configuration and packed layer are then what a build would give again. A change to one namespace
+   * costs the views that import it. The part is re-pointed at the current registry and index, from which
+   * proxies' inbound parts are built.
+   */
+  private unchanged(key: string, scope: Scope): SharedPart | undefined {
+    const prev = this.previous.get(key);
+    if (!prev) return undefined;
+    const before = prev.config.scope;
+    if (before.registryOnly !== scope.registryOnly || !sameList(before.services, scope.services) || before.ports.size !== scope.ports.size) return undefined;
+    for (const [s, ports] of scope.ports) {
+      const had = before.ports.get(s);
+      if (!had || had.size !== ports.size || [...ports].some((p) => !had.has(p))) return undefined;
+    }
+    return { ...prev, config: { ...prev.config, registry: this.current, query: this.versionQuery(), scope } };
+  }
+
   /** The current version's index, built from the last one. */
   private versionQuery(): RegistryQuery {
     return (this.query ??= this.lastQuery = new RegistryQuery(this.current, this.lastQuery));
@@ -250,6 +275,7 @@ export class ConfigPipeline {
     const scoped = this.scopeOf(view);
     const key = this.viewKey(view, scoped);
     let part = this.shared.get(key);
+    if (!part && (part = this.unchanged(key, scoped.scope))) this.shared.set(key, part);
     if (!part) {
       const config = sharedConfig(this.current, this.options, this.interned, view, this.versionQuery(), scoped.scope);
       this.shared.set(key, (part = { config, layer: Layer.pack(this.packer, { ...config, extensionConfigs: [] }), bound: new Map() }));

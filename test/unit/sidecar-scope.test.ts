@@ -10,7 +10,7 @@ import { generationOptions } from "../../control/generation/options.ts";
 import { scopeOf, sidecarFor, hostSubsetOf } from "../../control/generation/scope.ts";
 import { decide } from "../../control/generation/decisions.ts";
 import { proxyIdentity } from "../../control/identity/proxy.ts";
-import { buildRegistry } from "../../control/registry/build.ts";
+import { BuildMemo, buildRegistry } from "../../control/registry/build.ts";
 import { formatError, type Registry } from "../../control/registry/model.ts";
 import { parseRegistryText } from "../../control/registry/istio/parse.ts";
 import { ConfigPipeline } from "../../control/pipeline/config-pipeline.ts";
@@ -169,6 +169,38 @@ test("the pipeline shares one shared part per scope: same namespace and Sidecar 
   assert.is(pipeline.sharedConfigs(), 3);
   // bank's pay-selector Sidecar proxy imports bank/*, as bank's root-default scope does minus istio-system.
   assert.equal(d.shared.scope.services.map((s) => s.host), ["ledger.bank.svc.cluster.local"]);
+});
+
+test("a change to one namespace rebuilds the views that import it; the others keep their shared part, re-pointed at the new registry for inbound", () => {
+  // As the registry store builds versions: unchanged documents are the same objects, one BuildMemo.
+  const parse = (text: string) => parseRegistryText(text, "r.yaml").resources;
+  const unchanged = parse([...MESH.filter((d) => !d.includes("name: ledger")), sidecar("istio-system", "default", `{egress: [{hosts: ["./*"]}]}`)].join("---\n"));
+  const memo = new BuildMemo();
+  const build = (ledgerIp: string) => {
+    const built = buildRegistry([...unchanged, ...parse(entry("bank", "ledger", ledgerIp))], memo);
+    if (!built.ok) throw new Error(built.errors.map(formatError).join("\n"));
+    return built.registry;
+  };
+  const pipeline = new ConfigPipeline(OPTS);
+  const shop = proxy("10.1.0.7", "shop"), bank = proxy("10.2.0.7", "bank"), ledgerHost = proxy("10.2.0.1", "bank");
+  pipeline.setRegistry(build("10.2.0.1"));
+  const before = [shop, bank, ledgerHost].map((p) => pipeline.configFor(p));
+  // The bank's ledger moves to 10.2.0.5: shop's view is untouched, bank's is rebuilt.
+  const moved = build("10.2.0.5");
+  pipeline.setRegistry(moved);
+  const after = [shop, bank, ledgerHost].map((p) => pipeline.configFor(p));
+  assert.ok(after[0]!.snapshot.shared === before[0]!.snapshot.shared, "shop's packed shared layer is the same object");
+  assert.ok(after[0]!.shared.registry === moved, "re-pointed at the new registry");
+  assert.ok(after[1]!.snapshot.shared !== before[1]!.snapshot.shared, "bank's view is rebuilt");
+  assert.match(JSON.stringify(after[1]!.resources().endpoints), /10\.2\.0\.5/);
+  // The proxy on the ledger's old address loses its inbound listener; one on the new address would get it.
+  assert.ok(before[2]!.resources().listeners.some((l) => l.name === "10.2.0.1_9080"));
+  assert.not.ok(after[2]!.resources().listeners.some((l) => l.name === "10.2.0.1_9080"));
+  assert.ok(pipeline.configFor(proxy("10.2.0.5", "shop")).resources().listeners.some((l) => l.name === "10.2.0.5_9080"), "a reused view's proxy finds its inbound instance in the new registry");
+  // Same content as a build from scratch.
+  const fresh = new ConfigPipeline(OPTS);
+  fresh.setRegistry(moved);
+  assert.equal(JSON.stringify(fresh.configFor(shop).resources()), JSON.stringify(after[0]!.resources()));
 });
 
 test("property: '*/*' scopes like no Sidecar, '~/*' to nothing, an exclusion never adds a host, each host once", () => {
