@@ -1,15 +1,13 @@
 // A mesh for bench/control.ts: a registry directory of one ServiceEntry file per service, a control
-// plane serving it, and N proxies in a child process (bench/mesh-clients.ts). One endpoint moves by an
+// plane serving it in a child process of its own (bench/mesh-server.ts), and N proxies in another
+// (bench/mesh-clients.ts). One endpoint moves by an
 // atomic file edit; every proxy's time until it has received and ACKed the new address is measured.
-import { spawn } from "node:child_process";
-import { Session } from "node:inspector/promises";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { serve } from "../control/serve/serve.ts";
-import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { SCOPED_MOVED_SERVICE, SCOPED_SIDECAR_YAML, scopedNamespace } from "./scoped-mesh.ts";
 
 /** Service i's k-th endpoint IP; the first one of service i is hosted by proxy i (see mesh-clients.ts). */
@@ -97,35 +95,92 @@ export interface MeshResult {
 
 const MB = 2 ** 20;
 
-/** MESH_SERVER_PROF=DIR profiles the control plane's process while the proxies connect; MESH_CLIENT_PROF=DIR the clients; MESH_SEND_BUDGET_MB sets the send budget (0: none). */
-async function startProfile(dir: string | undefined): Promise<((file: string) => Promise<void>) | undefined> {
-  if (!dir) return undefined;
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.start");
-  return async (file) => {
-    const { profile } = await session.post("Profiler.stop");
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(file, JSON.stringify(profile));
-    session.disconnect();
-  };
+/** A child process's JSON lines: `next(match)` resolves with the next line that `match` accepts (lines no one waits for are dropped). */
+function jsonLines(child: ChildProcess, what: string, each: (o: any) => void = () => {}) {
+  const lines = createInterface({ input: child.stdout! });
+  let waiting: { match: (o: any) => boolean; resolve: (o: any) => void; reject: (e: Error) => void }[] = [];
+  lines.on("line", (l) => {
+    const o = JSON.parse(l);
+    each(o);
+    const i = waiting.findIndex((w) => w.match(o));
+    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(o);
+  });
+  child.once("exit", (code) => { for (const w of waiting) w.reject(new Error(`${what} exited (${code})`)); waiting = []; });
+  return <T>(match: (o: any) => boolean) => new Promise<T>((resolve, reject) => waiting.push({ match, resolve, reject }));
+}
+
+type Sample = { cpuMs: number; rssMb: number; peakMb: number };
+
+/**
+ * The control plane in its own process (bench/mesh-server.ts), driven by messages: its CPU and RSS, the
+ * time each registry version applied, and (MESH_SERVER_PROF=DIR) CPU profiles of the connect and the change.
+ */
+class MeshServer {
+  private readonly next: <T>(match: (o: any) => boolean) => Promise<T>;
+  private readonly applied: bigint[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    this.next = jsonLines(child, "mesh server", (o) => { if ("applied" in o) this.applied.push(BigInt(o.applied)); });
+  }
+
+  static async start(dir: string, planesFile?: string): Promise<{ server: MeshServer; port: number; loadMs: number }> {
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./mesh-server.ts", import.meta.url)), dir, ...(planesFile ? [planesFile] : [])], { stdio: ["pipe", "pipe", "inherit"] });
+    const server = new MeshServer(child);
+    const { port, loadMs } = await server.next<{ port: number; loadMs: number }>((o) => "port" in o);
+    return { server, port, loadMs };
+  }
+
+  private send(o: object): void {
+    this.child.stdin!.write(JSON.stringify(o) + "\n");
+  }
+
+  sample(): Promise<Sample> {
+    const r = this.next<Sample>((o) => "cpuMs" in o);
+    this.send({ cmd: "sample" });
+    return r;
+  }
+
+  /** The first registry version applied at or after `t0` (monotonic ns), in ms after it. */
+  appliedAfter(t0: bigint): number {
+    const at = this.applied.find((a) => a >= t0);
+    return at === undefined ? NaN : Number(at - t0) / 1e6;
+  }
+
+  async profileStart(): Promise<void> {
+    if (!process.env.MESH_SERVER_PROF) return;
+    const r = this.next((o) => "profiling" in o);
+    this.send({ cmd: "profile-start" });
+    await r;
+  }
+
+  async profileStop(name: string): Promise<void> {
+    if (!process.env.MESH_SERVER_PROF) return;
+    const r = this.next((o) => "profiled" in o);
+    this.send({ cmd: "profile-stop", file: join(process.env.MESH_SERVER_PROF, name) });
+    await r;
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.kill("SIGTERM");
+    await exited;
+  }
 }
 
 /** The scoped mesh's second change: service 7 (in ns-7) moves; only the proxies of ns-7 import it, and only they are waited for. */
-async function scopedLocalChange(dir: string, proxies: number, send: (m: object) => void, next: () => Promise<any>): Promise<{ latenciesMs: number[]; cpuMs: number }> {
+async function scopedLocalChange(dir: string, proxies: number, server: MeshServer, send: (m: object) => void, next: () => Promise<any>): Promise<{ latenciesMs: number[]; cpuMs: number }> {
   const svc = 7;
   const streams = Array.from({ length: proxies }, (_, i) => i).filter((i) => scopedNamespace(i) === scopedNamespace(svc));
   const result = next();
-  const cpu = process.cpuUsage();
+  const cpu = await server.sample();
   const t0 = process.hrtime.bigint();
   send({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||${serviceHost(svc, true)}`, address: "10.250.0.7", streams });
   writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, "10.250.0.7", true));
   renameSync(join(dir, `.svc-${svc}.yaml.tmp`), join(dir, `svc-${svc}.yaml`));
   const { latenciesMs, checked } = await result as { latenciesMs: number[]; checked: number };
-  const used = process.cpuUsage(cpu);
+  const used = (await server.sample()).cpuMs - cpu.cpuMs;
   if (checked !== streams.length) throw new Error(`only ${checked} of the ${streams.length} proxies of ${scopedNamespace(svc)} saw the new address`);
-  return { latenciesMs, cpuMs: (used.user + used.system) / 1000 };
+  return { latenciesMs, cpuMs: used };
 }
 
 export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta", planes?: MeshPlanes, scoped = false): Promise<MeshResult> {
@@ -135,33 +190,21 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   const planesFile = planes && `${dir}.planes.yaml`;
   if (planesFile) writeFileSync(planesFile, meshPlanesYaml(services, planes!));
   for (let i = 0; i < services; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceEntryYaml(i, undefined, scoped));
-  let peak = 0;
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
-  const t = performance.now();
-  let appliedAt = 0n;
-  const log = (line: string) => { if (line.startsWith("registry v")) appliedAt = process.hrtime.bigint(); };
-  // MESH_SEND_BUDGET_MB: the xDS send budget (0: none), to compare with the default in one session.
-  const budgetMb = process.env.MESH_SEND_BUDGET_MB;
-  const sendBudget = budgetMb === undefined ? {} : { sendBudget: { maxBytes: Number(budgetMb) > 0 ? Number(budgetMb) * 2 ** 20 : Infinity } };
-  const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log, ...sendBudget, ...(planesFile ? { planesFile } : {}) });
-  const loadMs = performance.now() - t;
-  const idle = process.memoryUsage().rss;
-  peak = idle;
-  const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol, routeNames(services).join(","), scoped ? "scoped" : ""], { stdio: ["pipe", "pipe", "inherit"] });
+  const { server, port, loadMs } = await MeshServer.start(dir, planesFile);
+  const idle = await server.sample();
+  const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${port}`, String(proxies), protocol, routeNames(services).join(","), scoped ? "scoped" : ""], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const next = () => new Promise<any>((resolve, reject) => {
     lines.once("line", (l) => resolve(JSON.parse(l)));
     child.once("exit", (code) => reject(new Error(`mesh clients exited (${code})`)));
   });
   try {
-    const cpu0 = process.cpuUsage();
     const tConnect = performance.now();
-    const profile = await startProfile(process.env.MESH_SERVER_PROF);
+    await server.profileStart();
     const { bytes, cpuMs: connectClients } = await next() as { ready: number; bytes: number; cpuMs: number };
     const connectMs = performance.now() - tConnect;
-    const cpu1 = process.cpuUsage(cpu0);
-    await profile?.(join(process.env.MESH_SERVER_PROF!, "connect.cpuprofile"));
-    const connected = peak;
+    const connected = await server.sample();
+    await server.profileStop("connect.cpuprofile");
     // A service's first endpoint moves; an atomic rename, as editors and operators should write. With
     // planes, service 135 (on "management", which every proxy sees) moves within its plane; scoped,
     // one that every proxy imports.
@@ -169,28 +212,26 @@ export async function meshBench(services: number, proxies: number, protocol: "so
     const moved = planes ? "10.0.135.250" : scoped ? "10.250.3.231" : "10.250.0.7";
     const result = next();
     // Started before the edit: starting the profiler blocks the event loop for a moment.
-    const changeProfile = await startProfile(process.env.MESH_SERVER_PROF);
+    await server.profileStart();
+    const before = await server.sample();
     const t0 = process.hrtime.bigint();
     child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||${serviceHost(svc, scoped)}`, address: moved }) + "\n");
     writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, moved, scoped));
     renameSync(join(dir, `.svc-${svc}.yaml.tmp`), join(dir, `svc-${svc}.yaml`));
-    const cpu2 = process.cpuUsage();
     const { latenciesMs, checked, cpuMs: clientsTotal } = await result as { latenciesMs: number[]; checked: number; cpuMs: number };
-    const cpu3 = process.cpuUsage(cpu2);
-    await changeProfile?.(join(process.env.MESH_SERVER_PROF!, "change.cpuprofile"));
+    const after = await server.sample();
+    await server.profileStop("change.cpuprofile");
     if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
-    const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
-    const applyMs = Number(appliedAt - t0) / 1e6;
-    const local = scoped ? await scopedLocalChange(dir, proxies, (m) => child.stdin!.write(JSON.stringify(m) + "\n"), next) : undefined;
+    const applyMs = server.appliedAfter(t0);
+    const local = scoped ? await scopedLocalChange(dir, proxies, server, (m) => child.stdin!.write(JSON.stringify(m) + "\n"), next) : undefined;
     return {
       services, ...(planes ? { planes } : {}), ...(scoped ? { scoped } : {}), ...(local ? { local } : {}), proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs,
-      cpuMs: { connectServer: ms(cpu1), connectClients, changeServer: ms(cpu3), changeClients: clientsTotal - connectClients },
-      rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB },
+      cpuMs: { connectServer: connected.cpuMs - idle.cpuMs, connectClients, changeServer: after.cpuMs - before.cpuMs, changeClients: clientsTotal - connectClients },
+      rssMb: { idle: idle.rssMb, connected: connected.peakMb, peak: Math.max(connected.peakMb, before.peakMb, after.peakMb) },
     };
   } finally {
-    clearInterval(sampler);
     child.kill();
-    await cp.stop();
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
     if (planesFile) rmSync(planesFile, { force: true });
   }
