@@ -3,7 +3,8 @@
 // (workloadSelector), which services they are sent (egress hosts, by port), and where destinations no
 // service claims go (outboundTrafficPolicy). What Istio accepts but multiplane does not serve (ingress
 // listeners, bind addresses, capture modes) is a warning naming the field.
-import { isDns1123Label, parseProtocol, wildcardDomainProblem } from "./syntax.ts";
+import { isIP } from "node:net";
+import { isDns1123Label, isTlsProtocol, parseProtocol, unixAddressProblem, wildcardDomainProblem } from "./syntax.ts";
 import type { EgressHost, Sidecar, SidecarEgress } from "../model.ts";
 import { pathName, Reader, type Obj, type Path } from "./reader.ts";
 import { readLabels } from "./workload.ts";
@@ -13,6 +14,9 @@ const SPEC_FIELDS = ["workloadSelector", "ingress", "egress", "outboundTrafficPo
 const EGRESS_FIELDS = ["port", "bind", "captureMode", "hosts"] as const;
 const PORT_FIELDS = ["number", "protocol", "name", "targetPort"] as const;
 const POLICY_FIELDS = ["mode", "egressProxy"] as const;
+const INGRESS_FIELDS = ["port", "bind", "captureMode", "defaultEndpoint", "tls", "connectionPool"] as const;
+/** Loopback or any-address hosts, as Istio allows them in an ingress listener's defaultEndpoint. */
+const DEFAULT_ENDPOINT_HOSTS = ["", "127.0.0.1", "0.0.0.0", "::1", "::"];
 const CAPTURE_MODES = ["DEFAULT", "IPTABLES", "NONE"];
 
 export function readSidecar(r: Reader, spec: Obj, at: Path, head: Head): Sidecar | undefined {
@@ -21,8 +25,12 @@ export function readSidecar(r: Reader, spec: Obj, at: Path, head: Head): Sidecar
   if (spec.egress == null && spec.ingress == null && spec.outboundTrafficPolicy == null && spec.inboundConnectionPool == null) {
     return r.fail(at, "sidecar: empty configuration provided");
   }
-  // Inbound listeners come from the registry's instances on the node (as Istio's do without ingress).
-  if (spec.ingress != null) r.warn([...at, "ingress"], `${pathName([...at, "ingress"])} is ignored: multiplane builds inbound listeners from the registry's instances on the node`);
+  // Inbound listeners come from the registry's instances on the node (as Istio's do without ingress):
+  // validated as Istio does, then not served.
+  if (spec.ingress != null) {
+    readIngress(r, spec.ingress, [...at, "ingress"]);
+    r.warn([...at, "ingress"], `${pathName([...at, "ingress"])} is ignored: multiplane builds inbound listeners from the registry's instances on the node`);
+  }
   if (spec.inboundConnectionPool != null) r.warn([...at, "inboundConnectionPool"], `${pathName([...at, "inboundConnectionPool"])} is ignored: multiplane's inbound clusters have no connection pool settings`);
   const egress = readEgress(r, spec.egress, [...at, "egress"]);
   const outboundTrafficPolicy = readPolicy(r, spec.outboundTrafficPolicy, [...at, "outboundTrafficPolicy"]);
@@ -73,6 +81,58 @@ function readEgress(r: Reader, v: unknown, at: Path): SidecarEgress[] {
     out.push({ ...(port !== undefined ? { port } : {}), hosts });
   });
   return out;
+}
+
+/** Istio's rules for ingress listeners (validated, not served): a port each, unique; a loopback or any-address defaultEndpoint; TLS only on TLS ports, not Istio's own modes. */
+function readIngress(r: Reader, v: unknown, at: Path): void {
+  const ports = new Set<number>();
+  (r.list(v, at, false, 256) ?? []).forEach((item, i) => {
+    const ia = [...at, i];
+    const o = r.obj(item, ia, true);
+    if (!o) return;
+    r.known(o, ia, INGRESS_FIELDS);
+    if (o.port == null) return void r.fail(ia, "sidecar: port is required for ingress listeners");
+    const port = r.obj(o.port, [...ia, "port"], true);
+    if (!port) return;
+    r.known(port, [...ia, "port"], PORT_FIELDS);
+    if (port.targetPort != null && port.targetPort !== 0) r.fail([...ia, "port", "targetPort"], "targetPort has no impact on Sidecars");
+    const name = r.str(port.name, [...ia, "port", "name"], false, 256);
+    if (name && !isDns1123Label(name)) r.fail([...ia, "port", "name"], `invalid port name: ${JSON.stringify(name)} (a DNS-1123 label: letters, digits and '-', at most 63)`);
+    const protocol = r.str(port.protocol, [...ia, "port", "protocol"], false, 256) ?? "";
+    const known = parseProtocol(protocol);
+    if (known === undefined) r.fail([...ia, "port", "protocol"], `unsupported protocol: ${protocol}`);
+    const number = r.port(port.number, [...ia, "port", "number"], true);
+    if (number !== undefined && ports.has(number)) r.fail([...ia, "port", "number"], "sidecar: ports on IP bound listeners must be unique");
+    if (number !== undefined) ports.add(number);
+    const bind = r.str(o.bind, [...ia, "bind"], false, 256);
+    if (bind && isIP(bind) === 0) r.fail([...ia, "bind"], `${pathName([...ia, "bind"])}: ${JSON.stringify(bind)} is not an IP address`);
+    const endpoint = r.str(o.defaultEndpoint, [...ia, "defaultEndpoint"], false, 256);
+    if (endpoint) defaultEndpointProblem(endpoint, (why) => r.fail([...ia, "defaultEndpoint"], why));
+    const tls = r.obj(o.tls, [...ia, "tls"], false);
+    if (tls) {
+      if (Array.isArray(tls.subjectAltNames) && tls.subjectAltNames.length > 0) r.fail([...ia, "tls", "subjectAltNames"], "sidecar: subjectAltNames is not supported in ingress tls");
+      if (tls.httpsRedirect === true) r.fail([...ia, "tls", "httpsRedirect"], "sidecar: httpsRedirect is not supported");
+      if (tls.credentialName) r.fail([...ia, "tls", "credentialName"], "sidecar: credentialName is not currently supported");
+      if (tls.mode === "ISTIO_MUTUAL" || tls.mode === "AUTO_PASSTHROUGH") r.fail([...ia, "tls", "mode"], `configuration is invalid: cannot set mode to ${tls.mode} in sidecar ingress tls`);
+      if (known !== undefined && !isTlsProtocol(known)) r.fail([...ia, "tls"], "server cannot have TLS settings for non HTTPS/TLS ports");
+    }
+  });
+}
+
+/** `127.0.0.1:PORT`, `0.0.0.0:PORT`, `[::1]:PORT`, `[::]:PORT`, `:PORT` or `unix://PATH`. */
+function defaultEndpointProblem(endpoint: string, fail: (why: string) => void): void {
+  if (endpoint.startsWith("unix://")) {
+    const problem = unixAddressProblem(endpoint.slice("unix://".length));
+    if (problem) fail(`defaultEndpoint ${JSON.stringify(endpoint)}: ${problem}`);
+    return;
+  }
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(endpoint);
+  if (!m) return fail(`defaultEndpoint ${JSON.stringify(endpoint)} is not HOST:PORT`);
+  const host = m[1] ?? m[2] ?? "";
+  if (!DEFAULT_ENDPOINT_HOSTS.includes(host)) fail("sidecar: defaultEndpoint must be of form 127.0.0.1:<port>,0.0.0.0:<port>,[::1]:port,[::]:port,unix://filepath or unset");
+  const port = /^\d+$/.test(m[3]!) ? Number(m[3]) : NaN;
+  if (Number.isNaN(port)) fail(`sidecar: defaultEndpoint port (${m[3]}) is not a number`);
+  else if (port < 1 || port > 65535) fail(`sidecar: defaultEndpoint port ${port} is not a port number 1..65535`);
 }
 
 /** The listener's port: 0 is a unix socket listener (with a unix:// bind), as Istio allows. */
