@@ -32,7 +32,7 @@ test("valid files and directories: exit 0, warnings listed, a summary line", () 
   const r = cli(["--mesh-networks", join(PROJECT_ROOT, "examples", "mesh-networks.yaml"), join(PROJECT_ROOT, "examples", "registry"), join(PROJECT_ROOT, "examples", "istio"), join(PROJECT_ROOT, "test", "fixtures", "istio", "valid.yaml")]);
   assert.is(r.status, 0, r.stdout + r.stderr);
   const lines = r.stdout.trim().split("\n");
-  assert.match(lines.at(-1)!, /^valid: 6 files, \d+ resources, 0 errors, \d+ warnings$/);
+  assert.match(lines.at(-1)!, /^valid: 7 files, \d+ resources, 0 errors, \d+ warnings$/, "six registry files and the meshNetworks file");
   assert.ok(lines.some((l) => /valid\.yaml:\d+:\d+: warning: spec\.subjectAltNames is ignored/.test(l)), r.stdout);
 });
 
@@ -83,6 +83,9 @@ test("--mesh-networks is checked too; no path is a usage error (exit 2); a missi
 test("--planes is checked too: the README's example is valid, a bad one is refused with its place", () => {
   const good = cli(["--planes", join(PROJECT_ROOT, "examples", "planes.yaml")]);
   assert.is(good.status, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, /^valid: 1 file, 0 resources, 0 errors, 0 warnings$/m, "the planes file counts as a file checked");
+  const missing = cli(["--planes", join(dir, "nope.yaml")]);
+  assert.equal([missing.status, missing.stdout.trim().split("\n")], [1, [`${join(dir, "nope.yaml")}:0: no such file`, "invalid: 0 files, 0 resources, 1 error, 0 warnings"]]);
   writeFileSync(join(dir, "planes.yaml"), "planes:\n- name: data\n  cidrs: [10.0.0.0/8, 10.1.0.0/16]\n  connectTimeout: soon\n");
   const bad = cli(["--planes", join(dir, "planes.yaml")]);
   assert.is(bad.status, 1);

@@ -17,8 +17,13 @@ export async function validateCommand(args: string[], out: (line: string) => voi
   if (positionals.length === 0 && !values["mesh-networks"] && !values.planes) throw new ValidateUsageError("validate: name at least one registry file or directory (- reads standard input), --mesh-networks FILE or --planes FILE");
   if (positionals.filter((p) => p === "-").length > 1) throw new ValidateUsageError("validate: standard input (-) can be named once");
   const result = await checkPaths(positionals, readStdin);
-  if (values["mesh-networks"]) for (const p of fileProblems(values["mesh-networks"], (text, file) => { const r = parseMeshNetworks(text, file); return { errors: r.errors, warnings: r.warnings }; })) result.problems.push(p);
-  if (values.planes) for (const p of fileProblems(values.planes, (text, file) => ({ errors: parsePlanes(text, file).errors, warnings: [] }))) result.problems.push(p);
+  // Counted among the files checked, as the registry's are.
+  const beside = (file: string, problems: Problem[] | undefined) => {
+    if (problems) result.files.push(file);
+    for (const p of problems ?? [{ file, line: 0, reason: "no such file", severity: "error" as const }]) result.problems.push(p);
+  };
+  if (values["mesh-networks"]) beside(values["mesh-networks"], fileProblems(values["mesh-networks"], (text, file) => { const r = parseMeshNetworks(text, file); return { errors: r.errors, warnings: r.warnings }; }));
+  if (values.planes) beside(values.planes, fileProblems(values.planes, (text, file) => ({ errors: parsePlanes(text, file).errors, warnings: [] })));
   const errors = result.problems.filter((p) => p.severity === "error").length;
   const warnings = result.problems.length - errors;
   if (values.json) {
@@ -30,13 +35,14 @@ export async function validateCommand(args: string[], out: (line: string) => voi
   return errors === 0 ? 0 : 1;
 }
 
-/** The problems of a file `serve` reads beside the registry (--mesh-networks, --planes). */
-function fileProblems(file: string, parse: (text: string, file: string) => { errors: RegistryError[]; warnings: RegistryError[] }): Problem[] {
+/** The problems of a file `serve` reads beside the registry (--mesh-networks, --planes); undefined when there is no such file. */
+function fileProblems(file: string, parse: (text: string, file: string) => { errors: RegistryError[]; warnings: RegistryError[] }): Problem[] | undefined {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    return [{ file, line: 0, reason: (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message, severity: "error" }];
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    return [{ file, line: 0, reason: (err as Error).message, severity: "error" }];
   }
   const r = parse(text, file);
   return [...r.errors.map((e): Problem => ({ ...e, severity: "error" })), ...r.warnings.map((w): Problem => ({ ...w, severity: "warning" }))];
