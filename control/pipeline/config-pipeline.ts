@@ -77,7 +77,9 @@ export class ConfigPipeline {
   /** Route domain keys of the current version by namespace and DNS domain. */
   private readonly routeDomains = new Map<string, string>();
   /** Configs of the current version by key(); only those some connected proxy uses. */
-  private readonly configs = new Map<string, ProxyConfig>();
+  private configs = new Map<string, ProxyConfig>();
+  /** The previous version's: a proxy whose shared part was kept and whose node IPs no change touched keeps its config. */
+  private previousConfigs = new Map<string, ProxyConfig>();
   /** How many retained proxies use each of those keys. */
   private readonly users = new Map<string, number>();
   /** Source address -> the bytes that bind a cluster to it. */
@@ -102,6 +104,7 @@ export class ConfigPipeline {
     this.interned = new Interner();
     this.setRegistry(this.current);
     this.previous.clear();
+    this.previousConfigs.clear();
   }
 
   get registry(): Registry {
@@ -115,6 +118,7 @@ export class ConfigPipeline {
     // Kept for one version: what nobody asked for in between is not worth keeping.
     if (this.shared.size > 0) [this.previous, this.shared] = [this.shared, this.previous];
     this.shared.clear();
+    if (this.configs.size > 0) [this.previousConfigs, this.configs] = [this.configs, this.previousConfigs];
     this.scopes.clear();
     this.routeDomains.clear();
     this.configs.clear();
@@ -135,7 +139,8 @@ export class ConfigPipeline {
    */
   configFor(proxy: ProxyIdentity, via?: string): ProxyConfig {
     const key = this.key(proxy, via);
-    let config = this.configs.get(key);
+    let config = this.configs.get(key) ?? this.kept(key, proxy);
+    if (config && this.users.has(key)) this.configs.set(key, config);
     if (!config) {
       const shared = this.sharedPart(viewOf(proxy, this.options));
       const own = proxyConfig(shared.config, proxy, this.options, via, this.interned);
@@ -150,6 +155,23 @@ export class ConfigPipeline {
       if (this.users.has(key)) this.configs.set(key, config);
     }
     return config;
+  }
+
+  /**
+   * The previous version's config for `key`, when nothing it was built from changed: its shared part
+   * was kept (the same packed layer) and no service on its node IPs came or left since the version it
+   * was built for (its inbound part and loop guard come from those). Handed out as the same snapshot, so
+   * its stream is not even compared again.
+   */
+  private kept(key: string, proxy: ProxyIdentity): ProxyConfig | undefined {
+    const prev = this.previousConfigs.get(key);
+    if (!prev) return undefined;
+    const query = this.versionQuery();
+    if (query.since?.registry !== prev.shared.registry) return undefined;
+    for (const ip of this.nodeIps(proxy)) if (query.since.touched.has(ip)) return undefined;
+    const shared = this.sharedPart(viewOf(proxy, this.options));
+    if (shared.layer !== prev.snapshot.shared) return undefined;
+    return new ProxyConfig(shared.config, prev.own, prev.bound, prev.snapshot);
   }
 
   /** A cluster's bytes that bind it to `source` (none: unbound), encoded once per address. */

@@ -42,10 +42,18 @@ export class RegistryQuery {
   /** Services by namespace, in registry order, filled on first need. */
   private readonly byNamespace = new Map<string, Service[]>();
 
+  /**
+   * When this index was updated from the previous version's: that version's registry, and the IPs of
+   * the endpoints of every service that came or left since. Nothing on other IPs has changed instances.
+   */
+  readonly since?: { registry: Registry; touched: ReadonlySet<string> };
+
   constructor(readonly registry: Registry, previous?: RegistryQuery) {
-    const updated = previous && this.update(previous);
+    const touched = new Set<string>();
+    const updated = previous && this.update(previous, touched);
     this.base = updated ? previous.base : this.index();
     this.changed = updated ?? new Map();
+    if (updated) this.since = { registry: previous.registry, touched };
   }
 
   /**
@@ -106,7 +114,7 @@ export class RegistryQuery {
    * The previous version's differences from the shared full index, with the services that left taken
    * out and those that came added: O(changed). None (build a full index) once they outgrow an eighth of it.
    */
-  private update(previous: RegistryQuery): Map<string, readonly Service[]> | undefined {
+  private update(previous: RegistryQuery, touched: Set<string>): Map<string, readonly Service[]> | undefined {
     if (mostlyNew(previous.registry.services, this.registry.services)) return undefined;
     const before = new Set(previous.registry.services);
     const came = this.registry.services.filter((s) => !before.has(s));
@@ -117,11 +125,16 @@ export class RegistryQuery {
     // Lists are shared with the previous versions: replaced, never changed in place.
     const changed = new Map(previous.changed);
     for (const service of left) {
-      for (const e of service.endpoints) if (isIp(e)) changed.set(e.address, previous.at(e.address).filter((s) => !left.has(s)));
+      for (const e of service.endpoints) {
+        if (!isIp(e)) continue;
+        touched.add(e.address);
+        changed.set(e.address, previous.at(e.address).filter((s) => !left.has(s)));
+      }
     }
     for (const service of came) {
       for (const e of service.endpoints) {
         if (!isIp(e)) continue;
+        touched.add(e.address);
         const list = changed.get(e.address) ?? previous.base.get(e.address) ?? [];
         if (list.at(-1) !== service) changed.set(e.address, [...list, service]);
       }

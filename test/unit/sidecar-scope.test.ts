@@ -183,13 +183,22 @@ test("a change to one namespace rebuilds the views that import it; the others ke
   };
   const pipeline = new ConfigPipeline(OPTS);
   const shop = proxy("10.1.0.7", "shop"), bank = proxy("10.2.0.7", "bank"), ledgerHost = proxy("10.2.0.1", "bank");
+  // A shop proxy that hosts the ledger's instance: its view is kept, its inbound part must not be.
+  const shopOnLedgerIp = proxy("10.2.0.1", "shop");
+  for (const p of [shop, bank, ledgerHost, shopOnLedgerIp]) pipeline.retain(p);
   pipeline.setRegistry(build("10.2.0.1"));
   const before = [shop, bank, ledgerHost].map((p) => pipeline.configFor(p));
+  const hostBefore = pipeline.configFor(shopOnLedgerIp);
+  assert.ok(hostBefore.resources().listeners.some((l) => l.name === "10.2.0.1_9080"));
   // The bank's ledger moves to 10.2.0.5: shop's view is untouched, bank's is rebuilt.
   const moved = build("10.2.0.5");
   pipeline.setRegistry(moved);
   const after = [shop, bank, ledgerHost].map((p) => pipeline.configFor(p));
-  assert.ok(after[0]!.snapshot.shared === before[0]!.snapshot.shared, "shop's packed shared layer is the same object");
+  assert.ok(after[0]!.snapshot === before[0]!.snapshot, "shop's proxy keeps its very snapshot: nothing it was built from changed");
+  assert.ok(after[2]!.snapshot !== before[2]!.snapshot && after[1]!.snapshot !== before[1]!.snapshot, "the bank's proxies are built again");
+  const hostAfter = pipeline.configFor(shopOnLedgerIp);
+  assert.ok(hostAfter.snapshot.shared === hostBefore.snapshot.shared, "its shared layer is kept");
+  assert.not.ok(hostAfter.resources().listeners.some((l) => l.name === "10.2.0.1_9080"), "but the instance that left its node IP is gone");
   assert.ok(after[0]!.shared.registry === moved, "re-pointed at the new registry");
   assert.ok(after[1]!.snapshot.shared !== before[1]!.snapshot.shared, "bank's view is rebuilt");
   assert.match(JSON.stringify(after[1]!.resources().endpoints), /10\.2\.0\.5/);
