@@ -139,11 +139,17 @@ export class ConfigPipeline {
    */
   configFor(proxy: ProxyIdentity, via?: string): ProxyConfig {
     const key = this.key(proxy, via);
-    let config = this.configs.get(key) ?? this.kept(key, proxy);
-    if (config && this.users.has(key)) this.configs.set(key, config);
+    let config = this.configs.get(key);
     if (!config) {
       const shared = this.sharedPart(viewOf(proxy, this.options));
-      const own = proxyConfig(shared.config, proxy, this.options, via, this.interned);
+      const prev = this.unchangedOwn(key, proxy, shared.config);
+      if (prev && prev.snapshot.shared === shared.layer) {
+        // Nothing it was built from changed: the very snapshot, so its stream is not even compared again.
+        config = new ProxyConfig(shared.config, prev.own, prev.bound, prev.snapshot);
+        if (this.users.has(key)) this.configs.set(key, config);
+        return config;
+      }
+      const own = prev?.own ?? proxyConfig(shared.config, proxy, this.options, via, this.interned);
       const bound = boundGroups(shared.config, proxy, this.options);
       const parts = bound.map((g): BoundPart => {
         let base = shared.bound.get(g.key);
@@ -151,27 +157,25 @@ export class ConfigPipeline {
         return { base, ...this.sourceSuffix(g.source) };
       });
       const boundTypes = parts.length > 0 ? [new BoundType(TYPE_URL.cluster, parts)] : [];
-      config = new ProxyConfig(shared.config, own, bound, new Snapshot(shared.layer, Layer.pack(this.packer, own), boundTypes));
+      config = new ProxyConfig(shared.config, own, bound, new Snapshot(shared.layer, prev?.snapshot.own ?? Layer.pack(this.packer, own), boundTypes));
       if (this.users.has(key)) this.configs.set(key, config);
     }
     return config;
   }
 
   /**
-   * The previous version's config for `key`, when nothing it was built from changed: its shared part
-   * was kept (the same packed layer) and no service on its node IPs came or left since the version it
-   * was built for (its inbound part and loop guard come from those). Handed out as the same snapshot, so
-   * its stream is not even compared again.
+   * The previous version's config for `key` when its own part (inbound listeners and clusters, the
+   * loop guard's configurations) is still what a build would give: no service on its node IPs came or
+   * left since the version it was built for, which is where that part comes from, and its view still
+   * has HTTP routes exactly when it had (the HTTP guard's configuration goes with them).
    */
-  private kept(key: string, proxy: ProxyIdentity): ProxyConfig | undefined {
+  private unchangedOwn(key: string, proxy: ProxyIdentity, shared: SharedConfig): ProxyConfig | undefined {
     const prev = this.previousConfigs.get(key);
-    if (!prev) return undefined;
-    const query = this.versionQuery();
-    if (query.since?.registry !== prev.shared.registry) return undefined;
-    for (const ip of this.nodeIps(proxy)) if (query.since.touched.has(ip)) return undefined;
-    const shared = this.sharedPart(viewOf(proxy, this.options));
-    if (shared.layer !== prev.snapshot.shared) return undefined;
-    return new ProxyConfig(shared.config, prev.own, prev.bound, prev.snapshot);
+    if (!prev || (prev.shared.routes.length === 0) !== (shared.routes.length === 0)) return undefined;
+    const since = this.versionQuery().since;
+    if (since?.registry !== prev.shared.registry) return undefined;
+    for (const ip of this.nodeIps(proxy)) if (since.touched.has(ip)) return undefined;
+    return prev;
   }
 
   /** A cluster's bytes that bind it to `source` (none: unbound), encoded once per address. */
