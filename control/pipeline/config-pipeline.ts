@@ -6,8 +6,10 @@
 //   -> snapshot = shared layer + own layer.
 // Proxies that report the same node IPs and view get the same config object (and the same address the
 // control plane was reached at, when the loop guard module is fetched from there); proxies of one
-// network whose namespaces see the same services share the shared layer (and with it the outbound
-// route configurations), unless their DNS domains give HTTP services different short names. Interning and packing caches
+// network whose namespaces and Sidecars give them the same services share the shared layer (and with it
+// the outbound route configurations), unless their DNS domains give HTTP services different short names.
+// Across versions, a view whose services are the very same objects keeps its shared part, and a proxy
+// whose node IPs no change touched keeps its own part: a change costs the views and proxies it reaches. Interning and packing caches
 // belong to this instance, so two control planes in one process share nothing.
 import { hash } from "node:crypto";
 import { decide, type Decision } from "../generation/decisions.ts";
@@ -78,7 +80,7 @@ export class ConfigPipeline {
   private readonly routeDomains = new Map<string, string>();
   /** Configs of the current version by key(); only those some connected proxy uses. */
   private configs = new Map<string, ProxyConfig>();
-  /** The previous version's: a proxy whose shared part was kept and whose node IPs no change touched keeps its config. */
+  /** The previous version's: a proxy whose node IPs no change touched keeps its own part, and its whole config when its shared part was kept too. */
   private previousConfigs = new Map<string, ProxyConfig>();
   /** How many retained proxies use each of those keys. */
   private readonly users = new Map<string, number>();

@@ -183,7 +183,8 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
     await core.createNamespace({ body: { metadata: { name: ns } } });
     await createServices(ns, ["only"]);
     const cluster = await watch({ token: kube.limitedToken, forbiddenRetryMs: 300 });
-    await until(cluster, (s) => s.status.services.forbidden !== undefined, "services refused");
+    // Each kind is listed on its own: wait for both refusals the assertions below read.
+    await until(cluster, (s) => s.status.services.forbidden !== undefined && s.status.endpointSlices.forbidden !== undefined, "services and endpointslices refused");
     const st = cluster.state().status;
     assert.match(st.services.forbidden!, /^forbidden: cannot list services \(v1\) in all namespaces: services is forbidden: User "limited" cannot list resource "services" in API group "" at the cluster scope/);
     assert.match(st.endpointSlices.forbidden!, /^forbidden: cannot list endpointslices \(discovery\.k8s\.io\/v1\) in all namespaces: /);
@@ -197,7 +198,7 @@ whenAvailable(kubeApiserverUnavailableReason(), "Kubernetes watch", (test) => {
     const rules: k8s.V1PolicyRule[] = [
       { apiGroups: [""], resources: ["services", "pods"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
-      { apiGroups: ["networking.istio.io"], resources: ["serviceentries", "workloadentries"], verbs: ["list", "watch"] },
+      { apiGroups: ["networking.istio.io"], resources: ["serviceentries", "workloadentries", "sidecars"], verbs: ["list", "watch"] },
     ];
     // A Role in one namespace: a watch of that namespace works, the cluster-wide one is still refused.
     await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: "reader" }, rules } });
