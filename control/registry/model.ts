@@ -95,7 +95,7 @@ export interface EgressHost {
 }
 
 export interface SidecarEgress {
-  /** Only this port of the services it imports; undefined: every port (the catch-all listener). */
+  /** Only this port of the services it imports; undefined: every port (the catch-all listener); 0: a unix socket listener, which imports nothing multiplane serves. */
   port?: number;
   hosts: EgressHost[];
 }

@@ -46,7 +46,7 @@ test("accepted but not served as written: each such field is warned about by nam
     "workload selector specified without labels", "partial wildcard \"*x\"", "port 3 is UDP: no listener or cluster is built for it",
     "spec.endpoints[0].labels select nothing here", "spec.endpoints[2].address is unset with network \"n2\"", "spec.ports is empty",
     "sidecar: workloadSelector has no labels, will be applied to all services in namespace", "spec.ingress is ignored",
-    "spec.egress[1].bind is ignored", "spec.egress[1].captureMode NONE is ignored", "unix domain socket egress listeners are not served",
+    "spec.egress[1].bind is ignored", "spec.egress[1].captureMode NONE is ignored", "unix domain socket egress listeners are not served by multiplane; its hosts are not imported",
   ]) assert.ok(warnings.some((w) => w.includes(expected)), `no warning ${JSON.stringify(expected)} among\n  ${warnings.join("\n  ")}`);
 });
 

@@ -98,6 +98,8 @@ test("hosts: wildcard names, any namespace, exclusions by namespace and by host,
   assert.equal(scoped(`{egress: [{hosts: ["*/*", "~/*.svc.cluster.local"]}]}`), ["api.example.com", "cdn.example.com"]);
   assert.equal(scoped(`{egress: [{hosts: ["~/*"]}]}`), []);
   assert.equal(scoped(`{egress: [{hosts: ["bank/cart.shop.svc.cluster.local"]}]}`), [], "a host is imported from the namespace named only");
+  // A unix-socket listener imports for the socket only, which is not served: nothing, not Istio's default of everything.
+  assert.equal(scoped(`{egress: [{port: {number: 0, protocol: HTTP, name: uds}, bind: "unix:///run/app.sock", hosts: ["*/*"]}]}`), []);
 });
 
 test("an egress listener with a port imports its hosts on that port only; the catch-all adds every port", () => {

@@ -77,7 +77,8 @@ function readEgress(r: Reader, v: unknown, at: Path): SidecarEgress[] {
     if (capture !== undefined && capture !== "" && !CAPTURE_MODES.includes(capture)) r.fail([...ea, "captureMode"], `${pathName([...ea, "captureMode"])} ${capture} is not one of ${CAPTURE_MODES.join(", ")}`);
     else if (capture && capture !== "DEFAULT") r.warn([...ea, "captureMode"], `${pathName([...ea, "captureMode"])} ${capture} is ignored: traffic capture is set up by \`multiplane capture\`, not per listener`);
     const hosts = readHosts(r, o.hosts, [...ea, "hosts"]);
-    if (port === 0) return void r.warn(ea, `${pathName(ea)}: unix domain socket egress listeners are not served by multiplane; ignored`);
+    // Kept as port 0, which no service port matches: its hosts are imported for the socket only, which multiplane does not serve.
+    if (port === 0) r.warn(ea, `${pathName(ea)}: unix domain socket egress listeners are not served by multiplane; its hosts are not imported`);
     out.push({ ...(port !== undefined ? { port } : {}), hosts });
   });
   return out;
