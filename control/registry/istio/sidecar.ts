@@ -55,6 +55,7 @@ function readEgress(r: Reader, v: unknown, at: Path): SidecarEgress[] {
   const list = r.list(v, at, false, 256) ?? [];
   const out: SidecarEgress[] = [];
   const ports = new Set<number>();
+  const sockets = new Set<unknown>();
   let catchAll = false;
   list.forEach((e, i) => {
     const ea = [...at, i];
@@ -68,7 +69,10 @@ function readEgress(r: Reader, v: unknown, at: Path): SidecarEgress[] {
       catchAll = true;
     } else {
       port = readPort(r, o.port, [...ea, "port"], o.bind);
-      if (port !== undefined && ports.has(port)) r.fail([...ea, "port"], "sidecar: ports on IP bound listeners must be unique");
+      if (port === 0) {
+        if (sockets.has(o.bind)) r.fail([...ea, "bind"], "sidecar: unix domain socket values for listeners must be unique");
+        sockets.add(o.bind);
+      } else if (port !== undefined && ports.has(port)) r.fail([...ea, "port"], "sidecar: ports on IP bound listeners must be unique");
       if (port !== undefined) ports.add(port);
     }
     const bind = r.str(o.bind, [...ea, "bind"], false, 256);
