@@ -4,15 +4,15 @@
 //  1. Cold: serve() with --kubeconfig until every Service serves (list, translate, build), per round.
 //  2. N proxies (bench/mesh-clients.ts; proxy i's node id names pod bench-i) connect; then one
 //     EndpointSlice edit moves service 7's first endpoint, and every proxy is timed until it has
-//     received and ACKed the new address. The control plane's RSS: idle, connected, peak.
+//     received and ACKed the new address. The control plane's RSS: idle, connected, peak (it runs in
+//     a process of its own for this part, bench/mesh-server.ts, so the figures are its own).
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { serve } from "../control/serve/serve.ts";
-import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 import { startKubeApiserver } from "../test/support/kube-apiserver.ts";
-import { endpointIp, isHttpService, routeNames, servicePort } from "./mesh.ts";
+import { endpointIp, isHttpService, MeshServer, routeNames, servicePort } from "./mesh.ts";
 
 export interface KubernetesResult {
   services: number;
@@ -30,7 +30,6 @@ export interface KubernetesResult {
 }
 
 const NS = "bench";
-const MB = 2 ** 20;
 
 /** Runs `count` tasks, `width` at a time. */
 async function inParallel(count: number, width: number, task: (i: number) => Promise<unknown>): Promise<void> {
@@ -79,23 +78,21 @@ export async function kubernetesBench(services: number, proxies: number, protoco
       await cp.stop();
     }
 
-    let peak = 0;
-    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
-    const cp = await serve({ kubernetes: { kubeconfig }, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log: () => {} });
-    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${cp.xds.port}`, String(proxies), protocol, routeNames(services).join(",")], { stdio: ["pipe", "pipe", "inherit"] });
+    // The control plane under test in a process of its own, as the meshes' (bench/mesh-server.ts).
+    const { server, port } = await MeshServer.start({ kubeconfig });
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${port}`, String(proxies), protocol, routeNames(services).join(",")], { stdio: ["pipe", "pipe", "inherit"] });
     const lines = createInterface({ input: child.stdout! });
     const next = () => new Promise<any>((resolve, reject) => {
       lines.once("line", (l) => resolve(JSON.parse(l)));
       child.once("exit", (code) => reject(new Error(`mesh clients exited (${code})`)));
     });
     try {
-      while (cp.store.registry.services.length < services) await new Promise((res) => setTimeout(res, 5));
-      const idle = process.memoryUsage().rss;
-      peak = idle;
+      await server.servingAtLeast(services);
+      const idle = await server.sample();
       const tConnect = performance.now();
       await next(); // {"ready": N}
       const connectMs = performance.now() - tConnect;
-      const connected = peak;
+      const connected = await server.sample();
       const latenciesMs: number[] = [];
       for (let round = 1; round <= rounds; round++) {
         // Service i's first endpoint moves; proxy i (if there is one) hosts it.
@@ -109,11 +106,11 @@ export async function kubernetesBench(services: number, proxies: number, protoco
         if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
         latenciesMs.push(...one);
       }
-      return { services, pods: proxies, proxies, protocol, populateMs, loadMs, connectMs, latenciesMs, rssMb: { idle: idle / MB, connected: connected / MB, peak: peak / MB } };
+      const after = await server.sample();
+      return { services, pods: proxies, proxies, protocol, populateMs, loadMs, connectMs, latenciesMs, rssMb: { idle: idle.rssMb, connected: connected.peakMb, peak: Math.max(connected.peakMb, after.peakMb) } };
     } finally {
-      clearInterval(sampler);
       child.kill();
-      await cp.stop();
+      await server.stop();
     }
   } finally {
     await kube.stop();

@@ -1,10 +1,11 @@
-// Child process of bench/mesh.ts: the control plane under test, alone in its process, so the memory
-// and CPU figures are its own (in the benchmark's process, what its earlier sections left on the heap
-// counted too). One JSON object per line:
-//   argv   REGISTRY_DIR [PLANES_FILE]
-//   stdout {"port": N, "loadMs": L}                    serving (registry loaded)
-//   stdout {"applied": "<ns>"}                         a "registry v..." log line, at process.hrtime (the
-//                                                      monotonic clock every process of the benchmark shares)
+// Child process of bench/mesh.ts and bench/kubernetes.ts: the control plane under test, alone in its
+// process, so the memory and CPU figures are its own (in the benchmark's process, what its earlier
+// sections left on the heap counted too). One JSON object per line:
+//   argv   REGISTRY_DIR [PLANES_FILE] | --kubeconfig FILE
+//   stdout {"port": N, "loadMs": L}                    serving (a file registry is loaded by then)
+//   stdout {"applied": "<ns>", "services": S}          a "registry v..." log line, at process.hrtime (the
+//                                                      monotonic clock every process of the benchmark shares),
+//                                                      and how many services that version serves
 //   stdin  {"cmd": "sample"}                           -> {"cpuMs": C, "rssMb": R, "peakMb": P}: CPU so far,
 //                                                      RSS now and its peak since the previous sample
 //   stdin  {"cmd": "profile-start"}                    -> {"profiling": true}
@@ -17,7 +18,8 @@ import { createInterface } from "node:readline";
 import { serve } from "../control/serve/serve.ts";
 import { LOOP_GUARD_WASM } from "../envoy/paths.ts";
 
-const [dir, planesFile] = process.argv.slice(2) as [string, string?];
+const args = process.argv.slice(2);
+const source = args[0] === "--kubeconfig" ? { kubernetes: { kubeconfig: args[1]! } } : { registry: args[0]!, ...(args[1] ? { planesFile: args[1] } : {}) };
 const MB = 2 ** 20;
 const out = (o: object) => process.stdout.write(JSON.stringify(o) + "\n");
 
@@ -25,9 +27,13 @@ let peak = process.memoryUsage().rss;
 setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20).unref();
 const budgetMb = process.env.MESH_SEND_BUDGET_MB;
 const sendBudget = budgetMb === undefined ? {} : { sendBudget: { maxBytes: Number(budgetMb) > 0 ? Number(budgetMb) * MB : Infinity } };
-const log = (line: string) => { if (line.startsWith("registry v")) out({ applied: process.hrtime.bigint().toString() }); };
+// "registry v3: 10000 services from 10000 resources" (serve/events.ts).
+const log = (line: string) => {
+  const m = /^registry v\d+: (\d+) services/.exec(line);
+  if (m) out({ applied: process.hrtime.bigint().toString(), services: Number(m[1]) });
+};
 const t = performance.now();
-const cp = await serve({ registry: dir, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log, ...sendBudget, ...(planesFile ? { planesFile } : {}) });
+const cp = await serve({ ...source, xdsPort: 0, httpPort: false, loopGuard: { wasmPath: LOOP_GUARD_WASM }, log, ...sendBudget });
 out({ port: cp.xds.port, loadMs: performance.now() - t });
 process.on("SIGTERM", () => void cp.stop().then(() => process.exit(0)));
 

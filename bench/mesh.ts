@@ -115,16 +115,23 @@ type Sample = { cpuMs: number; rssMb: number; peakMb: number };
  * The control plane in its own process (bench/mesh-server.ts), driven by messages: its CPU and RSS, the
  * time each registry version applied, and (MESH_SERVER_PROF=DIR) CPU profiles of the connect and the change.
  */
-class MeshServer {
+export class MeshServer {
   private readonly next: <T>(match: (o: any) => boolean) => Promise<T>;
   private readonly applied: bigint[] = [];
+  private services = 0;
 
   constructor(readonly child: ChildProcess) {
-    this.next = jsonLines(child, "mesh server", (o) => { if ("applied" in o) this.applied.push(BigInt(o.applied)); });
+    this.next = jsonLines(child, "mesh server", (o) => {
+      if (!("applied" in o)) return;
+      this.applied.push(BigInt(o.applied));
+      this.services = o.services;
+    });
   }
 
-  static async start(dir: string, planesFile?: string): Promise<{ server: MeshServer; port: number; loadMs: number }> {
-    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./mesh-server.ts", import.meta.url)), dir, ...(planesFile ? [planesFile] : [])], { stdio: ["pipe", "pipe", "inherit"] });
+  /** `source`: a registry directory (and planes file), or a kubeconfig for the Kubernetes registry. */
+  static async start(source: { dir: string; planesFile?: string } | { kubeconfig: string }): Promise<{ server: MeshServer; port: number; loadMs: number }> {
+    const args = "kubeconfig" in source ? ["--kubeconfig", source.kubeconfig] : [source.dir, ...(source.planesFile ? [source.planesFile] : [])];
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./mesh-server.ts", import.meta.url)), ...args], { stdio: ["pipe", "pipe", "inherit"] });
     const server = new MeshServer(child);
     const { port, loadMs } = await server.next<{ port: number; loadMs: number }>((o) => "port" in o);
     return { server, port, loadMs };
@@ -132,6 +139,11 @@ class MeshServer {
 
   private send(o: object): void {
     this.child.stdin!.write(JSON.stringify(o) + "\n");
+  }
+
+  /** Resolves once a registry version with at least `n` services serves. */
+  async servingAtLeast(n: number): Promise<void> {
+    while (this.services < n) await this.next((o) => "applied" in o);
   }
 
   sample(): Promise<Sample> {
@@ -190,7 +202,7 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   const planesFile = planes && `${dir}.planes.yaml`;
   if (planesFile) writeFileSync(planesFile, meshPlanesYaml(services, planes!));
   for (let i = 0; i < services; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceEntryYaml(i, undefined, scoped));
-  const { server, port, loadMs } = await MeshServer.start(dir, planesFile);
+  const { server, port, loadMs } = await MeshServer.start({ dir, ...(planesFile ? { planesFile } : {}) });
   const idle = await server.sample();
   const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${port}`, String(proxies), protocol, routeNames(services).join(","), scoped ? "scoped" : ""], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
