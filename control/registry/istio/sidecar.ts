@@ -4,7 +4,7 @@
 // service claims go (outboundTrafficPolicy). What Istio accepts but multiplane does not serve (ingress
 // listeners, bind addresses, capture modes) is a warning naming the field.
 import { isIP } from "node:net";
-import { isDns1123Label, isTlsProtocol, parseProtocol, unixAddressProblem, wildcardDomainProblem } from "./syntax.ts";
+import { isDns1123Label, isPartialWildcard, isTlsProtocol, parseProtocol, unixAddressProblem, wildcardDomainProblem, type KnownProtocol } from "./syntax.ts";
 import type { EgressHost, Sidecar, SidecarEgress } from "../model.ts";
 import { pathName, Reader, type Obj, type Path } from "./reader.ts";
 import { readLabels } from "./workload.ts";
@@ -68,7 +68,7 @@ function readEgress(r: Reader, v: unknown, at: Path): SidecarEgress[] {
       if (i !== list.length - 1) r.fail(ea, "sidecar: the egress listener with empty port should be the last listener in the list");
       catchAll = true;
     } else {
-      port = readPort(r, o.port, [...ea, "port"], o.bind);
+      port = readPort(r, o.port, [...ea, "port"], { bind: o.bind })?.number;
       if (port === 0) {
         if (sockets.has(o.bind)) r.fail([...ea, "bind"], "sidecar: unix domain socket values for listeners must be unique");
         sockets.add(o.bind);
@@ -97,16 +97,9 @@ function readIngress(r: Reader, v: unknown, at: Path): void {
     if (!o) return;
     r.known(o, ia, INGRESS_FIELDS);
     if (o.port == null) return void r.fail(ia, "sidecar: port is required for ingress listeners");
-    const port = r.obj(o.port, [...ia, "port"], true);
+    const port = readPort(r, o.port, [...ia, "port"]);
     if (!port) return;
-    r.known(port, [...ia, "port"], PORT_FIELDS);
-    if (port.targetPort != null && port.targetPort !== 0) r.fail([...ia, "port", "targetPort"], "targetPort has no impact on Sidecars");
-    const name = r.str(port.name, [...ia, "port", "name"], false, 256);
-    if (name && !isDns1123Label(name)) r.fail([...ia, "port", "name"], `invalid port name: ${JSON.stringify(name)} (a DNS-1123 label: letters, digits and '-', at most 63)`);
-    const protocol = r.str(port.protocol, [...ia, "port", "protocol"], false, 256) ?? "";
-    const known = parseProtocol(protocol);
-    if (known === undefined) r.fail([...ia, "port", "protocol"], `unsupported protocol: ${protocol}`);
-    const number = r.port(port.number, [...ia, "port", "number"], true);
+    const { number, protocol: known } = port;
     if (number !== undefined && ports.has(number)) r.fail([...ia, "port", "number"], "sidecar: ports on IP bound listeners must be unique");
     if (number !== undefined) ports.add(number);
     const bind = r.str(o.bind, [...ia, "bind"], false, 256);
@@ -140,21 +133,26 @@ function defaultEndpointProblem(endpoint: string, fail: (why: string) => void): 
   else if (port < 1 || port > 65535) fail(`sidecar: defaultEndpoint port ${port} is not a port number 1..65535`);
 }
 
-/** The listener's port: 0 is a unix socket listener (with a unix:// bind), as Istio allows. */
-function readPort(r: Reader, v: unknown, at: Path, bind: unknown): number | undefined {
+/**
+ * A listener's port (Istio's SidecarPort), ingress or egress alike; on an `egress` listener number 0 is
+ * a unix socket listener (with a unix:// bind), as Istio allows there. `protocol` undefined: refused.
+ */
+function readPort(r: Reader, v: unknown, at: Path, egress?: { bind: unknown }): { number?: number; protocol?: KnownProtocol | "" } | undefined {
   const o = r.obj(v, at, true);
   if (!o) return undefined;
   r.known(o, at, PORT_FIELDS);
   if (o.targetPort != null && o.targetPort !== 0) r.fail([...at, "targetPort"], "targetPort has no impact on Sidecars");
   const name = r.str(o.name, [...at, "name"], false, 256);
   if (name && !isDns1123Label(name)) r.fail([...at, "name"], `invalid port name: ${JSON.stringify(name)} (a DNS-1123 label: letters, digits and '-', at most 63)`);
-  const protocol = r.str(o.protocol, [...at, "protocol"], false, 256) ?? "";
-  if (parseProtocol(protocol) === undefined) r.fail([...at, "protocol"], `unsupported protocol: ${protocol}`);
-  if (o.number === 0) {
+  const text = r.str(o.protocol, [...at, "protocol"], false, 256) ?? "";
+  const protocol = parseProtocol(text);
+  if (protocol === undefined) r.fail([...at, "protocol"], `unsupported protocol: ${text}`);
+  if (egress && o.number === 0) {
+    const bind = egress.bind;
     if (typeof bind !== "string" || !bind.startsWith("unix://")) r.fail([...at, "number"], "sidecar: ports with 0 value must have a unix domain socket bind address");
-    return 0;
+    return { number: 0, protocol };
   }
-  return r.port(o.number, [...at, "number"], true);
+  return { number: r.port(o.number, [...at, "number"], true), protocol };
 }
 
 /** `namespace/dnsName`: namespace `*`, `.` or a name, `~`-prefixed to exclude; dnsName `*` or a (wildcard) FQDN. */
@@ -178,7 +176,7 @@ function readHosts(r: Reader, v: unknown, at: Path): EgressHost[] {
     if (name !== "*" && !name.includes(".")) return void r.fail(ha, `host ${JSON.stringify(s)}: short names (non FQDN) are not allowed`);
     const problem = name === "*" ? undefined : wildcardDomainProblem(name);
     if (problem) return void r.fail(ha, `host ${JSON.stringify(s)}: ${problem}`);
-    if (name.includes("*") && name !== "*" && !name.startsWith("*.")) return void r.fail(ha, `host ${JSON.stringify(s)}: partial wildcard ${JSON.stringify(name)} not allowed`);
+    if (isPartialWildcard(name)) return void r.fail(ha, `host ${JSON.stringify(s)}: partial wildcard ${JSON.stringify(name)} not allowed`);
     const host = name.toLowerCase().replace(/\.$/, "");
     const key = `${excluded ? "~" : ""}${ns}/${host}`;
     if (seen.has(key) || (!excluded && host !== "*" && seen.has(`${ns}/*`))) r.warn(ha, `duplicated egress host: ${s}`);
