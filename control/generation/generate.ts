@@ -73,9 +73,8 @@ export function sharedConfig(
   const guarded = (...filters: Filter[]): Filter[] => (options.loopGuard ? [LOOP_GUARD_FILTER, ...filters] : filters);
   // Destinations no service claims: on to where the client dialled, or dropped under REGISTRY_ONLY (as Istio does).
   const registryOnly = scope.registryOnly;
-  const passthrough: FilterChain = registryOnly
-    ? { name: BLACKHOLE_CLUSTER, filters: guarded(tcpProxy(BLACKHOLE_CLUSTER)) }
-    : { name: PASSTHROUGH_CLUSTER, filters: guarded(tcpProxy(PASSTHROUGH_CLUSTER)) };
+  const fallback = registryOnly ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
+  const passthrough: FilterChain = { name: fallback, filters: guarded(tcpProxy(fallback)) };
   const vl = options.virtualListener;
 
   // The fixed resources depend on the options (and the policy) only: the same objects in every version.
