@@ -13,6 +13,7 @@ import { LOOP_GUARD_WASM } from "../../envoy/paths.ts";
 import { envoyClusterNames, envoyListeners, sidecarBootstrap, tempRegistryDir, throughVirtual } from "../support/control.ts";
 import { startEnvoy, type RunningEnvoy } from "../support/envoy.ts";
 import { freePort, startEcho, waitFor, type EchoServer } from "../support/net.ts";
+import { serviceEntryYaml, sidecarYaml } from "../support/registry.ts";
 
 const NODE = "sidecar~127.0.0.9~client-1.shop~shop.svc.cluster.local";
 const CART = "cart.shop.svc.cluster.local";
@@ -21,17 +22,9 @@ let dir: string, cp: ControlPlane, envoy: RunningEnvoy, vport = 0;
 let cart: EchoServer, ledger: EchoServer, direct: EchoServer;
 const logs: string[] = [];
 
-const entry = (ns: string, name: string, host: string, echo: EchoServer) => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: ${ns}}
-spec:
-  hosts: [${host}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${echo.port}, name: tcp, protocol: TCP}]
-  endpoints: [{address: ${echo.host}}]
-`;
-const sidecar = (name: string, spec: string) => `apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: ${name}, namespace: shop}\nspec: ${spec}\n`;
+const entry = (ns: string, name: string, host: string, echo: EchoServer) =>
+  serviceEntryYaml({ name, namespace: ns, host, ports: [{ number: echo.port, name: "tcp", protocol: "TCP" }], endpoints: [{ address: echo.host }] });
+const sidecar = (name: string, spec: string) => sidecarYaml("shop", name, spec);
 
 const context = () => `\ncontrol plane:\n${logs.slice(-15).join("\n")}\nenvoy:\n${envoy.log().slice(-2000)}`;
 const virtualTarget = async () => (await envoyListeners(envoy)).get("virtual")?.listener.filter_chains[0].filters.at(-1).typed_config.cluster;
@@ -39,7 +32,7 @@ const stat = async (name: string) => (await envoy.stat(name)) ?? 0;
 
 /** Writes the Sidecars and waits until Envoy serves the config they make (`ready` says when). */
 async function sidecars(docs: string[], ready: () => Promise<boolean>, what: string): Promise<void> {
-  writeFileSync(join(dir, "sidecars.yaml"), docs.join("---\n"));
+  writeFileSync(join(dir, "sidecars.yaml"), docs.join(""));
   assert.ok(await waitFor(ready, 10_000, 50), `${what}: never served${context()}`);
 }
 
@@ -47,7 +40,7 @@ test.before(async () => {
   [cart, ledger, direct] = await Promise.all([startEcho("127.0.0.31"), startEcho("127.0.0.32"), startEcho("127.0.0.33")]);
   vport = await freePort();
   dir = tempRegistryDir({
-    "services.yaml": `${entry("shop", "cart", CART, cart)}---\n${entry("bank", "ledger", LEDGER, ledger)}`,
+    "services.yaml": entry("shop", "cart", CART, cart) + entry("bank", "ledger", LEDGER, ledger),
     "sidecars.yaml": sidecar("default", `{egress: [{hosts: ["./*"]}], outboundTrafficPolicy: {mode: REGISTRY_ONLY}}`),
   });
   cp = await serve({

@@ -43,6 +43,11 @@ export function serviceEntryYaml(s: ServiceSpec): string {
   }) + "\n---\n";
 }
 
+/** A Sidecar document in YAML; `spec` is the spec's YAML (flow style is handy: `{egress: [{hosts: ["./*"]}]}`). */
+export function sidecarYaml(namespace: string, name: string, spec: string): string {
+  return `apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}\n---\n`;
+}
+
 export function registryFrom(services: ServiceSpec[]): Registry {
   return registryOf(services.map(serviceEntryYaml).join(""));
 }

@@ -10,50 +10,30 @@ import { generationOptions } from "../../control/generation/options.ts";
 import { scopeOf, sidecarFor, hostSubsetOf } from "../../control/generation/scope.ts";
 import { decide } from "../../control/generation/decisions.ts";
 import { proxyIdentity } from "../../control/identity/proxy.ts";
-import { BuildMemo, buildRegistry } from "../../control/registry/build.ts";
-import { formatError, type Registry } from "../../control/registry/model.ts";
+import { buildRegistry } from "../../control/registry/build.ts";
+import type { Registry } from "../../control/registry/model.ts";
 import { parseRegistryText } from "../../control/registry/istio/parse.ts";
 import { ConfigPipeline } from "../../control/pipeline/config-pipeline.ts";
+import { registryOf, registryVersions, serviceEntryYaml, sidecarYaml as sidecar } from "../support/registry.ts";
 import { RegistryQuery } from "../../control/registry/query.ts";
 import { LOOP_GUARD_WASM } from "../../envoy/paths.ts";
 
 const OPTS = generationOptions({ loopGuard: { wasmPath: LOOP_GUARD_WASM, mode: "enforce" } });
 
 /** A STATIC ServiceEntry `name` in `ns`, host name.ns.svc.cluster.local unless given, one endpoint. */
-const entry = (ns: string, name: string, ip: string, ports: [number, string][] = [[9080, "HTTP"]], host = `${name}.${ns}.svc.cluster.local`) => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: ${ns}}
-spec:
-  hosts: [${host}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [${ports.map(([n, p]) => `{number: ${n}, name: p${n}, protocol: ${p}}`).join(", ")}]
-  endpoints: [{address: ${ip}}]
-`;
-const sidecar = (ns: string, name: string, spec: string) => `
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: ${name}, namespace: ${ns}}
-spec: ${spec}
-`;
-
-function registry(...docs: string[]): Registry {
-  const parsed = parseRegistryText(docs.join("---\n"), "r.yaml");
-  assert.equal(parsed.errors.map(formatError), []);
-  const built = buildRegistry(parsed.resources);
-  if (!built.ok) throw new Error(built.errors.map(formatError).join("\n"));
-  return built.registry;
-}
+const entry = (ns: string, name: string, ip: string, ports: [number, string][] = [[9080, "HTTP"]], host?: string) =>
+  serviceEntryYaml({ name, namespace: ns, ...(host ? { host } : {}), ports: ports.map(([n, p]) => ({ number: n, name: `p${n}`, protocol: p })), endpoints: [{ address: ip }] });
+const registry = (...docs: string[]): Registry => registryOf(docs.join(""));
 
 const proxy = (ip: string, ns: string, labels?: Record<string, string>) =>
   proxyIdentity({ id: `sidecar~${ip}~app-1.${ns}~${ns}.svc.cluster.local`, metadata: { INSTANCE_IPS: ip, NAMESPACE: ns, ...(labels ? { LABELS: labels } : {}) } });
 const clusters = (r: Resources) => r.clusters.map((c) => c.name!).filter((n) => n.startsWith("outbound|")).sort();
 const hostsOf = (r: Resources) => [...new Set(clusters(r).map((n) => n.split("|")[3]))].sort();
 
+const LEDGER = entry("bank", "ledger", "10.2.0.1");
 const MESH = [
   entry("shop", "cart", "10.1.0.1"), entry("shop", "pay", "10.1.0.2", [[9080, "HTTP"], [5432, "TCP"]]),
-  entry("bank", "ledger", "10.2.0.1"), entry("istio-system", "telemetry", "10.9.0.1", [[15004, "TCP"]]),
+  LEDGER, entry("istio-system", "telemetry", "10.9.0.1", [[15004, "TCP"]]),
   entry("ext", "api", "10.3.0.1", [[443, "TLS"]], "api.example.com"), entry("ext", "cdn", "10.3.0.2", [[443, "TLS"]], "cdn.example.com"),
 ];
 
@@ -153,11 +133,11 @@ test("inbound listeners and the loop guard are unaffected: a proxy whose Sidecar
 });
 
 test("two Sidecars without workloadSelector in one namespace: the second is refused, naming the first", () => {
-  const parsed = parseRegistryText([...MESH, sidecar("shop", "a", `{egress: [{hosts: ["./*"]}]}`), sidecar("shop", "b", `{egress: [{hosts: ["*/*"]}]}`)].join("---\n"), "r.yaml");
+  const parsed = parseRegistryText([...MESH, sidecar("shop", "a", `{egress: [{hosts: ["./*"]}]}`), sidecar("shop", "b", `{egress: [{hosts: ["*/*"]}]}`)].join(""), "r.yaml");
   const built = buildRegistry(parsed.resources);
   assert.not.ok(built.ok);
   if (built.ok) return;
-  assert.equal(built.errors.map((e) => e.reason), ["Sidecar shop/b: namespace shop already has a Sidecar without workloadSelector (shop/a at r.yaml:68); one applies to the whole namespace"]);
+  assert.equal(built.errors.map((e) => e.reason), ["Sidecar shop/b: namespace shop already has a Sidecar without workloadSelector (shop/a at r.yaml:13); one applies to the whole namespace"]);
 });
 
 test("the pipeline shares one shared part per scope: same namespace and Sidecar alike, the root default per namespace", () => {
@@ -175,14 +155,9 @@ test("the pipeline shares one shared part per scope: same namespace and Sidecar 
 
 test("a change to one namespace rebuilds the views that import it; the others keep their shared part, re-pointed at the new registry for inbound", () => {
   // As the registry store builds versions: unchanged documents are the same objects, one BuildMemo.
-  const parse = (text: string) => parseRegistryText(text, "r.yaml").resources;
-  const unchanged = parse([...MESH.filter((d) => !d.includes("name: ledger")), sidecar("istio-system", "default", `{egress: [{hosts: ["./*"]}]}`)].join("---\n"));
-  const memo = new BuildMemo();
-  const build = (ledgerIp: string) => {
-    const built = buildRegistry([...unchanged, ...parse(entry("bank", "ledger", ledgerIp))], memo);
-    if (!built.ok) throw new Error(built.errors.map(formatError).join("\n"));
-    return built.registry;
-  };
+  const versionOf = registryVersions();
+  const unchanged = [...MESH.filter((d) => d !== LEDGER), sidecar("istio-system", "default", `{egress: [{hosts: ["./*"]}]}`)];
+  const build = (ledgerIp: string) => versionOf([...unchanged, entry("bank", "ledger", ledgerIp)]);
   const pipeline = new ConfigPipeline(OPTS);
   const shop = proxy("10.1.0.7", "shop"), bank = proxy("10.2.0.7", "bank"), ledgerHost = proxy("10.2.0.1", "bank");
   // A shop proxy that hosts the ledger's instance: its view is kept, its inbound part must not be.
