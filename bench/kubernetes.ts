@@ -7,12 +7,11 @@
 //     received and ACKed the new address. The control plane's RSS: idle, connected, peak (it runs in
 //     a process of its own for this part, bench/mesh-server.ts, so the figures are its own).
 import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { serve } from "../control/serve/serve.ts";
 import { startKubeApiserver } from "../test/support/kube-apiserver.ts";
-import { endpointIp, isHttpService, MeshServer, routeNames, servicePort } from "./mesh.ts";
+import { endpointIp, isHttpService, jsonLines, MeshServer, routeNames, servicePort } from "./mesh.ts";
 
 export interface KubernetesResult {
   services: number;
@@ -81,11 +80,8 @@ export async function kubernetesBench(services: number, proxies: number, protoco
     // The control plane under test in a process of its own, as the meshes' (bench/mesh-server.ts).
     const { server, port } = await MeshServer.start({ kubeconfig });
     const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${port}`, String(proxies), protocol, routeNames(services).join(",")], { stdio: ["pipe", "pipe", "inherit"] });
-    const lines = createInterface({ input: child.stdout! });
-    const next = () => new Promise<any>((resolve, reject) => {
-      lines.once("line", (l) => resolve(JSON.parse(l)));
-      child.once("exit", (code) => reject(new Error(`mesh clients exited (${code})`)));
-    });
+    const lines = jsonLines(child, "mesh clients");
+    const next = () => lines<any>(() => true);
     try {
       await server.servingAtLeast(services);
       const idle = await server.sample();

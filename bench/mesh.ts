@@ -96,7 +96,7 @@ export interface MeshResult {
 const MB = 2 ** 20;
 
 /** A child process's JSON lines: `next(match)` resolves with the next line that `match` accepts (lines no one waits for are dropped). */
-function jsonLines(child: ChildProcess, what: string, each: (o: any) => void = () => {}) {
+export function jsonLines(child: ChildProcess, what: string, each: (o: any) => void = () => {}) {
   const lines = createInterface({ input: child.stdout! });
   let waiting: { match: (o: any) => boolean; resolve: (o: any) => void; reject: (e: Error) => void }[] = [];
   lines.on("line", (l) => {
@@ -179,20 +179,31 @@ export class MeshServer {
   }
 }
 
-/** The scoped mesh's second change: service 7 (in ns-7) moves; only the proxies of ns-7 import it, and only they are waited for. */
-async function scopedLocalChange(dir: string, proxies: number, server: MeshServer, send: (m: object) => void, next: () => Promise<any>): Promise<{ latenciesMs: number[]; cpuMs: number }> {
-  const svc = 7;
-  const streams = Array.from({ length: proxies }, (_, i) => i).filter((i) => scopedNamespace(i) === scopedNamespace(svc));
-  const result = next();
-  const cpu = await server.sample();
+/** What the clients (bench/mesh-clients.ts) answer about a change: per proxy timed, edit -> ACK of the new address. */
+interface ChangeAnswer { latenciesMs: number[]; checked: number; cpuMs: number }
+
+/**
+ * Moves service `svc`'s first endpoint to `moved` by an atomic file edit (written beside, renamed over,
+ * as editors and operators should write) and waits until the clients report every proxy named in
+ * `streams` (all without) has ACKed the new address; with the control plane's CPU for it. `profile`:
+ * the name of the control plane's CPU profile of the change (MESH_SERVER_PROF), started before the edit
+ * since starting the profiler blocks the event loop for a moment.
+ */
+async function moveEndpoint(
+  { dir, server, clients, scoped }: { dir: string; server: MeshServer; clients: { send(m: object): void; next(): Promise<any> }; scoped: boolean },
+  svc: number, moved: string, opts: { streams?: number[]; profile?: string } = {},
+): Promise<ChangeAnswer & { t0: bigint; before: Sample; after: Sample }> {
+  const result = clients.next();
+  if (opts.profile) await server.profileStart();
+  const before = await server.sample();
   const t0 = process.hrtime.bigint();
-  send({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||${serviceHost(svc, true)}`, address: "10.250.0.7", streams });
-  writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, "10.250.0.7", true));
+  clients.send({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||${serviceHost(svc, scoped)}`, address: moved, ...(opts.streams ? { streams: opts.streams } : {}) });
+  writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, moved, scoped));
   renameSync(join(dir, `.svc-${svc}.yaml.tmp`), join(dir, `svc-${svc}.yaml`));
-  const { latenciesMs, checked } = await result as { latenciesMs: number[]; checked: number };
-  const used = (await server.sample()).cpuMs - cpu.cpuMs;
-  if (checked !== streams.length) throw new Error(`only ${checked} of the ${streams.length} proxies of ${scopedNamespace(svc)} saw the new address`);
-  return { latenciesMs, cpuMs: used };
+  const answer = await result as ChangeAnswer;
+  const after = await server.sample();
+  if (opts.profile) await server.profileStop(opts.profile);
+  return { ...answer, t0, before, after };
 }
 
 export async function meshBench(services: number, proxies: number, protocol: "sotw" | "delta", planes?: MeshPlanes, scoped = false): Promise<MeshResult> {
@@ -205,40 +216,35 @@ export async function meshBench(services: number, proxies: number, protocol: "so
   const { server, port, loadMs } = await MeshServer.start({ dir, ...(planesFile ? { planesFile } : {}) });
   const idle = await server.sample();
   const child = spawn(process.execPath, [...(process.env.MESH_CLIENT_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.MESH_CLIENT_PROF}`] : []), "--import", "tsx", fileURLToPath(new URL("./mesh-clients.ts", import.meta.url)), `127.0.0.1:${port}`, String(proxies), protocol, routeNames(services).join(","), scoped ? "scoped" : ""], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout! });
-  const next = () => new Promise<any>((resolve, reject) => {
-    lines.once("line", (l) => resolve(JSON.parse(l)));
-    child.once("exit", (code) => reject(new Error(`mesh clients exited (${code})`)));
-  });
+  const clientLines = jsonLines(child, "mesh clients");
+  const clients = { next: () => clientLines<any>(() => true), send: (m: object) => child.stdin!.write(JSON.stringify(m) + "\n") };
+  const mesh = { dir, server, clients, scoped };
   try {
     const tConnect = performance.now();
     await server.profileStart();
-    const { bytes, cpuMs: connectClients } = await next() as { ready: number; bytes: number; cpuMs: number };
+    const { bytes, cpuMs: connectClients } = await clients.next() as { ready: number; bytes: number; cpuMs: number };
     const connectMs = performance.now() - tConnect;
     const connected = await server.sample();
     await server.profileStop("connect.cpuprofile");
-    // A service's first endpoint moves; an atomic rename, as editors and operators should write. With
-    // planes, service 135 (on "management", which every proxy sees) moves within its plane; scoped,
-    // one that every proxy imports.
+    // A service's first endpoint moves. With planes, service 135 (on "management", which every proxy
+    // sees) moves within its plane; scoped, one that every proxy imports.
     const svc = planes ? 135 : scoped ? SCOPED_MOVED_SERVICE : 7;
     const moved = planes ? "10.0.135.250" : scoped ? "10.250.3.231" : "10.250.0.7";
-    const result = next();
-    // Started before the edit: starting the profiler blocks the event loop for a moment.
-    await server.profileStart();
-    const before = await server.sample();
-    const t0 = process.hrtime.bigint();
-    child.stdin!.write(JSON.stringify({ t0: t0.toString(), cluster: `outbound|${servicePort(svc)}||${serviceHost(svc, scoped)}`, address: moved }) + "\n");
-    writeFileSync(join(dir, `.svc-${svc}.yaml.tmp`), serviceEntryYaml(svc, moved, scoped));
-    renameSync(join(dir, `.svc-${svc}.yaml.tmp`), join(dir, `svc-${svc}.yaml`));
-    const { latenciesMs, checked, cpuMs: clientsTotal } = await result as { latenciesMs: number[]; checked: number; cpuMs: number };
-    const after = await server.sample();
-    await server.profileStop("change.cpuprofile");
-    if (checked !== proxies) throw new Error(`only ${checked} of ${proxies} proxies saw the new address`);
-    const applyMs = server.appliedAfter(t0);
-    const local = scoped ? await scopedLocalChange(dir, proxies, server, (m) => child.stdin!.write(JSON.stringify(m) + "\n"), next) : undefined;
+    const change = await moveEndpoint(mesh, svc, moved, { profile: "change.cpuprofile" });
+    if (change.checked !== proxies) throw new Error(`only ${change.checked} of ${proxies} proxies saw the new address`);
+    const applyMs = server.appliedAfter(change.t0);
+    // Scoped: then service 7 (in ns-7) moves; only the proxies of ns-7 import it, and only they are waited for.
+    let local: MeshResult["local"];
+    if (scoped) {
+      const streams = Array.from({ length: proxies }, (_, i) => i).filter((i) => scopedNamespace(i) === scopedNamespace(7));
+      const c = await moveEndpoint(mesh, 7, "10.250.0.7", { streams });
+      if (c.checked !== streams.length) throw new Error(`only ${c.checked} of the ${streams.length} proxies of ${scopedNamespace(7)} saw the new address`);
+      local = { latenciesMs: c.latenciesMs, cpuMs: c.after.cpuMs - c.before.cpuMs };
+    }
+    const { latenciesMs, before, after } = change;
     return {
       services, ...(planes ? { planes } : {}), ...(scoped ? { scoped } : {}), ...(local ? { local } : {}), proxies, protocol, connectMs, connectBytes: bytes, latenciesMs, loadMs, applyMs,
-      cpuMs: { connectServer: connected.cpuMs - idle.cpuMs, connectClients, changeServer: after.cpuMs - before.cpuMs, changeClients: clientsTotal - connectClients },
+      cpuMs: { connectServer: connected.cpuMs - idle.cpuMs, connectClients, changeServer: after.cpuMs - before.cpuMs, changeClients: change.cpuMs - connectClients },
       rssMb: { idle: idle.rssMb, connected: connected.peakMb, peak: Math.max(connected.peakMb, before.peakMb, after.peakMb) },
     };
   } finally {
