@@ -261,7 +261,7 @@ export class ConfigPipeline {
   }
 
   /** What the view is sent (its namespace's exportTo view and its Sidecar), once per version and pair. */
-  private scopeOf(view: ProxyView): { id: string; scope: Scope; key: string } {
+  private scoped(view: ProxyView): { id: string; scope: Scope; key: string } {
     const sidecar = sidecarFor(this.current, view, this.options.rootNamespace);
     // A Sidecar's "." is the proxy's namespace: the root namespace's default scopes each namespace on its own.
     const id = `${view.namespace ?? ""}|${sidecar ? `${sidecar.namespace}/${sidecar.name}` : ""}`;
@@ -300,7 +300,7 @@ export class ConfigPipeline {
 
   /** Built and packed once per registry version and view, on first use. */
   private sharedPart(view: ProxyView): SharedPart {
-    const scoped = this.scopeOf(view);
+    const scoped = this.scoped(view);
     const key = this.viewKey(view, scoped);
     let part = this.shared.get(key);
     if (!part && (part = this.unchanged(key, scoped.scope))) this.shared.set(key, part);
