@@ -78,8 +78,10 @@ test("namespace Sidecar './*' with REGISTRY_ONLY: no listener or cluster for the
   const blackholed = await stat("cluster.BlackHoleCluster.upstream_cx_none_healthy");
   assert.is(await throughVirtual(vport, ledger.host, ledger.port, "to ledger", 1500), "");
   assert.is(await throughVirtual(vport, direct.host, direct.port, "to direct", 1500), "");
+  // Cart's port at an address no service has: cart's outbound listener's default chain drops it too.
+  assert.is(await throughVirtual(vport, direct.host, cart.port, "to cart's port elsewhere", 1500), "");
   assert.equal([ledger.connections, direct.connections], [0, 0], "nothing reached either server");
-  assert.is(await stat("cluster.BlackHoleCluster.upstream_cx_none_healthy"), blackholed + 2);
+  assert.is(await stat("cluster.BlackHoleCluster.upstream_cx_none_healthy"), blackholed + 3);
   // The loop guard is still the virtual listener's first filter.
   assert.is((await envoyListeners(envoy)).get("virtual")!.listener.filter_chains[0].filters[0].name, "loop_guard");
 });
